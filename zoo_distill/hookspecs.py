@@ -1,0 +1,42 @@
+"""The pluggy hook specifications: the public interface for zoo-distill plugins.
+
+Every hook receives a ``register`` callback and calls it once per thing it contributes.
+Built-in plugins use exactly these hooks, so a third-party plugin can do anything a
+built-in one does. These names and signatures are a public API: changing them needs a
+version bump and a changelog entry.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+PROJECT_NAME = "zoo_distill"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_sources(register: Callable) -> None:
+    """Register source providers: call ``register(SourceProvider(...))`` for each provider kind
+    (e.g. ``timm``, ``hf-hub``, ``local``) that turns a zoo entry into a frozen Teacher."""
+
+
+@hookspec
+def register_metrics(register: Callable) -> None:
+    """Register task-similarity metrics: call ``register(Metric(...))`` for each; a metric scores a
+    source from its features/pseudo-labels on the labeled target set, higher is better."""
+
+
+@hookspec
+def register_aggregators(register: Callable) -> None:
+    """Register aggregation strategies: call ``register(Aggregator(...))`` for each; an aggregator
+    maps per-source scores to weights alpha that sum to 1 (``nearest``, ``weighted``, ...)."""
+
+
+@hookspec
+def register_zoo_entries(register: Callable) -> None:
+    """Register zoo entries: call ``register(ZooEntry(...))`` for each source model the plugin
+    contributes (e.g. its Hub-hosted teachers); they join the entries of the zoo file."""

@@ -1,0 +1,27 @@
+"""Rich progress bars on stderr, so stdout stays clean for tables and ``--json``."""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+stderr = Console(stderr=True)
+
+
+def make_progress(disable: bool | None = None) -> Progress:
+    """A progress display; quiet when ``ZOO_DISTILL_NO_PROGRESS`` is set or ``disable`` is true."""
+    if disable is None:
+        disable = bool(os.environ.get("ZOO_DISTILL_NO_PROGRESS"))
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=disable,
+        transient=False,
+    )
