@@ -123,3 +123,20 @@ def test_zoo_ls_and_metrics(tiny_zoo):
 def test_help_explains():
     res = invoke("rank", "--help")
     assert res.exit_code == 0 and "--target" in res.stdout and "primary" in res.stdout
+
+
+def test_cached_rank_does_not_build_teachers(tiny_zoo, target_dir, monkeypatch):
+    assert invoke("rank", "-t", target_dir, "--zoo", tiny_zoo).exit_code == 0
+    import dataclasses
+
+    from zoo_distill.plugins import get_registry
+
+    def refuse(entry):
+        raise AssertionError("teacher built despite a cache hit")
+
+    providers = get_registry().providers
+    for name, provider in list(providers.items()):
+        monkeypatch.setitem(providers, name, dataclasses.replace(provider, load=refuse))
+    res = invoke("rank", "-t", target_dir, "--zoo", tiny_zoo, "--json")
+    assert res.exit_code == 0, res.output
+    assert all(s["cached"] and s["status"] == "ok" for s in json.loads(res.stdout)["sources"])

@@ -20,7 +20,7 @@ from .errors import ZooDistillError
 from .plugins import get_registry
 from .progress import make_progress, stderr
 from .ranking import DEFAULT_PRIMARY_METRIC, rank_sources
-from .report import rank_table
+from .report import rank_table, scores_table
 from .zoo import load_zoo
 
 app = typer.Typer(
@@ -120,6 +120,8 @@ def rank(
         print(json.dumps(payload, indent=2, default=str))
         return
     stdout.print(rank_table(result))
+    if len(result.metrics) > 1:
+        stdout.print(scores_table(result))
     t = result.timings
     stdout.print(f"[dim]time: {t['total']:.2f}s (load {t['load']:.2f}s, features {t['extract']:.2f}s, "
                  f"metrics {t['metrics']:.2f}s)[/dim]")

@@ -34,8 +34,9 @@ class ExampleSettings:
     arch: str = "resnet10t"
     target_domain: str = "shapes_on_textures"
     source_domains: tuple[str, ...] = ("shapes", "textures", "digits", "latin")
-    source_per_class: int = 60
-    source_epochs: int = 6
+    source_per_class: int = 100
+    source_epochs: int = 10
+    source_lr: float = 1e-2
     source_classes: int = 8
     target_classes: int = 6
     train_per_class: int = 10
@@ -54,7 +55,8 @@ class ExampleBuild:
 
 
 def _stamp(settings: ExampleSettings) -> dict:
-    return {"version": __version__, "settings": asdict(settings)}
+    """What a build depends on, JSON-normalised so it compares equal to what was written."""
+    return json.loads(json.dumps({"version": __version__, "settings": asdict(settings)}))
 
 
 def build_target(root: Path, s: ExampleSettings) -> Path:
@@ -79,7 +81,7 @@ def train_teacher(domain: str, s: ExampleSettings, out_dir: Path, progress: Prog
     names = names[: s.source_classes]
     torch.manual_seed(s.seed)
     model = timm.create_model(s.arch, num_classes=len(names))
-    train_classifier(model, images, labels, epochs=s.source_epochs, batch_size=s.batch_size, seed=s.seed,
+    train_classifier(model, images, labels, epochs=s.source_epochs, batch_size=s.batch_size, lr=s.source_lr, seed=s.seed,
                      progress=progress, description=f"teacher {domain}")
     held_x, held_y, _ = generate(domain, 10, s.seed * 1000 + 99, classes=list(range(len(names))))
     acc = accuracy(model, held_x, held_y)

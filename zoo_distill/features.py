@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -85,6 +85,21 @@ def compute_features(
     return features, (np.concatenate(logits) if logits else None)
 
 
+def lookup(
+    name: str, digest: str, data_config: Mapping[str, Any], paths: Sequence[Path], cache: FeatureCache,
+    view: str = EVAL_VIEW,
+) -> FeatureSet | None:
+    """Cached teacher outputs for these inputs, or None: needs no model, only its identity."""
+    start = time.perf_counter()
+    key = cache_key(digest, fingerprint(paths), dict(data_config), view)
+    hit = cache.load(name, key)
+    if hit is None or hit[0]["features"].shape[0] != len(paths):
+        return None
+    arrays, _ = hit
+    return FeatureSet(arrays["features"], arrays.get("logits"), True, time.perf_counter() - start,
+                      cache.path_for(name, key))
+
+
 def extract(
     teacher: Teacher,
     paths: Sequence[Path],
@@ -98,11 +113,9 @@ def extract(
     start = time.perf_counter()
     key = cache_key(teacher.digest, fingerprint(paths), dict(teacher.data_config), view)
     if cache is not None:
-        hit = cache.load(teacher.name, key)
-        if hit is not None and hit[0]["features"].shape[0] == len(paths):
-            arrays, _ = hit
-            return FeatureSet(arrays["features"], arrays.get("logits"), True, time.perf_counter() - start,
-                              cache.path_for(teacher.name, key))
+        hit = lookup(teacher.name, teacher.digest, teacher.data_config, paths, cache, view)
+        if hit is not None:
+            return hit
     features, logits = compute_features(teacher, paths, batch_size, device, progress)
     saved = None
     if cache is not None:

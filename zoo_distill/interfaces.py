@@ -98,13 +98,23 @@ class Teacher(Protocol):
 
 
 @dataclass(frozen=True)
+class TeacherIdentity:
+    """What keys a teacher's cached features, known without building the model."""
+
+    digest: str
+    data_config: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class SourceProvider:
     """A kind of zoo entry (``timm``, ``hf-hub``, ``local``, ...) and how to build its Teacher.
 
     ``required`` / ``optional`` name the provider-specific fields of a zoo entry, so the
     zoo loader can validate an entry before anything is downloaded. ``is_available``
     answers (cheaply, without loading weights) whether the entry can be built right now,
-    returning ``None`` if so or a human-readable reason if not.
+    returning ``None`` if so or a human-readable reason if not. ``identify`` (optional) returns
+    the TeacherIdentity cheaply (no model construction), so cached features are reused without
+    loading the teacher at all; it must equal the built teacher's ``digest``/``data_config``.
     """
 
     name: str
@@ -113,4 +123,5 @@ class SourceProvider:
     optional: tuple[str, ...] = ()
     is_available: Callable[[ZooEntry], str | None] | None = None
     validate: Callable[[ZooEntry], None] | None = None  # raises EntryFieldError
+    identify: Callable[[ZooEntry], TeacherIdentity] | None = None
     description: str = ""

@@ -17,7 +17,7 @@ from rich.progress import Progress
 from .cache import FeatureCache
 from .data import TargetData
 from .errors import ProviderUnavailable, ZooDistillError
-from .features import extract
+from .features import FeatureSet, extract, lookup
 from .interfaces import LOGITS, Metric, ZooEntry
 from .plugins import PluginRegistry
 
@@ -101,6 +101,26 @@ def _sort_key(primary: str):
     return key
 
 
+def _source_features(entry: ZooEntry, registry: PluginRegistry, data: TargetData, cache: FeatureCache | None,
+                     batch_size: int, device: str, progress: Progress | None) -> tuple[FeatureSet, float]:
+    """Features of the labeled split: from the cache without building the teacher when possible.
+
+    Returns the features and the time at which loading ended (extraction starts).
+    """
+    provider = registry.provider(entry.provider)
+    reason = provider.is_available(entry) if provider.is_available else None
+    if reason:
+        raise ProviderUnavailable(reason)
+    if cache is not None and provider.identify is not None:
+        identity = provider.identify(entry)
+        hit = lookup(entry.name, identity.digest, identity.data_config, data.train.paths, cache)
+        if hit is not None:
+            return hit, time.perf_counter()
+    teacher = provider.load(entry)
+    loaded = time.perf_counter()
+    return extract(teacher, data.train.paths, cache, batch_size=batch_size, device=device, progress=progress), loaded
+
+
 def rank_sources(
     data: TargetData,
     entries: Sequence[ZooEntry],
@@ -124,21 +144,16 @@ def rank_sources(
         results.append(result)
         t0 = time.perf_counter()
         try:
-            provider = registry.provider(entry.provider)
-            reason = provider.is_available(entry) if provider.is_available else None
-            if reason:
-                raise ProviderUnavailable(reason)
-            teacher = provider.load(entry)
+            fs, t1 = _source_features(entry, registry, data, cache, batch_size, device, progress)
         except ZooDistillError as exc:
             result.status, result.error = "unavailable", str(exc)
             continue
         except Exception as exc:  # noqa: BLE001 - one broken source must not stop the ranking
             result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
             continue
-        t1 = time.perf_counter()
-        fs = extract(teacher, data.train.paths, cache, batch_size=batch_size, device=device, progress=progress)
         t2 = time.perf_counter()
-        result.feature_dim, result.num_source_classes = fs.features.shape[1], teacher.num_source_classes
+        result.feature_dim = fs.features.shape[1]
+        result.num_source_classes = fs.logits.shape[1] if fs.logits is not None else 0
         result.cached = fs.cached
         score_source(metrics, fs.features, labels, fs.logits, result)
         t3 = time.perf_counter()

@@ -11,6 +11,23 @@ from timm.data import resolve_data_config
 PREPROCESSING_KEYS = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode")
 
 
+def preprocessing(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of a timm data config that change what a model sees, JSON-normalised."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items() if k in PREPROCESSING_KEYS}
+
+
+def expected_data_config(arch: str, overlay: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The data config ``create_timm_model(arch, ..., overlay)`` will carry, without building it."""
+    from dataclasses import asdict
+
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(arch)
+    base = asdict(cfg) if cfg is not None else {}
+    merged = {**base, **{k: tuple(v) if isinstance(v, list) else v for k, v in (overlay or {}).items()}}
+    return preprocessing(resolve_data_config({}, pretrained_cfg=merged))
+
+
 class TimmTeacher:
     """A timm model in eval mode with gradients off, exposing features and logits.
 
@@ -23,8 +40,7 @@ class TimmTeacher:
         self.model = model.eval().requires_grad_(False)
         self._digest = digest
         self.has_head = has_head
-        config = resolve_data_config(model=model)
-        self.data_config: dict[str, Any] = {k: config[k] for k in PREPROCESSING_KEYS if k in config}
+        self.data_config = preprocessing(resolve_data_config(model=model))
         self.num_source_classes = int(model.num_classes) if has_head else 0
         with torch.inference_mode():
             probe = torch.zeros(1, *self.data_config["input_size"])

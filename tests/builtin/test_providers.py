@@ -109,3 +109,21 @@ def test_timm_provider_uses_cached_hub_safetensors(tmp_path):
     teacher = get_registry().provider("timm").load(entry)
     assert teacher.num_source_classes == 1000
     assert tuple(teacher.data_config["input_size"]) == (3, 160, 160)  # timm's pretrained preprocessing
+
+
+@pytest.mark.parametrize("arch, cfg", [("test_convnext", TINY_CFG), ("resnet10t", None),
+                                       ("test_vit", {"crop_pct": 0.9, "interpolation": "bilinear"})])
+def test_identify_matches_the_built_teacher(tmp_path, arch, cfg):
+    """The cheap identity must key the cache exactly like the loaded teacher, or hits never happen."""
+    save_tiny_model(tmp_path / "w.safetensors", num_classes=3, arch=arch)
+    entry_dict = local_entry("t", "w.safetensors", 3, arch=arch)
+    if cfg is None:
+        entry_dict.pop("pretrained_cfg")
+    else:
+        entry_dict["pretrained_cfg"] = cfg
+    entry = next(iter(load_zoo(write_zoo(tmp_path / "zoo.yaml", [entry_dict]))))
+    provider = get_registry().provider("local")
+    identity = provider.identify(entry)
+    teacher = provider.load(entry)
+    assert identity.digest == teacher.digest
+    assert dict(identity.data_config) == dict(teacher.data_config)

@@ -10,9 +10,9 @@ from timm.models import get_pretrained_cfg
 
 from ..errors import ProviderUnavailable, ZooDistillError
 from ..hookspecs import hookimpl
-from ..hub import CONFIG_FILE, WEIGHTS_FILE, availability, download
-from ..interfaces import EntryFieldError, SourceProvider, ZooEntry
-from ..teachers import TimmTeacher, create_timm_model
+from ..hub import CONFIG_FILE, WEIGHTS_FILE, availability, cached_path, download
+from ..interfaces import EntryFieldError, SourceProvider, TeacherIdentity, ZooEntry
+from ..teachers import TimmTeacher, create_timm_model, expected_data_config
 from ..weights import file_digest, load_into
 
 _PRETRAINED_CFG_KEYS = {"input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode"}
@@ -76,6 +76,14 @@ def load_local(entry: ZooEntry) -> TimmTeacher:
     return TimmTeacher(entry.name, model, file_digest(path), has_head=int(entry.options["num_classes"]) > 0)
 
 
+def identify_local(entry: ZooEntry) -> TeacherIdentity:
+    path = _local_weights(entry)
+    if not path.exists():
+        raise ProviderUnavailable(f"source {entry.name!r} ({entry.origin}): weights file {path} does not exist")
+    return TeacherIdentity(file_digest(path), expected_data_config(entry.options["arch"],
+                                                                    entry.options.get("pretrained_cfg")))
+
+
 def _build(entry: ZooEntry, arch: str, num_classes: int, base_cfg: dict[str, Any]) -> Any:
     cfg = {**base_cfg, **(entry.options.get("pretrained_cfg") or {})}
     try:
@@ -112,6 +120,13 @@ def load_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TimmTeach
     model = _build(entry, config["arch"], config["num_classes"], config["pretrained_cfg"])
     load_into(model, weights, f"source {entry.name!r} (Hub repo {repo!r})")
     return TimmTeacher(entry.name, model, file_digest(weights), has_head=config["num_classes"] > 0)
+
+
+def identify_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TeacherIdentity:
+    config = _read_timm_config(entry, download(entry.name, repo, CONFIG_FILE, revision))
+    weights = cached_path(repo, WEIGHTS_FILE, revision) or download(entry.name, repo, WEIGHTS_FILE, revision)
+    overlay = {**config["pretrained_cfg"], **(entry.options.get("pretrained_cfg") or {})}
+    return TeacherIdentity(file_digest(weights), expected_data_config(config["arch"], overlay))
 
 
 def load_hf_hub(entry: ZooEntry) -> TimmTeacher:
@@ -152,6 +167,15 @@ def load_timm(entry: ZooEntry) -> TimmTeacher:
     return TimmTeacher(entry.name, model, file_digest(weights), has_head=bool(cfg.num_classes))
 
 
+def identify_timm(entry: ZooEntry) -> TeacherIdentity:
+    name = entry.options["model"]
+    weights = download(entry.name, _timm_hub_id(entry), WEIGHTS_FILE, entry.options.get("revision"))
+    cfg = get_pretrained_cfg(name)
+    base = {k: getattr(cfg, k) for k in _PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
+    overlay = {**base, **(entry.options.get("pretrained_cfg") or {})}
+    return TeacherIdentity(file_digest(weights), expected_data_config(cfg.architecture or name.split(".")[0], overlay))
+
+
 def _timm_available(entry: ZooEntry) -> str | None:
     try:
         return availability(entry.name, _timm_hub_id(entry), entry.options.get("revision"))
@@ -167,6 +191,7 @@ PROVIDERS = [
         optional=("pretrained_cfg", "model_args"),
         is_available=_local_available,
         validate=_validate_local,
+        identify=identify_local,
         description="a timm architecture with weights from a local safetensors file",
     ),
     SourceProvider(
@@ -176,6 +201,7 @@ PROVIDERS = [
         optional=("revision", "pretrained_cfg", "model_args"),
         is_available=lambda e: availability(e.name, e.options["repo"], e.options.get("revision")),
         validate=_validate_hub,
+        identify=lambda e: identify_hub_repo(e, e.options["repo"], e.options.get("revision")),
         description="a timm-format Hub repo (config.json + model.safetensors) at a pinned revision",
     ),
     SourceProvider(
@@ -185,6 +211,7 @@ PROVIDERS = [
         optional=("revision", "pretrained_cfg", "model_args"),
         is_available=_timm_available,
         validate=_validate_timm,
+        identify=identify_timm,
         description="a timm model name with its pretrained weights (safetensors from the Hub)",
     ),
 ]
