@@ -1,0 +1,320 @@
+"""Shared input checks and numerical helpers for the built-in similarity metrics.
+
+The metrics score how well a source model's representation of the *target* data fits the
+target labels, which is how Borup et al. ("Distilling from Similar Tasks for Transfer Learning
+on a Budget", ICCV 2023) pick and weight teachers. Every metric starts with
+:func:`prepare_inputs` so that all of them reject the same bad inputs with the same message,
+and ends with :func:`finite_score` so that a NaN never reaches the ranking.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, TypeVar
+
+import numpy as np
+import scipy.linalg
+from scipy.linalg import lapack
+
+
+class MetricError(ValueError):
+    """Raised for inputs a metric cannot score (missing logits, one class, NaN features, ...)."""
+
+
+_F = TypeVar("_F", bound=Callable[..., float])
+
+
+def guarded(metric: str) -> Callable[[_F], _F]:
+    """Turn numerical failures (singular systems, overflow, division by zero) into MetricError.
+
+    Such failures only happen on degenerate or extreme-valued inputs; the caller should learn
+    which metric could not score them and why, not see a bare LinAlgError. Floating-point
+    warnings are silenced inside: a non-finite result is caught by :func:`finite_score`.
+    """
+
+    def decorate(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                with np.errstate(all="ignore"):
+                    return fn(*args, **kwargs)
+            except MetricError:
+                raise
+            except (np.linalg.LinAlgError, ArithmeticError) as exc:
+                raise MetricError(f"{metric} could not score these inputs (degenerate or extreme values): "
+                                  f"{type(exc).__name__}: {exc}") from exc
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def power_of_two_scaled(x: np.ndarray, inplace: bool = False) -> tuple[np.ndarray, int]:
+    """``(x * 2**-e, e)`` with max |x * 2**-e| in [0.5, 1); exact, so scale-invariant results are unchanged.
+
+    Squaring features of magnitude 1e160 overflows and of 1e-160 underflows; metrics that do not
+    depend on the overall feature scale rescale first so that Gram matrices stay representable.
+    ``inplace=True`` rescales ``x`` itself (only for arrays the caller owns).
+    """
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0 or not np.isfinite(peak):
+        return x, 0
+    exponent = int(np.frexp(peak)[1])
+    if exponent == 0:
+        return x, 0
+    if abs(exponent) > 1000:  # 2.0 ** -exponent itself would not be a normal number
+        return np.ldexp(x, -exponent), exponent
+    factor = 2.0 ** -exponent  # multiplying by a power of two is exact (and much faster than ldexp)
+    if inplace:
+        x *= factor
+        return x, exponent
+    return x * factor, exponent
+
+
+def _check_finite(array: np.ndarray, what: str) -> None:
+    """Raise MetricError naming ``what`` and whether it holds NaN or inf."""
+    if np.isfinite(array).all():
+        return
+    n_nan = int(np.isnan(array).sum())
+    n_inf = int(np.isinf(array).sum())
+    kinds = [f"{n_nan} NaN" if n_nan else "", f"{n_inf} inf" if n_inf else ""]
+    raise MetricError(f"{what} contain non-finite values ({', '.join(k for k in kinds if k)}); "
+                      f"every entry must be a finite number")
+
+
+def prepare_inputs(features: np.ndarray, labels: np.ndarray,
+                   source_logits: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validate and normalise a metric's inputs.
+
+    Returns ``(features float64 [N, D], labels int64 [N] in 0..C-1, logits float64 [N, K] or None)``.
+    Labels are remapped with ``np.unique`` even when the caller already did it, so a metric never
+    depends on which integers name the classes. Raises :class:`MetricError` for mismatched
+    shapes, non-finite values or fewer than two classes (no metric can separate one class).
+    """
+    feats = np.asarray(features)
+    if feats.ndim != 2:
+        raise MetricError(f"features must be a 2-D array [N, D]; got shape {feats.shape}")
+    if not (np.issubdtype(feats.dtype, np.number) or feats.dtype == bool):
+        raise MetricError(f"features must be numeric; got dtype {feats.dtype}")
+    feats = np.ascontiguousarray(feats, dtype=np.float64)
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise MetricError(f"labels must be a 1-D array [N]; got shape {y.shape}")
+    if y.shape[0] != feats.shape[0]:
+        raise MetricError(f"features have {feats.shape[0]} rows but labels have {y.shape[0]} entries")
+    if feats.shape[1] == 0:
+        raise MetricError("features have zero dimensions")
+    _check_finite(feats, "features")
+    if np.issubdtype(y.dtype, np.floating):
+        _check_finite(y, "labels")
+    logits = None
+    if source_logits is not None:
+        logits = np.asarray(source_logits)
+        if logits.ndim != 2:
+            raise MetricError(f"source logits must be a 2-D array [N, K]; got shape {logits.shape}")
+        if logits.shape[0] != feats.shape[0]:
+            raise MetricError(f"source logits have {logits.shape[0]} rows but features have {feats.shape[0]}")
+        if logits.shape[1] == 0:
+            raise MetricError("source logits have zero source classes")
+        logits = np.ascontiguousarray(logits, dtype=np.float64)
+        _check_finite(logits, "source logits")
+    classes, remapped = np.unique(y, return_inverse=True)
+    if classes.size < 2:
+        raise MetricError(f"need at least 2 target classes to score a source; got {classes.size}")
+    return feats, remapped.reshape(-1).astype(np.int64), logits
+
+
+def require_logits(logits: np.ndarray | None, metric: str) -> np.ndarray:
+    """Logit-based metrics cannot fall back to features: say so instead of guessing."""
+    if logits is None:
+        raise MetricError(f"{metric} needs the source model's logits; this source has no classifier head")
+    return logits
+
+
+def prepare_logit_inputs(labels: np.ndarray, source_logits: np.ndarray | None,
+                         metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``(labels, logits)`` for a metric that ignores the features.
+
+    The features are deliberately not checked: a metric that never reads them should not fail
+    because of them. Returns ``(labels int64 in 0..C-1, logits float64 [N, K])``.
+    """
+    logits = np.asarray(require_logits(source_logits, metric))
+    n = logits.shape[0] if logits.ndim >= 1 else 0
+    if logits.ndim != 2:
+        raise MetricError(f"source logits must be a 2-D array [N, K]; got shape {logits.shape}")
+    _, y, logits = prepare_inputs(np.zeros((n, 1)), labels, logits)
+    assert logits is not None
+    return y, logits
+
+
+def finite_score(value: float, metric: str) -> float:
+    """Return ``value`` as a float, or raise MetricError: a NaN score would silently poison a ranking."""
+    value = float(value)
+    if not np.isfinite(value):
+        raise MetricError(f"{metric} produced a non-finite score ({value}); the inputs are degenerate")
+    return value
+
+
+def one_hot(labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:
+    """Float64 one-hot matrix [N, C] of remapped labels."""
+    n_classes = int(labels.max()) + 1 if n_classes is None else n_classes
+    out = np.zeros((labels.shape[0], n_classes))
+    out[np.arange(labels.shape[0]), labels] = 1.0
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by the row max so that large logits do not overflow."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def leep_from_probabilities(theta: np.ndarray, labels: np.ndarray, eps: float = 1e-20) -> float:
+    """LEEP's log expected empirical prediction for dummy-label probabilities ``theta`` [N, K].
+
+    Shared by LEEP (theta = source softmax) and N-LEEP (theta = GMM posteriors). Columns with
+    P(z) = 0 are masked (their conditional is set to 0) instead of dividing by zero; ``eps``
+    keeps the log finite should a row's expected prediction underflow to 0.
+    """
+    n = theta.shape[0]
+    joint = one_hot(labels).T @ theta / n  # P(y, z) [C, K]
+    marginal = joint.sum(axis=0)  # P(z)
+    conditional = np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0)
+    eep = np.einsum("nk,nk->n", theta, conditional[labels])  # sum_z P(y_i|z) theta_iz
+    return float(np.mean(np.log(eep + eps)))
+
+
+class Tridiagonal:
+    """A symmetric matrix reduced once to tridiagonal form, ``A = Q T Q^T`` (LAPACK ``dsytrd``).
+
+    Several metrics need the spectrum of a Gram matrix. A full ``eigh`` of a 2048 x 2048 matrix
+    (~1 s on two cores) is dominated by forming all eigenvectors; the reduction alone is a few
+    times cheaper, after which eigenvalues, a few eigenvectors, or solves with ``T + t I`` cost
+    O(m) to O(m k). Everything stays exact (no randomisation).
+    """
+
+    def __init__(self, matrix: np.ndarray, overwrite: bool = False) -> None:
+        """Reduce the symmetric ``matrix``; ``overwrite=True`` lets LAPACK reuse its memory."""
+        m = matrix.shape[0]
+        self.size = m
+        if m == 1:
+            self.d, self.e = np.array(matrix[0], dtype=np.float64), np.zeros(0)
+            self._packed = self._tau = None
+            return
+        lwork = max(int(lapack.dsytrd_lwork(m, lower=1)[0]), 1)
+        # A C-ordered symmetric matrix is its own Fortran-ordered transpose: no copy needed.
+        a = matrix.T if matrix.flags.c_contiguous and matrix.dtype == np.float64 else matrix
+        packed, d, e, tau, info = lapack.dsytrd(a, lower=1, lwork=lwork, overwrite_a=int(overwrite))
+        if info != 0:
+            raise np.linalg.LinAlgError(f"dsytrd failed (info={info})")
+        # Lower storage: Q = diag(1, Q'), Q' the product of the QR-style reflectors stored below
+        # the first subdiagonal, so Q and Q^T act on rows 1.. through dormqr.
+        self.d, self.e = d, e
+        self._packed = np.asfortranarray(packed[1:, : m - 1])
+        self._tau = tau
+
+    def _apply(self, rhs: np.ndarray, trans: str) -> np.ndarray:
+        out = np.array(rhs, dtype=np.float64, order="F", copy=True)
+        if out.ndim == 1:
+            return self._apply(out[:, None], trans)[:, 0]
+        if self._packed is None or out.shape[1] == 0:
+            return out
+        lwork = max(1, out.shape[1] * 64, self.size)
+        sub, _, info = lapack.dormqr("L", trans, self._packed, self._tau, np.asfortranarray(out[1:]), lwork)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"dormqr failed (info={info})")
+        out[1:] = sub
+        return out
+
+    def qt(self, rhs: np.ndarray) -> np.ndarray:
+        """``Q^T rhs``: coordinates of ``rhs`` in the tridiagonal basis."""
+        return self._apply(rhs, "T")
+
+    def q(self, rhs: np.ndarray) -> np.ndarray:
+        """``Q rhs``: back to the original basis."""
+        return self._apply(rhs, "N")
+
+    def eigenvalues(self) -> np.ndarray:
+        """All eigenvalues, ascending."""
+        if self.e.size == 0:
+            return self.d.copy()
+        return scipy.linalg.eigvalsh_tridiagonal(self.d, self.e, lapack_driver="sterf")
+
+    def top_eigenpairs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k largest eigenvalues (descending) and their eigenvectors [m, k] of the original matrix."""
+        m = self.size
+        k = min(max(int(k), 1), m)
+        if self.e.size == 0:
+            return self.d.copy(), np.ones((1, 1))
+        vals, vecs = scipy.linalg.eigh_tridiagonal(self.d, self.e, select="i", select_range=(m - k, m - 1))
+        return vals[::-1], self.q(vecs[:, ::-1])
+
+    def solve_shifted(self, shift: float, rhs: np.ndarray) -> np.ndarray:
+        """Solve ``(T + shift I) z = rhs`` in the tridiagonal basis (LU with partial pivoting, O(m))."""
+        if self.e.size == 0:
+            return rhs / (self.d + shift)
+        _, _, _, z, info = lapack.dgtsv(self.e, self.d + shift, self.e, rhs.reshape(rhs.shape[0], -1))
+        if info != 0:
+            raise np.linalg.LinAlgError(f"singular shifted tridiagonal system (info={info})")
+        return z.reshape(rhs.shape)
+
+    def matvec(self, z: np.ndarray) -> np.ndarray:
+        """``T z``."""
+        out = self.d * z
+        out[:-1] += self.e * z[1:]
+        out[1:] += self.e * z[:-1]
+        return out
+
+
+def _pca(features: np.ndarray, n_components: int | float,
+         max_components: int | None) -> tuple[np.ndarray, int, float]:
+    """Scores in units of 2**exponent (see :func:`pca_project`), the exponent, and the total variance in those units."""
+    x, exponent = power_of_two_scaled(features - features.mean(axis=0), inplace=True)
+    n, d = x.shape
+    limit = max(1, min(n - 1, d))
+    if max_components is not None:
+        limit = max(1, min(limit, int(max_components)))
+    use_cov = n >= d
+    tri = Tridiagonal(x.T @ x if use_cov else x @ x.T, overwrite=True)
+    total = float(np.sum(tri.d)) / n  # trace of the Gram matrix / N = total variance
+    if isinstance(n_components, float) and 0.0 < n_components < 1.0:
+        spectrum = np.clip(tri.eigenvalues()[::-1], 0.0, None)
+        kept = spectrum.sum()
+        k = 1 if kept <= 0 else int(np.searchsorted(np.cumsum(spectrum) / kept, n_components - 1e-12) + 1)
+    else:
+        k = int(n_components)
+    k = min(max(k, 1), limit)
+    evals, evecs = tri.top_eigenpairs(k)
+    evals = np.clip(evals, 0.0, None)
+    z = x @ evecs if use_cov else evecs * np.sqrt(evals)
+    flip = np.sign(z[np.abs(z).argmax(axis=0), np.arange(z.shape[1])])
+    flip[flip == 0] = 1.0
+    return z * flip, exponent, total
+
+
+def pca_project(features: np.ndarray, n_components: int | float, max_components: int | None = None) -> np.ndarray:
+    """Project centered features onto their top principal components (deterministic, exact).
+
+    ``n_components`` is a count, or a fraction in (0, 1) of the variance to keep. The count is
+    capped at ``min(N - 1, D)`` (centered data has rank <= N - 1) and at ``max_components``.
+    The spectrum comes from the smaller of the two Gram matrices (D x D or N x N) through a
+    :class:`Tridiagonal` reduction, much faster than an SVD or a full ``eigh`` when only a few
+    components are kept, and with no randomness to seed. Component signs are fixed (largest
+    |score| positive) so the output does not depend on LAPACK's sign choice. The work is done on
+    features rescaled by an exact power of two, so huge or tiny magnitudes do not overflow.
+    """
+    z, exponent, _ = _pca(features, n_components, max_components)
+    return np.ldexp(z, exponent)
+
+
+def pca_scale_free(features: np.ndarray, n_components: int | float,
+                   max_components: int | None = None) -> tuple[np.ndarray, float]:
+    """:func:`pca_project` scores divided by an exact power of two, and the total variance in the same units.
+
+    For metrics that do not depend on the overall feature scale: the scores have magnitude ~1
+    whatever the features' magnitude, so nothing downstream overflows.
+    """
+    z, _, total = _pca(features, n_components, max_components)
+    return z, total
