@@ -140,3 +140,26 @@ def test_cached_rank_does_not_build_teachers(tiny_zoo, target_dir, monkeypatch):
     res = invoke("rank", "-t", target_dir, "--zoo", tiny_zoo, "--json")
     assert res.exit_code == 0, res.output
     assert all(s["cached"] and s["status"] == "ok" for s in json.loads(res.stdout)["sources"])
+
+
+def test_second_rank_reuses_scores_but_not_for_other_labels(tiny_zoo, target_dir, monkeypatch):
+    import zoo_distill.ranking as ranking
+
+    first = json.loads(invoke("rank", "-t", target_dir, "--zoo", tiny_zoo, "--json", "-m", "knn").stdout)
+    calls = []
+    original = ranking.score_source
+
+    def spy(metrics, *args, **kwargs):
+        calls.append(kwargs.get("known") or (args[4] if len(args) > 4 else {}))
+        return original(metrics, *args, **kwargs)
+
+    monkeypatch.setattr(ranking, "score_source", spy)
+    second = json.loads(invoke("rank", "-t", target_dir, "--zoo", tiny_zoo, "--json", "-m", "knn").stdout)
+    assert all("knn" in known for known in calls)  # served from the score cache
+    assert [s["scores"] for s in second["sources"]] == [s["scores"] for s in first["sources"]]
+    # relabel two images: same files, different labels -> the scores must be recomputed
+    a, b = target_dir / "train" / "class_0", target_dir / "train" / "class_1"
+    (a / "000.png").rename(b / "moved.png")
+    calls.clear()
+    invoke("rank", "-t", target_dir, "--zoo", tiny_zoo, "--json", "-m", "knn")
+    assert calls and not any("knn" in known for known in calls)

@@ -19,6 +19,7 @@ def register_metrics(register):
 @hookimpl
 def register_zoo_entries(register):
     register(ZooEntry(name="plugin-teacher", provider="hf-hub", options={"repo": "org/model"}, origin="goodplugin"))
+    register(ZooEntry(name="broken-entry", provider="hf-hub", options={"rpo": "typo"}, origin="goodplugin"))
 """
 DUPLICATE = """
 from zoo_distill.hookspecs import hookimpl
@@ -72,7 +73,8 @@ def test_external_plugins_load_and_failures_are_isolated(fake_plugins):
     by_name = {p.name: p for p in registry.plugins}
     good = by_name["goodplugin"]
     assert good.version == "1.2.3" and good.distribution == "zd-good" and good.error is None
-    assert good.registers == {"register_metrics": ["feature-norm"], "register_zoo_entries": ["plugin-teacher"]}
+    assert good.registers == {"register_metrics": ["feature-norm"],
+                              "register_zoo_entries": ["plugin-teacher", "broken-entry"]}
     assert "feature-norm" in registry.metrics and "plugin-teacher" in registry.zoo_entries
     # a failing import, a raising hook and a duplicate name are warnings naming the plugin
     assert "ModuleNotFoundError" in by_name["brokenplugin"].error
@@ -123,5 +125,6 @@ def test_plugin_zoo_entries_join_the_zoo(fake_plugins, tiny_zoo):
 
     registry = load_plugins()
     zoo = load_zoo(tiny_zoo, registry)
-    assert list(zoo.entries) == ["teacher-a", "teacher-b", "plugin-teacher"]
+    assert list(zoo.entries) == ["teacher-a", "teacher-b", "plugin-teacher"]  # the invalid one is left out
     assert zoo.entries["plugin-teacher"].origin == "goodplugin"
+    assert any("zoo entry 'broken-entry' from plugin goodplugin" in w and "field 'repo' is required" in w for w in registry.warnings), registry.warnings

@@ -100,6 +100,28 @@ class FeatureCache:
             raise CacheError(f"cannot write the feature cache at {path}: {exc}") from None
         return path
 
+    def load_scores(self, key: str) -> dict[str, float]:
+        """Metric scores computed earlier on features with this key (empty on a miss)."""
+        path = self.root / "scores" / f"{key[:32]}.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data.get("scores", {}) if data.get("key") == key else {}
+
+    def save_scores(self, key: str, scores: Mapping[str, float]) -> None:
+        """Merge scores into the key's file, atomically (a crash leaves the old file or none)."""
+        folder = self.root / "scores"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            merged = {**self.load_scores(key), **scores}
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".scores.", suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"key": key, "scores": merged}, fh)
+            os.replace(tmp, folder / f"{key[:32]}.json")
+        except OSError as exc:
+            raise CacheError(f"cannot write metric scores to {folder}: {exc}") from None
+
     def entries(self) -> list[CacheEntry]:
         found = []
         for path in sorted(self.dir.glob("*.safetensors")) if self.dir.exists() else []:
@@ -114,8 +136,13 @@ class FeatureCache:
     def clear(self, teacher: str | None = None) -> tuple[int, int]:
         """Delete cached files (only one teacher's when named) and stray temporaries: (files, bytes)."""
         count = size = 0
+        scores = self.root / "scores"
+        if teacher is None and scores.exists():
+            for path in scores.iterdir():
+                size += path.stat().st_size
+                path.unlink()
         if not self.dir.exists():
-            return 0, 0
+            return 0, size
         for path in list(self.dir.iterdir()):
             stray = path.name.startswith(".") and path.name.endswith(".tmp")
             if teacher is not None and not stray:

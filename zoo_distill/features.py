@@ -5,19 +5,20 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from rich.progress import Progress
+from PIL import Image
 from timm.data import create_transform
 
 from .cache import FeatureCache, cache_key
 from .data import fingerprint, load_rgb
 from .errors import ZooDistillError
 from .interfaces import Teacher
+from .views import EVAL_VIEW
 
-EVAL_VIEW = "eval"
 
 
 @dataclass(frozen=True)
@@ -29,17 +30,24 @@ class FeatureSet:
     cached: bool
     seconds: float
     path: Path | None = None
+    key: str | None = None  # the cache key (what the features depend on)
+
+
+ImageFn = Callable[[int, Image.Image], Image.Image]  # (index, decoded image) -> the view to encode
 
 
 class _ImageList(torch.utils.data.Dataset):
-    def __init__(self, paths: Sequence[Path], transform) -> None:
-        self.paths, self.transform = list(paths), transform
+    def __init__(self, paths: Sequence[Path], transform, image_fn: ImageFn | None = None) -> None:
+        self.paths, self.transform, self.image_fn = list(paths), transform, image_fn
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return self.transform(load_rgb(self.paths[index]))
+        image = load_rgb(self.paths[index])
+        if self.image_fn is not None:
+            image = self.image_fn(index, image)
+        return self.transform(image)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -64,14 +72,18 @@ def compute_features(
     device: str = "cpu",
     progress: Progress | None = None,
     workers: int = 0,
+    image_fn: ImageFn | None = None,
+    description: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Run the frozen teacher over images in batches; no cache involved."""
+    """Run the frozen teacher over images (or views of them) in batches; no cache involved."""
     dev = resolve_device(device)
     teacher.to(dev)
     loader = torch.utils.data.DataLoader(
-        _ImageList(paths, eval_transform(teacher)), batch_size=batch_size, shuffle=False, num_workers=workers
+        _ImageList(paths, eval_transform(teacher), image_fn), batch_size=batch_size, shuffle=False,
+        num_workers=workers,
     )
-    task = progress.add_task(f"features {teacher.name}", total=len(paths), info="") if progress else None
+    label = description or f"features {teacher.name}"
+    task = progress.add_task(label, total=len(paths), info="") if progress else None
     feats, logits = [], []
     with torch.inference_mode():
         for batch in loader:
@@ -97,7 +109,7 @@ def lookup(
         return None
     arrays, _ = hit
     return FeatureSet(arrays["features"], arrays.get("logits"), True, time.perf_counter() - start,
-                      cache.path_for(name, key))
+                      cache.path_for(name, key), key)
 
 
 def extract(
@@ -108,19 +120,25 @@ def extract(
     device: str = "cpu",
     progress: Progress | None = None,
     view: str = EVAL_VIEW,
+    image_fn: ImageFn | None = None,
 ) -> FeatureSet:
-    """Teacher outputs on ``paths``: from the cache when the same inputs were seen, else computed and stored."""
+    """Teacher outputs on ``paths`` (under ``view``, made by ``image_fn``): cached, else computed and stored.
+
+    ``view`` must name ``image_fn`` uniquely: it is part of the cache key.
+    """
     start = time.perf_counter()
     key = cache_key(teacher.digest, fingerprint(paths), dict(teacher.data_config), view)
     if cache is not None:
         hit = lookup(teacher.name, teacher.digest, teacher.data_config, paths, cache, view)
         if hit is not None:
             return hit
-    features, logits = compute_features(teacher, paths, batch_size, device, progress)
+    description = f"features {teacher.name}" + ("" if view == EVAL_VIEW else f" [{view.rsplit(':', 1)[-1]}]")
+    features, logits = compute_features(teacher, paths, batch_size, device, progress, image_fn=image_fn,
+                                        description=description)
     saved = None
     if cache is not None:
         arrays = {"features": features} | ({"logits": logits} if logits is not None else {})
         meta = {"teacher": teacher.name, "digest": teacher.digest, "view": view, "images": len(paths),
                 "preprocessing": dict(teacher.data_config)}
         saved = cache.save(teacher.name, key, arrays, meta)
-    return FeatureSet(features, logits, False, time.perf_counter() - start, saved)
+    return FeatureSet(features, logits, False, time.perf_counter() - start, saved, key)

@@ -87,6 +87,13 @@ class PluginRegistry:
             raise UnknownNameError("provider", name, list(self.providers))
         return self.providers[name]
 
+    def version_of(self, hook: str, name: str) -> str:
+        """The version of the plugin that registered ``name`` (part of cached-score keys)."""
+        for plugin in self.plugins:
+            if name in plugin.registers.get(hook, []):
+                return f"{plugin.name}=={plugin.version}"
+        return "unknown"
+
     def warn(self, message: str) -> None:
         self.warnings.append(message)
         logger.warning(message)

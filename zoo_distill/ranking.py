@@ -15,11 +15,12 @@ import numpy as np
 from rich.progress import Progress
 
 from .cache import FeatureCache
-from .data import TargetData
+from .data import TargetData, fingerprint
 from .errors import ProviderUnavailable, ZooDistillError
 from .features import FeatureSet, extract, lookup
 from .interfaces import LOGITS, Metric, ZooEntry
 from .plugins import PluginRegistry
+from .weights import json_digest
 
 DEFAULT_PRIMARY_METRIC = "logme"
 
@@ -72,10 +73,13 @@ class RankResult:
 
 
 def score_source(metrics: Sequence[Metric], features: np.ndarray, labels: np.ndarray,
-                 logits: np.ndarray | None, result: SourceScore) -> None:
-    """Run each metric, recording a score or the reason it could not run; never raise."""
+                 logits: np.ndarray | None, result: SourceScore, known: dict[str, float] | None = None) -> None:
+    """Run each metric (unless ``known`` has its score), recording a score or why it could not run."""
     feats = features.astype(np.float64, copy=False)
     for metric in metrics:
+        if known and metric.name in known:
+            result.scores[metric.name] = known[metric.name]
+            continue
         start = time.perf_counter()
         if LOGITS in metric.needs and logits is None:
             result.scores[metric.name] = None
@@ -136,6 +140,7 @@ def rank_sources(
         raise ZooDistillError("the zoo has no sources to rank")
     metrics = [registry.metric(name) for name in metric_names]
     labels = np.asarray(data.train.labels, dtype=np.int64)
+    labels_fp = fingerprint(data.train.paths, data.train.labels)
     totals = {"load": 0.0, "extract": 0.0, "metrics": 0.0}
     start = time.perf_counter()
     results = []
@@ -155,7 +160,17 @@ def rank_sources(
         result.feature_dim = fs.features.shape[1]
         result.num_source_classes = fs.logits.shape[1] if fs.logits is not None else 0
         result.cached = fs.cached
-        score_source(metrics, fs.features, labels, fs.logits, result)
+        versions = {m.name: registry.version_of("register_metrics", m.name) for m in metrics}
+        score_key = json_digest([fs.key, labels_fp])
+        known = {}
+        if cache is not None and fs.key:
+            saved = cache.load_scores(score_key)
+            known = {m: saved[f"{m}@{v}"] for m, v in versions.items() if f"{m}@{v}" in saved}
+        score_source(metrics, fs.features, labels, fs.logits, result, known)
+        if cache is not None and fs.key:
+            fresh = {f"{m}@{versions[m]}": v for m, v in result.scores.items() if v is not None and m not in known}
+            if fresh:
+                cache.save_scores(score_key, fresh)
         t3 = time.perf_counter()
         result.seconds.update({"load": t1 - t0, "extract": t2 - t1, "metrics": t3 - t2})
         for name, value in zip(("load", "extract", "metrics"), (t1 - t0, t2 - t1, t3 - t2)):

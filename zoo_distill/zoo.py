@@ -165,5 +165,11 @@ def load_zoo(
             if name in zoo.entries:
                 registry.warn(f"zoo entry {name!r} from {entry.origin} is shadowed by the one in {path}")
                 continue
-            zoo.entries[name] = entry
+            raw = {"name": entry.name, "provider": entry.provider, **dict(entry.options),
+                   **{k: getattr(entry, k) for k in ("domain", "description", "license") if getattr(entry, k)}}
+            try:
+                zoo.entries[name] = parse_entry(raw, f"zoo entry {name!r} from plugin {entry.origin}",
+                                                entry.origin, entry.base_dir, registry)
+            except ZooFileError as exc:
+                registry.warn(f"{exc}; the entry is left out")
     return zoo
