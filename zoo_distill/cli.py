@@ -32,9 +32,11 @@ app = typer.Typer(
     add_completion=False,
 )
 cache_app = typer.Typer(help="Inspect or clear the feature cache.", no_args_is_help=True)
+baseline_app = typer.Typer(help="Train the paper's baselines with the same student and budget.", no_args_is_help=True)
 zoo_app = typer.Typer(help="Inspect the zoo of source models.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 app.add_typer(zoo_app, name="zoo")
+app.add_typer(baseline_app, name="baseline")
 stdout = Console()
 
 
@@ -231,6 +233,250 @@ def zoo_ls(zoo: Optional[Path] = ZooOption, as_json: bool = typer.Option(False, 
         table.add_column(col)
     for r in rows:
         table.add_row(r["name"], r["provider"], r["domain"] or "", "yes" if r["available"] else f"[red]no[/red]: {r['reason']}")
+    stdout.print(table)
+
+
+# --- training ----------------------------------------------------------------------------------
+
+TARGET_HELP = "Target folder with train/ (and optional unlabeled/, test/) in ImageFolder layout."
+
+
+def _load_training_data(target, labeled, unlabeled, test, skip_bad_images):
+    """Scan the target and decode every image once up front, so a bad file fails before training."""
+    with make_progress() as progress:
+        task = progress.add_task("checking images", total=None, info="")
+        data = load_target(target, labeled, unlabeled, test, skip_bad_images=skip_bad_images,
+                           check=("train", "unlabeled", "test"), on_progress=lambda: progress.advance(task))
+    if data.skipped:
+        stderr.print(f"[yellow]skipped {len(data.skipped)} unreadable image(s)[/yellow]")
+    return data
+
+
+def _train_and_report(spec, data, zoo_path, cache_dir, no_cache, out, resume, as_json) -> None:
+    from .runs import run as run_method
+
+    registry = get_registry()
+    zoo_obj = load_zoo(zoo_path, registry) if spec.method == "distill" else None
+    cache = None if no_cache else FeatureCache(cache_dir)
+    with make_progress(disable=None if not as_json else True) as progress:
+        outcome = run_method(spec, data, zoo_obj, registry, cache, out, resume=resume, progress=progress)
+    for note in outcome.notes:
+        stderr.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+    m = outcome.metrics
+    if as_json:
+        print(json.dumps(m, indent=2, default=str))
+        return
+    if m.get("alpha"):
+        table = Table(title=f"source weights α ({m['aggregator']}, from {m['metric']})")
+        table.add_column("source")
+        table.add_column(m["metric"], justify="right")
+        table.add_column("α", justify="right")
+        for name, weight in sorted(m["alpha"].items(), key=lambda kv: -kv[1]):
+            table.add_row(name, f"{m['scores'][name]:.4g}", f"{weight:.3f}")
+        stdout.print(table)
+    st = m["student"]
+    acc = f"test accuracy {m['test_accuracy']:.4f}" if "test_accuracy" in m else "no test split"
+    stdout.print(f"[bold]{m['method']}[/bold]: {acc} | student {st['arch']} ({st['params'] / 1e6:.2f}M params, "
+                 f"{st['macs'] / 1e6:.1f} MMACs, {st['cpu_latency_ms']:.2f} ms/img CPU) | "
+                 f"{m['train_seconds']:.1f}s training")
+    stdout.print(f"run directory: {outcome.run_dir}")
+
+
+def _spec(method: str, **kw):
+    from .baselines.fixmatch import FixMatchConfig
+    from .distill import DistillConfig
+    from .runs import RunSpec
+    from .trainer import TrainConfig
+
+    train = TrainConfig(epochs=kw["epochs"], batch_size=kw["batch_size"], mu=kw["mu"],
+                        steps_per_epoch=kw["steps_per_epoch"], lr=kw["lr"], weight_decay=kw["weight_decay"],
+                        seed=kw["seed"], device=kw["device"], precision=kw["precision"])
+    distill = DistillConfig(lam=kw.get("lam", 1.0), views=kw.get("views", 8),
+                            feature_loss=kw.get("feature_loss", "cosine"), head=kw.get("head", "linear"),
+                            online_teachers=kw.get("online_teachers", False))
+    fixmatch = FixMatchConfig(threshold=kw.get("threshold", 0.95), lambda_u=kw.get("lambda_u", 1.0))
+    return RunSpec(method=method, aggregator=kw.get("aggregator", "weighted"),
+                   aggregator_options=kw.get("aggregator_options", {}), metric=kw.get("metric", "logme"),
+                   sources=list(kw.get("sources", [])), student=kw["student"], student_init=kw["student_init"],
+                   input_size=kw["input_size"], train=train, distill=distill, fixmatch=fixmatch)
+
+
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ZooDistillError(f"--agg-opt expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+Student = typer.Option("resnet18", "--student", help="Student architecture: any timm model name.")
+StudentInit = typer.Option("pretrained", "--student-init", help="'pretrained' (timm weights from the Hub), "
+                           "'scratch', or a safetensors file / folder with model.safetensors + config.json.")
+InputSize = typer.Option(None, "--input-size", help="Student input side in pixels [default: from its init].")
+Epochs = typer.Option(30, min=1, help="Epochs (same for every method: budget parity).")
+StepsPerEpoch = typer.Option(None, "--steps-per-epoch", min=1,
+                             help="Steps per epoch [default: ceil((labeled + unlabeled) / batch size)].")
+BatchSize = typer.Option(32, "--batch-size", min=1, help="Labeled images per step.")
+Mu = typer.Option(2, "--mu", min=0, help="Unlabeled images per step, as a multiple of the batch size.")
+Lr = typer.Option(0.01, "--lr", help="Peak learning rate (SGD, Nesterov momentum 0.9, cosine decay).")
+WeightDecay = typer.Option(5e-4, "--weight-decay")
+Seed = typer.Option(0, "--seed", help="Seed for sampling, augmentation and initialisation (reproducible on CPU).")
+Device = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N.")
+Precision = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast).")
+Out = typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory to write.")
+Resume = typer.Option(False, "--resume", help="Continue from the run directory's last epoch checkpoint.")
+NoCache = typer.Option(False, "--no-cache", help="Neither read nor write cached features.")
+SkipBad = typer.Option(False, "--skip-bad-images", help="Skip unreadable images instead of failing.")
+AsJson = typer.Option(False, "--json", help="Print metrics.json instead of a summary.")
+Target = typer.Option(None, "--target", "-t", help=TARGET_HELP)
+Labeled = typer.Option(None, "--labeled", help="Labeled split (class folders).")
+Unlabeled = typer.Option(None, "--unlabeled", help="Unlabeled images (any depth).")
+Test = typer.Option(None, "--test", help="Test split (class folders).")
+
+
+@app.command("run")
+@cli_errors
+def run_cmd(
+    target: Optional[Path] = Target, labeled: Optional[Path] = Labeled, unlabeled: Optional[Path] = Unlabeled,
+    test: Optional[Path] = Test, zoo: Optional[Path] = ZooOption,
+    aggregator: str = typer.Option("weighted", "--aggregator", "-a", help="How sources are weighted: "
+                                   "'weighted' (DistillWeighted), 'nearest' (DistillNearest), 'uniform', or a plugin's."),
+    metric: str = typer.Option("logme", "--metric", "-m", help="Similarity metric that feeds the aggregator."),
+    source: list[str] = typer.Option([], "--source", "-s", help="Only consider these zoo entries."),
+    temperature: Optional[float] = typer.Option(None, help="Aggregator option 'temperature' (weighted)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Aggregator option 'top_k' (weighted)."),
+    agg_opt: list[str] = typer.Option([], "--agg-opt", help="Other aggregator option, KEY=VALUE (repeatable)."),
+    lam: float = typer.Option(1.0, "--lambda", help="Weight of the feature-distillation term."),
+    views: int = typer.Option(8, "--views", min=1, help="Augmented views per image in the teacher bank."),
+    feature_loss: str = typer.Option("cosine", "--feature-loss", help="cosine (default) or mse."),
+    head: str = typer.Option("linear", "--head", help="Projection head per source: linear or mlp."),
+    online_teachers: bool = typer.Option(False, "--online-teachers", help="Run teachers every step on fresh "
+                                         "views instead of the cached bank (slower; for comparison)."),
+    student: str = Student, student_init: str = StudentInit, input_size: Optional[int] = InputSize,
+    epochs: int = Epochs, steps_per_epoch: Optional[int] = StepsPerEpoch, batch_size: int = BatchSize, mu: int = Mu,
+    lr: float = Lr, weight_decay: float = WeightDecay, seed: int = Seed, device: str = Device,
+    precision: str = Precision, out: Path = Out, resume: bool = Resume, cache_dir: Optional[Path] = CacheDir,
+    no_cache: bool = NoCache, skip_bad_images: bool = SkipBad, as_json: bool = AsJson,
+) -> None:
+    """Distill the ranked zoo into a small student (DistillWeighted; --aggregator nearest: DistillNearest)."""
+    registry = get_registry()
+    registry.aggregator(aggregator)
+    registry.metric(metric)
+    options = _parse_options(agg_opt)
+    if temperature is not None:
+        options["temperature"] = temperature
+    if top_k is not None:
+        options["top_k"] = top_k
+    known = set(registry.aggregators[aggregator].options)
+    if set(options) - known:
+        raise ZooDistillError(f"aggregator {aggregator!r} has no option(s) {sorted(set(options) - known)}; "
+                              f"known: {sorted(known) or 'none'}")
+    if feature_loss not in ("cosine", "mse"):
+        raise ZooDistillError(f"--feature-loss must be cosine or mse, got {feature_loss!r}")
+    if head not in ("linear", "mlp"):
+        raise ZooDistillError(f"--head must be linear or mlp, got {head!r}")
+    spec = _spec("distill", aggregator=aggregator, aggregator_options=options, metric=metric, sources=source,
+                 lam=lam, views=views, feature_loss=feature_loss, head=head, online_teachers=online_teachers,
+                 student=student, student_init=student_init, input_size=input_size, epochs=epochs,
+                 steps_per_epoch=steps_per_epoch, batch_size=batch_size, mu=mu, lr=lr, weight_decay=weight_decay,
+                 seed=seed, device=device, precision=precision)
+    data = _load_training_data(target, labeled, unlabeled, test, skip_bad_images)
+    _train_and_report(spec, data, zoo, cache_dir, no_cache, out, resume, as_json)
+
+
+@baseline_app.command("finetune")
+@cli_errors
+def finetune_cmd(
+    target: Optional[Path] = Target, labeled: Optional[Path] = Labeled, unlabeled: Optional[Path] = Unlabeled,
+    test: Optional[Path] = Test,
+    student: str = Student, student_init: str = StudentInit, input_size: Optional[int] = InputSize,
+    epochs: int = Epochs, steps_per_epoch: Optional[int] = StepsPerEpoch, batch_size: int = BatchSize, mu: int = Mu,
+    lr: float = Lr, weight_decay: float = WeightDecay, seed: int = Seed, device: str = Device,
+    precision: str = Precision, out: Path = Out, resume: bool = Resume, skip_bad_images: bool = SkipBad,
+    as_json: bool = AsJson,
+) -> None:
+    """Fine-tune the student initialisation on the labeled images only (the paper's transfer baseline).
+
+    Unlabeled images are not trained on, but they count towards the steps per epoch exactly as
+    for the other methods, so every method gets the same number of steps."""
+    spec = _spec("finetune", student=student, student_init=student_init, input_size=input_size, epochs=epochs,
+                 steps_per_epoch=steps_per_epoch, batch_size=batch_size, mu=mu, lr=lr,
+                 weight_decay=weight_decay, seed=seed, device=device, precision=precision)
+    data = _load_training_data(target, labeled, unlabeled, test, skip_bad_images)
+    _train_and_report(spec, data, None, None, True, out, resume, as_json)
+
+
+@baseline_app.command("fixmatch")
+@cli_errors
+def fixmatch_cmd(
+    target: Optional[Path] = Target, labeled: Optional[Path] = Labeled, unlabeled: Optional[Path] = Unlabeled,
+    test: Optional[Path] = Test,
+    threshold: float = typer.Option(0.95, help="Confidence needed for a pseudo-label."),
+    lambda_u: float = typer.Option(1.0, "--lambda-u", help="Weight of the unlabeled consistency loss."),
+    student: str = Student, student_init: str = StudentInit, input_size: Optional[int] = InputSize,
+    epochs: int = Epochs, steps_per_epoch: Optional[int] = StepsPerEpoch, batch_size: int = BatchSize, mu: int = Mu,
+    lr: float = Lr, weight_decay: float = WeightDecay, seed: int = Seed, device: str = Device,
+    precision: str = Precision, out: Path = Out, resume: bool = Resume, skip_bad_images: bool = SkipBad,
+    as_json: bool = AsJson,
+) -> None:
+    """FixMatch (Sohn et al. 2020) on labeled + unlabeled images, same student and budget."""
+    spec = _spec("fixmatch", threshold=threshold, lambda_u=lambda_u, student=student, student_init=student_init,
+                 input_size=input_size, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+                 mu=mu, lr=lr, weight_decay=weight_decay, seed=seed, device=device, precision=precision)
+    data = _load_training_data(target, labeled, unlabeled, test, skip_bad_images)
+    _train_and_report(spec, data, None, None, True, out, resume, as_json)
+
+
+@app.command("eval")
+@cli_errors
+def eval_cmd(
+    run_dir: Path = typer.Argument(..., help="A run directory (student.safetensors + config.json)."),
+    data: Path = typer.Option(..., "--data", help="Target folder (its test/ split is used) or a folder of "
+                              "class folders."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Evaluate a trained student on labeled images: accuracy and per-class accuracy."""
+    from .evaluate import evaluate_run
+
+    report = evaluate_run(run_dir, data)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"{run_dir}: accuracy {report['test_accuracy']:.4f} on {report['images']} images")
+    table.add_column("class")
+    table.add_column("accuracy", justify="right")
+    for name, acc in report["per_class_accuracy"].items():
+        table.add_row(name, f"{acc:.3f}")
+    stdout.print(table)
+
+
+@app.command("predict")
+@cli_errors
+def predict_cmd(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    images: list[Path] = typer.Argument(..., help="Image files to classify."),
+    top: int = typer.Option(1, "--top", min=1, help="Show the top-N classes."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Classify images with a trained student."""
+    from .evaluate import predict_images
+
+    rows = predict_images(run_dir, images, top)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"predictions of {run_dir}")
+    table.add_column("image")
+    table.add_column("class")
+    table.add_column("probability", justify="right")
+    for row in rows:
+        for i, (name, p) in enumerate(row["top"]):
+            table.add_row(row["image"] if i == 0 else "", name, f"{p:.3f}")
     stdout.print(table)
 
 

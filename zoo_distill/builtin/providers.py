@@ -176,6 +176,14 @@ def identify_timm(entry: ZooEntry) -> TeacherIdentity:
     return TeacherIdentity(file_digest(weights), expected_data_config(cfg.architecture or name.split(".")[0], overlay))
 
 
+def timm_pretrained_weights(model_name: str, who: str, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """timm's pretrained safetensors for ``model_name`` (through the Hub cache) and its preprocessing."""
+    entry = ZooEntry(name=who, provider="timm", options={"model": model_name, "revision": revision})
+    weights = download(who, _timm_hub_id(entry), WEIGHTS_FILE, revision)
+    cfg = get_pretrained_cfg(model_name)
+    return weights, {k: getattr(cfg, k) for k in _PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
+
+
 def _timm_available(entry: ZooEntry) -> str | None:
     try:
         return availability(entry.name, _timm_hub_id(entry), entry.options.get("revision"))

@@ -1,0 +1,1 @@
+"""The paper's baselines, trained with the same loop, steps, batch size and optimizer as distillation."""
