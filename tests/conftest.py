@@ -107,3 +107,15 @@ def tiny_zoo(tmp_path) -> Path:
         local_entry("teacher-a", "weights/a.safetensors", 4, domain="toy"),
         local_entry("teacher-b", "weights/b.safetensors", 0),
     ])
+
+
+@pytest.fixture(scope="session")
+def digits_task(tmp_path_factory):
+    """A digits target (4 classes, 5 labels each, 240 unlabeled) and a zoo of two trained
+    teachers: one on digits rendered differently (related) and one on textures (unrelated)."""
+    from zoo_distill.example import ExampleSettings, build_example
+
+    settings = ExampleSettings(seed=0, target_domain="digits", source_domains=("digits", "textures"),
+                               source_per_class=100, source_epochs=10, source_classes=10, target_classes=4,
+                               train_per_class=5, unlabeled_per_class=60, test_per_class=15)
+    return build_example(tmp_path_factory.mktemp("digits-task"), settings)

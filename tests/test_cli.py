@@ -20,14 +20,14 @@ def test_rank_end_to_end_json_and_cache_reuse(tiny_zoo, target_dir):
     first = invoke("rank", "--target", target_dir, "--zoo", tiny_zoo, "--json", "--batch-size", 5)
     assert first.exit_code == 0, first.output
     result = json.loads(first.stdout)
-    assert result["primary_metric"] == "logme" and result["labeled_images"] == 18
+    assert result["primary_metric"] == "knn" and result["labeled_images"] == 18
     assert {s["name"] for s in result["sources"]} == {"teacher-a", "teacher-b"}
     a = next(s for s in result["sources"] if s["name"] == "teacher-a")
     assert a["status"] == "ok" and all(a["scores"][m] is not None for m in result["metrics"])
     b = next(s for s in result["sources"] if s["name"] == "teacher-b")
     assert b["scores"]["leep"] is None and "no classifier head" in b["metric_errors"]["leep"]
-    logme = [s["scores"]["logme"] for s in result["sources"]]
-    assert logme == sorted(logme, reverse=True)
+    primary = [s["scores"]["knn"] for s in result["sources"]]
+    assert primary == sorted(primary, reverse=True)
     assert set(result["weights"]) >= {"nearest", "weighted", "uniform"}
     assert sum(result["weights"]["weighted"].values()) == pytest.approx(1.0)
     assert not any(s["cached"] for s in result["sources"])

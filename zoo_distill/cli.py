@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
@@ -90,7 +91,7 @@ def rank(
     test: Optional[Path] = typer.Option(None, "--test", help="Test split (class folders)."),
     zoo: Optional[Path] = ZooOption,
     metric: list[str] = typer.Option([], "--metric", "-m", help="Metric(s) to compute; the first is primary "
-                                     "and sorts the table [default: all installed, logme first]."),
+                                     "and sorts the table [default: all installed, knn first]."),
     source: list[str] = typer.Option([], "--source", "-s", help="Only rank these zoo entries."),
     device: str = typer.Option("cpu", help="Device for feature extraction: cpu, cuda, cuda:N."),
     batch_size: int = typer.Option(64, min=1, help="Images per extraction batch."),
@@ -267,7 +268,8 @@ def _train_and_report(spec, data, zoo_path, cache_dir, no_cache, out, resume, as
         print(json.dumps(m, indent=2, default=str))
         return
     if m.get("alpha"):
-        table = Table(title=f"source weights α ({m['aggregator']}, from {m['metric']})")
+        stdout.print(f"source weights α ({m['aggregator']}, from {m['metric']})")
+        table = Table(box=box.SIMPLE_HEAD)
         table.add_column("source")
         table.add_column(m["metric"], justify="right")
         table.add_column("α", justify="right")
@@ -291,12 +293,12 @@ def _spec(method: str, **kw):
     train = TrainConfig(epochs=kw["epochs"], batch_size=kw["batch_size"], mu=kw["mu"],
                         steps_per_epoch=kw["steps_per_epoch"], lr=kw["lr"], weight_decay=kw["weight_decay"],
                         seed=kw["seed"], device=kw["device"], precision=kw["precision"])
-    distill = DistillConfig(lam=kw.get("lam", 1.0), views=kw.get("views", 8),
+    distill = DistillConfig(lam=kw.get("lam", 10.0), views=kw.get("views", 8),
                             feature_loss=kw.get("feature_loss", "cosine"), head=kw.get("head", "linear"),
                             online_teachers=kw.get("online_teachers", False))
     fixmatch = FixMatchConfig(threshold=kw.get("threshold", 0.95), lambda_u=kw.get("lambda_u", 1.0))
     return RunSpec(method=method, aggregator=kw.get("aggregator", "weighted"),
-                   aggregator_options=kw.get("aggregator_options", {}), metric=kw.get("metric", "logme"),
+                   aggregator_options=kw.get("aggregator_options", {}), metric=kw.get("metric", "knn"),
                    sources=list(kw.get("sources", [])), student=kw["student"], student_init=kw["student_init"],
                    input_size=kw["input_size"], train=train, distill=distill, fixmatch=fixmatch)
 
@@ -323,7 +325,7 @@ StepsPerEpoch = typer.Option(None, "--steps-per-epoch", min=1,
                              help="Steps per epoch [default: ceil((labeled + unlabeled) / batch size)].")
 BatchSize = typer.Option(32, "--batch-size", min=1, help="Labeled images per step.")
 Mu = typer.Option(2, "--mu", min=0, help="Unlabeled images per step, as a multiple of the batch size.")
-Lr = typer.Option(0.01, "--lr", help="Peak learning rate (SGD, Nesterov momentum 0.9, cosine decay).")
+Lr = typer.Option(0.03, "--lr", help="Peak learning rate (SGD, Nesterov momentum 0.9, cosine decay).")
 WeightDecay = typer.Option(5e-4, "--weight-decay")
 Seed = typer.Option(0, "--seed", help="Seed for sampling, augmentation and initialisation (reproducible on CPU).")
 Device = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N.")
@@ -346,12 +348,12 @@ def run_cmd(
     test: Optional[Path] = Test, zoo: Optional[Path] = ZooOption,
     aggregator: str = typer.Option("weighted", "--aggregator", "-a", help="How sources are weighted: "
                                    "'weighted' (DistillWeighted), 'nearest' (DistillNearest), 'uniform', or a plugin's."),
-    metric: str = typer.Option("logme", "--metric", "-m", help="Similarity metric that feeds the aggregator."),
+    metric: str = typer.Option("knn", "--metric", "-m", help="Similarity metric that feeds the aggregator."),
     source: list[str] = typer.Option([], "--source", "-s", help="Only consider these zoo entries."),
     temperature: Optional[float] = typer.Option(None, help="Aggregator option 'temperature' (weighted)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Aggregator option 'top_k' (weighted)."),
     agg_opt: list[str] = typer.Option([], "--agg-opt", help="Other aggregator option, KEY=VALUE (repeatable)."),
-    lam: float = typer.Option(1.0, "--lambda", help="Weight of the feature-distillation term."),
+    lam: float = typer.Option(10.0, "--lambda", help="Weight of the feature-distillation term."),
     views: int = typer.Option(8, "--views", min=1, help="Augmented views per image in the teacher bank."),
     feature_loss: str = typer.Option("cosine", "--feature-loss", help="cosine (default) or mse."),
     head: str = typer.Option("linear", "--head", help="Projection head per source: linear or mlp."),

@@ -22,7 +22,7 @@ from .interfaces import LOGITS, Metric, ZooEntry
 from .plugins import PluginRegistry
 from .weights import json_digest
 
-DEFAULT_PRIMARY_METRIC = "logme"
+DEFAULT_PRIMARY_METRIC = "knn"  # LogME misranks when N < D (few labels); see docs/metrics.md
 
 
 @dataclass

@@ -43,7 +43,7 @@ class RunSpec:
     method: str = "distill"
     aggregator: str = "weighted"
     aggregator_options: dict[str, Any] = field(default_factory=dict)
-    metric: str = "logme"
+    metric: str = "knn"
     sources: list[str] = field(default_factory=list)
     student: str = "resnet18"
     student_init: str = "pretrained"
@@ -134,6 +134,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
 
     scores: dict[str, float] = {}
     alpha: dict[str, float] = {}
+    torch.manual_seed(spec.train.seed)  # the student's and the heads' initialisation
     student = create_student(spec.student, len(data.class_names), spec.student_init, spec.input_size)
     if spec.method == "distill":
         if zoo is None:
@@ -147,6 +148,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
             bank = build_bank(entries, list(data.train.paths) + list(data.unlabeled), spec.distill.views,
                               spec.distill.policy, spec.distill.view_seed, cache, spec.train.batch_size,
                               spec.train.device, progress)
+        torch.manual_seed(spec.train.seed + 1)  # heads: independent of how long the bank took to build
         method = Distill(student, labeled, labels, unlabeled, alpha, bank, spec.distill, device, teachers,
                          name=f"distill[{spec.aggregator}]")
     elif spec.method == "finetune":
