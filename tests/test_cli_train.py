@@ -71,3 +71,13 @@ def test_all_zero_weights_is_an_error(digits_task, tmp_path, monkeypatch):
 def test_missing_run_dir_is_a_clear_error(tmp_path):
     res = invoke("eval", tmp_path / "absent", "--data", tmp_path)
     assert res.exit_code == 2 and "absent" in res.output and "Traceback" not in res.output
+
+
+def test_bf16_autocast_runs_on_cpu_and_bad_precision_is_refused(digits_task, tmp_path):
+    res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--precision", "bf16",
+                 "--out", tmp_path / "bf16", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["history"][0]["loss"] > 0
+    res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--precision", "fp8",
+                 "--out", tmp_path / "fp8")
+    assert res.exit_code == 2 and "--precision must be fp32 or bf16" in res.output

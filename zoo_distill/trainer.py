@@ -41,6 +41,13 @@ class TrainConfig:
     device: str = "cpu"
     precision: str = "fp32"  # or "bf16" (autocast)
 
+    def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ZooDistillError(f"--precision must be fp32 or bf16, got {self.precision!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.mu < 0 or self.lr <= 0:
+            raise ZooDistillError(f"invalid training settings: epochs={self.epochs}, batch_size={self.batch_size}, "
+                                  f"mu={self.mu}, lr={self.lr}")
+
     def resolved_steps(self, n_labeled: int, n_unlabeled: int) -> int:
         if self.steps_per_epoch:
             return self.steps_per_epoch
