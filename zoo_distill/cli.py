@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from . import __version__
+from . import __version__, distributed
 from .cache import FeatureCache
 from .data import load_target
 from .errors import ZooDistillError
@@ -111,8 +111,11 @@ def rank(
     if data.skipped:
         stderr.print(f"[yellow]skipped {len(data.skipped)} unreadable image(s)[/yellow]")
     cache = None if no_cache else FeatureCache(cache_dir)
+    distributed.init_from_env(device)  # under torchrun: extraction is sharded across the processes
     with make_progress(disable=None if not as_json else True) as progress:
         result = rank_sources(data, entries, metrics, registry, cache, batch_size, device, progress)
+    if not distributed.is_main():
+        return
     for s in result.sources:
         if s.status != "ok":
             stderr.print(f"[yellow]{s.status}:[/yellow] {s.error}", highlight=False, soft_wrap=True)
@@ -261,6 +264,8 @@ def _train_and_report(spec, data, zoo_path, cache_dir, no_cache, out, resume, as
     cache = None if no_cache else FeatureCache(cache_dir)
     with make_progress(disable=None if not as_json else True) as progress:
         outcome = run_method(spec, data, zoo_obj, registry, cache, out, resume=resume, progress=progress)
+    if not distributed.is_main():
+        return
     for note in outcome.notes:
         stderr.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
     m = outcome.metrics

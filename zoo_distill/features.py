@@ -13,6 +13,7 @@ from rich.progress import Progress
 from PIL import Image
 from timm.data import create_transform
 
+from . import distributed
 from .cache import FeatureCache, cache_key
 from .data import fingerprint, load_rgb
 from .errors import ZooDistillError
@@ -94,7 +95,9 @@ def compute_features(
             if progress is not None:
                 progress.advance(task, len(batch))
     features = np.concatenate(feats) if feats else np.zeros((0, teacher.feature_dim), np.float32)
-    return features, (np.concatenate(logits) if logits else None)
+    if logits:
+        return features, np.concatenate(logits)
+    return features, (np.zeros((0, teacher.num_source_classes), np.float32) if teacher.num_source_classes else None)
 
 
 def lookup(
@@ -133,12 +136,18 @@ def extract(
         if hit is not None:
             return hit
     description = f"features {teacher.name}" + ("" if view == EVAL_VIEW else f" [{view.rsplit(':', 1)[-1]}]")
-    features, logits = compute_features(teacher, paths, batch_size, device, progress, image_fn=image_fn,
+    mine = distributed.shard(len(paths))  # under torchrun each process encodes every world_size-th image
+    shard_fn = None if image_fn is None else (lambda i, image: image_fn(int(mine[i]), image))
+    features, logits = compute_features(teacher, [paths[i] for i in mine], batch_size,
+                                        distributed.local_device(device), progress, image_fn=shard_fn,
                                         description=description)
+    features = distributed.gather_rows(features, len(paths))
+    logits = distributed.gather_rows(logits, len(paths))
     saved = None
-    if cache is not None:
+    if cache is not None and distributed.is_main():
         arrays = {"features": features} | ({"logits": logits} if logits is not None else {})
         meta = {"teacher": teacher.name, "digest": teacher.digest, "view": view, "images": len(paths),
                 "preprocessing": dict(teacher.data_config)}
         saved = cache.save(teacher.name, key, arrays, meta)
+    distributed.barrier()  # no rank moves on (and looks the file up) before it exists
     return FeatureSet(features, logits, False, time.perf_counter() - start, saved, key)

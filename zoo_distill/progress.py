@@ -14,6 +14,7 @@ def make_progress(disable: bool | None = None) -> Progress:
     """A progress display; quiet when ``ZOO_DISTILL_NO_PROGRESS`` is set or ``disable`` is true."""
     if disable is None:
         disable = bool(os.environ.get("ZOO_DISTILL_NO_PROGRESS"))
+    disable = disable or int(os.environ.get("RANK", "0")) > 0  # under torchrun, rank 0 shows progress
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from . import __version__
+from . import __version__, distributed
 from .bank import build_bank
 from .baselines.finetune import FineTune
 from .baselines.fixmatch import FixMatch, FixMatchConfig
@@ -122,8 +122,11 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     if spec.method not in METHODS:
         raise ZooDistillError(f"unknown method {spec.method!r}; known: {', '.join(METHODS)}")
     started = time.perf_counter()
-    device = resolve_device(spec.train.device)
-    check_writable(out)
+    distributed.init_from_env(spec.train.device)
+    device = resolve_device(distributed.local_device(spec.train.device))
+    if distributed.is_main():
+        check_writable(out)
+    distributed.barrier()
     notes: list[str] = []
     if not data.unlabeled and spec.method != "finetune":
         notes.append("the target has no unlabeled images: training on the labeled images only")
@@ -169,10 +172,14 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     signature = {"spec": asdict(spec), "labeled": fingerprint(data.train.paths, data.train.labels),
                  "unlabeled": fingerprint(data.unlabeled), "alpha": alpha}
     result = train(method, spec.train, len(labeled), len(unlabeled), out, evaluate, signature, resume, progress)
+    if distributed.world_size() > 1:
+        notes.append(f"trained with DistributedDataParallel on {distributed.world_size()} processes")
 
     final: dict[str, Any] = {}
     if data.test is not None:
         final = accuracy_report(student.model, test_inputs, test_labels, data.class_names, device)
+    if not distributed.is_main():  # every process trained the same model; rank 0 writes it
+        return RunOutcome(out, {**final, "alpha": alpha, "history": result.history}, notes)
     student.model.cpu()
     cost = measure_cost(student.model, tuple(student.data_config["input_size"]))
     save_student(out, student.model, student.arch, len(data.class_names), student.data_config,

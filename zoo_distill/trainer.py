@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import ZooDistillError
 from .weights import json_digest
@@ -109,6 +110,27 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
+class _LossModule(torch.nn.Module):
+    """Holds a method's modules so DistributedDataParallel can wrap them; forward = the method's loss."""
+
+    def __init__(self, method: Method) -> None:
+        super().__init__()
+        self.method = method
+        self.parts = torch.nn.ModuleDict(method.modules())
+
+    def forward(self, batch: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.method.loss(batch)
+
+
+def _mean_over_ranks(logs: dict[str, float]) -> dict[str, float]:
+    if distributed.world_size() == 1:
+        return logs
+    keys = sorted(logs)
+    values = torch.tensor([logs[k] for k in keys], dtype=torch.float64)
+    torch.distributed.all_reduce(values)
+    return {k: float(v) / distributed.world_size() for k, v in zip(keys, values)}
+
+
 def train(
     method: Method,
     config: TrainConfig,
@@ -126,10 +148,17 @@ def train(
     ``signature`` identifies the run (method, data, teachers, config); resuming a checkpoint
     whose signature differs is refused rather than silently mixing two runs.
     """
-    device = torch.device(config.device)
+    device = torch.device(distributed.local_device(config.device))
     modules = method.modules()
     for module in modules.values():
         module.to(device)
+    world = distributed.world_size()
+    if world > 1 and config.batch_size < world:
+        raise ZooDistillError(f"--batch-size {config.batch_size} is smaller than the {world} processes")
+    runner: torch.nn.Module = _LossModule(method)
+    if world > 1:  # gradients are averaged across processes by DDP; each process takes a slice of the batch
+        runner = torch.nn.parallel.DistributedDataParallel(
+            runner, device_ids=[device.index] if device.type == "cuda" else None)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)
@@ -162,19 +191,23 @@ def train(
             progress.reset(step_task, total=steps)
         for step in range(steps):
             rng = step_rng(config.seed, epoch, step)
-            batch = StepBatch(sample(rng, n_labeled, config.batch_size), sample(rng, n_unlabeled, unlabeled_per_step),
+            labeled_idx, unlabeled_idx = sample(rng, n_labeled, config.batch_size), sample(rng, n_unlabeled,
+                                                                                            unlabeled_per_step)
+            if world > 1:  # same global batch on every rank; each takes its slice, with its own augmentations
+                rng = np.random.default_rng(np.random.SeedSequence([config.seed, epoch, step, distributed.rank()]))
+            batch = StepBatch(distributed.split_batch(labeled_idx), distributed.split_batch(unlabeled_idx),
                               rng, epoch, step)
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(config.lr, epoch * steps + step, total)
             with autocast(device, config.precision):
-                loss, logs = method.loss(batch)
+                loss, logs = runner(batch)
             if not torch.isfinite(loss):
                 raise ZooDistillError(f"{method.name}: the loss became {loss.item()} at epoch {epoch + 1}, "
                                       f"step {step + 1}; lower --lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            logs = {"loss": float(loss.item()), **logs}
+            logs = _mean_over_ranks({"loss": float(loss.item()), **logs})
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             if progress is not None:
@@ -187,9 +220,10 @@ def train(
         result.seconds += time.perf_counter() - began
         row["seconds"] = time.perf_counter() - began
         result.history.append(row)
-        if ckpt is not None:
+        if ckpt is not None and distributed.is_main():
             save_checkpoint(ckpt, modules, optimizer, {"epoch": epoch, "history": result.history,
                                                        "signature": digest, "seconds": result.seconds})
+        distributed.barrier()
         if progress is not None:
             acc = f", test acc {row['test_accuracy']:.3f}" if "test_accuracy" in row else ""
             progress.update(epoch_task, advance=1, info=f"loss {row['loss']:.3f}{acc}")
