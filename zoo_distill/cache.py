@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .atomic import atomic_write, atomic_write_text
 from .errors import CacheError
 from .weights import json_digest
 
@@ -86,16 +86,7 @@ class FeatureCache:
             self.dir.mkdir(parents=True, exist_ok=True)
             meta = {**metadata, "key": key, "format": FORMAT_VERSION, "created": time.time()}
             tensors = {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
-            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=f".{path.name}.", suffix=".tmp")
-            os.close(fd)
-            try:
-                save_file(tensors, tmp, metadata={_META_KEY: json.dumps(meta, default=str)})
-                with open(tmp, "rb") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_META_KEY: json.dumps(meta, default=str)}))
         except OSError as exc:
             raise CacheError(f"cannot write the feature cache at {path}: {exc}") from None
         return path
@@ -115,10 +106,7 @@ class FeatureCache:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             merged = {**self.load_scores(key), **scores}
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".scores.", suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
-                json.dump({"key": key, "scores": merged}, fh)
-            os.replace(tmp, folder / f"{key[:32]}.json")
+            atomic_write_text(folder / f"{key[:32]}.json", json.dumps({"key": key, "scores": merged}))
         except OSError as exc:
             raise CacheError(f"cannot write metric scores to {folder}: {exc}") from None
 

@@ -4,8 +4,6 @@ and everything else as JSON in the header. Written atomically."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -13,6 +11,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .atomic import atomic_write
 from .errors import ZooDistillError
 
 _META = "zoo_distill_checkpoint"
@@ -47,16 +46,7 @@ def save_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module], optimize
     tensors.update(optim_tensors)
     header = {_META: json.dumps({**meta, "optimizer": optim_plain}, default=str)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=header)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
 
 
 def load_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module],

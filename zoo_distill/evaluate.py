@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import load_rgb, load_target, scan_labeled
+from .data import load_rgb, scan_labeled
 from .errors import DataError
 from .runs import accuracy_report
 from .student_io import StudentInputs

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import timm
 import torch
@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 from timm.models import PretrainedCfg
 from timm.models._hub import save_config_for_hf
 
+from .atomic import atomic_write
 from .errors import ZooDistillError
 from .teachers import PREPROCESSING_KEYS
 from .weights import check_safetensors, file_digest, load_into
@@ -54,20 +55,6 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """``write(tmp)`` to a temp file beside ``path``, fsync it, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _link_or_copy(src: Path, dst: Path) -> None:
     """Give ``src``'s bytes a second name atomically: a hard link, else a copy."""
     def write(tmp: str) -> None:
@@ -77,7 +64,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         except OSError:
             shutil.copyfile(src, tmp)
 
-    _atomic_write(dst, write)
+    atomic_write(dst, write)
 
 
 def _tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -161,7 +148,7 @@ def save_student(run_dir: Path, model: torch.nn.Module, arch: str, num_classes: 
         state = _tensors(model)
         _check_rebuildable(config, state, who)
         weights = run_dir / WEIGHTS_FILE
-        _atomic_write(weights, lambda tmp: save_file(state, tmp))
+        atomic_write(weights, lambda tmp: save_file(state, tmp))
         _link_or_copy(weights, run_dir / TIMM_WEIGHTS_FILE)
         with open(tmp_config, "rb") as fh:
             os.fsync(fh.fileno())

@@ -8,11 +8,10 @@ to leak), and it works on machines without a display.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .atomic import atomic_write
 from .errors import ZooDistillError
 
 
@@ -29,19 +28,12 @@ def _save_png(fig: Any, path: Path) -> Path:
     """Write the figure atomically (temp file beside ``path``, fsync, rename) and release it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     except OSError as exc:
         raise ZooDistillError(f"cannot write plot {path}: {exc}") from None
     finally:
         fig.clear()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

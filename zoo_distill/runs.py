@@ -3,8 +3,6 @@ and the run directory (student in timm format, metrics.json, resolved config, cu
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import tempfile
 import time
@@ -17,6 +15,7 @@ import torch
 from rich.progress import Progress
 
 from . import __version__, distributed
+from .atomic import atomic_write_json
 from .bank import build_bank
 from .baselines.finetune import FineTune
 from .baselines.fixmatch import FixMatch, FixMatchConfig
@@ -72,15 +71,6 @@ def check_writable(out: Path, min_free_bytes: int = 50_000_000) -> None:
     if free < min_free_bytes:
         raise ZooDistillError(f"output directory {out} has only {free / 1e6:.1f} MB free; "
                               f"at least {min_free_bytes / 1e6:.0f} MB are needed")
-
-
-def write_json(path: Path, payload: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def accuracy_report(model: torch.nn.Module, inputs: torch.Tensor, labels: np.ndarray, class_names,
@@ -196,12 +186,12 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
                  "test": len(data.test) if data.test else 0, "classes": list(data.class_names)},
         "notes": notes,
     }
-    write_json(out / "run.json", {"version": __version__, "spec": asdict(spec),
+    atomic_write_json(out / "run.json", {"version": __version__, "spec": asdict(spec),
                                   "target": {"labeled": str(data.train.root),
                                              "test": str(data.test.root) if data.test else None,
                                              "unlabeled": len(data.unlabeled)},
                                   "zoo": str(zoo.path) if zoo else None})
-    write_json(out / "metrics.json", metrics)
+    atomic_write_json(out / "metrics.json", metrics)
     if result.history:
         plot_curves(result.history, out / "curves.png", f"{method.name} on {data.train.root.parent.name}")
     return RunOutcome(out, metrics, notes)
