@@ -220,24 +220,92 @@ def cache_clear(
 @zoo_app.command("ls")
 @cli_errors
 def zoo_ls(zoo: Optional[Path] = ZooOption, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Show the zoo: name, provider, domain, and whether each source can be loaded now."""
+    """Show the zoo: name, provider, domain, whether the weights are on this machine, and availability."""
+    from .pull import cache_status, human_size
+
     registry = get_registry()
     zoo_obj = load_zoo(zoo, registry)
     rows = []
     for e in zoo_obj:
         provider = registry.providers[e.provider]
         reason = provider.is_available(e) if provider.is_available else None
+        status = cache_status(e)
         rows.append({"name": e.name, "provider": e.provider, "domain": e.domain, "origin": e.origin,
-                     "available": reason is None, "reason": reason, **dict(e.options)})
+                     "available": reason is None, "reason": reason, "cached": status.cached,
+                     "size_bytes": status.size_bytes, **dict(e.options)})
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
         return
     table = Table(title=f"zoo: {zoo_obj.path} ({len(zoo_obj)} sources)")
-    for col in ("source", "provider", "domain", "available"):
-        table.add_column(col)
+    for col in ("source", "provider", "domain", "cached", "size", "available"):
+        table.add_column(col, justify="right" if col == "size" else "left")
     for r in rows:
-        table.add_row(r["name"], r["provider"], r["domain"] or "", "yes" if r["available"] else f"[red]no[/red]: {r['reason']}")
+        cached = {True: "yes", False: "[yellow]no[/yellow]", None: "?"}[r["cached"]]
+        table.add_row(r["name"], r["provider"], r["domain"] or "", cached, human_size(r["size_bytes"]),
+                      "yes" if r["available"] else f"[red]no[/red]: {r['reason']}")
     stdout.print(table)
+
+
+@zoo_app.command("pull")
+@cli_errors
+def zoo_pull(
+    names: list[str] = typer.Argument(None, help="Zoo entries to prefetch.", show_default=False),
+    all_entries: bool = typer.Option(False, "--all", help="Prefetch every entry of the zoo."),
+    zoo: Optional[Path] = ZooOption,
+    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable report."),
+) -> None:
+    """Download the weights (and config.json) of hf-hub/timm entries into the Hugging Face cache.
+
+    To prepare an offline machine: pull here, copy $HF_HOME over, set HF_HUB_OFFLINE=1 there."""
+    from .pull import human_size, pull
+
+    if bool(names) == all_entries:
+        raise ZooDistillError("name the entries to pull, or pass --all (not both)")
+    zoo_obj = load_zoo(zoo, get_registry())
+    entries = zoo_obj.select([] if all_entries else list(names))  # unknown names fail here, before any download
+    with make_progress(disable=None if not as_json else True) as progress:
+        results = pull(entries, progress)
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            where = f" ({r.repo_id}@{r.revision or 'main'})" if r.repo_id else ""
+            if r.error:
+                stdout.print(f"[red]failed[/red] {r.name}{where}", highlight=False)
+            elif r.skipped:
+                stdout.print(f"[dim]skipped[/dim] {r.name}: {r.skipped}", highlight=False)
+            else:
+                got = f"downloaded {', '.join(r.downloaded)} ({human_size(r.bytes_downloaded)})" if r.downloaded else ""
+                had = f"already cached {', '.join(r.cached)}" if r.cached else ""
+                stdout.print(f"[green]ok[/green] {r.name}{where}: {'; '.join(x for x in (got, had) if x)}",
+                             highlight=False)
+    failed = [r for r in results if r.error]
+    if failed:
+        for r in failed:
+            stderr.print(f"[bold red]Error:[/bold red] {r.error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+
+
+@app.command("push")
+@cli_errors
+def push_cmd(
+    run_dir: Path = typer.Argument(..., help="A run directory (student.safetensors + config.json [+ metrics.json])."),
+    repo_id: str = typer.Argument(..., help="Hub repo to upload to, e.g. my-org/my-student (created if missing)."),
+    revision: str = typer.Option("main", "--revision", help="Branch to commit to (created if missing)."),
+    private: bool = typer.Option(False, "--private", help="Create the repo as private (an existing repo keeps "
+                                 "its visibility)."),
+    message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit message."),
+) -> None:
+    """Upload a trained student as a timm-format Hub repo: config.json, model.safetensors and a model card.
+
+    Loads back with timm.create_model("hf-hub:REPO_ID", pretrained=True) or as an hf-hub zoo entry.
+    Authentication, endpoint and offline mode are huggingface_hub's (HF_TOKEN / `hf auth login`, HF_ENDPOINT)."""
+    from .push import push
+
+    result = push(run_dir, repo_id, revision=revision, private=private, message=message)
+    stdout.print(f"pushed {', '.join(result.files)} to {result.repo_id}@{result.revision}: {result.commit_url}",
+                 highlight=False, soft_wrap=True)
+    stdout.print(f'load with: timm.create_model("hf-hub:{result.repo_id}", pretrained=True)', highlight=False)
 
 
 # --- training ----------------------------------------------------------------------------------

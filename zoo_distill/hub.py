@@ -37,11 +37,14 @@ def cached_path(repo_id: str, filename: str, revision: str | None) -> Path | Non
     return Path(found) if isinstance(found, str) else None
 
 
-def download(entry_name: str, repo_id: str, filename: str, revision: str | None) -> Path:
-    """Fetch one file of a Hub repo (or reuse the cache), translating failures for users."""
+def download(entry_name: str, repo_id: str, filename: str, revision: str | None, *, tqdm_class=None) -> Path:
+    """Fetch one file of a Hub repo (or reuse the cache), translating failures for users.
+
+    ``tqdm_class`` is handed to ``hf_hub_download``, which instantiates it only for a real transfer."""
     where = f"source {entry_name!r}: {filename} of Hub repo {repo_id!r} (revision {revision or 'main'})"
     try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=is_offline()))
+        return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=is_offline(),
+                                    tqdm_class=tqdm_class))
     except LocalEntryNotFoundError:
         if is_offline():
             raise ProviderUnavailable(
@@ -53,6 +56,8 @@ def download(entry_name: str, repo_id: str, filename: str, revision: str | None)
             f"{where} could not be downloaded (no connection?) and is not cached; check your network "
             f"or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only cached files"
         ) from None
+    except GatedRepoError:  # a subclass of RepositoryNotFoundError: must come first
+        raise ProviderUnavailable(f"{where}: the repository is gated; log in with `hf auth login`") from None
     except RepositoryNotFoundError:
         raise ProviderUnavailable(f"{where}: the repository does not exist or is private") from None
     except RevisionNotFoundError:
@@ -64,8 +69,6 @@ def download(entry_name: str, repo_id: str, filename: str, revision: str | None)
                 f"*.pth) are refused"
             ) from None
         raise ProviderUnavailable(f"{where}: the file does not exist in the repository") from None
-    except GatedRepoError:
-        raise ProviderUnavailable(f"{where}: the repository is gated; log in with `hf auth login`") from None
     except (HfHubHTTPError, OSError) as exc:
         raise ProviderUnavailable(f"{where}: download failed: {exc}") from None
 
