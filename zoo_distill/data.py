@@ -64,7 +64,7 @@ def load_rgb(path: Path) -> Image.Image:
                 background.paste(rgba, mask=rgba.getchannel("A"))
                 return background
             return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"cannot read image {path}: {exc}") from None
 
 

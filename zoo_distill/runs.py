@@ -61,8 +61,8 @@ class RunOutcome:
 
 def check_writable(out: Path, min_free_bytes: int = 50_000_000) -> None:
     """Fail before training, not after it, when outputs cannot be written."""
-    out.mkdir(parents=True, exist_ok=True)
     try:
+        out.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
             pass
     except OSError as exc:

@@ -21,7 +21,7 @@ from .interfaces import EntryFieldError, ZooEntry
 from .plugins import PluginRegistry, get_registry
 
 COMMON_FIELDS = ("name", "provider", "domain", "description", "license")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: no trailing newline
 ZOO_ENV = "ZOO_DISTILL_ZOO"
 
 
@@ -76,7 +76,7 @@ def parse_entry(raw: Any, where: str, origin: str, base_dir: str | None, registr
             raise ZooFileError(f"{where}: field {required!r} is missing")
         if not isinstance(raw[required], str) or not raw[required].strip():
             raise ZooFileError(f"{where}: field {required!r} must be a non-empty string, got {raw[required]!r}")
-    if not NAME_PATTERN.match(raw["name"]):
+    if not NAME_PATTERN.fullmatch(raw["name"]):
         raise ZooFileError(
             f"{where}: field 'name': {raw['name']!r} must be letters, digits, '.', '_' or '-' (max 128)"
         )
@@ -126,6 +126,8 @@ def _read_yaml(path: Path) -> Any:
         raise ZooFileError(f"zoo file {path} cannot be read: {exc}") from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise ZooFileError(f"{path}: nested too deeply to be a zoo file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

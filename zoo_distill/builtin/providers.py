@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import timm
 from timm.models import get_pretrained_cfg
 
 from ..errors import ProviderUnavailable, ZooDistillError
@@ -18,16 +19,44 @@ from ..weights import file_digest, load_into
 _PRETRAINED_CFG_KEYS = {"input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode"}
 
 
+def _numbers(value: object, n: int) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) == n
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+
+
+def _check_cfg_value(key: str, value: object) -> str | None:
+    """Why a preprocessing value is unusable (None if it is fine), checked before any model is built."""
+    if key == "input_size":
+        return None if _numbers(value, 3) and all(int(v) == v and v > 0 for v in value) else \
+            "must be [channels, height, width] of positive integers"
+    if key in ("mean", "std"):
+        return None if _numbers(value, 3) and (key == "mean" or all(v > 0 for v in value)) else \
+            "must be a list of 3 numbers" + (" > 0" if key == "std" else "")
+    if key == "interpolation":
+        return None if value in ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos", "random") else \
+            "must be one of nearest, bilinear, bicubic, box, hamming, lanczos"
+    if key == "crop_pct":
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1 else \
+            "must be a number in (0, 1]"
+    if key == "crop_mode":
+        return None if value in ("center", "squash", "border") else "must be center, squash or border"
+    return None
+
+
 def _validate_common(entry: ZooEntry) -> None:
     cfg = entry.options.get("pretrained_cfg")
     if cfg is not None:
         if not isinstance(cfg, dict):
             raise EntryFieldError("pretrained_cfg", f"must be a mapping, got {cfg!r}")
-        unknown = set(cfg) - _PRETRAINED_CFG_KEYS
+        unknown = {str(k) for k in cfg} - _PRETRAINED_CFG_KEYS
         if unknown:
             raise EntryFieldError(
                 "pretrained_cfg", f"unknown key(s) {sorted(unknown)}; allowed: {sorted(_PRETRAINED_CFG_KEYS)}"
             )
+        for key, value in cfg.items():
+            problem = _check_cfg_value(key, value)
+            if problem:
+                raise EntryFieldError("pretrained_cfg", f"{key}: {problem}, got {value!r}")
     args = entry.options.get("model_args")
     if args is not None and not isinstance(args, dict):
         raise EntryFieldError("model_args", f"must be a mapping, got {args!r}")
@@ -55,6 +84,8 @@ def _local_weights(entry: ZooEntry) -> Path:
 def _validate_local(entry: ZooEntry) -> None:
     _require_str(entry, "weights")
     _require_str(entry, "arch")
+    if not timm.is_model(entry.options["arch"]):
+        raise EntryFieldError("arch", f"{entry.options['arch']!r} is not a timm architecture (see timm.list_models())")
     n = entry.options.get("num_classes")
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise EntryFieldError("num_classes", f"must be an integer >= 0 (0: no classifier head), got {n!r}")

@@ -116,9 +116,15 @@ def prepare_inputs(features: np.ndarray, labels: np.ndarray,
             raise MetricError(f"source logits have {logits.shape[0]} rows but features have {feats.shape[0]}")
         if logits.shape[1] == 0:
             raise MetricError("source logits have zero source classes")
-        logits = np.ascontiguousarray(logits, dtype=np.float64)
+        try:
+            logits = np.ascontiguousarray(logits, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise MetricError(f"source logits must be numeric; got dtype {logits.dtype}") from None
         _check_finite(logits, "source logits")
-    classes, remapped = np.unique(y, return_inverse=True)
+    try:
+        classes, remapped = np.unique(y, return_inverse=True)
+    except TypeError:
+        raise MetricError(f"labels must be of one comparable type; got dtype {y.dtype}") from None
     if classes.size < 2:
         raise MetricError(f"need at least 2 target classes to score a source; got {classes.size}")
     return feats, remapped.reshape(-1).astype(np.int64), logits
