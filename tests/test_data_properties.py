@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, reject, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from PIL import Image
@@ -166,10 +166,6 @@ def note(what: str) -> None:
         event(what)
 
 
-def _known_bug(exc: BaseException) -> str | None:
-    """No crash is excused: every tree must load or raise DataError (bugs found here are fixed)."""
-    return None
-
 
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory):
@@ -186,8 +182,6 @@ def check_load(root: Path, **kwargs) -> TargetData | DataError:
         note(f"DataError: {str(exc).replace(str(root), '<root>')[:40]}")
         return exc
     except Exception as exc:
-        if _known_bug(exc):
-            reject()
         raise AssertionError(f"load_target({kwargs}) raised {type(exc).__name__}: {exc!r}\n"
                              + "".join(traceback.format_exception(exc))) from exc
     assert isinstance(data, TargetData)
