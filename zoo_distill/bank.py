@@ -14,6 +14,7 @@ import torch
 from rich.progress import Progress
 
 from .cache import FeatureCache
+from .data import fingerprint
 from .features import extract, lookup
 from .interfaces import SourceProvider, Teacher, ZooEntry
 from .views import ViewPolicy, make_view, view_name
@@ -34,14 +35,16 @@ def teacher_views(
     batch_size: int = 64,
     device: str = "cpu",
     progress: Progress | None = None,
+    data_fingerprint: str | None = None,
 ) -> torch.Tensor:
     """Features ``[V, N, D]`` (float16) of one teacher on every view; builds the teacher only on a miss."""
+    data_fingerprint = data_fingerprint or fingerprint(paths)  # once, not once per view
     found: dict[int, np.ndarray] = {}
     if cache is not None and provider.identify is not None:
         identity = provider.identify(entry)
         for v in range(views):
             hit = lookup(entry.name, identity.digest, identity.data_config, paths, cache,
-                         view_name(policy, view_seed, v))
+                         view_name(policy, view_seed, v), data_fingerprint)
             if hit is not None:
                 found[v] = hit.features
     if len(found) < views:
@@ -49,7 +52,8 @@ def teacher_views(
         for v in range(views):
             if v not in found:
                 fs = extract(teacher, paths, cache, batch_size, device, progress,
-                             view=view_name(policy, view_seed, v), image_fn=_image_fn(policy, view_seed, v))
+                             view=view_name(policy, view_seed, v), image_fn=_image_fn(policy, view_seed, v),
+                             data_fingerprint=data_fingerprint)
                 found[v] = fs.features
     return torch.from_numpy(np.stack([found[v] for v in range(views)])).to(torch.float16)
 
@@ -66,5 +70,7 @@ def build_bank(
     progress: Progress | None = None,
 ) -> dict[str, torch.Tensor]:
     """The bank for every source with a non-zero weight."""
-    return {name: teacher_views(entry, provider, paths, views, policy, view_seed, cache, batch_size, device, progress)
+    data_fingerprint = fingerprint(paths)
+    return {name: teacher_views(entry, provider, paths, views, policy, view_seed, cache, batch_size, device, progress,
+                                data_fingerprint)
             for name, (entry, provider) in entries.items()}

@@ -103,10 +103,15 @@ def compute_features(
 def lookup(
     name: str, digest: str, data_config: Mapping[str, Any], paths: Sequence[Path], cache: FeatureCache,
     view: str = EVAL_VIEW,
+    data_fingerprint: str | None = None,
 ) -> FeatureSet | None:
-    """Cached teacher outputs for these inputs, or None: needs no model, only its identity."""
+    """Cached teacher outputs for these inputs, or None: needs no model, only its identity.
+
+    ``data_fingerprint`` (of ``paths``) can be passed by callers that look up many views of the
+    same images, so the files are not stat-ed again for every view.
+    """
     start = time.perf_counter()
-    key = cache_key(digest, fingerprint(paths), dict(data_config), view)
+    key = cache_key(digest, data_fingerprint or fingerprint(paths), dict(data_config), view)
     hit = cache.load(name, key)
     if hit is None or hit[0]["features"].shape[0] != len(paths):
         return None
@@ -124,15 +129,17 @@ def extract(
     progress: Progress | None = None,
     view: str = EVAL_VIEW,
     image_fn: ImageFn | None = None,
+    data_fingerprint: str | None = None,
 ) -> FeatureSet:
     """Teacher outputs on ``paths`` (under ``view``, made by ``image_fn``): cached, else computed and stored.
 
     ``view`` must name ``image_fn`` uniquely: it is part of the cache key.
     """
     start = time.perf_counter()
-    key = cache_key(teacher.digest, fingerprint(paths), dict(teacher.data_config), view)
+    data_fingerprint = data_fingerprint or fingerprint(paths)
+    key = cache_key(teacher.digest, data_fingerprint, dict(teacher.data_config), view)
     if cache is not None:
-        hit = lookup(teacher.name, teacher.digest, teacher.data_config, paths, cache, view)
+        hit = lookup(teacher.name, teacher.digest, teacher.data_config, paths, cache, view, data_fingerprint)
         if hit is not None:
             return hit
     description = f"features {teacher.name}" + ("" if view == EVAL_VIEW else f" [{view.rsplit(':', 1)[-1]}]")
