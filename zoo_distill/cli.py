@@ -558,3 +558,8 @@ def predict_cmd(
 def run() -> None:
     """Console-script entry point."""
     app()
+
+
+from .cli_demo import demo_app  # noqa: E402 - registered last: it reuses cli_errors and stdout
+
+app.add_typer(demo_app, name="demo")

@@ -79,6 +79,13 @@ _CYRILLIC = list(zip(
     "БГДЖЗИЙЛПФЦЧШЩЪЫЬЭЮЯ",
     ["be", "ghe", "de", "zhe", "ze", "i", "short_i", "el", "pe", "ef", "tse", "che", "sha", "shcha",
      "hard_sign", "yeru", "soft_sign", "e_reversed", "yu", "ya"]))
+# Target-only scripts: lowercase letters whose shape differs from their uppercase source class.
+_LOWERCASE = [(c, c) for c in "abdefghijkmnqrty"]
+_GREEK_LOWER = list(zip(
+    "αβγδεζηθλμξπρσφψω",
+    ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "lambda", "mu", "xi", "pi", "rho",
+     "sigma", "phi", "psi", "omega"]))
+
 _SYMBOLS = [
     ("+", "plus"), ("\u2212", "minus"), ("\u00d7", "times"), ("\u00f7", "divide"), ("=", "equals"),
     ("\u2260", "not_equal"), ("<", "less_than"), (">", "greater_than"), ("\u2264", "less_equal"),
@@ -254,6 +261,19 @@ def _render_shape_on_texture(rng: np.random.Generator, k: int) -> np.ndarray:
     return F.composite(shape_alpha(rng, k), fg, background)
 
 
+def _digit_on_texture(fonts: tuple):
+    def render(rng: np.random.Generator, k: int) -> np.ndarray:
+        """A digit glyph (label) over a random muted texture: needs a glyph and a texture source."""
+        base = rng.integers(0, 256, size=3).astype(np.float32)
+        other = np.clip(base + rng.normal(0, 45, size=3), 0, 255).astype(np.float32)
+        kind = TEXTURES[int(rng.integers(len(TEXTURES)))]
+        background = F.composite(texture_field(rng, kind), other, base)
+        fg = F.colour_contrasting_with(rng, (F.luminance(base) + F.luminance(other)) / 2, 0.45)
+        return F.composite(F.glyph_alpha(rng, str(k), fonts, max_stroke=3), fg, background)
+
+    return render
+
+
 # -------------------------------------------------------------------------------- sklearn digits
 
 @functools.lru_cache(maxsize=1)
@@ -294,6 +314,12 @@ def _build() -> dict[str, Domain]:
         _glyph_domain("greek", _GREEK, "The 24 uppercase Greek letters in DejaVu fonts."),
         _glyph_domain("cyrillic", _CYRILLIC, "20 uppercase Cyrillic letters that do not look like Latin ones."),
         _glyph_domain("symbols", _SYMBOLS, "Math symbols and arrows in DejaVu fonts."),
+        _glyph_domain("lowercase", _LOWERCASE,
+                      "16 lowercase Latin letters whose shape differs from the uppercase one (target only)."),
+        _glyph_domain("greek_lowercase", _GREEK_LOWER, "17 lowercase Greek letters in DejaVu fonts (target only)."),
+        Domain("digits_on_textures", tuple(str(d) for d in range(10)),
+               _digit_on_texture(F.fonts_covering("0123456789")),
+               "Digits 0-9 in DejaVu fonts over random muted textures (needs a glyph and a texture source)."),
         Domain("shapes", SHAPES, _render_shape,
                "Filled geometric shapes (ring: outline) on a plain background, random size/place/turn/colour."),
         Domain("textures", TEXTURES, _render_texture,

@@ -1,0 +1,160 @@
+"""The paper's table on zoobench: every target, several seeds, every method at one student budget.
+
+    python benchmarks/paper_table.py                       # full zoo, 5 labels/class, 3 seeds
+    python benchmarks/paper_table.py --shots 20 --methods headline
+
+For each target, shot and seed (the seed picks the labeled draw and the training seed) it trains
+fine-tune, FixMatch, DistillWeighted, uniform-weight distillation and single-source distillation
+from every source; DistillNearest is the single-source run of the default metric's top source
+(the same run, so it is not trained twice). Every source is also scored by every metric, for
+Kendall tau against the single-source accuracies. Finished runs are kept under ``--out`` and
+skipped on a rerun, so an interrupted benchmark resumes. Writes ``summary.json``, ``table.md``
+and the plots into ``--out`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from zoo_distill.atomic import atomic_write_json
+from zoo_distill.cache import FeatureCache, default_cache_dir
+from zoo_distill.plugins import get_registry
+from zoo_distill.progress import make_progress
+from zoo_distill.ranking import rank_sources
+from zoo_distill.zoo import load_zoo
+from zoo_distill.zoobench import ZoobenchSettings, build_zoobench
+from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, run_method
+from zoo_distill.zoobench.plots import plot_metric_scatter, plot_target_bars
+from zoo_distill.zoobench.tables import (
+    HEADLINE,
+    accuracy_table,
+    margins,
+    markdown_table,
+    metric_quality,
+    single_source_accuracy,
+)
+
+ALL_METRICS = ("knn", "linear", "logme", "leep", "nce", "nleep", "hscore", "gbc")
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", type=Path, default=None, help="zoobench folder (default: <cache>/zoobench/full)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/paper_table"))
+    p.add_argument("--shots", type=int, nargs="+", default=[5])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--targets", nargs="*", default=None)
+    p.add_argument("--methods", choices=("all", "headline"), default="all",
+                   help="all: + uniform and single-source from every source; headline: the four of the paper")
+    p.add_argument("--epochs", type=int, default=Budget.epochs)
+    p.add_argument("--temperature", type=float, default=None, help="DistillWeighted temperature (default: the plugin's)")
+    p.add_argument("--lam", type=float, default=None, help="feature-loss weight (default: DistillConfig's)")
+    return p.parse_args()
+
+
+def split_runs(sources: list[str], methods: str) -> list[str]:
+    if methods == "headline":
+        return ["finetune", "fixmatch", "weighted", "nearest"]
+    return ["finetune", "fixmatch", "weighted", "uniform"] + [f"single:{s}" for s in sources]
+
+
+def main() -> int:
+    args = parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    started = time.perf_counter()
+    settings = ZoobenchSettings.full(split_seeds=max(args.seeds, 3), shots=tuple(sorted({5, 20, *args.shots})))
+    root = args.root or default_cache_dir() / "zoobench" / "full"
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    budget = Budget(epochs=args.epochs)
+    if args.temperature is not None:
+        budget = Budget(epochs=args.epochs, aggregator_options={"temperature": args.temperature})
+    if args.lam is not None:
+        from dataclasses import replace
+        budget = replace(budget, distill=replace(budget.distill, lam=args.lam))
+    with make_progress() as progress:
+        build = build_zoobench(root, settings, progress)
+    registry = get_registry()
+    zoo = load_zoo(build.zoo, registry, include_plugins=False)
+    cache = FeatureCache(root / "cache")
+    sources = list(zoo.entries)
+    targets = args.targets or list(settings.targets)
+    rows, scores = [], {}
+    for target in targets:
+        for shot in args.shots:
+            for seed in range(args.seeds):
+                key = f"{shot}shot-s{seed}"
+                data = load_split(build, target, key)
+                ranking = rank_sources(data, list(zoo.entries.values()), ALL_METRICS, registry, cache)
+                split_scores = {m: {s.name: s.scores.get(m) for s in ranking.sources} for m in ALL_METRICS}
+                scores[(target, shot, seed)] = split_scores
+                top = max(sources, key=lambda s: split_scores[budget.metric][s])
+                for actual in split_runs(sources, args.methods):
+                    result_file = out / "runs" / target / key / f"{actual.replace(':', '_')}.json"
+                    if result_file.exists():
+                        result = json.loads(result_file.read_text())
+                    else:
+                        t0 = time.perf_counter()
+                        metrics = run_method(actual, data, build, zoo, registry, cache, out / "last-run",
+                                             settings.student_arch, seed, budget)
+                        result = {"accuracy": metrics["test_accuracy"], "alpha": metrics["alpha"],
+                                  "seconds": time.perf_counter() - t0, "student": metrics["student"]}
+                        result_file.parent.mkdir(parents=True, exist_ok=True)
+                        atomic_write_json(result_file, result)
+                    rows.append({"target": target, "shot": shot, "seed": seed, "method": actual, **result})
+                    print(f"{target:20s} {key:10s} {actual:22s} {100 * result['accuracy']:5.1f}  "
+                          f"({result['seconds']:.0f}s)", flush=True)
+                if args.methods == "all":
+                    nearest = next(r for r in rows if (r["target"], r["shot"], r["seed"], r["method"]) ==
+                                   (target, shot, seed, f"single:{top}"))
+                    rows.append({**nearest, "method": "nearest", "source": top})
+    return report(args, settings, build, rows, scores, time.perf_counter() - started)
+
+
+def report(args, settings, build, rows, scores, seconds) -> int:
+    out = args.out
+    methods = list(HEADLINE) if args.methods == "all" else ["finetune", "fixmatch", "nearest", "weighted"]
+    sections, summary = [], {"settings": settings.as_dict(), "epochs": args.epochs, "seeds": args.seeds,
+                             "teacher_accuracy": build.teacher_accuracy, "generic_accuracy": build.generic_accuracy,
+                             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+                                        f"torch {torch.__version__}",
+                             "wall_seconds": seconds, "shots": {}}
+    for shot in args.shots:
+        table = accuracy_table(rows, shot, methods)
+        quality = metric_quality({k: v for k, v in scores.items() if k[1] == shot},
+                                 single_source_accuracy([r for r in rows if r["shot"] == shot]))
+        over_ft = margins(table, "weighted", "finetune")
+        over_fm = margins(table, "weighted", "fixmatch")
+        summary["shots"][shot] = {"table": table, "weighted_over_finetune": over_ft,
+                                  "weighted_over_fixmatch": over_fm, "metrics": quality}
+        sections.append(f"## {shot} labels per class, {args.seeds} seeds\n\n" + markdown_table(table, methods, LABELS)
+                        + f"\n\nDistillWeighted − fine-tune: {over_ft['average']:+.1f} points; "
+                          f"DistillWeighted − FixMatch: {over_fm['average']:+.1f} points (averages over targets).\n")
+        if quality:
+            lines = ["| metric | Kendall τ (mean ± std over splits) | accuracy lost by its top pick (points) |",
+                     "|---|---:|---:|"]
+            for m, q in sorted(quality.items(), key=lambda kv: -kv[1]["tau"]):
+                lines.append(f"| {m} | {q['tau']:+.2f} ± {q['tau_std']:.2f} | {q['lost']:.1f} |")
+            sections.append("\n".join(lines) + "\n")
+            plot_metric_scatter(scores, single_source_accuracy(rows), shot, args.out / f"metric_scatter_{shot}shot.png")
+        plot_target_bars(table, methods, LABELS, out / f"accuracy_{shot}shot.png",
+                         f"Test accuracy, {shot} labels per class ({args.seeds} seeds)")
+    summary["rows"] = rows
+    summary["scores"] = [{"target": t, "shot": sh, "seed": sd, "scores": v} for (t, sh, sd), v in scores.items()]
+    atomic_write_json(out / "summary.json", json.loads(json.dumps(summary, default=str)))
+    text = "\n".join(sections) + f"\nWall time: {seconds / 60:.1f} min.\n"
+    (out / "table.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+import math
+
+import pytest
+
+from zoo_distill.zoobench.tables import (
+    accuracy_table,
+    average_row,
+    margins,
+    markdown_table,
+    mean_std,
+    metric_quality,
+    single_source_accuracy,
+)
+
+
+def _rows():
+    rows = []
+    for seed, (ft, w) in enumerate([(0.5, 0.7), (0.6, 0.8)]):
+        rows += [{"target": "a", "shot": 5, "seed": seed, "method": "finetune", "accuracy": ft},
+                 {"target": "a", "shot": 5, "seed": seed, "method": "weighted", "accuracy": w},
+                 {"target": "b", "shot": 5, "seed": seed, "method": "finetune", "accuracy": 0.9},
+                 {"target": "b", "shot": 5, "seed": seed, "method": "weighted", "accuracy": 0.8},
+                 {"target": "a", "shot": 20, "seed": seed, "method": "finetune", "accuracy": 1.0}]
+    return rows
+
+
+def test_mean_std_uses_the_sample_std():
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+    assert mean_std([4.0]) == (4.0, 0.0)
+
+
+def test_table_average_and_margins():
+    table = accuracy_table(_rows(), 5, ("finetune", "weighted"))
+    assert table["a"]["finetune"][:2] == (pytest.approx(0.55), pytest.approx(0.0707, abs=1e-4))
+    assert table["a"]["weighted"][2] == 2
+    assert average_row(table, ["finetune", "weighted"]) == {"finetune": pytest.approx(0.725),
+                                                            "weighted": pytest.approx(0.775)}
+    m = margins(table, "weighted", "finetune")
+    assert m["a"] == pytest.approx(20.0) and m["b"] == pytest.approx(-10.0) and m["average"] == pytest.approx(5.0)
+    text = markdown_table(table, ["finetune", "weighted"], {"weighted": "DistillWeighted"})
+    assert "**75.0 ± 7.1**" in text and "| **average** | 72.5 | 77.5 |" in text
+
+
+def test_metric_quality_tau_and_accuracy_lost():
+    rows = [{"target": "a", "shot": 5, "seed": 0, "method": f"single:{s}", "accuracy": acc}
+            for s, acc in {"x": 0.9, "y": 0.6, "z": 0.3}.items()]
+    single = single_source_accuracy(rows)
+    scores = {("a", 5, 0): {"good": {"x": 3.0, "y": 2.0, "z": 1.0},
+                            "bad": {"x": 1.0, "y": 2.0, "z": 3.0},
+                            "half": {"x": 2.0, "y": 3.0, "z": 1.0}}}
+    q = metric_quality(scores, single)
+    assert q["good"]["tau"] == pytest.approx(1.0) and q["good"]["lost"] == pytest.approx(0.0)
+    assert q["bad"]["tau"] == pytest.approx(-1.0) and q["bad"]["lost"] == pytest.approx(60.0)
+    assert q["half"]["tau"] == pytest.approx(1 / 3) and q["half"]["lost"] == pytest.approx(30.0)
+    assert q["good"]["tau_by_target"] == {"a": pytest.approx(1.0)}

@@ -1,0 +1,62 @@
+"""The benchmark's figures: accuracy per target and method, and metric score vs single-source accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..plots import _figure, _save_png
+
+
+def plot_target_bars(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str],
+                     labels: Mapping[str, str], path: Path, title: str) -> Path:
+    """Grouped bars: one group per target, one bar per method, error bars = std over seeds."""
+    targets = list(table)
+    fig = _figure(max(6.0, 1.3 * len(targets) + 2.0), 4.2)
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(methods), 1)
+    for i, m in enumerate(methods):
+        means = [100 * table[t][m][0] if m in table[t] else np.nan for t in targets]
+        stds = [100 * table[t][m][1] if m in table[t] else 0.0 for t in targets]
+        ax.bar(np.arange(len(targets)) + (i - (len(methods) - 1) / 2) * width, means, width, yerr=stds,
+               capsize=2, label=labels.get(m, m))
+    ax.set_xticks(range(len(targets)), targets, rotation=20, ha="right")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small", ncols=min(len(methods), 5), loc="lower center", bbox_to_anchor=(0.5, 1.08))
+    return _save_png(fig, path)
+
+
+def plot_metric_scatter(scores: Mapping[tuple, Mapping[str, Mapping[str, float]]],
+                        single: Mapping[tuple, Mapping[str, float]], shot: int, path: Path) -> Path:
+    """One panel per metric: each source on each split, score (z-scored within the split) vs the
+    accuracy of distilling from that source alone, coloured by target."""
+    splits = [k for k in scores if k[1] == shot and k in single]
+    metrics = sorted({m for k in splits for m in scores[k]})
+    targets = sorted({k[0] for k in splits})
+    cols = 4
+    rows = max(1, -(-len(metrics) // cols))
+    fig = _figure(3.2 * cols, 2.8 * rows + 0.6)
+    colours = {t: f"C{i}" for i, t in enumerate(targets)}
+    for i, metric in enumerate(metrics):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for split in splits:
+            by_source = {s: v for s, v in scores[split][metric].items()
+                         if v is not None and np.isfinite(v) and s in single[split]}
+            if len(by_source) < 2:
+                continue
+            values = np.array(list(by_source.values()))
+            z = (values - values.mean()) / (values.std() or 1.0)
+            ax.scatter(z, [100 * single[split][s] for s in by_source], s=12, color=colours[split[0]],
+                       label=split[0] if split[2] == 0 else None)
+        ax.set_title(metric, fontsize="medium")
+        ax.set_xlabel("score (z within split)", fontsize="small")
+        ax.set_ylabel("single-source acc. (%)", fontsize="small")
+        ax.grid(alpha=0.3)
+    if metrics:
+        fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=min(len(targets), 6),
+                   fontsize="small")
+    return _save_png(fig, path)

@@ -1,0 +1,114 @@
+"""Turn per-run results into the paper's table: mean ± std per target, margins, metric quality.
+
+Input rows are plain dicts ``{"target", "shot", "seed", "method", "accuracy"}`` plus per-split
+metric scores ``{(target, shot, seed): {metric: {source: score}}}``; nothing here trains.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from scipy.stats import kendalltau
+
+HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "uniform")
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    arr = np.asarray(values, dtype=np.float64)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+def accuracy_table(rows: Iterable[Mapping[str, Any]], shot: int, methods: Sequence[str] = HEADLINE
+                   ) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """``{target: {method: (mean, std, n_seeds)}}`` for one shot setting."""
+    grouped: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["shot"] == shot and r["method"] in methods:
+            grouped[r["target"]][r["method"]].append(float(r["accuracy"]))
+    return {t: {m: (*mean_std(v), len(v)) for m, v in by.items()} for t, by in grouped.items()}
+
+
+def average_row(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str]
+                ) -> dict[str, float]:
+    """Mean over targets of each method's per-target mean (only targets that have every method)."""
+    complete = [t for t, by in table.items() if all(m in by for m in methods)]
+    return {m: float(np.mean([table[t][m][0] for t in complete])) if complete else math.nan for m in methods}
+
+
+def margins(table: Mapping[str, Mapping[str, tuple[float, float, int]]], method: str, over: str
+            ) -> dict[str, float]:
+    """Per-target and average difference (in points) between two methods' mean accuracies."""
+    out = {t: 100.0 * (by[method][0] - by[over][0]) for t, by in table.items() if method in by and over in by}
+    out["average"] = float(np.mean(list(out.values()))) if out else math.nan
+    return out
+
+
+def single_source_accuracy(rows: Iterable[Mapping[str, Any]]) -> dict[tuple, dict[str, float]]:
+    """``{(target, shot, seed): {source: accuracy}}`` from the ``single:<source>`` runs."""
+    out: dict[tuple, dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        if r["method"].startswith("single:"):
+            out[(r["target"], r["shot"], r["seed"])][r["method"].split(":", 1)[1]] = float(r["accuracy"])
+    return dict(out)
+
+
+def metric_quality(scores: Mapping[tuple, Mapping[str, Mapping[str, float]]],
+                   single: Mapping[tuple, Mapping[str, float]]) -> dict[str, dict[str, Any]]:
+    """Per metric: Kendall tau between scores and single-source accuracies, and the accuracy lost
+    (in points) by distilling from the metric's top source instead of the best one, per split and
+    averaged over splits.
+    """
+    per_metric: dict[str, dict[str, list]] = defaultdict(lambda: {"tau": [], "lost": [], "splits": []})
+    for split, by_metric in scores.items():
+        accs = single.get(split)
+        if not accs:
+            continue
+        best = max(accs.values())
+        for metric, by_source in by_metric.items():
+            sources = [s for s in accs if s in by_source and by_source[s] is not None
+                       and math.isfinite(by_source[s])]
+            if len(sources) < 2:
+                continue
+            tau = kendalltau([by_source[s] for s in sources], [accs[s] for s in sources]).statistic
+            top = max(sources, key=lambda s: by_source[s])
+            entry = per_metric[metric]
+            entry["tau"].append(float(tau) if math.isfinite(tau) else 0.0)
+            entry["lost"].append(100.0 * (best - accs[top]))
+            entry["splits"].append(split)
+    return {m: {"tau": float(np.mean(v["tau"])), "tau_std": mean_std(v["tau"])[1],
+                "lost": float(np.mean(v["lost"])), "splits": len(v["splits"]),
+                "tau_by_target": _by_target(v["splits"], v["tau"]),
+                "lost_by_target": _by_target(v["splits"], v["lost"])}
+            for m, v in per_metric.items()}
+
+
+def _by_target(splits: Sequence[tuple], values: Sequence[float]) -> dict[str, float]:
+    grouped: dict[str, list[float]] = defaultdict(list)
+    for split, value in zip(splits, values):
+        grouped[split[0]].append(value)
+    return {t: float(np.mean(v)) for t, v in grouped.items()}
+
+
+def fmt(cell: tuple[float, float, int] | None) -> str:
+    if cell is None:
+        return "–"
+    mean, std, _ = cell
+    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def markdown_table(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str],
+                   labels: Mapping[str, str]) -> str:
+    """Targets as rows, methods as columns, best mean in bold; an average row at the end."""
+    head = "| target | " + " | ".join(labels.get(m, m) for m in methods) + " |"
+    lines = [head, "|---|" + "---:|" * len(methods)]
+    for target, by in table.items():
+        best = max((by[m][0] for m in methods if m in by), default=None)
+        cells = [(f"**{fmt(by.get(m))}**" if m in by and by[m][0] == best else fmt(by.get(m))) for m in methods]
+        lines.append(f"| {target} | " + " | ".join(cells) + " |")
+    avg = average_row(table, methods)
+    lines.append("| **average** | " + " | ".join(f"{100 * avg[m]:.1f}" for m in methods) + " |")
+    return "\n".join(lines)
