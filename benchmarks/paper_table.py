@@ -39,7 +39,9 @@ from zoo_distill.zoobench.tables import (
     margins,
     markdown_table,
     metric_quality,
+    oracle_rows,
     single_source_accuracy,
+    source_choices,
 )
 
 ALL_METRICS = ("knn", "linear", "logme", "leep", "nce", "nleep", "hscore", "gbc")
@@ -127,6 +129,7 @@ def report(args, settings, build, rows, scores, seconds) -> int:
                              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
                                         f"torch {torch.__version__}",
                              "wall_seconds": seconds, "shots": {}}
+    rows = rows + (oracle_rows(rows) if args.methods == "all" else [])
     for shot in args.shots:
         table = accuracy_table(rows, shot, methods)
         quality = metric_quality({k: v for k, v in scores.items() if k[1] == shot},
@@ -145,12 +148,27 @@ def report(args, settings, build, rows, scores, seconds) -> int:
                 lines.append(f"| {m} | {q['tau']:+.2f} ± {q['tau_std']:.2f} | {q['lost']:.1f} |")
             sections.append("\n".join(lines) + "\n")
             plot_metric_scatter(scores, single_source_accuracy(rows), shot, args.out / f"metric_scatter_{shot}shot.png")
+        choices = source_choices(rows, shot)
+        summary["shots"][shot]["source_choices"] = choices
+        if any(c["weighted_alpha"] for c in choices.values()):
+            lines = ["| target | DistillWeighted's mean α (top 3) | DistillNearest picked | best single source |",
+                     "|---|---|---|---|"]
+            for target, c in choices.items():
+                top = ", ".join(f"{k.removesuffix('-net')} {v:.2f}" for k, v in list(c["weighted_alpha"].items())[:3])
+                lines.append(f"| {target} | {top} | {', '.join(x.removesuffix('-net') for x in c['nearest_picks'])} | "
+                             f"{', '.join(x.removesuffix('-net') for x in c['oracle_picks'])} |")
+            sections.append("\n".join(lines) + "\n")
         plot_target_bars(table, methods, LABELS, out / f"accuracy_{shot}shot.png",
                          f"Test accuracy, {shot} labels per class ({args.seeds} seeds)")
     summary["rows"] = rows
     summary["scores"] = [{"target": t, "shot": sh, "seed": sd, "scores": v} for (t, sh, sd), v in scores.items()]
     atomic_write_json(out / "summary.json", json.loads(json.dumps(summary, default=str)))
-    text = "\n".join(sections) + f"\nWall time: {seconds / 60:.1f} min.\n"
+    trained_rows = [r for r in rows if "seconds" in r and r["method"] not in ("nearest", "best-single")]
+    trained = sum(r["seconds"] for r in trained_rows)
+    summary["run_seconds"] = trained
+    text = "\n".join(sections) + (f"\nWall time of this invocation: {seconds / 60:.1f} min; the {len(trained_rows)} runs it "
+                                   f"reports took {trained / 60:.1f} min to train (runs kept from an earlier "
+                                   f"invocation are not retrained).\n")
     (out / "table.md").write_text(text)
     print(text)
     return 0

@@ -9,7 +9,9 @@ from zoo_distill.zoobench.tables import (
     markdown_table,
     mean_std,
     metric_quality,
+    oracle_rows,
     single_source_accuracy,
+    source_choices,
 )
 
 
@@ -53,3 +55,21 @@ def test_metric_quality_tau_and_accuracy_lost():
     assert q["bad"]["tau"] == pytest.approx(-1.0) and q["bad"]["lost"] == pytest.approx(60.0)
     assert q["half"]["tau"] == pytest.approx(1 / 3) and q["half"]["lost"] == pytest.approx(30.0)
     assert q["good"]["tau_by_target"] == {"a": pytest.approx(1.0)}
+
+
+def test_oracle_row_is_the_best_single_source_per_split():
+    rows = [{"target": "a", "shot": 5, "seed": 0, "method": f"single:{s}", "accuracy": acc}
+            for s, acc in {"x": 0.4, "y": 0.7}.items()]
+    rows.append({"target": "a", "shot": 5, "seed": 0, "method": "finetune", "accuracy": 0.9})
+    assert oracle_rows(rows) == [{"target": "a", "shot": 5, "seed": 0, "method": "best-single",
+                                  "accuracy": 0.7, "source": "y"}]
+
+
+def test_source_choices_average_alpha_and_list_picks():
+    rows = [{"target": "a", "shot": 5, "seed": 0, "method": "weighted", "alpha": {"x": 0.8, "y": 0.2}},
+            {"target": "a", "shot": 5, "seed": 1, "method": "weighted", "alpha": {"x": 0.4, "y": 0.6}},
+            {"target": "a", "shot": 5, "seed": 0, "method": "nearest", "source": "x", "accuracy": 0.5},
+            {"target": "a", "shot": 5, "seed": 0, "method": "best-single", "source": "y", "accuracy": 0.6}]
+    c = source_choices(rows, 5)["a"]
+    assert c["weighted_alpha"] == {"x": pytest.approx(0.6), "y": pytest.approx(0.4)}
+    assert c["nearest_picks"] == ["x"] and c["oracle_picks"] == ["y"]

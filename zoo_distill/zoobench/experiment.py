@@ -24,7 +24,8 @@ from .build import ZoobenchBuild
 BASELINES = ("finetune", "fixmatch")
 DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
 LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNearest",
-          "weighted": "DistillWeighted", "uniform": "uniform"}
+          "weighted": "DistillWeighted", "uniform": "uniform",
+          "best-single": "best single (oracle)"}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from scipy.stats import kendalltau
 
-HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "uniform")
+HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "uniform", "best-single")
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -54,6 +54,40 @@ def single_source_accuracy(rows: Iterable[Mapping[str, Any]]) -> dict[tuple, dic
         if r["method"].startswith("single:"):
             out[(r["target"], r["shot"], r["seed"])][r["method"].split(":", 1)[1]] = float(r["accuracy"])
     return dict(out)
+
+
+def oracle_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of method ``best-single``: per split, the best single-source accuracy (an oracle that
+    knew the test accuracies; the ceiling for any ranking metric with DistillNearest)."""
+    rows = list(rows)
+    out = []
+    for (target, shot, seed), accs in single_source_accuracy(rows).items():
+        best = max(accs, key=accs.get)
+        out.append({"target": target, "shot": shot, "seed": seed, "method": "best-single", "accuracy": accs[best],
+                    "source": best})
+    return out
+
+
+def source_choices(rows: Iterable[Mapping[str, Any]], shot: int) -> dict[str, dict[str, Any]]:
+    """Per target: DistillWeighted's mean alpha per source, and which source DistillNearest and the
+    oracle picked on each split; what explains DistillWeighted's wins and losses."""
+    alpha: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    picks: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"nearest": [], "best-single": []})
+    for r in rows:
+        if r["shot"] != shot:
+            continue
+        if r["method"] == "weighted":
+            for source, a in r.get("alpha", {}).items():
+                alpha[r["target"]][source].append(float(a))
+        elif r["method"] in ("nearest", "best-single") and "source" in r:
+            picks[r["target"]][r["method"]].append(r["source"])
+    out = {}
+    for target in dict.fromkeys([*alpha, *picks]):
+        runs = max((len(v) for v in alpha[target].values()), default=0)
+        mean_alpha = {s: sum(v) / runs for s, v in alpha[target].items()} if runs else {}
+        out[target] = {"weighted_alpha": dict(sorted(mean_alpha.items(), key=lambda kv: -kv[1])),
+                       "nearest_picks": picks[target]["nearest"], "oracle_picks": picks[target]["best-single"]}
+    return out
 
 
 def metric_quality(scores: Mapping[tuple, Mapping[str, Mapping[str, float]]],
@@ -102,11 +136,12 @@ def fmt(cell: tuple[float, float, int] | None) -> str:
 
 def markdown_table(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str],
                    labels: Mapping[str, str]) -> str:
-    """Targets as rows, methods as columns, best mean in bold; an average row at the end."""
+    """Targets as rows, methods as columns, best mean in bold (the oracle column never is); an
+    average row at the end."""
     head = "| target | " + " | ".join(labels.get(m, m) for m in methods) + " |"
     lines = [head, "|---|" + "---:|" * len(methods)]
     for target, by in table.items():
-        best = max((by[m][0] for m in methods if m in by), default=None)
+        best = max((by[m][0] for m in methods if m in by and m != "best-single"), default=None)
         cells = [(f"**{fmt(by.get(m))}**" if m in by and by[m][0] == best else fmt(by.get(m))) for m in methods]
         lines.append(f"| {target} | " + " | ".join(cells) + " |")
     avg = average_row(table, methods)
