@@ -123,6 +123,7 @@ def test_zoo_ls_and_metrics(tiny_zoo):
 def test_help_explains():
     res = invoke("rank", "--help")
     assert res.exit_code == 0 and "--target" in res.stdout and "primary" in res.stdout
+    assert "ZOO_DISTILL_ZOO" in res.stdout  # a "[default: ...]" in help text is not eaten as rich markup
 
 
 def test_cached_rank_does_not_build_teachers(tiny_zoo, target_dir, monkeypatch):

@@ -39,6 +39,7 @@ def test_demo_cli_help_and_bad_input():
     runner = CliRunner()
     out = runner.invoke(app, ["demo", "--help"])
     assert out.exit_code == 0 and "build" in out.output and "--target" in out.output
+    assert "<cache>/zoobench/<preset>" in out.output and "ROOT/runs" in out.output
     out = runner.invoke(app, ["demo", "--target", "no-such-target"])
     assert out.exit_code == 2 and "no-such-target" in out.output
     out = runner.invoke(app, ["demo", "build", "--preset", "huge"])

@@ -75,8 +75,8 @@ def main(
 
 
 CacheDir = typer.Option(None, "--cache-dir", envvar="ZOO_DISTILL_CACHE",
-                        help="Feature cache folder [default: ~/.cache/zoo-distill].")
-ZooOption = typer.Option(None, "--zoo", help="Zoo file (registry.yaml format) [default: $ZOO_DISTILL_ZOO or the "
+                        help="Feature cache folder \\[default: ~/.cache/zoo-distill].")
+ZooOption = typer.Option(None, "--zoo", help="Zoo file (registry.yaml format) \\[default: $ZOO_DISTILL_ZOO or the "
                                              "packaged registry.yaml].")
 
 
@@ -91,7 +91,7 @@ def rank(
     test: Optional[Path] = typer.Option(None, "--test", help="Test split (class folders)."),
     zoo: Optional[Path] = ZooOption,
     metric: list[str] = typer.Option([], "--metric", "-m", help="Metric(s) to compute; the first is primary "
-                                     "and sorts the table [default: all installed, knn first]."),
+                                     "and sorts the table \\[default: all installed, knn first]."),
     source: list[str] = typer.Option([], "--source", "-s", help="Only rank these zoo entries."),
     device: str = typer.Option("cpu", help="Device for feature extraction: cpu, cuda, cuda:N."),
     batch_size: int = typer.Option(64, min=1, help="Images per extraction batch."),
@@ -392,10 +392,10 @@ def _parse_options(pairs: list[str]) -> dict[str, Any]:
 Student = typer.Option("resnet18", "--student", help="Student architecture: any timm model name.")
 StudentInit = typer.Option("pretrained", "--student-init", help="'pretrained' (timm weights from the Hub), "
                            "'scratch', or a safetensors file / folder with model.safetensors + config.json.")
-InputSize = typer.Option(None, "--input-size", help="Student input side in pixels [default: from its init].")
+InputSize = typer.Option(None, "--input-size", help="Student input side in pixels \\[default: from its init].")
 Epochs = typer.Option(30, min=1, help="Epochs (same for every method: budget parity).")
 StepsPerEpoch = typer.Option(None, "--steps-per-epoch", min=1,
-                             help="Steps per epoch [default: ceil((labeled + unlabeled) / batch size)].")
+                             help="Steps per epoch \\[default: ceil((labeled + unlabeled) / batch size)].")
 BatchSize = typer.Option(32, "--batch-size", min=1, help="Labeled images per step.")
 Mu = typer.Option(2, "--mu", min=0, help="Unlabeled images per step, as a multiple of the batch size.")
 Lr = typer.Option(0.03, "--lr", help="Peak learning rate (SGD, Nesterov momentum 0.9, cosine decay).")

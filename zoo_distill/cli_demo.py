@@ -16,7 +16,7 @@ demo_app = typer.Typer(
     invoke_without_command=True,
 )
 
-RootOption = typer.Option(None, "--root", help="Where the zoo is built/reused [default: <cache>/zoobench/<preset>].")
+RootOption = typer.Option(None, "--root", help="Where the zoo is built/reused \\[default: <cache>/zoobench/<preset>].")
 
 
 def _settings(preset: str, seed: int):
@@ -32,7 +32,7 @@ def _settings(preset: str, seed: int):
 def demo(
     ctx: typer.Context,
     root: Optional[Path] = RootOption,
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directories [default: ROOT/runs]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directories \\[default: ROOT/runs]."),
     target: str = typer.Option("shapes-on-textures", "--target", help="Demo target (must be in the preset)."),
     preset: str = typer.Option("mini", "--preset", help="mini (README demo, builds in ~1-2 min) or full."),
     epochs: int = typer.Option(20, "--epochs", min=1, help="Training epochs, the same for every method."),
