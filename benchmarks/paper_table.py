@@ -1,14 +1,15 @@
 """The paper's table on zoobench: every target, several seeds, every method at one student budget.
 
-    python benchmarks/paper_table.py                       # full zoo, 5 labels/class, 3 seeds
-    python benchmarks/paper_table.py --shots 20 --methods headline
+    python benchmarks/paper_table.py                       # full zoo, 5 and 20 labels/class, 3 seeds
+    python benchmarks/paper_table.py --shots 5 --methods headline
 
 For each target, shot and seed (the seed picks the labeled draw and the training seed) it trains
 fine-tune, FixMatch, DistillWeighted, uniform-weight distillation and single-source distillation
 from every source; DistillNearest is the single-source run of the default metric's top source
 (the same run, so it is not trained twice). Every source is also scored by every metric, for
-Kendall tau against the single-source accuracies. Finished runs are kept under ``--out`` and
-skipped on a rerun, so an interrupted benchmark resumes. Writes ``summary.json``, ``table.md``
+Kendall tau against the single-source accuracies. Finished runs are kept under ``--out`` with
+the settings they ran with, and reused on a rerun with the same settings only, so an interrupted
+benchmark resumes and a changed setting retrains. Writes ``summary.json``, ``table.md``
 and the plots into ``--out`` and prints the table.
 """
 
@@ -20,6 +21,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -31,7 +33,7 @@ from zoo_distill.progress import make_progress
 from zoo_distill.ranking import rank_sources
 from zoo_distill.zoo import load_zoo
 from zoo_distill.zoobench import ZoobenchSettings, build_zoobench
-from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, run_method
+from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, run_or_reuse
 from zoo_distill.zoobench.plots import plot_metric_scatter, plot_target_bars
 from zoo_distill.zoobench.tables import (
     HEADLINE,
@@ -51,13 +53,14 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", type=Path, default=None, help="zoobench folder (default: <cache>/zoobench/full)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/paper_table"))
-    p.add_argument("--shots", type=int, nargs="+", default=[5])
+    p.add_argument("--shots", type=int, nargs="+", default=[5, 20])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--targets", nargs="*", default=None)
     p.add_argument("--methods", choices=("all", "headline"), default="all",
                    help="all: + uniform and single-source from every source; headline: the four of the paper")
     p.add_argument("--epochs", type=int, default=Budget.epochs)
-    p.add_argument("--temperature", type=float, default=None, help="DistillWeighted temperature (default: the plugin's)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="DistillWeighted temperature (default: the plugin's)")
     p.add_argument("--lam", type=float, default=None, help="feature-loss weight (default: DistillConfig's)")
     return p.parse_args()
 
@@ -78,9 +81,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     budget = Budget(epochs=args.epochs)
     if args.temperature is not None:
-        budget = Budget(epochs=args.epochs, aggregator_options={"temperature": args.temperature})
+        budget = replace(budget, aggregator_options={"temperature": args.temperature})
     if args.lam is not None:
-        from dataclasses import replace
         budget = replace(budget, distill=replace(budget.distill, lam=args.lam))
     with make_progress() as progress:
         build = build_zoobench(root, settings, progress)
@@ -101,16 +103,9 @@ def main() -> int:
                 top = max(sources, key=lambda s: split_scores[budget.metric][s])
                 for actual in split_runs(sources, args.methods):
                     result_file = out / "runs" / target / key / f"{actual.replace(':', '_')}.json"
-                    if result_file.exists():
-                        result = json.loads(result_file.read_text())
-                    else:
-                        t0 = time.perf_counter()
-                        metrics = run_method(actual, data, build, zoo, registry, cache, out / "last-run",
-                                             settings.student_arch, seed, budget)
-                        result = {"accuracy": metrics["test_accuracy"], "alpha": metrics["alpha"],
-                                  "seconds": time.perf_counter() - t0, "student": metrics["student"]}
-                        result_file.parent.mkdir(parents=True, exist_ok=True)
-                        atomic_write_json(result_file, result)
+                    result = run_or_reuse(actual, data, build, zoo, registry, cache, result_file, out / "last-run",
+                                          settings.student_arch, seed, budget)
+                    result = {k: v for k, v in result.items() if k != "signature"}
                     rows.append({"target": target, "shot": shot, "seed": seed, "method": actual, **result})
                     print(f"{target:20s} {key:10s} {actual:22s} {100 * result['accuracy']:5.1f}  "
                           f"({result['seconds']:.0f}s)", flush=True)
@@ -160,15 +155,16 @@ def report(args, settings, build, rows, scores, seconds) -> int:
             sections.append("\n".join(lines) + "\n")
         plot_target_bars(table, methods, LABELS, out / f"accuracy_{shot}shot.png",
                          f"Test accuracy, {shot} labels per class ({args.seeds} seeds)")
-    summary["rows"] = rows
-    summary["scores"] = [{"target": t, "shot": sh, "seed": sd, "scores": v} for (t, sh, sd), v in scores.items()]
-    atomic_write_json(out / "summary.json", json.loads(json.dumps(summary, default=str)))
     trained_rows = [r for r in rows if "seconds" in r and r["method"] not in ("nearest", "best-single")]
     trained = sum(r["seconds"] for r in trained_rows)
     summary["run_seconds"] = trained
-    text = "\n".join(sections) + (f"\nWall time of this invocation: {seconds / 60:.1f} min; the {len(trained_rows)} runs it "
-                                   f"reports took {trained / 60:.1f} min to train (runs kept from an earlier "
-                                   f"invocation are not retrained).\n")
+    summary["rows"] = rows
+    summary["scores"] = [{"target": t, "shot": sh, "seed": sd, "scores": v} for (t, sh, sd), v in scores.items()]
+    atomic_write_json(out / "summary.json", json.loads(json.dumps(summary, default=str)))
+    text = "\n".join(sections) + (f"\nMachine: {summary['machine']}. Wall time of this invocation: "
+                                  f"{seconds / 60:.1f} min; the {len(trained_rows)} runs it reports took "
+                                  f"{trained / 60:.1f} min to train (runs kept from an earlier invocation are "
+                                  f"not retrained).\n")
     (out / "table.md").write_text(text)
     print(text)
     return 0

@@ -17,6 +17,7 @@ from rich.table import Table
 from . import __version__, distributed
 from .cache import FeatureCache
 from .data import load_target
+from .distill import DistillConfig
 from .errors import ZooDistillError
 from .plugins import get_registry
 from .progress import make_progress, stderr
@@ -359,19 +360,19 @@ def _train_and_report(spec, data, zoo_path, cache_dir, no_cache, out, resume, as
 
 def _spec(method: str, **kw):
     from .baselines.fixmatch import FixMatchConfig
-    from .distill import DistillConfig
     from .runs import RunSpec
     from .trainer import TrainConfig
 
     train = TrainConfig(epochs=kw["epochs"], batch_size=kw["batch_size"], mu=kw["mu"],
                         steps_per_epoch=kw["steps_per_epoch"], lr=kw["lr"], weight_decay=kw["weight_decay"],
                         seed=kw["seed"], device=kw["device"], precision=kw["precision"])
-    distill = DistillConfig(lam=kw.get("lam", 10.0), views=kw.get("views", 8),
+    distill = DistillConfig(lam=kw.get("lam", DistillConfig.lam), views=kw.get("views", DistillConfig.views),
                             feature_loss=kw.get("feature_loss", "cosine"), head=kw.get("head", "linear"),
                             online_teachers=kw.get("online_teachers", False))
     fixmatch = FixMatchConfig(threshold=kw.get("threshold", 0.95), lambda_u=kw.get("lambda_u", 1.0))
     return RunSpec(method=method, aggregator=kw.get("aggregator", "weighted"),
-                   aggregator_options=kw.get("aggregator_options", {}), metric=kw.get("metric", "knn"),
+                   aggregator_options=kw.get("aggregator_options", {}),
+                   metric=kw.get("metric", DEFAULT_PRIMARY_METRIC),
                    sources=list(kw.get("sources", [])), student=kw["student"], student_init=kw["student_init"],
                    input_size=kw["input_size"], train=train, distill=distill, fixmatch=fixmatch)
 
@@ -421,13 +422,15 @@ def run_cmd(
     test: Optional[Path] = Test, zoo: Optional[Path] = ZooOption,
     aggregator: str = typer.Option("weighted", "--aggregator", "-a", help="How sources are weighted: "
                                    "'weighted' (DistillWeighted), 'nearest' (DistillNearest), 'uniform', or a plugin's."),
-    metric: str = typer.Option("knn", "--metric", "-m", help="Similarity metric that feeds the aggregator."),
+    metric: str = typer.Option(DEFAULT_PRIMARY_METRIC, "--metric", "-m",
+                               help="Similarity metric that feeds the aggregator."),
     source: list[str] = typer.Option([], "--source", "-s", help="Only consider these zoo entries."),
     temperature: Optional[float] = typer.Option(None, help="Aggregator option 'temperature' (weighted)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Aggregator option 'top_k' (weighted)."),
     agg_opt: list[str] = typer.Option([], "--agg-opt", help="Other aggregator option, KEY=VALUE (repeatable)."),
-    lam: float = typer.Option(10.0, "--lambda", help="Weight of the feature-distillation term."),
-    views: int = typer.Option(8, "--views", min=1, help="Augmented views per image in the teacher bank."),
+    lam: float = typer.Option(DistillConfig.lam, "--lambda", help="Weight of the feature-distillation term."),
+    views: int = typer.Option(DistillConfig.views, "--views", min=1,
+                              help="Augmented views per image in the teacher bank."),
     feature_loss: str = typer.Option("cosine", "--feature-loss", help="cosine (default) or mse."),
     head: str = typer.Option("linear", "--head", help="Projection head per source: linear or mlp."),
     online_teachers: bool = typer.Option(False, "--online-teachers", help="Run teachers every step on fresh "

@@ -26,7 +26,7 @@ from .errors import ZooDistillError
 from .features import resolve_device
 from .plugins import PluginRegistry
 from .pool import ImagePool
-from .ranking import rank_sources
+from .ranking import DEFAULT_PRIMARY_METRIC, rank_sources
 from .student_io import StudentInputs
 from .students import create_student
 from .trainer import TrainConfig, predict_logits, train
@@ -42,7 +42,7 @@ class RunSpec:
     method: str = "distill"
     aggregator: str = "weighted"
     aggregator_options: dict[str, Any] = field(default_factory=dict)
-    metric: str = "knn"
+    metric: str = DEFAULT_PRIMARY_METRIC
     sources: list[str] = field(default_factory=list)
     student: str = "resnet18"
     student_init: str = "pretrained"

@@ -14,7 +14,8 @@ def build(tmp_path):
 def test_every_method_shares_one_student_and_one_budget(build):
     budget = Budget(epochs=7, aggregator_options={"temperature": 2.0})
     specs = {m: method_spec(m, build, "test_resnet", 3, budget)
-             for m in ("finetune", "fixmatch", "nearest", "weighted", "uniform", "single:shapes-net")}
+             for m in ("finetune", "fixmatch", "nearest", "weighted", "uniform", "single:shapes-net",
+                       "subset:shapes-net,digits-net")}
     assert {(s.student, s.student_init, s.train.epochs, s.train.seed, s.train.batch_size, s.train.mu)
             for s in specs.values()} == {("test_resnet", str(Path(build.root) / "generic"), 7, 3, 32, 2)}
     assert [specs[m].method for m in ("finetune", "fixmatch")] == ["finetune", "fixmatch"]
@@ -22,8 +23,49 @@ def test_every_method_shares_one_student_and_one_budget(build):
     assert specs["uniform"].aggregator_options == {}  # options belong to DistillWeighted only
     single = specs["single:shapes-net"]
     assert (single.method, single.aggregator, single.sources) == ("distill", "nearest", ["shapes-net"])
+    subset = specs["subset:shapes-net,digits-net"]
+    assert (subset.aggregator, subset.sources) == ("uniform", ["shapes-net", "digits-net"])
 
 
 def test_unknown_method_is_named(build):
     with pytest.raises(ValueError, match="bogus"):
         method_spec("bogus", build, "test_resnet", 0, Budget())
+
+
+def test_signature_sees_effective_aggregator_options(build):
+    from zoo_distill.plugins import get_registry
+    from zoo_distill.zoobench.experiment import run_signature
+
+    registry = get_registry()
+    default = run_signature("weighted", build, "test_resnet", 0, Budget(), registry)
+    explicit = run_signature("weighted", build, "test_resnet", 0,
+                             Budget(aggregator_options={"temperature": 0.5, "top_k": 0}), registry)
+    assert default == explicit and default["aggregator_options"] == {"temperature": 0.5, "top_k": 0}
+    assert run_signature("weighted", build, "test_resnet", 0, Budget(aggregator_options={"temperature": 2.0}),
+                         registry) != default
+    assert run_signature("weighted", build, "test_resnet", 1, Budget(), registry) != default
+
+
+def test_run_or_reuse_trains_once_per_signature(tiny_zoobench, tmp_path, monkeypatch):
+    from zoo_distill.cache import FeatureCache
+    from zoo_distill.plugins import get_registry
+    from zoo_distill.zoo import load_zoo
+    from zoo_distill.zoobench import experiment
+
+    registry = get_registry()
+    zoo = load_zoo(tiny_zoobench.zoo, registry, include_plugins=False)
+    data = experiment.load_split(tiny_zoobench, "shapes-on-textures", "2shot-s0")
+    trained = []
+    real = experiment.run_method
+    monkeypatch.setattr(experiment, "run_method", lambda method, *a: trained.append(method) or real(method, *a))
+    kept = tmp_path / "kept.json"
+
+    def go(budget):
+        return experiment.run_or_reuse("weighted", data, tiny_zoobench, zoo, registry, FeatureCache(tmp_path / "c"),
+                                       kept, tmp_path / "scratch", "test_resnet", 0, budget)
+
+    first = go(Budget(epochs=1))
+    assert go(Budget(epochs=1)) == first and trained == ["weighted"]
+    assert 0.0 <= first["accuracy"] <= 1.0 and sum(first["alpha"].values()) == pytest.approx(1.0)
+    go(Budget(epochs=2))  # another setting: trained again, not read back
+    assert trained == ["weighted", "weighted"]

@@ -1,21 +1,27 @@
 """One comparison on a zoobench target: the same student, data and budget for every method.
 
 Methods are named the way the tables show them: ``finetune``, ``fixmatch``, ``nearest``
-(DistillNearest), ``weighted`` (DistillWeighted), ``uniform`` and ``single:<source>``.
+(DistillNearest), ``weighted`` (DistillWeighted), ``uniform``, ``single:<source>`` and
+``subset:<source>,<source>,...`` (equal weights on the sources named, nothing on the others).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rich.progress import Progress
 
+from .. import __version__
+from ..atomic import atomic_write_json
 from ..cache import FeatureCache
 from ..data import TargetData, load_target
 from ..distill import DistillConfig
 from ..plugins import PluginRegistry
+from ..ranking import DEFAULT_PRIMARY_METRIC
 from ..runs import RunSpec, run
 from ..trainer import TrainConfig
 from ..zoo import Zoo
@@ -36,7 +42,7 @@ class Budget:
     batch_size: int = 32
     mu: int = 2
     lr: float = 0.03
-    metric: str = "knn"
+    metric: str = DEFAULT_PRIMARY_METRIC
     aggregator_options: dict[str, Any] = field(default_factory=dict)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
@@ -55,6 +61,8 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
         return replace(spec, method=method)
     if method.startswith("single:"):
         return replace(spec, method="distill", aggregator="nearest", sources=[method.split(":", 1)[1]])
+    if method.startswith("subset:"):
+        return replace(spec, method="distill", aggregator="uniform", sources=method.split(":", 1)[1].split(","))
     if method in DISTILL_AGGREGATORS:
         options = budget.aggregator_options if method == "weighted" else {}
         return replace(spec, method="distill", aggregator=method, aggregator_options=dict(options))
@@ -67,3 +75,37 @@ def run_method(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, re
     """Train one method and return its metrics.json content."""
     spec = method_spec(method, build, student_arch, seed, budget)
     return run(spec, data, zoo, registry, cache, out, progress=progress).metrics
+
+
+def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: int, budget: Budget,
+                  registry: PluginRegistry) -> dict[str, Any]:
+    """Everything a kept result depends on: the full run spec with the aggregator's effective options
+    (plugin defaults included, so a changed default is a changed signature) and the package version."""
+    spec = method_spec(method, build, student_arch, seed, budget)
+    signature = json.loads(json.dumps(asdict(spec), default=str))
+    if spec.method == "distill":
+        signature["aggregator_options"] = {**registry.aggregator(spec.aggregator).options, **spec.aggregator_options}
+    signature["version"] = __version__
+    return signature
+
+
+def run_or_reuse(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, registry: PluginRegistry,
+                 cache: FeatureCache, result_file: Path, scratch: Path, student_arch: str, seed: int, budget: Budget,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """The kept result of this exact run if ``result_file`` holds one with the same signature, else
+    train it (run directory ``scratch``, overwritten) and keep ``accuracy``, ``alpha``, ``seconds``,
+    ``student`` and the signature in ``result_file``; benchmarks resume from these files."""
+    signature = run_signature(method, build, student_arch, seed, budget, registry)
+    try:
+        kept = json.loads(Path(result_file).read_text())
+    except (OSError, ValueError):
+        kept = None
+    if kept is not None and kept.get("signature") == signature:
+        return kept
+    started = time.perf_counter()
+    metrics = run_method(method, data, build, zoo, registry, cache, scratch, student_arch, seed, budget, progress)
+    result = {"accuracy": metrics["test_accuracy"], "alpha": metrics["alpha"],
+              "seconds": time.perf_counter() - started, "student": metrics["student"], "signature": signature}
+    Path(result_file).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(result_file, result)
+    return result

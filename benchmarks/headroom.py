@@ -1,0 +1,138 @@
+"""Why DistillWeighted wins or loses on zoobench: what a second source adds, and what the teachers know.
+
+    python benchmarks/paper_table.py --shots 5      # first: the single-source runs this reads
+    python benchmarks/headroom.py --shot 5
+
+For every target and seed of a finished paper table (its kept runs under ``--table``):
+
+- **pair (oracle)**: equal-weight distillation from the two sources whose single-source runs scored
+  best on the test split. Where it does not beat the best single source, no weighting of this zoo
+  does much better than DistillNearest with a perfect ranking: there is no complementary second
+  source to add.
+- **teacher probe**: a logistic-regression probe on each frozen teacher's features of the labeled
+  images, tested on the test split: how much of the target the teachers' features carry when used
+  as they are (at the teacher's cost, not the student's). Where FixMatch beats the best probe, the
+  teachers know less about the target than the unlabeled images teach the student on their own.
+
+Writes ``table.md`` and ``summary.json`` into ``--out`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from zoo_distill.atomic import atomic_write_json
+from zoo_distill.cache import FeatureCache, default_cache_dir
+from zoo_distill.features import extract
+from zoo_distill.plugins import get_registry
+from zoo_distill.zoo import load_zoo
+from zoo_distill.zoobench import ZoobenchSettings, build_zoobench
+from zoo_distill.zoobench.experiment import Budget, load_split, run_or_reuse
+from zoo_distill.zoobench.tables import mean_std
+
+
+def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
+    """Test accuracy of a standardised, L2-regularised logistic-regression probe."""
+    scaler = StandardScaler().fit(train_x)
+    clf = LogisticRegression(max_iter=2000, C=1.0).fit(scaler.transform(train_x), train_y)
+    return float((clf.predict(scaler.transform(test_x)) == test_y).mean())
+
+
+def kept_accuracy(runs: Path, method: str) -> float | None:
+    path = runs / f"{method.replace(':', '_')}.json"
+    return json.loads(path.read_text())["accuracy"] if path.exists() else None
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", type=Path, default=None, help="zoobench folder (default: <cache>/zoobench/full)")
+    p.add_argument("--table", type=Path, default=Path("benchmarks/results/paper_table"),
+                   help="the paper table's --out (its runs/ are read)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/headroom"))
+    p.add_argument("--shot", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=Budget.epochs)
+    args = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    started = time.perf_counter()
+    settings = ZoobenchSettings.full()
+    root = args.root or default_cache_dir() / "zoobench" / "full"
+    build = build_zoobench(root, settings)
+    registry = get_registry()
+    zoo = load_zoo(build.zoo, registry, include_plugins=False)
+    cache = FeatureCache(root / "cache")
+    teachers = {name: registry.provider(e.provider).load(e) for name, e in zoo.entries.items()}
+    budget = Budget(epochs=args.epochs)
+    rows = []
+    for target in settings.targets:
+        for seed in range(args.seeds):
+            key = f"{args.shot}shot-s{seed}"
+            kept = args.table / "runs" / target / key
+            single = {s: kept_accuracy(kept, f"single:{s}") for s in zoo.entries}
+            if any(v is None for v in single.values()):
+                print(f"{target} {key}: no single-source runs in {kept}; run benchmarks/paper_table.py first",
+                      file=sys.stderr)
+                return 2
+            best_two = sorted(single, key=lambda s: -single[s])[:2]
+            data = load_split(build, target, key)
+            pair = run_or_reuse("subset:" + ",".join(best_two), data, build, zoo, registry, cache,
+                                args.out / "runs" / target / f"{key}.json", args.out / "last-run",
+                                settings.student_arch, seed, budget)["accuracy"]
+            probes = {}
+            for name, teacher in teachers.items():
+                train = extract(teacher, data.train.paths, cache).features
+                test = extract(teacher, data.test.paths, cache).features
+                probes[name] = probe_accuracy(train, np.asarray(data.train.labels), test,
+                                              np.asarray(data.test.labels))
+            best_probe = max(probes, key=probes.get)
+            row = {"target": target, "seed": seed, "best_single": max(single.values()),
+                   "best_single_source": best_two[0], "pair": pair, "pair_sources": best_two,
+                   "weighted": kept_accuracy(kept, "weighted"), "fixmatch": kept_accuracy(kept, "fixmatch"),
+                   "probe": probes, "best_probe": probes[best_probe], "best_probe_source": best_probe}
+            rows.append(row)
+            print(f"{target:20s} {key:10s} best single {100 * row['best_single']:5.1f}  pair {100 * pair:5.1f}  "
+                  f"best probe {100 * row['best_probe']:5.1f} ({best_probe})", flush=True)
+    text = report(rows, args)
+    text += f"\nWall time: {(time.perf_counter() - started) / 60:.1f} min.\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "table.md").write_text(text)
+    atomic_write_json(args.out / "summary.json", {"shot": args.shot, "seeds": args.seeds, "rows": rows})
+    print(text)
+    return 0
+
+
+def report(rows: list[dict], args: argparse.Namespace) -> str:
+    columns = [("best_single", "best single (oracle)"), ("pair", "best two, equal weights (oracle)"),
+               ("weighted", "DistillWeighted"), ("fixmatch", "FixMatch"), ("best_probe", "best teacher probe")]
+    lines = [f"## {args.shot} labels per class, {args.seeds} seeds\n",
+             "| target | " + " | ".join(label for _, label in columns) + " | pair − best single |",
+             "|---|" + "---:|" * (len(columns) + 1)]
+    averages: dict[str, list[float]] = {c: [] for c, _ in columns}
+    gains = []
+    for target in dict.fromkeys(r["target"] for r in rows):
+        mine = [r for r in rows if r["target"] == target]
+        cells = []
+        for column, _ in columns:
+            mean, std = mean_std([r[column] for r in mine])
+            averages[column].append(mean)
+            cells.append(f"{100 * mean:.1f} ± {100 * std:.1f}")
+        gain = float(np.mean([r["pair"] - r["best_single"] for r in mine]))
+        gains.append(gain)
+        lines.append(f"| {target} | " + " | ".join(cells) + f" | {100 * gain:+.1f} |")
+    lines.append("| **average** | " + " | ".join(f"{100 * np.mean(averages[c]):.1f}" for c, _ in columns)
+                 + f" | {100 * np.mean(gains):+.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
