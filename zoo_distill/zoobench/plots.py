@@ -8,12 +8,22 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..plots import _figure, _save_png
+from .tables import average_row
 
 
 def plot_target_bars(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str],
                      labels: Mapping[str, str], path: Path, title: str) -> Path:
-    """Grouped bars: one group per target, one bar per method, error bars = std over seeds."""
+    """Grouped bars: one group per target and one for the average over targets, one bar per
+    method, error bars = std over seeds.
+
+    The accuracy axis starts at the 10 below the lowest bar (minus its error), not at 0: the
+    differences between methods are a few points and would not show on a full 0-100 axis.
+    """
+    average = average_row(table, methods)
+    table = {**table, "average": {m: (v, 0.0, 0) for m, v in average.items() if np.isfinite(v)}}
     targets = list(table)
+    lows = [100 * (table[t][m][0] - table[t][m][1]) for t in targets for m in methods if m in table[t]]
+    bottom = max(0.0, 10.0 * np.floor((min(lows, default=0.0) - 2.0) / 10.0))
     fig = _figure(max(6.0, 1.3 * len(targets) + 2.0), 4.2)
     ax = fig.add_subplot()
     width = 0.8 / max(len(methods), 1)
@@ -23,10 +33,11 @@ def plot_target_bars(table: Mapping[str, Mapping[str, tuple[float, float, int]]]
         ax.bar(np.arange(len(targets)) + (i - (len(methods) - 1) / 2) * width, means, width, yerr=stds,
                capsize=2, label=labels.get(m, m))
     ax.set_xticks(range(len(targets)), targets, rotation=20, ha="right")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(bottom, 100.5)
+    ax.set_ylabel("test accuracy (%)" + (f", axis from {bottom:.0f}" if bottom > 0 else ""))
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="small", ncols=min(len(methods), 5), loc="lower center", bbox_to_anchor=(0.5, 1.08))
+    ax.legend(fontsize="small", ncols=min(len(methods), 6), loc="lower center", bbox_to_anchor=(0.5, 1.08))
     return _save_png(fig, path)
 
 
