@@ -32,12 +32,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from zoo_distill.atomic import atomic_write_json
-from zoo_distill.cache import FeatureCache, default_cache_dir
+from zoo_distill.cache import default_cache_dir
 from zoo_distill.features import extract
-from zoo_distill.plugins import get_registry
-from zoo_distill.zoo import load_zoo
-from zoo_distill.zoobench import ZoobenchSettings, build_zoobench
-from zoo_distill.zoobench.experiment import Budget, load_split, run_or_reuse
+from zoo_distill.zoobench import ZoobenchSettings
+from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse
 from zoo_distill.zoobench.tables import mean_std
 
 
@@ -67,10 +65,8 @@ def main() -> int:
     started = time.perf_counter()
     settings = ZoobenchSettings.full()
     root = args.root or default_cache_dir() / "zoobench" / "full"
-    build = build_zoobench(root, settings)
-    registry = get_registry()
-    zoo = load_zoo(build.zoo, registry, include_plugins=False)
-    cache = FeatureCache(root / "cache")
+    ws = open_workspace(root, settings)
+    build, zoo, registry, cache = ws.build, ws.zoo, ws.registry, ws.cache
     teachers = {name: registry.provider(e.provider).load(e) for name, e in zoo.entries.items()}
     budget = Budget(epochs=args.epochs)
     rows = []

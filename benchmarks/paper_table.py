@@ -27,13 +27,11 @@ from pathlib import Path
 import torch
 
 from zoo_distill.atomic import atomic_write_json
-from zoo_distill.cache import FeatureCache, default_cache_dir
-from zoo_distill.plugins import get_registry
+from zoo_distill.cache import default_cache_dir
 from zoo_distill.progress import make_progress
 from zoo_distill.ranking import rank_sources
-from zoo_distill.zoo import load_zoo
-from zoo_distill.zoobench import ZoobenchSettings, build_zoobench
-from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, run_or_reuse
+from zoo_distill.zoobench import ZoobenchSettings
+from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_or_reuse
 from zoo_distill.zoobench.plots import plot_metric_scatter, plot_target_bars
 from zoo_distill.zoobench.tables import (
     HEADLINE,
@@ -85,10 +83,8 @@ def main() -> int:
     if args.lam is not None:
         budget = replace(budget, distill=replace(budget.distill, lam=args.lam))
     with make_progress() as progress:
-        build = build_zoobench(root, settings, progress)
-    registry = get_registry()
-    zoo = load_zoo(build.zoo, registry, include_plugins=False)
-    cache = FeatureCache(root / "cache")
+        ws = open_workspace(root, settings, progress)
+    build, zoo, registry, cache = ws.build, ws.zoo, ws.registry, ws.cache
     sources = list(zoo.entries)
     targets = args.targets or list(settings.targets)
     rows, scores = [], {}

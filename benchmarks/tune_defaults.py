@@ -28,13 +28,11 @@ import numpy as np
 import torch
 
 from zoo_distill.atomic import atomic_write_json
-from zoo_distill.cache import FeatureCache, default_cache_dir
+from zoo_distill.cache import default_cache_dir
 from zoo_distill.distill import DistillConfig
-from zoo_distill.plugins import get_registry
 from zoo_distill.progress import make_progress
-from zoo_distill.zoo import load_zoo
-from zoo_distill.zoobench import ZoobenchSettings, build_zoobench
-from zoo_distill.zoobench.experiment import Budget, load_split, run_or_reuse
+from zoo_distill.zoobench import ZoobenchSettings
+from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse
 
 # The point the grid moves from: the defaults of zoo-distill 0.1.0, set on small synthetic targets.
 BASE: dict[str, Any] = {"temperature": 0.5, "top_k": 0, "lam": 10.0, "views": 8, "metric": "knn"}
@@ -96,10 +94,8 @@ def main() -> int:
     folder = "full" if args.zoo_seed == 0 else f"full-seed{args.zoo_seed}"
     root = args.root or default_cache_dir() / "zoobench" / folder
     with make_progress() as progress:
-        build = build_zoobench(root, settings, progress)
-    registry = get_registry()
-    zoo = load_zoo(build.zoo, registry, include_plugins=False)
-    cache = FeatureCache(root / "cache")
+        ws = open_workspace(root, settings, progress)
+    build, zoo, registry, cache = ws.build, ws.zoo, ws.registry, ws.cache
     targets = list(settings.targets)
     results: dict[str, dict[str, list[float]]] = {}
     for row in args.only or list(GRID):

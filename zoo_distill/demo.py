@@ -12,14 +12,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .cache import FeatureCache, default_cache_dir
-from .plugins import get_registry
+from .cache import default_cache_dir
 from .progress import make_progress
 from .ranking import DEFAULT_PRIMARY_METRIC, RankResult, rank_sources
 from .report import rank_table
-from .zoo import load_zoo
-from .zoobench import ZoobenchBuild, ZoobenchSettings, build_zoobench
-from .zoobench.experiment import LABELS, Budget, load_split, run_method
+from .zoobench import ZoobenchBuild, ZoobenchSettings
+from .zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_method
 
 DEMO_TARGET = "shapes-on-textures"
 DEMO_METHODS = ("weighted", "finetune", "fixmatch", "nearest")
@@ -72,12 +70,11 @@ def run_demo(root: Path | None = None, out: Path | None = None, settings: Zooben
     out = Path(out) if out is not None else root / "runs"
     budget = budget or Budget()
     with make_progress() as progress:
-        build = build_zoobench(root, settings, progress)
+        ws = open_workspace(root, settings, progress)
+    build, zoo, registry, cache = ws.build, ws.zoo, ws.registry, ws.cache
     console.print(f"zoo in {root}: built {len(build.built)}, reused {len(build.reused)} artefacts "
-                  f"({len(build.teacher_accuracy)} teachers: {settings.teacher_arch}; student: {settings.student_arch})")
-    registry = get_registry()
-    zoo = load_zoo(build.zoo, registry, include_plugins=False)
-    cache = FeatureCache(root / "cache")
+                  f"({len(build.teacher_accuracy)} teachers: {settings.teacher_arch}; "
+                  f"student: {settings.student_arch})")
     key = f"{settings.shots[0]}shot-s0"
     data = load_split(build, target, key)
     with make_progress() as progress:

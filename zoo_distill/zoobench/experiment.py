@@ -20,12 +20,13 @@ from ..atomic import atomic_write_json
 from ..cache import FeatureCache
 from ..data import TargetData, load_target
 from ..distill import DistillConfig
-from ..plugins import PluginRegistry
+from ..plugins import PluginRegistry, get_registry
 from ..ranking import DEFAULT_PRIMARY_METRIC
 from ..runs import RunSpec, run
 from ..trainer import TrainConfig
-from ..zoo import Zoo
-from .build import ZoobenchBuild
+from ..zoo import Zoo, load_zoo
+from .build import ZoobenchBuild, build_zoobench
+from .spec import ZoobenchSettings
 
 BASELINES = ("finetune", "fixmatch")
 DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
@@ -45,6 +46,25 @@ class Budget:
     metric: str = DEFAULT_PRIMARY_METRIC
     aggregator_options: dict[str, Any] = field(default_factory=dict)
     distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+@dataclass
+class Workspace:
+    """A built zoobench with what every comparison on it reads: its zoo, the plugins, its cache."""
+
+    build: ZoobenchBuild
+    zoo: Zoo
+    registry: PluginRegistry
+    cache: FeatureCache
+
+
+def open_workspace(root: Path, settings: ZoobenchSettings, progress: Progress | None = None) -> Workspace:
+    """Build what is missing of the zoobench at ``root``; load its zoo file (without entries that
+    plugins contribute: a benchmark must not change with what else is installed) and its cache."""
+    build = build_zoobench(root, settings, progress)
+    registry = get_registry()
+    return Workspace(build, load_zoo(build.zoo, registry, include_plugins=False), registry,
+                     FeatureCache(Path(root) / "cache"))
 
 
 def load_split(build: ZoobenchBuild, target: str, key: str) -> TargetData:
