@@ -1,7 +1,7 @@
 """Why DistillWeighted wins or loses on zoobench: what a second source adds, and what the teachers know.
 
     python benchmarks/paper_table.py --shots 5      # first: the single-source runs this reads
-    python benchmarks/headroom.py --shot 5
+    python benchmarks/headroom.py --shot 5        # and --shot 20
 
 For every target and seed of a finished paper table (its kept runs under ``--table``):
 
@@ -56,11 +56,13 @@ def main() -> int:
     p.add_argument("--root", type=Path, default=None, help="zoobench folder (default: <cache>/zoobench/full)")
     p.add_argument("--table", type=Path, default=Path("benchmarks/results/paper_table"),
                    help="the paper table's --out (its runs/ are read)")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/headroom"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="where table.md, summary.json and runs/ go (default: benchmarks/results/headroom/<shot>shot)")
     p.add_argument("--shot", type=int, default=5)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=Budget.epochs)
     args = p.parse_args()
+    args.out = args.out or Path("benchmarks/results/headroom") / f"{args.shot}shot"
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()
     settings = ZoobenchSettings.full()
