@@ -67,8 +67,7 @@ def main() -> int:
     started = time.perf_counter()
     settings = ZoobenchSettings.full()
     root = args.root or default_cache_dir() / "zoobench" / "full"
-    ws = open_workspace(root, settings)
-    build, zoo, registry, cache = ws.build, ws.zoo, ws.registry, ws.cache
+    build, zoo, registry, cache = open_workspace(root, settings)
     teachers = {name: registry.provider(e.provider).load(e) for name, e in zoo.entries.items()}
     budget = Budget(epochs=args.epochs)
     rows = []

@@ -83,8 +83,7 @@ def main() -> int:
     if args.lam is not None:
         budget = replace(budget, distill=replace(budget.distill, lam=args.lam))
     with make_progress() as progress:
-        ws = open_workspace(root, settings, progress)
-    build, zoo, registry, cache = ws.build, ws.zoo, ws.registry, ws.cache
+        build, zoo, registry, cache = open_workspace(root, settings, progress)
     sources = list(zoo.entries)
     targets = args.targets or list(settings.targets)
     rows, scores = [], {}
@@ -101,7 +100,6 @@ def main() -> int:
                     result_file = out / "runs" / target / key / f"{actual.replace(':', '_')}.json"
                     result = run_or_reuse(actual, data, build, zoo, registry, cache, result_file, out / "last-run",
                                           settings.student_arch, seed, budget)
-                    result = portable({k: v for k, v in result.items() if k != "signature"}, build.root)
                     rows.append({"target": target, "shot": shot, "seed": seed, "method": actual, **result})
                     print(f"{target:20s} {key:10s} {actual:22s} {100 * result['accuracy']:5.1f}  "
                           f"({result['seconds']:.0f}s)", flush=True)
@@ -110,16 +108,6 @@ def main() -> int:
                                    (target, shot, seed, f"single:{top}"))
                     rows.append({**nearest, "method": "nearest", "source": top})
     return report(args, settings, build, rows, scores, time.perf_counter() - started)
-
-
-def portable(result: dict, root: Path) -> dict:
-    """The result with the student's start named relative to the zoo root, so the published summary
-    names no folder of the machine it ran on."""
-    student = dict(result.get("student") or {})
-    if "init" in student:
-        init = Path(student["init"])
-        student["init"] = init.relative_to(root).as_posix() if init.is_relative_to(root) else init.name
-    return {**result, "student": student}
 
 
 def report(args, settings, build, rows, scores, seconds) -> int:

@@ -94,8 +94,7 @@ def main() -> int:
     folder = "full" if args.zoo_seed == 0 else f"full-seed{args.zoo_seed}"
     root = args.root or default_cache_dir() / "zoobench" / folder
     with make_progress() as progress:
-        ws = open_workspace(root, settings, progress)
-    build, zoo, registry, cache = ws.build, ws.zoo, ws.registry, ws.cache
+        build, zoo, registry, cache = open_workspace(root, settings, progress)
     targets = list(settings.targets)
     results: dict[str, dict[str, list[float]]] = {}
     for row in args.only or list(GRID):

@@ -70,8 +70,7 @@ def run_demo(root: Path | None = None, out: Path | None = None, settings: Zooben
     out = Path(out) if out is not None else root / "runs"
     budget = budget or Budget()
     with make_progress() as progress:
-        ws = open_workspace(root, settings, progress)
-    build, zoo, registry, cache = ws.build, ws.zoo, ws.registry, ws.cache
+        build, zoo, registry, cache = open_workspace(root, settings, progress)
     console.print(f"zoo in {root}: built {len(build.built)}, reused {len(build.reused)} artefacts "
                   f"({len(build.teacher_accuracy)} teachers: {settings.teacher_arch}; "
                   f"student: {settings.student_arch})")

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -46,14 +47,24 @@ def test_signature_sees_effective_aggregator_options(build):
     assert run_signature("weighted", build, "test_resnet", 1, Budget(), registry) != default
 
 
-def test_run_or_reuse_trains_once_per_signature(tiny_zoobench, tmp_path, monkeypatch):
-    from zoo_distill.cache import FeatureCache
-    from zoo_distill.plugins import get_registry
-    from zoo_distill.zoo import load_zoo
+def test_open_workspace_reuses_a_built_zoo(tiny_zoobench):
     from zoo_distill.zoobench import experiment
 
-    registry = get_registry()
-    zoo = load_zoo(tiny_zoobench.zoo, registry, include_plugins=False)
+    from .conftest import tiny_settings
+
+    build, zoo, registry, cache = experiment.open_workspace(tiny_zoobench.root, tiny_settings())
+    assert build.built == [] and build.zoo == tiny_zoobench.zoo
+    assert set(zoo.entries) == {"digits-net", "shapes-net"}  # the zoo file's entries only, no plugins'
+    assert cache.root == Path(tiny_zoobench.root) / "cache"
+
+
+def test_run_or_reuse_trains_once_per_signature(tiny_zoobench, tmp_path, monkeypatch):
+    from zoo_distill.cache import FeatureCache
+    from zoo_distill.zoobench import experiment
+
+    from .conftest import tiny_settings
+
+    _, zoo, registry, _ = experiment.open_workspace(tiny_zoobench.root, tiny_settings())
     data = experiment.load_split(tiny_zoobench, "shapes-on-textures", "2shot-s0")
     trained = []
     real = experiment.run_method
@@ -67,5 +78,8 @@ def test_run_or_reuse_trains_once_per_signature(tiny_zoobench, tmp_path, monkeyp
     first = go(Budget(epochs=1))
     assert go(Budget(epochs=1)) == first and trained == ["weighted"]
     assert 0.0 <= first["accuracy"] <= 1.0 and sum(first["alpha"].values()) == pytest.approx(1.0)
+    # what a benchmark publishes names no folder of the machine; the kept file still has the signature
+    assert "signature" not in first and first["student"]["init"] == "generic/test_resnet"
+    assert "signature" in json.loads(kept.read_text())
     go(Budget(epochs=2))  # another setting: trained again, not read back
     assert trained == ["weighted", "weighted"]

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.progress import Progress
 
@@ -48,8 +48,7 @@ class Budget:
     distill: DistillConfig = field(default_factory=DistillConfig)
 
 
-@dataclass
-class Workspace:
+class Workspace(NamedTuple):
     """A built zoobench with what every comparison on it reads: its zoo, the plugins, its cache."""
 
     build: ZoobenchBuild
@@ -114,18 +113,23 @@ def run_or_reuse(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, 
                  progress: Progress | None = None) -> dict[str, Any]:
     """The kept result of this exact run if ``result_file`` holds one with the same signature, else
     train it (run directory ``scratch``, overwritten) and keep ``accuracy``, ``alpha``, ``seconds``,
-    ``student`` and the signature in ``result_file``; benchmarks resume from these files."""
+    ``student`` and the signature in ``result_file``; benchmarks resume from these files.
+
+    Returns the result without its signature and with the student's start named relative to the
+    zoo root: what benchmarks publish must not name folders of the machine they ran on."""
     signature = run_signature(method, build, student_arch, seed, budget, registry)
     try:
         kept = json.loads(Path(result_file).read_text())
     except (OSError, ValueError):
         kept = None
-    if kept is not None and kept.get("signature") == signature:
-        return kept
-    started = time.perf_counter()
-    metrics = run_method(method, data, build, zoo, registry, cache, scratch, student_arch, seed, budget, progress)
-    result = {"accuracy": metrics["test_accuracy"], "alpha": metrics["alpha"],
-              "seconds": time.perf_counter() - started, "student": metrics["student"], "signature": signature}
-    Path(result_file).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(result_file, result)
-    return result
+    if kept is None or kept.get("signature") != signature:
+        started = time.perf_counter()
+        metrics = run_method(method, data, build, zoo, registry, cache, scratch, student_arch, seed, budget, progress)
+        kept = {"accuracy": metrics["test_accuracy"], "alpha": metrics["alpha"],
+                "seconds": time.perf_counter() - started, "student": metrics["student"], "signature": signature}
+        Path(result_file).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(result_file, kept)
+    student = dict(kept["student"])
+    init = Path(student["init"])
+    student["init"] = init.relative_to(build.root).as_posix() if init.is_relative_to(build.root) else init.name
+    return {**{k: v for k, v in kept.items() if k != "signature"}, "student": student}
