@@ -24,19 +24,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zoo_distill.bank import build_bank
-from zoo_distill.baselines.finetune import FineTune
-from zoo_distill.cache import FeatureCache
-from zoo_distill.data import load_target
-from zoo_distill.distill import Distill, DistillConfig
+from zoo_distill.features.bank import build_bank
+from zoo_distill.training.methods.finetune import FineTune
+from zoo_distill.features.cache import FeatureCache
+from zoo_distill.data.target import load_target
+from zoo_distill.training.methods.distill import Distill, DistillConfig
 from zoo_distill.example import build_example
-from zoo_distill.plugins import get_registry
-from zoo_distill.pool import ImagePool
-from zoo_distill.progress import make_progress
-from zoo_distill.students import create_student
+from zoo_distill.plugin.manager import get_registry
+from zoo_distill.data.pool import ImagePool
+from zoo_distill.util.progress import make_progress
+from zoo_distill.training.student import create_student
 from zoo_distill.synthetic import generate, write_image_folder, write_unlabeled
-from zoo_distill.trainer import TrainConfig, train
-from zoo_distill.zoo import load_zoo
+from zoo_distill.training.loop import TrainConfig, train
+from zoo_distill.zoo.file import load_zoo
 
 
 def make_target(root: Path, labeled_per_class: int, unlabeled_per_class: int) -> Path:

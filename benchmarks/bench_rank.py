@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zoo_distill.cache import FeatureCache
-from zoo_distill.data import load_target
+from zoo_distill.features.cache import FeatureCache
+from zoo_distill.data.target import load_target
 from zoo_distill.example import build_example
-from zoo_distill.plugins import get_registry
-from zoo_distill.progress import make_progress
-from zoo_distill.ranking import rank_sources
+from zoo_distill.plugin.manager import get_registry
+from zoo_distill.util.progress import make_progress
+from zoo_distill.ranking.rank import rank_sources
 from zoo_distill.synthetic import generate, write_image_folder
-from zoo_distill.zoo import load_zoo
+from zoo_distill.zoo.file import load_zoo
 
 TARGETS = {"nleep": 15.0}
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import torch
 
-from zoo_distill.atomic import atomic_write_json
-from zoo_distill.cache import default_cache_dir
-from zoo_distill.progress import make_progress
-from zoo_distill.ranking import rank_sources
+from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.features.cache import default_cache_dir
+from zoo_distill.util.progress import make_progress
+from zoo_distill.ranking.rank import rank_sources
 from zoo_distill.zoobench import ZoobenchSettings
 from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_or_reuse
 from zoo_distill.zoobench.plots import plot_metric_scatter, plot_target_bars

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo_distill.atomic import atomic_write_json
-from zoo_distill.cache import default_cache_dir
-from zoo_distill.distill import DistillConfig
-from zoo_distill.progress import make_progress
+from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.features.cache import default_cache_dir
+from zoo_distill.training.methods.distill import DistillConfig
+from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
 from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse
 

@@ -21,7 +21,7 @@ import yaml
 from PIL import Image
 from safetensors.torch import save_file
 
-from zoo_distill import plugins
+from zoo_distill.plugin import manager as plugins
 
 TINY_CFG = {"input_size": [3, 32, 32], "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
             "interpolation": "bilinear", "crop_pct": 1.0}

@@ -5,9 +5,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from zoo_distill.cli import app
+from zoo_distill.cli.app import app
 from zoo_distill.example import ExampleSettings, build_example
-from zoo_distill.zoo import load_zoo
+from zoo_distill.zoo.file import load_zoo
 
 TINY = ExampleSettings(seed=0, target_domain="shapes", source_domains=("shapes", "textures"),
                        source_per_class=100, source_epochs=10, source_classes=6, target_classes=4,

@@ -4,4 +4,6 @@ Implements Borup, Phoo & Hariharan, "Distilling from Similar Tasks for Transfer 
 Budget" (ICCV 2023, arXiv:2304.12314).
 """
 
-__version__ = "0.1.0"
+from zoo_distill._version import __version__
+
+__all__ = ["__version__"]

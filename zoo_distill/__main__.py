@@ -1,5 +1,5 @@
 """``python -m zoo_distill`` (also what ``torchrun -m zoo_distill`` runs)."""
 
-from .cli import run
+from zoo_distill.cli.app import run
 
 run()

@@ -18,9 +18,9 @@ import yaml
 from rich.progress import Progress
 from safetensors.torch import save_file
 
-from . import __version__
-from .synthetic import generate, write_image_folder, write_unlabeled
-from .training import NORM_MEAN, NORM_STD, accuracy, train_classifier
+from zoo_distill._version import __version__
+from zoo_distill.synthetic import generate, write_image_folder, write_unlabeled
+from zoo_distill.synthetic.classifier import NORM_MEAN, NORM_STD, accuracy, train_classifier
 
 PRETRAINED_CFG = {"input_size": [3, 32, 32], "mean": list(NORM_MEAN), "std": list(NORM_STD),
                   "interpolation": "bilinear", "crop_pct": 1.0}

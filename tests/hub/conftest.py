@@ -9,7 +9,7 @@ import pytest
 import timm
 import torch
 
-from zoo_distill.export import save_student
+from zoo_distill.runs.export import save_student
 
 from ..conftest import TINY_CFG
 from ..hubserver import HubServer

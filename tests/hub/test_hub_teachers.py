@@ -13,10 +13,10 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from zoo_distill.cli import app
+from zoo_distill.cli.app import app
 from zoo_distill.errors import ProviderUnavailable, UnsafeWeightsError
-from zoo_distill.interfaces import ZooEntry
-from zoo_distill.plugins import get_registry
+from zoo_distill.plugin.types import ZooEntry
+from zoo_distill.plugin.manager import get_registry
 
 from ..conftest import write_zoo
 from .conftest import hf_cache_files, tiny_repo_files

@@ -10,10 +10,10 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from zoo_distill.cli import app
-from zoo_distill.export import save_student
-from zoo_distill.interfaces import ZooEntry
-from zoo_distill.plugins import get_registry
+from zoo_distill.cli.app import app
+from zoo_distill.runs.export import save_student
+from zoo_distill.plugin.types import ZooEntry
+from zoo_distill.plugin.manager import get_registry
 
 from ..conftest import TINY_CFG
 

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from zoo_distill.cli import app
-from zoo_distill.pull import human_size
+from zoo_distill.cli.app import app
+from zoo_distill.zoo.pull import human_size
 
 from ..conftest import local_entry, save_tiny_model, write_zoo
 from .conftest import tiny_repo_files

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo_distill.plugins import get_registry
-from zoo_distill.weights import load_state_dict
-from zoo_distill.zoo import load_zoo
+from zoo_distill.plugin.manager import get_registry
+from zoo_distill.zoo.weights import load_state_dict
+from zoo_distill.zoo.file import load_zoo
 from zoo_distill.zoobench import TARGETS, ZoobenchSettings, build_zoobench
 
 from .conftest import tiny_settings

@@ -34,7 +34,7 @@ def test_unknown_method_is_named(build):
 
 
 def test_signature_sees_effective_aggregator_options(build):
-    from zoo_distill.plugins import get_registry
+    from zoo_distill.plugin.manager import get_registry
     from zoo_distill.zoobench.experiment import run_signature
 
     registry = get_registry()
@@ -59,7 +59,7 @@ def test_open_workspace_reuses_a_built_zoo(tiny_zoobench):
 
 
 def test_run_or_reuse_trains_once_per_signature(tiny_zoobench, tmp_path, monkeypatch):
-    from zoo_distill.cache import FeatureCache
+    from zoo_distill.features.cache import FeatureCache
     from zoo_distill.zoobench import experiment
 
     from .conftest import tiny_settings

@@ -1,76 +1,12 @@
-"""Built-in aggregators: ``nearest`` (DistillNearest), ``weighted`` (DistillWeighted), ``uniform``.
+"""Built-in aggregators (nearest, weighted, uniform), registered like any plugin's.
 
-All map per-source similarity scores to weights alpha that sum to 1. ``weighted``
-standardizes the scores across the zoo before a softmax, so its temperature means the
-same thing whichever metric (LogME in nats, kNN in accuracy, ...) produced them.
+The strategies themselves live in ``zoo_distill.ranking.aggregators``; this module only registers them.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
-
-import numpy as np
-
-from ..hookspecs import hookimpl
-from ..interfaces import Aggregator
-
-
-def _check(scores: Mapping[str, float]) -> tuple[list[str], np.ndarray]:
-    if not scores:
-        raise ValueError("no source has a finite score to aggregate")
-    names = list(scores)
-    values = np.asarray([scores[n] for n in names], dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        raise ValueError("aggregators take finite scores only")
-    return names, values
-
-
-def nearest(scores: Mapping[str, float]) -> dict[str, float]:
-    """All weight on the best-scoring source (ties: the first in zoo order)."""
-    names, values = _check(scores)
-    best = int(np.argmax(values))
-    return {name: float(i == best) for i, name in enumerate(names)}
-
-
-def uniform(scores: Mapping[str, float]) -> dict[str, float]:
-    """Every source equally: the baseline that ignores similarity."""
-    names, _ = _check(scores)
-    return {name: 1.0 / len(names) for name in names}
-
-
-def weighted(scores: Mapping[str, float], temperature: float = 0.5, top_k: int = 0) -> dict[str, float]:
-    """Softmax of z-scored similarities at ``temperature``; ``top_k`` > 0 keeps only the k best.
-
-    Lower temperature concentrates mass on the nearest sources (-> DistillNearest as T -> 0);
-    higher spreads it (-> uniform as T -> inf).
-    """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    names, values = _check(scores)
-    std = values.std()
-    z = (values - values.mean()) / std if std > 1e-12 else np.zeros_like(values)
-    logits = z / temperature
-    if top_k and top_k < len(names):
-        keep = np.argsort(-values, kind="stable")[:top_k]
-        mask = np.full_like(logits, -np.inf)
-        mask[keep] = 0.0
-        logits = logits + mask
-    logits -= logits.max()
-    w = np.exp(logits)
-    w /= w.sum()
-    return {name: float(x) for name, x in zip(names, w)}
-
-
-AGGREGATORS = [
-    Aggregator("nearest", nearest, "DistillNearest: all weight on the best-ranked source"),
-    Aggregator(
-        "weighted",
-        weighted,
-        "DistillWeighted: softmax over z-scored similarity (temperature, optional top_k)",
-        options={"temperature": 0.5, "top_k": 0},
-    ),
-    Aggregator("uniform", uniform, "every source weighted equally (baseline)"),
-]
+from zoo_distill.plugin.hookspecs import hookimpl
+from zoo_distill.ranking.aggregators import AGGREGATORS
 
 
 @hookimpl

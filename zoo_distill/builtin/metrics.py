@@ -1,9 +1,9 @@
-"""Built-in similarity metrics, registered like any plugin's (implementations: ``zoo_distill.metrics``)."""
+"""Built-in similarity metrics, registered like any plugin's (implementations: ``zoo_distill.ranking.metrics``)."""
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from ..metrics import BUILTIN_METRICS
+from zoo_distill.plugin.hookspecs import hookimpl
+from zoo_distill.ranking.metrics import BUILTIN_METRICS
 
 
 @hookimpl

@@ -27,7 +27,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from .domains import DOMAINS, Domain
+from zoo_distill.synthetic.domains import DOMAINS, Domain
 
 __all__ = ["DOMAINS", "Domain", "generate", "write_image_folder", "write_unlabeled", "pool_indices",
            "sklearn_digits_indices"]

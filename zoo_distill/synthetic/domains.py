@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import fonts as F
+from zoo_distill.synthetic import fonts as F
 
 SIZE = F.SIZE
 HI = SIZE * F.SUPERSAMPLE

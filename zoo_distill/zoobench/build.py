@@ -21,12 +21,12 @@ import yaml
 from rich.progress import Progress
 from safetensors.torch import save_file
 
-from .. import __version__
-from ..atomic import atomic_write_json
-from ..students import create_student
-from ..synthetic import DOMAINS, generate, pool_indices, write_image_folder, write_unlabeled
-from ..training import NORM_MEAN, NORM_STD, accuracy, train_classifier
-from .spec import TARGETS, TargetSplits, ZoobenchSettings, target_spec
+from zoo_distill._version import __version__
+from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.training.student import create_student
+from zoo_distill.synthetic import DOMAINS, generate, pool_indices, write_image_folder, write_unlabeled
+from zoo_distill.synthetic.classifier import NORM_MEAN, NORM_STD, accuracy, train_classifier
+from zoo_distill.zoobench.spec import TARGETS, TargetSplits, ZoobenchSettings, target_spec
 
 PRETRAINED_CFG = {"input_size": [3, 32, 32], "mean": list(NORM_MEAN), "std": list(NORM_STD),
                   "interpolation": "bilinear", "crop_pct": 1.0}

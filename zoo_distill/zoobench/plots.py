@@ -7,8 +7,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..plots import _figure, _save_png
-from .tables import average_row
+from zoo_distill.runs.plots import _figure, _save_png
+from zoo_distill.zoobench.tables import average_row
 
 
 def plot_target_bars(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str],

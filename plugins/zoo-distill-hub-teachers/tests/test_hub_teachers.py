@@ -15,8 +15,8 @@ from zd_hub_teachers import TEACHERS, zoo_entries
 from zd_hub_teachers import plugin as hub_plugin
 from zd_hub_teachers.catalog import ORIGIN
 
-from zoo_distill.plugins import load_plugins
-from zoo_distill.zoo import NAME_PATTERN, load_zoo
+from zoo_distill.plugin.manager import load_plugins
+from zoo_distill.zoo.file import NAME_PATTERN, load_zoo
 
 
 def test_the_hook_registers_every_catalog_entry():

@@ -11,7 +11,7 @@ import zd_transrate
 from zd_transrate import coding_rate, transrate
 from zd_transrate import plugin as transrate_plugin
 
-from zoo_distill.metrics import MetricError
+from zoo_distill.ranking.metrics import MetricError
 
 # --- hand-worked cases --------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_distill.metrics import MetricError, prepare_inputs
+from zoo_distill.ranking.metrics import MetricError, prepare_inputs
 
 #: The reference code's distortion: d / (n eps^2) = 1 / (n * REFERENCE_EPS_SQ_PER_DIM).
 REFERENCE_EPS_SQ_PER_DIM = 1e-4

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from zoo_distill.hookspecs import hookimpl
-from zoo_distill.interfaces import FEATURES, Metric
+from zoo_distill.plugin.hookspecs import hookimpl
+from zoo_distill.plugin.types import FEATURES, Metric
 
 from .metric import transrate
 

@@ -1,0 +1,177 @@
+"""Properties every built-in metric must have, and the shared input checks / numerical helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.decomposition import PCA
+
+from zoo_distill.plugin.types import FEATURES, LOGITS
+from zoo_distill.ranking.metrics import BUILTIN_METRICS, MetricError, prepare_inputs
+from zoo_distill.ranking.metrics._common import Tridiagonal, pca_project
+
+NAMES = [m.name for m in BUILTIN_METRICS]
+
+
+def structured(rng: np.random.Generator, per_class: list[int], dim: int, k: int = 7,
+               spread: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features with class structure, labels, and logits that partly agree with the labels."""
+    labels = np.repeat(np.arange(len(per_class)), per_class)
+    centers = rng.normal(size=(len(per_class), dim)) * spread
+    features = centers[labels] + rng.normal(size=(labels.size, dim))
+    logits = rng.normal(size=(labels.size, k)) + 2.0 * (labels[:, None] % k == np.arange(k))
+    return features, labels, logits
+
+
+def test_builtin_metrics_order_and_fields():
+    assert NAMES == ["logme", "leep", "nce", "nleep", "hscore", "gbc", "knn", "linear"]
+    for metric in BUILTIN_METRICS:
+        assert metric.reference and metric.description
+        assert set(metric.needs) <= {FEATURES, LOGITS} and metric.needs
+    assert {m.name for m in BUILTIN_METRICS if LOGITS in m.needs} == {"leep", "nce"}
+
+
+@settings(max_examples=12, deadline=None, database=None)
+@given(seed=st.integers(0, 2**16), sizes=st.lists(st.integers(2, 6), min_size=2, max_size=4),
+       dim=st.integers(1, 9), data=st.data())
+def test_label_permutation_invariance(seed, sizes, dim, data):
+    """Renaming the classes (any permutation, any integers) never changes any score."""
+    rng = np.random.default_rng(seed)
+    features, labels, logits = structured(rng, sizes, dim)
+    perm = np.array(data.draw(st.permutations(range(len(sizes)))))
+    renamed = 10 * perm[labels] + 3  # a permutation, and not 0..C-1 either
+    for metric in BUILTIN_METRICS:
+        a = metric.score(features, labels, logits)
+        b = metric.score(features, renamed, logits)
+        assert b == pytest.approx(a, rel=1e-9, abs=1e-12), metric.name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_few_labels_high_dimension_is_finite(name):
+    """5 labels per class, 10 classes, D = 2048 (D >> N): every metric returns a finite number."""
+    metric = next(m for m in BUILTIN_METRICS if m.name == name)
+    rng = np.random.default_rng(1)
+    features, labels, logits = structured(rng, [5] * 10, 2048, k=1000, spread=0.3)
+    value = metric.score(features, labels, logits)
+    assert np.isfinite(value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_class_with_a_single_sample_is_finite(name):
+    metric = next(m for m in BUILTIN_METRICS if m.name == name)
+    rng = np.random.default_rng(2)
+    features, labels, logits = structured(rng, [6, 1, 5, 4], 32)
+    assert np.isfinite(metric.score(features, labels, logits))
+    features, labels, logits = structured(rng, [1, 1, 3], 300)  # two singletons, D > N
+    assert np.isfinite(metric.score(features, labels, logits))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_deterministic(name):
+    metric = next(m for m in BUILTIN_METRICS if m.name == name)
+    features, labels, logits = structured(np.random.default_rng(3), [8, 9, 7], 20)
+    assert metric.score(features, labels, logits) == metric.score(features.copy(), labels.copy(), logits.copy())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_class_raises(name):
+    metric = next(m for m in BUILTIN_METRICS if m.name == name)
+    features, _, logits = structured(np.random.default_rng(4), [5, 5], 6)
+    with pytest.raises(MetricError, match="at least 2 target classes"):
+        metric.score(features, np.full(10, 3), logits)
+
+
+@pytest.mark.parametrize("name", [m.name for m in BUILTIN_METRICS if FEATURES in m.needs])
+def test_nan_features_raise_naming_nan(name):
+    metric = next(m for m in BUILTIN_METRICS if m.name == name)
+    features, labels, logits = structured(np.random.default_rng(5), [5, 5], 6)
+    features[3, 2] = np.nan
+    with pytest.raises(MetricError, match=r"features contain non-finite values \(1 NaN\)"):
+        metric.score(features, labels, logits)
+
+
+@pytest.mark.parametrize("name", ["leep", "nce"])
+def test_logit_metrics_need_logits(name):
+    metric = next(m for m in BUILTIN_METRICS if m.name == name)
+    features, labels, logits = structured(np.random.default_rng(6), [5, 5], 6)
+    with pytest.raises(MetricError, match="needs the source model's logits"):
+        metric.score(features, labels, None)
+    logits[0, 0] = np.inf
+    with pytest.raises(MetricError, match=r"source logits contain non-finite values \(1 inf\)"):
+        metric.score(features, labels, logits)
+
+
+def test_prepare_inputs_remaps_casts_and_validates():
+    feats, labels, logits = prepare_inputs(np.ones((4, 2), np.float32), np.array([9, 5, 9, 7]), None)
+    assert feats.dtype == np.float64 and logits is None
+    assert labels.tolist() == [2, 0, 2, 1]
+    _, labels, _ = prepare_inputs(np.zeros((3, 1)), np.array(["b", "a", "b"]), np.zeros((3, 2), np.float32))
+    assert labels.tolist() == [1, 0, 1]
+    with pytest.raises(MetricError, match="features have 3 rows but labels have 2"):
+        prepare_inputs(np.zeros((3, 2)), np.array([0, 1]), None)
+    with pytest.raises(MetricError, match="source logits have 2 rows but features have 3"):
+        prepare_inputs(np.zeros((3, 2)), np.array([0, 1, 1]), np.zeros((2, 4)))
+    with pytest.raises(MetricError, match="2-D"):
+        prepare_inputs(np.zeros(3), np.array([0, 1, 1]), None)
+    with pytest.raises(MetricError, match=r"1 NaN, 1 inf"):
+        prepare_inputs(np.array([[np.nan], [np.inf], [0.0]]), np.array([0, 1, 1]), None)
+    assert issubclass(MetricError, ValueError)
+
+
+@pytest.mark.parametrize("shape", [(40, 6), (8, 30)])
+def test_pca_project_matches_sklearn(shape):
+    x = np.random.default_rng(7).normal(size=shape) * np.linspace(3.0, 0.5, shape[1])
+    ours = pca_project(x, 3)
+    ref = PCA(n_components=3, svd_solver="full").fit_transform(x)
+    np.testing.assert_allclose(np.abs(ours), np.abs(ref), atol=1e-9)
+    kept = pca_project(x, 0.8)
+    assert kept.shape[1] == PCA(n_components=0.8, svd_solver="full").fit(x).n_components_
+    assert pca_project(x, 1000).shape[1] == min(shape[0] - 1, shape[1])  # capped at min(N - 1, D)
+
+
+def test_tridiagonal_reduction_is_exact():
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(9, 9))
+    a = a @ a.T
+    tri = Tridiagonal(a)
+    np.testing.assert_allclose(tri.eigenvalues(), np.linalg.eigvalsh(a), rtol=1e-10, atol=1e-10)
+    b = rng.normal(size=(9, 2))
+    np.testing.assert_allclose(tri.q(tri.qt(b)), b, atol=1e-12)
+    z = tri.solve_shifted(0.7, tri.qt(b[:, 0]))
+    np.testing.assert_allclose(tri.q(z), np.linalg.solve(a + 0.7 * np.eye(9), b[:, 0]), rtol=1e-9)
+    vals, vecs = tri.top_eigenpairs(2)
+    np.testing.assert_allclose(a @ vecs, vecs * vals, atol=1e-9)
+    np.testing.assert_allclose(vals, np.linalg.eigvalsh(a)[::-1][:2], rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["nleep", "hscore", "gbc", "knn", "linear"])
+def test_scale_free_metrics_survive_extreme_magnitudes(name):
+    """Metrics that ignore the feature scale give the same score at 1e-150 and 1e150 (no overflow)."""
+    metric = next(m for m in BUILTIN_METRICS if m.name == name)
+    features, labels, logits = structured(np.random.default_rng(9), [7, 6, 8], 5)
+    value = metric.score(features, labels, logits)
+    for scale in (1e150, 1e-150, 3.0):
+        assert metric.score(scale * features, labels, logits) == pytest.approx(value, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_degenerate_inputs_give_a_number_or_metric_error(name):
+    """Constant features, duplicated rows, two samples, absurd magnitudes: never a bare crash."""
+    metric = next(m for m in BUILTIN_METRICS if m.name == name)
+    rng = np.random.default_rng(10)
+    cases = [
+        (np.ones((20, 8)), np.arange(20) % 3),
+        (np.ones((10, 50)), np.arange(10) % 2),
+        (np.repeat(rng.normal(size=(4, 6)), 5, axis=0), np.arange(20) % 4),
+        (rng.normal(size=(2, 5)), np.array([0, 1])),
+        (1e300 * rng.normal(size=(12, 3)), np.arange(12) % 2),
+        (1e-300 * rng.normal(size=(12, 3)), np.arange(12) % 2),
+    ]
+    for features, labels in cases:
+        logits = rng.normal(size=(labels.size, 4))
+        try:
+            assert np.isfinite(metric.score(features, labels, logits))
+        except MetricError as exc:
+            assert str(exc)

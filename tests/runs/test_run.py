@@ -1,0 +1,134 @@
+"""Run directories: outputs timm can load, resume equals uninterrupted, clear errors."""
+
+import json
+import shutil
+
+import pytest
+import timm
+import torch
+
+import zoo_distill.training.loop as trainer_module
+from zoo_distill.features.cache import FeatureCache
+from zoo_distill.data.target import load_target
+from zoo_distill.training.methods.distill import DistillConfig
+from zoo_distill.errors import ZooDistillError
+from zoo_distill.runs.evaluate import evaluate_run, predict_images
+from zoo_distill.plugin.manager import get_registry
+from zoo_distill.runs.run import RunSpec, run
+from zoo_distill.training.loop import TrainConfig
+from zoo_distill.zoo.file import load_zoo
+
+SHORT = TrainConfig(epochs=3, batch_size=8, mu=1, steps_per_epoch=3, seed=3)
+
+
+def spec(method="distill", **kw):
+    return RunSpec(method=method, student="resnet10t", student_init="scratch", input_size=32, train=SHORT,
+                   distill=DistillConfig(views=2), **kw)
+
+
+def go(task, out, s=None, resume=False, data=None, cache_dir=None):
+    registry = get_registry()
+    return run(s or spec(), data or load_target(task.target), load_zoo(task.zoo, registry), registry,
+               FeatureCache(cache_dir or out.parent / "cache"), out, resume=resume)
+
+
+@pytest.fixture(scope="module")
+def finished(digits_task, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "distill"
+    return go(digits_task, out)
+
+
+def test_run_directory_contents(finished):
+    out = finished.run_dir
+    for name in ("student.safetensors", "model.safetensors", "config.json", "metrics.json", "run.json",
+                 "curves.png", "checkpoint.safetensors"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["per_class_accuracy"]) == {"0", "1", "2", "3"}
+    assert len(m["history"]) == 3 and all("test_accuracy" in row and "loss_feat" in row for row in m["history"])
+    assert sum(m["alpha"].values()) == pytest.approx(1.0)
+    assert m["student"]["params"] > 0 and m["student"]["macs"] > 0 and m["student"]["cpu_latency_ms"] > 0
+    assert json.loads((out / "run.json").read_text())["spec"]["train"]["epochs"] == 3
+
+
+def test_timm_loads_the_student(finished):
+    out = finished.run_dir
+    model = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
+    assert model.num_classes == 4
+    x = torch.randn(2, 3, 32, 32)
+    from zoo_distill.runs.export import load_student
+
+    student, _ = load_student(out)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), student.eval()(x), atol=1e-6)
+
+
+def test_eval_reproduces_metrics_json(finished, digits_task):
+    report = evaluate_run(finished.run_dir, digits_task.target)
+    m = json.loads((finished.run_dir / "metrics.json").read_text())
+    assert report["test_accuracy"] == pytest.approx(m["test_accuracy"])
+    assert report["per_class_accuracy"] == pytest.approx(m["per_class_accuracy"])
+
+
+def test_predict_returns_known_classes(finished, digits_task):
+    images = sorted((digits_task.target / "test" / "2").glob("*.png"))[:3]
+    rows = predict_images(finished.run_dir, images, top=2)
+    assert [r["image"] for r in rows] == [str(p) for p in images]
+    assert all(len(r["top"]) == 2 and r["top"][0][1] >= r["top"][1][1] for r in rows)
+    assert all(name in {"0", "1", "2", "3"} for r in rows for name, _ in r["top"])
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(finished, digits_task, tmp_path, monkeypatch):
+    out = tmp_path / "crashy"
+    real_save = trainer_module.save_checkpoint
+    saves = []
+
+    def crash_after_first_epoch(*args, **kwargs):
+        real_save(*args, **kwargs)
+        saves.append(1)
+        raise KeyboardInterrupt("simulated crash after epoch 1")
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", crash_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        go(digits_task, out, cache_dir=finished.run_dir.parent / "cache")
+    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    resumed = go(digits_task, out, resume=True, cache_dir=finished.run_dir.parent / "cache")
+    assert resumed.metrics["resumed_from_epoch"] == 1
+    assert resumed.metrics["test_accuracy"] == finished.metrics["test_accuracy"]
+    for a, b in zip(resumed.metrics["history"], finished.metrics["history"]):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["test_accuracy"] == b["test_accuracy"]
+    from safetensors.torch import load_file
+
+    w1, w2 = load_file(str(out / "student.safetensors")), load_file(str(finished.run_dir / "student.safetensors"))
+    assert all(torch.allclose(w1[k], w2[k], atol=1e-6) for k in w1)
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(finished, digits_task, tmp_path):
+    out = tmp_path / "other"
+    shutil.copytree(finished.run_dir, out)
+    other = spec(aggregator="uniform")
+    with pytest.raises(ZooDistillError, match="belongs to a different run"):
+        go(digits_task, out, s=other, resume=True, cache_dir=finished.run_dir.parent / "cache")
+
+
+def test_no_unlabeled_data_trains_on_labeled_only(digits_task, tmp_path):
+    data = load_target(labeled=digits_task.target / "train", test=digits_task.target / "test")
+    outcome = go(digits_task, tmp_path / "nolab", data=data)
+    assert any("no unlabeled images" in note for note in outcome.notes)
+    assert outcome.metrics["data"]["unlabeled"] == 0
+
+
+def test_unwritable_output_fails_before_training(digits_task, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises((ZooDistillError, OSError)):
+        go(digits_task, blocker / "run")
+
+
+def test_baselines_run_with_the_same_budget(digits_task, tmp_path):
+    steps = {}
+    for method in ("finetune", "fixmatch"):
+        m = go(digits_task, tmp_path / method, s=spec(method)).metrics
+        assert m["method"] == method and m["alpha"] == {} and len(m["history"]) == 3
+        steps[method] = m
+    assert "mask" in steps["fixmatch"]["history"][0] and "loss_unsup" in steps["fixmatch"]["history"][0]

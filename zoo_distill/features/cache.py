@@ -1,0 +1,148 @@
+"""The feature cache: teacher outputs stored once as safetensors, keyed by everything they depend on.
+
+A key combines the teacher's weights digest, the data fingerprint, the preprocessing
+and the augmentation view. Files are written to a temporary name and renamed into
+place, so a crash never leaves a file that a later run would read as valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from zoo_distill.util.atomic import atomic_write, atomic_write_text
+from zoo_distill.errors import CacheError
+from zoo_distill.zoo.weights import json_digest
+
+CACHE_ENV = "ZOO_DISTILL_CACHE"
+FORMAT_VERSION = 1
+_META_KEY = "zoo_distill"
+
+
+def default_cache_dir() -> Path:
+    """``$ZOO_DISTILL_CACHE``, else ``$XDG_CACHE_HOME/zoo-distill``, else ``~/.cache/zoo-distill``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "zoo-distill"
+
+
+def cache_key(teacher_digest: str, data_fingerprint: str, preprocessing: Mapping[str, Any], view: str) -> str:
+    return json_digest(
+        {"format": FORMAT_VERSION, "teacher": teacher_digest, "data": data_fingerprint,
+         "preprocessing": preprocessing, "view": view}
+    )
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cached file and what it holds, for ``zoo-distill cache ls``."""
+
+    path: Path
+    size: int
+    metadata: dict[str, Any]
+
+
+class FeatureCache:
+    """A folder of ``<teacher>-<key>.safetensors`` files with JSON metadata in their headers."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.dir = self.root / "features"
+
+    def path_for(self, teacher_name: str, key: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", teacher_name)[:64]
+        return self.dir / f"{safe}-{key[:24]}.safetensors"
+
+    def load(self, teacher_name: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """The cached arrays and metadata, or None on a miss (or an unreadable/foreign file)."""
+        path = self.path_for(teacher_name, key)
+        if not path.exists():
+            return None
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                meta = json.loads((fh.metadata() or {}).get(_META_KEY, "{}"))
+                if meta.get("key") != key:
+                    return None
+                arrays = {name: fh.get_tensor(name).numpy() for name in fh.keys()}
+        except (SafetensorError, OSError, ValueError):
+            return None  # a damaged file is a miss; it gets rewritten atomically
+        return arrays, meta
+
+    def save(self, teacher_name: str, key: str, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> Path:
+        """Write atomically: temporary file in the same folder, fsync, then rename over."""
+        path = self.path_for(teacher_name, key)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            meta = {**metadata, "key": key, "format": FORMAT_VERSION, "created": time.time()}
+            tensors = {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
+            atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_META_KEY: json.dumps(meta, default=str)}))
+        except OSError as exc:
+            raise CacheError(f"cannot write the feature cache at {path}: {exc}") from None
+        return path
+
+    def load_scores(self, key: str) -> dict[str, float]:
+        """Metric scores computed earlier on features with this key (empty on a miss)."""
+        path = self.root / "scores" / f"{key[:32]}.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data.get("scores", {}) if data.get("key") == key else {}
+
+    def save_scores(self, key: str, scores: Mapping[str, float]) -> None:
+        """Merge scores into the key's file, atomically (a crash leaves the old file or none)."""
+        folder = self.root / "scores"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            merged = {**self.load_scores(key), **scores}
+            atomic_write_text(folder / f"{key[:32]}.json", json.dumps({"key": key, "scores": merged}))
+        except OSError as exc:
+            raise CacheError(f"cannot write metric scores to {folder}: {exc}") from None
+
+    def entries(self) -> list[CacheEntry]:
+        found = []
+        for path in sorted(self.dir.glob("*.safetensors")) if self.dir.exists() else []:
+            try:
+                with safe_open(str(path), framework="pt") as fh:
+                    meta = json.loads((fh.metadata() or {}).get(_META_KEY, "{}"))
+            except (SafetensorError, OSError, ValueError):
+                meta = {"error": "unreadable"}
+            found.append(CacheEntry(path, path.stat().st_size, meta))
+        return found
+
+    def clear(self, teacher: str | None = None) -> tuple[int, int]:
+        """Delete cached files (only one teacher's when named) and stray temporaries: (files, bytes)."""
+        count = size = 0
+        scores = self.root / "scores"
+        if teacher is None and scores.exists():
+            for path in scores.iterdir():
+                size += path.stat().st_size
+                path.unlink()
+        if not self.dir.exists():
+            return 0, size
+        for path in list(self.dir.iterdir()):
+            stray = path.name.startswith(".") and path.name.endswith(".tmp")
+            if teacher is not None and not stray:
+                try:
+                    with safe_open(str(path), framework="pt") as fh:
+                        meta = json.loads((fh.metadata() or {}).get(_META_KEY, "{}"))
+                except (SafetensorError, OSError, ValueError):
+                    meta = {}
+                if meta.get("teacher") != teacher:
+                    continue
+            if stray or path.suffix == ".safetensors":
+                size += path.stat().st_size
+                path.unlink()
+                count += 1
+        return count, size

@@ -1,0 +1,193 @@
+"""``rank``: score every source of the zoo on the labeled probe set with every requested metric.
+
+This is the paper's first step: teacher features and pseudo-labels (source logits) on the
+few labeled target images feed transferability metrics; aggregators then turn the
+primary metric's scores into the weights DistillNearest / DistillWeighted would use.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from rich.progress import Progress
+
+from zoo_distill.features.cache import FeatureCache
+from zoo_distill.data.target import TargetData, fingerprint
+from zoo_distill.errors import ProviderUnavailable, ZooDistillError
+from zoo_distill.features.extract import FeatureSet, extract, lookup
+from zoo_distill.plugin.types import LOGITS, Metric, ZooEntry
+from zoo_distill.plugin.manager import PluginRegistry
+from zoo_distill.zoo.weights import json_digest
+
+DEFAULT_PRIMARY_METRIC = "knn"  # LogME misranks when N < D (few labels); see docs/metrics.md
+
+
+@dataclass
+class SourceScore:
+    """One source's outcome: its scores per metric, or why it could not be scored."""
+
+    name: str
+    provider: str
+    domain: str | None
+    status: str = "ok"  # ok | unavailable | failed
+    error: str | None = None
+    scores: dict[str, float | None] = field(default_factory=dict)
+    metric_errors: dict[str, str] = field(default_factory=dict)
+    feature_dim: int | None = None
+    num_source_classes: int | None = None
+    cached: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RankResult:
+    """The ranked table: sources sorted by the primary metric, plus aggregator weights and timings."""
+
+    primary_metric: str
+    metrics: list[str]
+    sources: list[SourceScore]
+    weights: dict[str, dict[str, float]]
+    weight_errors: dict[str, str]
+    labeled_images: int
+    classes: list[str]
+    timings: dict[str, float]
+
+    @property
+    def ranked(self) -> list[SourceScore]:
+        return [s for s in self.sources if s.status == "ok"]
+
+    def primary_scores(self) -> dict[str, float]:
+        """Finite primary-metric scores in rank order: what aggregators consume."""
+        out = {}
+        for s in self.ranked:
+            value = s.scores.get(self.primary_metric)
+            if value is not None and np.isfinite(value):
+                out[s.name] = value
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def score_source(metrics: Sequence[Metric], features: np.ndarray, labels: np.ndarray,
+                 logits: np.ndarray | None, result: SourceScore, known: dict[str, float] | None = None) -> None:
+    """Run each metric (unless ``known`` has its score), recording a score or why it could not run."""
+    feats = features.astype(np.float64, copy=False)
+    for metric in metrics:
+        if known and metric.name in known:
+            result.scores[metric.name] = known[metric.name]
+            continue
+        start = time.perf_counter()
+        if LOGITS in metric.needs and logits is None:
+            result.scores[metric.name] = None
+            result.metric_errors[metric.name] = "needs source logits; this source has no classifier head"
+            continue
+        try:
+            value = metric.score(feats, labels,
+                                 logits.astype(np.float64) if logits is not None else None)
+            if not np.isfinite(value):
+                raise ValueError(f"returned a non-finite score ({value})")
+            result.scores[metric.name] = value
+        except Exception as exc:  # noqa: BLE001 - a metric failure is reported per source, not fatal
+            result.scores[metric.name] = None
+            result.metric_errors[metric.name] = f"{type(exc).__name__}: {exc}"
+        result.seconds[f"metric:{metric.name}"] = time.perf_counter() - start
+
+
+def _sort_key(primary: str):
+    def key(s: SourceScore) -> tuple:
+        value = s.scores.get(primary)
+        ok = s.status == "ok" and value is not None
+        return (0 if ok else 1, -(value if ok else 0.0))
+    return key
+
+
+def _source_features(entry: ZooEntry, registry: PluginRegistry, data: TargetData, cache: FeatureCache | None,
+                     batch_size: int, device: str, progress: Progress | None) -> tuple[FeatureSet, float]:
+    """Features of the labeled split: from the cache without building the teacher when possible.
+
+    Returns the features and the time at which loading ended (extraction starts).
+    """
+    provider = registry.provider(entry.provider)
+    reason = provider.is_available(entry) if provider.is_available else None
+    if reason:
+        raise ProviderUnavailable(reason)
+    if cache is not None and provider.identify is not None:
+        identity = provider.identify(entry)
+        hit = lookup(entry.name, identity.digest, identity.data_config, data.train.paths, cache)
+        if hit is not None:
+            return hit, time.perf_counter()
+    teacher = provider.load(entry)
+    loaded = time.perf_counter()
+    return extract(teacher, data.train.paths, cache, batch_size=batch_size, device=device, progress=progress), loaded
+
+
+def rank_sources(
+    data: TargetData,
+    entries: Sequence[ZooEntry],
+    metric_names: Sequence[str],
+    registry: PluginRegistry,
+    cache: FeatureCache | None,
+    batch_size: int = 64,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> RankResult:
+    """Score every source on the labeled split; unavailable sources are reported, not fatal."""
+    if not entries:
+        raise ZooDistillError("the zoo has no sources to rank")
+    metrics = [registry.metric(name) for name in metric_names]
+    labels = np.asarray(data.train.labels, dtype=np.int64)
+    labels_fp = fingerprint(data.train.paths, data.train.labels)
+    totals = {"load": 0.0, "extract": 0.0, "metrics": 0.0}
+    start = time.perf_counter()
+    results = []
+    for entry in entries:
+        result = SourceScore(entry.name, entry.provider, entry.domain)
+        results.append(result)
+        t0 = time.perf_counter()
+        try:
+            fs, t1 = _source_features(entry, registry, data, cache, batch_size, device, progress)
+        except ZooDistillError as exc:
+            result.status, result.error = "unavailable", str(exc)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one broken source must not stop the ranking
+            result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+            continue
+        t2 = time.perf_counter()
+        result.feature_dim = fs.features.shape[1]
+        result.num_source_classes = fs.logits.shape[1] if fs.logits is not None else 0
+        result.cached = fs.cached
+        versions = {m.name: registry.version_of("register_metrics", m.name) for m in metrics}
+        score_key = json_digest([fs.key, labels_fp])
+        known = {}
+        if cache is not None and fs.key:
+            saved = cache.load_scores(score_key)
+            known = {m: saved[f"{m}@{v}"] for m, v in versions.items() if f"{m}@{v}" in saved}
+        score_source(metrics, fs.features, labels, fs.logits, result, known)
+        if cache is not None and fs.key:
+            fresh = {f"{m}@{versions[m]}": v for m, v in result.scores.items() if v is not None and m not in known}
+            if fresh:
+                cache.save_scores(score_key, fresh)
+        t3 = time.perf_counter()
+        result.seconds.update({"load": t1 - t0, "extract": t2 - t1, "metrics": t3 - t2})
+        for name, value in zip(("load", "extract", "metrics"), (t1 - t0, t2 - t1, t3 - t2)):
+            totals[name] += value
+    if not any(r.status == "ok" for r in results):
+        reasons = "; ".join(f"{r.name}: {r.error}" for r in results)
+        raise ZooDistillError(f"no source could be loaded: {reasons}")
+    primary = metrics[0].name
+    results.sort(key=_sort_key(primary))
+    out = RankResult(primary, [m.name for m in metrics], results, {}, {}, len(labels),
+                     list(data.class_names), {})
+    scores = out.primary_scores()
+    for name, aggregator in registry.aggregators.items():
+        try:
+            out.weights[name] = aggregator.weights(scores)
+        except Exception as exc:  # noqa: BLE001 - show the failure in the table instead
+            out.weight_errors[name] = f"{type(exc).__name__}: {exc}"
+    totals["total"] = time.perf_counter() - start
+    out.timings = totals
+    return out

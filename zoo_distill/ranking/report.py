@@ -1,0 +1,60 @@
+"""Rich tables for the CLI: the ranking and every metric's scores, sized for an 80-column terminal."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+from zoo_distill.ranking.rank import RankResult
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3g}" if abs(value) < 1e4 else f"{value:.1e}"
+
+
+def rank_table(result: RankResult) -> Table:
+    """Sources sorted by the primary metric, with each aggregator's weight α."""
+    table = Table(title=f"Sources ranked by {result.primary_metric} "
+                        f"({result.labeled_images} labeled images, {len(result.classes)} classes)",
+                  box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    table.add_column("#", justify="right")
+    table.add_column("source", no_wrap=True)
+    table.add_column("domain", overflow="ellipsis", min_width=8, max_width=20)
+    table.add_column(result.primary_metric, justify="right", style="bold", no_wrap=True, min_width=6)
+    aggregators = sorted(result.weights)
+    for name in aggregators:
+        table.add_column(f"α {name}", justify="right", style="cyan", no_wrap=True)
+    table.add_column("cache", no_wrap=True)
+    for i, source in enumerate(result.sources, 1):
+        if source.status != "ok":
+            table.add_row(str(i), source.name, source.domain or "", "—", *["—"] * len(aggregators),
+                          f"[red]{source.status}[/red]")
+            continue
+        table.add_row(str(i), source.name, source.domain or "", fmt(source.scores.get(result.primary_metric)),
+                      *[f"{result.weights[a].get(source.name, 0.0):.3f}" for a in aggregators],
+                      "hit" if source.cached else "new")
+    return table
+
+
+def scores_table(result: RankResult) -> Table:
+    """Every metric's score per source; the best source under each metric is highlighted."""
+    table = Table(title="All metrics (higher is better; best in green)", box=box.SIMPLE_HEAD, show_edge=False,
+                  padding=(0, 0))
+    table.add_column("source", no_wrap=True)
+    for metric in result.metrics:
+        table.add_column(metric, justify="right", no_wrap=True, min_width=max(7, len(metric)))
+    ok = result.ranked
+    best = {}
+    for metric in result.metrics:
+        values = [(s.scores.get(metric), s.name) for s in ok if s.scores.get(metric) is not None]
+        if values:
+            best[metric] = max(values)[1]
+    for source in ok:
+        cells = []
+        for metric in result.metrics:
+            text = fmt(source.scores.get(metric))
+            cells.append(f"[green]{text}[/green]" if best.get(metric) == source.name else text)
+        table.add_row(source.name, *cells)
+    return table

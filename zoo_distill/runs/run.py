@@ -1,0 +1,199 @@
+"""One training run end to end: weights from the ranking, teacher bank, student, training,
+and the run directory (student in timm format, metrics.json, resolved config, curves)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from zoo_distill._version import __version__
+
+from zoo_distill.util import distributed
+from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.features.bank import build_bank
+from zoo_distill.training.methods.finetune import FineTune
+from zoo_distill.training.methods.fixmatch import FixMatch, FixMatchConfig
+from zoo_distill.features.cache import FeatureCache
+from zoo_distill.data.target import TargetData, fingerprint
+from zoo_distill.training.methods.distill import Distill, DistillConfig, active_weights
+from zoo_distill.errors import ZooDistillError
+from zoo_distill.features.extract import resolve_device
+from zoo_distill.plugin.manager import PluginRegistry
+from zoo_distill.data.pool import ImagePool
+from zoo_distill.ranking.rank import DEFAULT_PRIMARY_METRIC, rank_sources
+from zoo_distill.training.inputs import StudentInputs
+from zoo_distill.training.student import create_student
+from zoo_distill.training.loop import TrainConfig, predict_logits, train
+from zoo_distill.zoo.file import Zoo
+
+METHODS = ("distill", "finetune", "fixmatch")
+
+
+@dataclass
+class RunSpec:
+    """Everything a run depends on; saved as ``run.json`` in the run directory."""
+
+    method: str = "distill"
+    aggregator: str = "weighted"
+    aggregator_options: dict[str, Any] = field(default_factory=dict)
+    metric: str = DEFAULT_PRIMARY_METRIC
+    sources: list[str] = field(default_factory=list)
+    student: str = "resnet18"
+    student_init: str = "pretrained"
+    input_size: int | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    fixmatch: FixMatchConfig = field(default_factory=FixMatchConfig)
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    metrics: dict[str, Any]
+    notes: list[str]
+
+
+def check_writable(out: Path, min_free_bytes: int = 50_000_000) -> None:
+    """Fail before training, not after it, when outputs cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise ZooDistillError(f"output directory {out} is not writable: {exc}") from None
+    free = shutil.disk_usage(out).free
+    if free < min_free_bytes:
+        raise ZooDistillError(f"output directory {out} has only {free / 1e6:.1f} MB free; "
+                              f"at least {min_free_bytes / 1e6:.0f} MB are needed")
+
+
+def accuracy_report(model: torch.nn.Module, inputs: torch.Tensor, labels: np.ndarray, class_names,
+                    device: torch.device) -> dict[str, Any]:
+    """Top-1 accuracy and per-class accuracy of ``model`` on preprocessed test inputs."""
+    pred = predict_logits(model, inputs, device).argmax(1).numpy()
+    per_class = {name: float((pred[labels == k] == k).mean()) for k, name in enumerate(class_names)
+                 if (labels == k).any()}
+    return {"test_accuracy": float((pred == labels).mean()), "per_class_accuracy": per_class}
+
+
+def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry, cache, progress,
+             notes: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """Similarity scores on the labeled set, then the aggregator's alpha (thresholded)."""
+    aggregator = registry.aggregator(spec.aggregator)
+    registry.metric(spec.metric)
+    ranking = rank_sources(data, zoo.select(spec.sources), [spec.metric], registry, cache,
+                           spec.train.batch_size, spec.train.device, progress)
+    for s in ranking.sources:
+        if s.status != "ok":
+            notes.append(f"source {s.name} skipped: {s.error}")
+    scores = ranking.primary_scores()
+    if not scores:
+        raise ZooDistillError(f"no source has a finite {spec.metric} score; try another --metric")
+    try:
+        alpha = aggregator.weights(scores, **spec.aggregator_options)
+        return scores, active_weights(alpha, spec.distill.weight_threshold)
+    except ValueError as exc:
+        raise ZooDistillError(f"aggregator {spec.aggregator!r}: {exc}") from None
+
+
+def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegistry, cache: FeatureCache | None,
+        out: Path, resume: bool = False, progress: Progress | None = None) -> RunOutcome:
+    """Train the method of ``spec`` on ``data`` and write the run directory ``out``."""
+    from zoo_distill.runs.cost import measure_cost
+    from zoo_distill.runs.export import save_student
+    from zoo_distill.runs.plots import plot_curves
+
+    if spec.method not in METHODS:
+        raise ZooDistillError(f"unknown method {spec.method!r}; known: {', '.join(METHODS)}")
+    started = time.perf_counter()
+    distributed.init_from_env(spec.train.device)
+    device = resolve_device(distributed.local_device(spec.train.device))
+    if distributed.is_main():
+        check_writable(out)
+    distributed.barrier()
+    notes: list[str] = []
+    if not data.unlabeled and spec.method != "finetune":
+        notes.append("the target has no unlabeled images: training on the labeled images only")
+    if data.test is None:
+        notes.append("the target has no test split: no accuracy is reported")
+    labels = np.asarray(data.train.labels)
+    labeled, unlabeled = ImagePool(data.train.paths), ImagePool(data.unlabeled)
+
+    scores: dict[str, float] = {}
+    alpha: dict[str, float] = {}
+    torch.manual_seed(spec.train.seed)  # the student's and the heads' initialisation
+    student = create_student(spec.student, len(data.class_names), spec.student_init, spec.input_size)
+    if spec.method == "distill":
+        if zoo is None:
+            raise ZooDistillError("distillation needs a zoo")
+        scores, alpha = _weights(spec, data, zoo, registry, cache, progress, notes)
+        entries = {name: (zoo.entries[name], registry.provider(zoo.entries[name].provider)) for name in alpha}
+        teachers, bank = {}, None
+        if spec.distill.online_teachers:
+            teachers = {name: provider.load(entry).to(device) for name, (entry, provider) in entries.items()}
+        else:
+            bank = build_bank(entries, list(data.train.paths) + list(data.unlabeled), spec.distill.views,
+                              spec.distill.policy, spec.distill.view_seed, cache, spec.train.batch_size,
+                              spec.train.device, progress)
+        torch.manual_seed(spec.train.seed + 1)  # heads: independent of how long the bank took to build
+        method = Distill(student, labeled, labels, unlabeled, alpha, bank, spec.distill, device, teachers,
+                         name=f"distill[{spec.aggregator}]")
+    elif spec.method == "finetune":
+        method = FineTune(student, labeled, labels, device, spec.distill.policy)
+    else:
+        method = FixMatch(student, labeled, labels, unlabeled, device, spec.distill.policy, spec.fixmatch)
+
+    evaluate = None
+    if data.test is not None:
+        test_inputs = StudentInputs(student, torch.device("cpu"))(ImagePool(data.test.paths).image(i)
+                                                                  for i in range(len(data.test)))
+        test_labels = np.asarray(data.test.labels)
+
+        def evaluate() -> dict[str, float]:
+            return {"test_accuracy": accuracy_report(student.model, test_inputs, test_labels, data.class_names,
+                                                     device)["test_accuracy"]}
+
+    signature = {"spec": asdict(spec), "labeled": fingerprint(data.train.paths, data.train.labels),
+                 "unlabeled": fingerprint(data.unlabeled), "alpha": alpha}
+    result = train(method, spec.train, len(labeled), len(unlabeled), out, evaluate, signature, resume, progress)
+    if distributed.world_size() > 1:
+        notes.append(f"trained with DistributedDataParallel on {distributed.world_size()} processes")
+
+    final: dict[str, Any] = {}
+    if data.test is not None:
+        final = accuracy_report(student.model, test_inputs, test_labels, data.class_names, device)
+    if not distributed.is_main():  # every process trained the same model; rank 0 writes it
+        return RunOutcome(out, {**final, "alpha": alpha, "history": result.history}, notes)
+    student.model.cpu()
+    cost = measure_cost(student.model, tuple(student.data_config["input_size"]))
+    save_student(out, student.model, student.arch, len(data.class_names), student.data_config,
+                 list(data.class_names), extra={"zoo_distill": {"method": spec.method, "version": __version__}})
+    metrics = {
+        "method": spec.method, "aggregator": spec.aggregator if spec.method == "distill" else None,
+        "metric": spec.metric if spec.method == "distill" else None,
+        **final, "alpha": alpha, "scores": scores, "history": result.history,
+        "train_seconds": result.seconds, "wall_seconds": time.perf_counter() - started,
+        "resumed_from_epoch": result.resumed_from,
+        "student": {"arch": student.arch, "init": spec.student_init, "params": cost.params, "macs": cost.macs,
+                    "cpu_latency_ms": cost.latency_ms, "input_size": list(cost.input_size)},
+        "data": {"labeled": len(labeled), "unlabeled": len(unlabeled),
+                 "test": len(data.test) if data.test else 0, "classes": list(data.class_names)},
+        "notes": notes,
+    }
+    atomic_write_json(out / "run.json", {"version": __version__, "spec": asdict(spec),
+                                  "target": {"labeled": str(data.train.root),
+                                             "test": str(data.test.root) if data.test else None,
+                                             "unlabeled": len(data.unlabeled)},
+                                  "zoo": str(zoo.path) if zoo else None})
+    atomic_write_json(out / "metrics.json", metrics)
+    if result.history:
+        plot_curves(result.history, out / "curves.png", f"{method.name} on {data.train.root.parent.name}")
+    return RunOutcome(out, metrics, notes)

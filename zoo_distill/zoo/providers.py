@@ -1,0 +1,256 @@
+"""Built-in source providers: ``local`` (safetensors file), ``hf-hub`` (timm-format Hub repo), ``timm``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import timm
+from timm.models import get_pretrained_cfg
+
+from zoo_distill.errors import ProviderUnavailable, ZooDistillError
+from zoo_distill.zoo.hub import CONFIG_FILE, WEIGHTS_FILE, availability, cached_path, download
+from zoo_distill.plugin.types import EntryFieldError, SourceProvider, TeacherIdentity, ZooEntry
+from zoo_distill.zoo.teacher import TimmTeacher, create_timm_model, expected_data_config
+from zoo_distill.zoo.weights import file_digest, load_into
+
+_PRETRAINED_CFG_KEYS = {"input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode"}
+
+
+def _numbers(value: object, n: int) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) == n
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+
+
+def _check_cfg_value(key: str, value: object) -> str | None:
+    """Why a preprocessing value is unusable (None if it is fine), checked before any model is built."""
+    if key == "input_size":
+        return None if _numbers(value, 3) and all(int(v) == v and v > 0 for v in value) else \
+            "must be [channels, height, width] of positive integers"
+    if key in ("mean", "std"):
+        return None if _numbers(value, 3) and (key == "mean" or all(v > 0 for v in value)) else \
+            "must be a list of 3 numbers" + (" > 0" if key == "std" else "")
+    if key == "interpolation":
+        return None if value in ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos", "random") else \
+            "must be one of nearest, bilinear, bicubic, box, hamming, lanczos"
+    if key == "crop_pct":
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1 else \
+            "must be a number in (0, 1]"
+    if key == "crop_mode":
+        return None if value in ("center", "squash", "border") else "must be center, squash or border"
+    return None
+
+
+def _validate_common(entry: ZooEntry) -> None:
+    cfg = entry.options.get("pretrained_cfg")
+    if cfg is not None:
+        if not isinstance(cfg, dict):
+            raise EntryFieldError("pretrained_cfg", f"must be a mapping, got {cfg!r}")
+        unknown = {str(k) for k in cfg} - _PRETRAINED_CFG_KEYS
+        if unknown:
+            raise EntryFieldError(
+                "pretrained_cfg", f"unknown key(s) {sorted(unknown)}; allowed: {sorted(_PRETRAINED_CFG_KEYS)}"
+            )
+        for key, value in cfg.items():
+            problem = _check_cfg_value(key, value)
+            if problem:
+                raise EntryFieldError("pretrained_cfg", f"{key}: {problem}, got {value!r}")
+    args = entry.options.get("model_args")
+    if args is not None and not isinstance(args, dict):
+        raise EntryFieldError("model_args", f"must be a mapping, got {args!r}")
+    revision = entry.options.get("revision")
+    if revision is not None and not isinstance(revision, str):
+        raise EntryFieldError("revision", f"must be a string (branch, tag or commit), got {revision!r}")
+
+
+def _require_str(entry: ZooEntry, field: str) -> None:
+    value = entry.options.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise EntryFieldError(field, f"must be a non-empty string, got {value!r}")
+
+
+# --- local ---------------------------------------------------------------------------------------
+
+
+def _local_weights(entry: ZooEntry) -> Path:
+    path = Path(entry.options["weights"]).expanduser()
+    if not path.is_absolute() and entry.base_dir:
+        path = Path(entry.base_dir) / path
+    return path
+
+
+def _validate_local(entry: ZooEntry) -> None:
+    _require_str(entry, "weights")
+    _require_str(entry, "arch")
+    if not timm.is_model(entry.options["arch"]):
+        raise EntryFieldError("arch", f"{entry.options['arch']!r} is not a timm architecture (see timm.list_models())")
+    n = entry.options.get("num_classes")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise EntryFieldError("num_classes", f"must be an integer >= 0 (0: no classifier head), got {n!r}")
+    _validate_common(entry)
+
+
+def _local_available(entry: ZooEntry) -> str | None:
+    path = _local_weights(entry)
+    return None if path.exists() else f"source {entry.name!r}: weights file {path} does not exist"
+
+
+def load_local(entry: ZooEntry) -> TimmTeacher:
+    path = _local_weights(entry)
+    who = f"source {entry.name!r} ({entry.origin})"
+    if not path.exists():
+        raise ProviderUnavailable(f"{who}: weights file {path} does not exist")
+    model = _build(entry, entry.options["arch"], int(entry.options["num_classes"]), {})
+    load_into(model, path, who)
+    return TimmTeacher(entry.name, model, file_digest(path), has_head=int(entry.options["num_classes"]) > 0)
+
+
+def identify_local(entry: ZooEntry) -> TeacherIdentity:
+    path = _local_weights(entry)
+    if not path.exists():
+        raise ProviderUnavailable(f"source {entry.name!r} ({entry.origin}): weights file {path} does not exist")
+    return TeacherIdentity(file_digest(path), expected_data_config(entry.options["arch"],
+                                                                    entry.options.get("pretrained_cfg")))
+
+
+def _build(entry: ZooEntry, arch: str, num_classes: int, base_cfg: dict[str, Any]) -> Any:
+    cfg = {**base_cfg, **(entry.options.get("pretrained_cfg") or {})}
+    try:
+        return create_timm_model(arch, num_classes, cfg, entry.options.get("model_args"))
+    except RuntimeError as exc:  # timm: "Unknown model (...)"
+        raise ZooDistillError(f"source {entry.name!r} ({entry.origin}): field 'arch': {exc}") from None
+
+
+# --- hf-hub --------------------------------------------------------------------------------------
+
+
+def _validate_hub(entry: ZooEntry) -> None:
+    _require_str(entry, "repo")
+    _validate_common(entry)
+
+
+def _read_timm_config(entry: ZooEntry, path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text())
+        arch = config["architecture"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ProviderUnavailable(
+            f"source {entry.name!r}: {path.name} of repo {entry.options['repo']!r} is not a timm config "
+            f"(needs 'architecture'): {exc}"
+        ) from None
+    return {"arch": arch, "num_classes": int(config.get("num_classes", 0)),
+            "pretrained_cfg": {k: v for k, v in config.get("pretrained_cfg", {}).items() if k in _PRETRAINED_CFG_KEYS}}
+
+
+def load_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TimmTeacher:
+    """A timm-format Hub repo: ``config.json`` + ``model.safetensors`` at a pinned revision."""
+    config = _read_timm_config(entry, download(entry.name, repo, CONFIG_FILE, revision))
+    weights = download(entry.name, repo, WEIGHTS_FILE, revision)
+    model = _build(entry, config["arch"], config["num_classes"], config["pretrained_cfg"])
+    load_into(model, weights, f"source {entry.name!r} (Hub repo {repo!r})")
+    return TimmTeacher(entry.name, model, file_digest(weights), has_head=config["num_classes"] > 0)
+
+
+def identify_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TeacherIdentity:
+    config = _read_timm_config(entry, download(entry.name, repo, CONFIG_FILE, revision))
+    weights = cached_path(repo, WEIGHTS_FILE, revision) or download(entry.name, repo, WEIGHTS_FILE, revision)
+    overlay = {**config["pretrained_cfg"], **(entry.options.get("pretrained_cfg") or {})}
+    return TeacherIdentity(file_digest(weights), expected_data_config(config["arch"], overlay))
+
+
+def load_hf_hub(entry: ZooEntry) -> TimmTeacher:
+    return load_hub_repo(entry, entry.options["repo"], entry.options.get("revision"))
+
+
+# --- timm ----------------------------------------------------------------------------------------
+
+
+def _validate_timm(entry: ZooEntry) -> None:
+    _require_str(entry, "model")
+    _validate_common(entry)
+
+
+def _timm_hub_id(entry: ZooEntry) -> str:
+    name = entry.options["model"]
+    cfg = get_pretrained_cfg(name, allow_unregistered=False) if "." in name else get_pretrained_cfg(name)
+    if cfg is None:
+        raise ProviderUnavailable(f"source {entry.name!r}: field 'model': timm has no pretrained weights {name!r}")
+    if not cfg.hf_hub_id:
+        raise ProviderUnavailable(
+            f"source {entry.name!r}: timm weights {name!r} are not on the Hub as safetensors (URL/pickle only)"
+        )
+    return cfg.hf_hub_id
+
+
+def load_timm(entry: ZooEntry) -> TimmTeacher:
+    """timm pretrained weights, fetched as ``model.safetensors`` from their Hub repo (never pickle)."""
+    name = entry.options["model"]
+    repo = _timm_hub_id(entry)
+    revision = entry.options.get("revision")
+    weights = download(entry.name, repo, WEIGHTS_FILE, revision)
+    cfg = get_pretrained_cfg(name)
+    arch = cfg.architecture or name.split(".")[0]
+    base_cfg = {k: getattr(cfg, k) for k in _PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
+    model = _build(entry, arch, int(cfg.num_classes or 0), base_cfg)
+    load_into(model, weights, f"source {entry.name!r} (timm {name!r})")
+    return TimmTeacher(entry.name, model, file_digest(weights), has_head=bool(cfg.num_classes))
+
+
+def identify_timm(entry: ZooEntry) -> TeacherIdentity:
+    name = entry.options["model"]
+    weights = download(entry.name, _timm_hub_id(entry), WEIGHTS_FILE, entry.options.get("revision"))
+    cfg = get_pretrained_cfg(name)
+    base = {k: getattr(cfg, k) for k in _PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
+    overlay = {**base, **(entry.options.get("pretrained_cfg") or {})}
+    return TeacherIdentity(file_digest(weights), expected_data_config(cfg.architecture or name.split(".")[0], overlay))
+
+
+def timm_pretrained_weights(model_name: str, who: str, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """timm's pretrained safetensors for ``model_name`` (through the Hub cache) and its preprocessing."""
+    entry = ZooEntry(name=who, provider="timm", options={"model": model_name, "revision": revision})
+    weights = download(who, _timm_hub_id(entry), WEIGHTS_FILE, revision)
+    cfg = get_pretrained_cfg(model_name)
+    return weights, {k: getattr(cfg, k) for k in _PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
+
+
+def _timm_available(entry: ZooEntry) -> str | None:
+    try:
+        return availability(entry.name, _timm_hub_id(entry), entry.options.get("revision"))
+    except ProviderUnavailable as exc:
+        return str(exc)
+
+
+PROVIDERS = [
+    SourceProvider(
+        name="local",
+        load=load_local,
+        required=("weights", "arch", "num_classes"),
+        optional=("pretrained_cfg", "model_args"),
+        is_available=_local_available,
+        validate=_validate_local,
+        identify=identify_local,
+        description="a timm architecture with weights from a local safetensors file",
+    ),
+    SourceProvider(
+        name="hf-hub",
+        load=load_hf_hub,
+        required=("repo",),
+        optional=("revision", "pretrained_cfg", "model_args"),
+        is_available=lambda e: availability(e.name, e.options["repo"], e.options.get("revision")),
+        validate=_validate_hub,
+        identify=lambda e: identify_hub_repo(e, e.options["repo"], e.options.get("revision")),
+        description="a timm-format Hub repo (config.json + model.safetensors) at a pinned revision",
+    ),
+    SourceProvider(
+        name="timm",
+        load=load_timm,
+        required=("model",),
+        optional=("revision", "pretrained_cfg", "model_args"),
+        is_available=_timm_available,
+        validate=_validate_timm,
+        identify=identify_timm,
+        description="a timm model name with its pretrained weights (safetensors from the Hub)",
+    ),
+]
+

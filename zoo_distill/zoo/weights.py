@@ -1,0 +1,78 @@
+"""Safe weight files: safetensors only, recognised by content, hashed for cache keys.
+
+Pickle-based checkpoints (``.pt``, ``.pth``, ``.bin``, ``.ckpt``) can run arbitrary code
+on load, so they are refused with a message that says how to convert them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from zoo_distill.errors import UnsafeWeightsError, ZooDistillError
+
+_PICKLE_HINT = (
+    "only safetensors weights are loaded (pickle checkpoints can run arbitrary code); convert it once with "
+    "`safetensors.torch.save_file(torch.load(PATH, weights_only=True), 'model.safetensors')` in a trusted environment"
+)
+
+
+def check_safetensors(path: Path, who: str) -> None:
+    """Raise a clear error unless ``path`` exists and has a safetensors header."""
+    if not path.exists():
+        raise ZooDistillError(f"{who}: weights file {path} does not exist")
+    with path.open("rb") as fh:
+        head = fh.read(9)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise UnsafeWeightsError(f"{who}: {path} is a pickle/zip checkpoint; {_PICKLE_HINT}")
+    if len(head) < 9:
+        raise UnsafeWeightsError(f"{who}: {path} is too short to be a safetensors file")
+    (header_len,) = struct.unpack("<Q", head[:8])
+    if head[8:9] != b"{" or header_len > path.stat().st_size:
+        raise UnsafeWeightsError(f"{who}: {path} is not a safetensors file; {_PICKLE_HINT}")
+
+
+def load_state_dict(path: Path, who: str) -> dict[str, torch.Tensor]:
+    """Load a safetensors state dict on CPU, after checking the format."""
+    check_safetensors(path, who)
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ZooDistillError(f"{who}: cannot read safetensors file {path}: {exc}") from None
+
+
+def load_into(model: torch.nn.Module, path: Path, who: str) -> None:
+    """Load weights strictly, turning a shape/key mismatch into an error naming the source."""
+    state = load_state_dict(path, who)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise ZooDistillError(f"{who}: weights in {path} do not fit the architecture: {' '.join(first)}") from None
+
+
+@lru_cache(maxsize=256)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, memoised per (path, size, mtime) within the process."""
+    stat = path.stat()
+    return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def json_digest(obj: object) -> str:
+    """A stable sha256 of a JSON-serialisable object (sorted keys)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

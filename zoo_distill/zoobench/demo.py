@@ -1,0 +1,102 @@
+"""The main job on the embedded default: build (or reuse) the mini zoobench, rank it for a demo
+target, distill with DistillWeighted, and compare with fine-tuning, FixMatch and DistillNearest at
+the same student budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from zoo_distill.features.cache import default_cache_dir
+from zoo_distill.util.progress import make_progress
+from zoo_distill.ranking.rank import DEFAULT_PRIMARY_METRIC, RankResult, rank_sources
+from zoo_distill.ranking.report import rank_table
+from zoo_distill.zoobench import ZoobenchBuild, ZoobenchSettings
+from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_method
+
+DEMO_TARGET = "shapes-on-textures"
+DEMO_METHODS = ("weighted", "finetune", "fixmatch", "nearest")
+
+
+def default_root(preset: str = "mini") -> Path:
+    """Where ``demo`` keeps its zoo: beside the feature cache, so one ``cache clear`` finds it."""
+    return default_cache_dir() / "zoobench" / preset
+
+
+@dataclass
+class DemoResult:
+    build: ZoobenchBuild
+    ranking: RankResult
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def comparison_table(results: dict[str, dict[str, Any]], title: str) -> Table:
+    """Test accuracy per method with the student's cost (equal by construction: one student, one budget)."""
+    first = next(iter(results.values()), None)
+    caption = None
+    if first:
+        s = first["student"]
+        caption = (f"every method trains the same student: {s['arch']}, {s['params'] / 1e6:.2f}M params, "
+                   f"{s['macs'] / 1e6:.1f} MMACs per image" if s.get("macs") else f"student {s['arch']}")
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False)
+    for col, justify in (("method", "left"), ("test acc.", "right"), ("params", "right"), ("train s", "right"),
+                         ("top sources (α)", "left")):
+        table.add_column(col, justify=justify, no_wrap=col != "top sources (α)")
+    best = max((r["test_accuracy"] for r in results.values()), default=None)
+    for method, r in results.items():
+        acc = f"{100 * r['test_accuracy']:.1f}%"
+        top = sorted(r["alpha"].items(), key=lambda kv: -kv[1])[:3]
+        alpha = ", ".join(f"{k.removesuffix('-net')} {v:.2f}" for k, v in top)
+        table.add_row(LABELS.get(method, method), f"[bold green]{acc}[/]" if r["test_accuracy"] == best else acc,
+                      f"{r['student']['params'] / 1e6:.2f}M", f"{r['train_seconds']:.0f}", alpha or "—")
+    return table
+
+
+def run_demo(root: Path | None = None, out: Path | None = None, settings: ZoobenchSettings | None = None,
+             target: str = DEMO_TARGET, budget: Budget | None = None, console: Console | None = None,
+             methods: tuple[str, ...] = DEMO_METHODS,
+             on_result: Callable[[str, dict[str, Any]], None] | None = None) -> DemoResult:
+    """Build/reuse the zoo, print the ranking, train each method, print the comparison."""
+    console = console or Console()
+    settings = settings or ZoobenchSettings.mini()
+    if target not in settings.targets:
+        raise ValueError(f"target {target!r} is not built by these settings; built: {', '.join(settings.targets)}")
+    root = Path(root) if root is not None else default_root()
+    out = Path(out) if out is not None else root / "runs"
+    budget = budget or Budget()
+    with make_progress() as progress:
+        build, zoo, registry, cache = open_workspace(root, settings, progress)
+    console.print(f"zoo in {root}: built {len(build.built)}, reused {len(build.reused)} artefacts "
+                  f"({len(build.teacher_accuracy)} teachers: {settings.teacher_arch}; "
+                  f"student: {settings.student_arch})")
+    key = f"{settings.shots[0]}shot-s0"
+    data = load_split(build, target, key)
+    with make_progress() as progress:
+        ranking = rank_sources(data, list(zoo.entries.values()), [budget.metric], registry, cache, progress=progress)
+    console.print(rank_table(ranking))
+    splits = build.targets[target]
+    console.print(f"[dim]same as: zoo-distill rank --labeled {splits.train[key]} --unlabeled {splits.unlabeled} "
+                  f"--test {splits.test} --zoo {build.zoo} -m {DEFAULT_PRIMARY_METRIC}[/dim]", soft_wrap=True)
+    console.print(f"[dim]DistillWeighted below is: zoo-distill run --aggregator weighted --labeled {splits.train[key]} "
+                  f"--unlabeled {splits.unlabeled} --test {splits.test} --zoo {build.zoo} "
+                  f"--student {settings.student_arch} --student-init {build.generic[settings.student_arch]} "
+                  f"--epochs {budget.epochs} --out {out / 'weighted'}[/dim]", soft_wrap=True)
+    result = DemoResult(build, ranking)
+    for method in methods:
+        console.print(f"training {LABELS.get(method, method)} ({budget.epochs} epochs) …")
+        with make_progress() as progress:
+            metrics = run_method(method, data, build, zoo, registry, cache, out / method, settings.student_arch, 0,
+                                 budget, progress)
+        result.results[method] = metrics
+        if on_result:
+            on_result(method, metrics)
+    n = len(data.class_names)
+    console.print(comparison_table(result.results, f"{target}: {settings.shots[0]} labels per class × {n} classes, "
+                                                   f"{len(data.unlabeled)} unlabeled, {len(data.test)} test images"))
+    console.print(f"[dim]run directories (student.safetensors, metrics.json, curves.png): {out}[/dim]")
+    return result
