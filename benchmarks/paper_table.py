@@ -10,7 +10,9 @@ from every source; DistillNearest is the single-source run of the default metric
 Kendall tau against the single-source accuracies. Finished runs are kept under ``--out`` with
 the settings they ran with, and reused on a rerun with the same settings only, so an interrupted
 benchmark resumes and a changed setting retrains. Writes ``summary.json``, ``table.md``
-and the plots into ``--out`` and prints the table.
+and the plots into ``--out`` and prints the table. ``summary.json`` also names the library's
+defaults (``default_method``, ``default_metric``) and the ``complementary`` targets, whose
+average (and DistillWeighted − DistillNearest on them) is reported on its own.
 """
 
 from __future__ import annotations
@@ -26,22 +28,24 @@ from pathlib import Path
 
 import torch
 
-from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.features.cache import default_cache_dir
-from zoo_distill.util.progress import make_progress
 from zoo_distill.ranking.rank import rank_sources
+from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
 from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_or_reuse
 from zoo_distill.zoobench.plots import plot_metric_scatter, plot_target_bars
 from zoo_distill.zoobench.tables import (
     HEADLINE,
     accuracy_table,
+    group_summary,
     margins,
     markdown_table,
     metric_quality,
     oracle_rows,
     single_source_accuracy,
     source_choices,
+    summary_keys,
 )
 
 ALL_METRICS = ("knn", "linear", "logme", "leep", "nce", "nleep", "hscore", "gbc")
@@ -117,7 +121,9 @@ def report(args, settings, build, rows, scores, seconds) -> int:
                              "teacher_accuracy": build.teacher_accuracy, "generic_accuracy": build.generic_accuracy,
                              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
                                         f"torch {torch.__version__}",
-                             "wall_seconds": seconds, "shots": {}}
+                             "wall_seconds": seconds, "shots": {},
+                             **summary_keys(dict.fromkeys(r["target"] for r in rows))}
+    complementary = summary["complementary"]
     rows = rows + (oracle_rows(rows) if args.methods == "all" else [])
     for shot in args.shots:
         table = accuracy_table(rows, shot, methods)
@@ -125,11 +131,17 @@ def report(args, settings, build, rows, scores, seconds) -> int:
                                  single_source_accuracy([r for r in rows if r["shot"] == shot]))
         over_ft = margins(table, "weighted", "finetune")
         over_fm = margins(table, "weighted", "fixmatch")
+        group = group_summary(table, complementary, methods)
         summary["shots"][shot] = {"table": table, "weighted_over_finetune": over_ft,
-                                  "weighted_over_fixmatch": over_fm, "metrics": quality}
-        sections.append(f"## {shot} labels per class, {args.seeds} seeds\n\n" + markdown_table(table, methods, LABELS)
-                        + f"\n\nDistillWeighted − fine-tune: {over_ft['average']:+.1f} points; "
-                          f"DistillWeighted − FixMatch: {over_fm['average']:+.1f} points (averages over targets).\n")
+                                  "weighted_over_fixmatch": over_fm, "complementary": group, "metrics": quality}
+        text = (f"## {shot} labels per class, {args.seeds} seeds\n\n"
+                + markdown_table(table, methods, LABELS, {"complementary": complementary})
+                + f"\n\nDistillWeighted − fine-tune: {over_ft['average']:+.1f} points; "
+                  f"DistillWeighted − FixMatch: {over_fm['average']:+.1f} points (averages over targets).\n")
+        if group["targets"]:
+            text += (f"On the complementary targets ({', '.join(group['targets'])}): DistillWeighted − "
+                     f"DistillNearest: {group['weighted_over_nearest']['average']:+.1f} points.\n")
+        sections.append(text)
         if quality:
             lines = ["| metric | Kendall τ (mean ± std over splits) | accuracy lost by its top pick (points) |",
                      "|---|---:|---:|"]

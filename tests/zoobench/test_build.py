@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from zoo_distill.plugin.manager import get_registry
-from zoo_distill.zoo.weights import load_state_dict
 from zoo_distill.zoo.file import load_zoo
+from zoo_distill.zoo.weights import load_state_dict
 from zoo_distill.zoobench import TARGETS, ZoobenchSettings, build_zoobench
 
 from .conftest import tiny_settings
@@ -23,7 +23,7 @@ def test_presets_fit_the_issue():
     full, mini = ZoobenchSettings.full(), ZoobenchSettings.mini()
     assert len(full.targets) >= 6 and {5, 20} <= set(full.shots) and full.split_seeds >= 3
     kinds = {t.kind for t in TARGETS}
-    assert kinds == {"near", "several"}
+    assert kinds == {"near", "several", "complementary"}
     assert any(t.domain == "sklearn_digits" for t in TARGETS)  # the real handwritten digits
     assert "cyrillic" not in full.sources  # the uncovered script stays uncovered
     assert set(mini.targets) <= set(full.targets)

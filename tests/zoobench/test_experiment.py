@@ -52,7 +52,7 @@ def test_open_workspace_reuses_a_built_zoo(tiny_zoobench):
 
     from .conftest import tiny_settings
 
-    build, zoo, registry, cache = experiment.open_workspace(tiny_zoobench.root, tiny_settings())
+    build, zoo, _registry, cache = experiment.open_workspace(tiny_zoobench.root, tiny_settings())
     assert build.built == [] and build.zoo == tiny_zoobench.zoo
     assert set(zoo.entries) == {"digits-net", "shapes-net"}  # the zoo file's entries only, no plugins'
     assert cache.root == Path(tiny_zoobench.root) / "cache"

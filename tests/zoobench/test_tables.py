@@ -2,9 +2,12 @@ import math
 
 import pytest
 
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
+from zoo_distill.runs.spec import RunSpec
 from zoo_distill.zoobench.tables import (
     accuracy_table,
     average_row,
+    group_summary,
     margins,
     markdown_table,
     mean_std,
@@ -12,6 +15,8 @@ from zoo_distill.zoobench.tables import (
     oracle_rows,
     single_source_accuracy,
     source_choices,
+    summary_keys,
+    table_method,
 )
 
 
@@ -73,3 +78,39 @@ def test_source_choices_average_alpha_and_list_picks():
     c = source_choices(rows, 5)["a"]
     assert c["weighted_alpha"] == {"x": pytest.approx(0.6), "y": pytest.approx(0.4)}
     assert c["nearest_picks"] == ["x"] and c["oracle_picks"] == ["y"]
+
+
+def _with_complementary():
+    rows = []
+    for seed, (n, w) in enumerate([(0.5, 0.7), (0.6, 0.6)]):
+        rows += [{"target": "mix", "shot": 5, "seed": seed, "method": "nearest", "accuracy": n},
+                 {"target": "mix", "shot": 5, "seed": seed, "method": "weighted", "accuracy": w},
+                 {"target": "near", "shot": 5, "seed": seed, "method": "nearest", "accuracy": 0.9},
+                 {"target": "near", "shot": 5, "seed": seed, "method": "weighted", "accuracy": 0.8}]
+    return accuracy_table(rows, 5, ("nearest", "weighted"))
+
+
+def test_group_summary_averages_only_its_targets():
+    g = group_summary(_with_complementary(), ["mix", "absent"], ("nearest", "weighted"))
+    assert g["targets"] == ["mix"]
+    assert g["average"] == {"nearest": pytest.approx(0.55), "weighted": pytest.approx(0.65)}
+    assert g["weighted_over_nearest"] == {"mix": pytest.approx(10.0), "average": pytest.approx(10.0)}
+    empty = group_summary(_with_complementary(), [], ("nearest", "weighted"))
+    assert empty["targets"] == [] and math.isnan(empty["weighted_over_nearest"]["average"])
+
+
+def test_markdown_table_adds_one_average_row_per_group():
+    table = _with_complementary()
+    text = markdown_table(table, ["nearest", "weighted"], {}, {"complementary": ["mix"], "none": ["absent"]})
+    assert "| **average** | 72.5 | 72.5 |" in text
+    assert text.endswith("| **average, complementary** | 55.0 | 65.0 |")
+    assert "none" not in text
+
+
+def test_summary_keys_come_from_the_library():
+    keys = summary_keys(["cyrillic", "digits-and-greek", "lowercase", "shapes-and-latin"])
+    assert keys["complementary"] == ["digits-and-greek", "shapes-and-latin"]
+    spec = RunSpec()
+    assert keys["default_method"] == table_method(spec.method, spec.aggregator) == "weighted"
+    assert keys["default_metric"] == DEFAULT_PRIMARY_METRIC == spec.metric
+    assert table_method("finetune", "weighted") == "finetune" and table_method("distill", "nearest") == "nearest"

@@ -22,10 +22,10 @@ from rich.progress import Progress
 from safetensors.torch import save_file
 
 from zoo_distill._version import __version__
-from zoo_distill.util.atomic import atomic_write_json
-from zoo_distill.training.student import create_student
 from zoo_distill.synthetic import DOMAINS, generate, pool_indices, write_image_folder, write_unlabeled
 from zoo_distill.synthetic.classifier import NORM_MEAN, NORM_STD, accuracy, train_classifier
+from zoo_distill.training.student import create_student
+from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.zoobench.spec import TARGETS, TargetSplits, ZoobenchSettings, target_spec
 
 PRETRAINED_CFG = {"input_size": [3, 32, 32], "mean": list(NORM_MEAN), "std": list(NORM_STD),
@@ -156,16 +156,25 @@ def build_teacher(root: Path, domain: str, generic: Path, s: ZoobenchSettings, p
 
 def _write_target(folder: Path, name: str, s: ZoobenchSettings, index: int) -> None:
     spec = target_spec(name)
-    classes = list(spec.classes)
-    finite = DOMAINS[spec.domain].finite
-    pools = {}
-    if finite:
-        pools = pool_indices(spec.domain, _stream(s, TARGET_POOLS, index),
-                             {"test": s.test_per_class, "unlabeled": s.unlabeled_per_class, "train": None})
+    parts = spec.class_parts
+    pools = {domain: pool_indices(domain, _stream(s, TARGET_POOLS, index),
+                                  {"test": s.test_per_class, "unlabeled": s.unlabeled_per_class, "train": None})
+             for domain, _ in parts if DOMAINS[domain].finite}
 
     def draw(n: int, purpose: int, *extra: int, pool: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        subset = pools.get(pool) if finite else None
-        return generate(spec.domain, n, _stream(s, purpose, index, *extra), classes=classes, subset=subset)
+        """Each part's classes as its own domain renders them, from the target's stream, labels in
+        part order (a single-part target is one ``generate`` call, as before parts existed)."""
+        seed = _stream(s, purpose, index, *extra)
+        xs, ys, names = [], [], []
+        for domain, classes in parts:
+            subset = pools[domain][pool] if domain in pools else None
+            x, y, part_names = generate(domain, n, seed, classes=list(classes), subset=subset)
+            xs.append(x)
+            ys.append(y + len(names))
+            names += part_names
+        if len(set(names)) < len(names):
+            raise ValueError(f"target {name}: its parts share class names {sorted(names)}")
+        return np.concatenate(xs), np.concatenate(ys), names
 
     x, y, names = draw(s.test_per_class, TARGET_TEST, pool="test")
     write_image_folder(folder, "test", x, y, names)
@@ -179,14 +188,23 @@ def _write_target(folder: Path, name: str, s: ZoobenchSettings, index: int) -> N
             write_image_folder(folder, TargetSplits.key(shot, split_seed), x, y, names)
 
 
+def target_depends(name: str, s: ZoobenchSettings) -> dict[str, Any]:
+    """What a target's files depend on: its stamp. ``parts`` is added only for complementary
+    targets, so the targets that predate it keep their stamps (and their kept benchmark runs)."""
+    spec = target_spec(name)
+    parts = {"target": name, "domain": spec.domain, "classes": list(spec.classes), "seed": s.seed,
+             "shots": list(s.shots), "split_seeds": s.split_seeds,
+             "unlabeled_per_class": s.unlabeled_per_class, "test_per_class": s.test_per_class}
+    if spec.parts:
+        parts["parts"] = [[domain, list(classes)] for domain, classes in spec.parts]
+    return _stamp(parts)
+
+
 def build_target(root: Path, name: str, s: ZoobenchSettings, report: ZoobenchBuild) -> TargetSplits:
     """Test, unlabeled and one labeled draw per (shot, split seed), all disjoint."""
-    spec = target_spec(name)
     folder = root / "targets" / name
     index = [t.name for t in TARGETS].index(name)
-    depends = _stamp({"target": name, "domain": spec.domain, "classes": list(spec.classes), "seed": s.seed,
-                      "shots": list(s.shots), "split_seeds": s.split_seeds,
-                      "unlabeled_per_class": s.unlabeled_per_class, "test_per_class": s.test_per_class})
+    depends = target_depends(name, s)
     if _fresh(folder / "stamp.json", depends) is not None:
         report.reused.append(f"targets/{name}")
     else:

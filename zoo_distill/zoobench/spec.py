@@ -6,20 +6,45 @@ the settings double as the reuse stamp: an artefact is rebuilt only when what it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """A target task: a class subset of a synthetic (or real) domain, and which sources should help."""
+    """A target task: a class subset of a synthetic (or real) domain, and which sources should help.
+
+    A "complementary" target mixes classes of several source domains (``parts``: ``(domain,
+    class indices)`` pairs, in label order), so no single teacher covers the whole task; its
+    ``domain`` only names the mixture and its ``classes`` are empty.
+    """
 
     name: str
     domain: str
     classes: tuple[int, ...]
-    kind: str  # "near" (one source covers it) or "several" (needs more than one source)
+    kind: str  # "near" (one source covers it), "several" (needs more than one), "complementary" (parts)
     helped_by: tuple[str, ...]
     description: str
+    parts: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    def __post_init__(self) -> None:
+        domains = [domain for domain, _ in self.parts]
+        mixture = len(set(domains)) == len(domains) >= 2 and all(c for _, c in self.parts) and not self.classes
+        if (self.kind == "complementary") != bool(self.parts) or (self.parts and not mixture):
+            raise ValueError(f"target {self.name}: a complementary target (and only one) has parts: two or "
+                             f"more distinct domains, each with classes, and no 'classes' of its own")
+
+    @property
+    def class_parts(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """``(domain, class indices)`` pairs the target's classes come from, in label order."""
+        return self.parts or ((self.domain, self.classes),)
+
+
+def complementary(name: str, parts: tuple[tuple[str, tuple[int, ...]], ...], description: str) -> TargetSpec:
+    """A target whose classes come from several source domains, each part covered by its own teacher."""
+    domains = tuple(domain for domain, _ in parts)
+    return TargetSpec(name, "+".join(domains), (), "complementary", domains, description, parts)
 
 
 SOURCE_DOMAINS: tuple[str, ...] = ("digits", "latin", "greek", "symbols", "shapes", "textures")
@@ -37,7 +62,22 @@ TARGETS: tuple[TargetSpec, ...] = (
                "shapes drawn over textured backgrounds: needs the shapes and the textures sources"),
     TargetSpec("digits-on-textures", "digits_on_textures", tuple(range(10)), "several", ("digits", "textures"),
                "printed digits over textured backgrounds: needs the digits and the textures sources"),
+    # Complementary: half the classes from one source domain, half from another, each class drawn as
+    # that source renders it. The classes avoid look-alikes in the other sources (no 0/O, 1/I, 5/S,
+    # 8/B; no Greek letter shaped like a Latin one, no Σ/∑ or Δ/triangle; no circle/ring/cross/arrow/
+    # triangle next to glyphs and symbols), so each half is covered by exactly one teacher.
+    complementary("digits-and-greek",
+                  (("digits", (3, 4, 6, 7, 9)), ("greek", (2, 15, 20, 22, 23))),  # 3 4 6 7 9 | Γ Π Φ Ψ Ω
+                  "five printed digits and five uppercase Greek letters: the digits and the greek "
+                  "teachers each cover half of the classes"),
+    complementary("shapes-and-latin",
+                  (("shapes", (1, 3, 5, 8, 10)), ("latin", (5, 6, 9, 20, 22))),
+                  # square star hexagon pentagon heart | F G J U W
+                  "five shapes and five uppercase Latin letters: the shapes and the latin teachers each "
+                  "cover half of the classes"),
 )
+# Append only: a target's position in TARGETS seeds its images (build.py), so inserting one would
+# change the bytes of every target after it and invalidate their kept benchmark runs.
 
 
 def target_spec(name: str) -> TargetSpec:
@@ -45,6 +85,11 @@ def target_spec(name: str) -> TargetSpec:
         if t.name == name:
             return t
     raise KeyError(f"unknown zoobench target {name!r}; known: {', '.join(t.name for t in TARGETS)}")
+
+
+def complementary_targets(names: Iterable[str]) -> list[str]:
+    """Those of ``names`` whose classes come from several source domains, in the order given."""
+    return [name for name in names if target_spec(name).kind == "complementary"]
 
 
 @dataclass(frozen=True)

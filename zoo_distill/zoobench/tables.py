@@ -1,17 +1,24 @@
 """Turn per-run results into the paper's table: mean ± std per target, margins, metric quality.
 
 Input rows are plain dicts ``{"target", "shot", "seed", "method", "accuracy"}`` plus per-split
-metric scores ``{(target, shot, seed): {metric: {source: score}}}``; nothing here trains.
+metric scores ``{(target, shot, seed): {metric: {source: score}}}``; nothing here trains. The
+complementary targets (classes from two source domains) are also averaged on their own: they are
+where DistillWeighted should beat DistillNearest.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.stats import kendalltau
+
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
+from zoo_distill.runs.spec import RunSpec
+from zoo_distill.zoobench.spec import complementary_targets
 
 HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "uniform", "best-single")
 
@@ -45,6 +52,30 @@ def margins(table: Mapping[str, Mapping[str, tuple[float, float, int]]], method:
     out = {t: 100.0 * (by[method][0] - by[over][0]) for t, by in table.items() if method in by and over in by}
     out["average"] = float(np.mean(list(out.values()))) if out else math.nan
     return out
+
+
+def table_method(method: str, aggregator: str) -> str:
+    """The table's name of a run's method: the aggregator names a distillation (``weighted`` is
+    DistillWeighted), the method names a baseline."""
+    return aggregator if method == "distill" else method
+
+
+def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
+    """What summary.json states beside the table, read from the library rather than restated: the
+    method ``run`` uses with no options (as the table names it), the metric ``rank`` and ``run``
+    rank by with no options, and which of ``targets`` are complementary."""
+    spec = RunSpec()
+    return {"default_method": table_method(spec.method, spec.aggregator), "default_metric": DEFAULT_PRIMARY_METRIC,
+            "complementary": complementary_targets(targets)}
+
+
+def group_summary(table: Mapping[str, Mapping[str, tuple[float, float, int]]], targets: Sequence[str],
+                  methods: Sequence[str]) -> dict[str, Any]:
+    """A group of targets on its own: which of them the table has, each method's mean over them
+    (``average_row``) and DistillWeighted − DistillNearest on them (``margins``, points)."""
+    sub = {t: table[t] for t in targets if t in table}
+    return {"targets": list(sub), "average": average_row(sub, methods),
+            "weighted_over_nearest": margins(sub, "weighted", "nearest")}
 
 
 def single_source_accuracy(rows: Iterable[Mapping[str, Any]]) -> dict[tuple, dict[str, float]]:
@@ -135,9 +166,9 @@ def fmt(cell: tuple[float, float, int] | None) -> str:
 
 
 def markdown_table(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str],
-                   labels: Mapping[str, str]) -> str:
+                   labels: Mapping[str, str], groups: Mapping[str, Sequence[str]] | None = None) -> str:
     """Targets as rows, methods as columns, best mean in bold (the oracle column never is); an
-    average row at the end."""
+    average row at the end, then one per named group of targets (e.g. the complementary ones)."""
     head = "| target | " + " | ".join(labels.get(m, m) for m in methods) + " |"
     lines = [head, "|---|" + "---:|" * len(methods)]
     for target, by in table.items():
@@ -146,4 +177,10 @@ def markdown_table(table: Mapping[str, Mapping[str, tuple[float, float, int]]], 
         lines.append(f"| {target} | " + " | ".join(cells) + " |")
     avg = average_row(table, methods)
     lines.append("| **average** | " + " | ".join(f"{100 * avg[m]:.1f}" for m in methods) + " |")
+    for group, targets in (groups or {}).items():
+        sub = {t: table[t] for t in targets if t in table}
+        if not sub:
+            continue
+        avg = average_row(sub, methods)
+        lines.append(f"| **average, {group}** | " + " | ".join(f"{100 * avg[m]:.1f}" for m in methods) + " |")
     return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""benchmarks/paper_table.py's report on a tiny fake result list (nothing trains)."""
+
+import importlib.util
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from zoo_distill.zoobench import ZoobenchSettings
+from zoo_distill.zoobench.tables import summary_keys
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_table.py"
+
+
+@pytest.fixture(scope="module")
+def paper_table():
+    spec = importlib.util.spec_from_file_location("paper_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows():
+    rows = []
+    for target, accs in {"cyrillic": {"finetune": 0.5, "fixmatch": 0.55, "nearest": 0.6, "weighted": 0.62},
+                         "digits-and-greek": {"finetune": 0.4, "fixmatch": 0.45, "nearest": 0.5, "weighted": 0.7},
+                         "shapes-and-latin": {"finetune": 0.4, "fixmatch": 0.45, "nearest": 0.6, "weighted": 0.6}}.items():
+        for seed in range(2):
+            rows += [{"target": target, "shot": 5, "seed": seed, "method": m, "accuracy": a + 0.01 * seed,
+                      "seconds": 1.0} for m, a in accs.items()]
+    return rows
+
+
+def test_summary_names_defaults_and_reports_complementary_targets_apart(paper_table, tmp_path):
+    args = SimpleNamespace(out=tmp_path, methods="headline", shots=[5], seeds=2, epochs=1)
+    build = SimpleNamespace(teacher_accuracy={"digits-net": 1.0}, generic_accuracy={"test_resnet": 0.8})
+    assert paper_table.report(args, ZoobenchSettings.full(), build, _rows(), {}, 1.0) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {k: summary[k] for k in ("default_method", "default_metric", "complementary")} == summary_keys(
+        ["cyrillic", "digits-and-greek", "shapes-and-latin"])
+    assert summary["complementary"] == ["digits-and-greek", "shapes-and-latin"]
+    group = summary["shots"]["5"]["complementary"]
+    assert group["targets"] == ["digits-and-greek", "shapes-and-latin"]
+    assert group["weighted_over_nearest"]["average"] == pytest.approx(10.0)
+    assert group["average"]["weighted"] == pytest.approx(0.655)
+    table = (tmp_path / "table.md").read_text()
+    assert "| **average, complementary** | 40.5 | 45.5 | 55.5 | 65.5 |" in table
+    assert "DistillWeighted − DistillNearest: +10.0 points" in table
