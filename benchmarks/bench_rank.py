@@ -8,30 +8,49 @@ Part 2 runs a full `rank` (the offline example zoo, built or reused under --exam
 probe set of --probe-classes x --probe-per-class images, first with an empty feature cache and
 then again: the share of metric time vs feature extraction, and the cached/uncached ratio
 (target: the second run <= 10% of the first). All figures come from one run of this script.
+
+Part 0 (before part 1) times, on the same N x D features, each metric whose numerics now come
+from scipy / scikit-learn against the same metric with the hand-written code it replaced
+(``handwritten.py``, swapped in for the run), alternating the two in every repeat so that a busy
+machine slows both alike. The project keeps its own code only where it is >= 2x faster here.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import handwritten  # benchmarks/handwritten.py: the hand-written numerics the metrics replaced
 import numpy as np
 import torch
 
-from zoo_distill.features.cache import FeatureCache
 from zoo_distill.data.target import load_target
 from zoo_distill.example import build_example
+from zoo_distill.features.cache import FeatureCache
 from zoo_distill.plugin.manager import get_registry
-from zoo_distill.util.progress import make_progress
+from zoo_distill.ranking.metrics import _common, gbc, knn, linear, logme
 from zoo_distill.ranking.rank import rank_sources
 from zoo_distill.synthetic import generate, write_image_folder
+from zoo_distill.util.progress import make_progress
 from zoo_distill.zoo.file import load_zoo
 
 TARGETS = {"nleep": 15.0}
+KEEP_OWN_SPEEDUP = 2.0  # hand-written code stays only where it is at least this much faster
+
+#: (replaced part, module, metric function timed, swaps that put the hand-written part back)
+VARIANTS = [
+    ("LOO neighbours: NearestNeighbors vs float32 screening", knn, "knn",
+     [(knn, "nearest_neighbours", handwritten.nearest_neighbours)]),
+    ("ridge probe: RidgeClassifier vs closed form", linear, "linear",
+     [(linear, "fold_accuracy", handwritten.ridge_fold_accuracy)]),
+    ("PCA-64: eigh(subset_by_index) vs tridiagonal", gbc, "gbc", [(_common, "_pca", handwritten.pca)]),
+    ("Gram spectrum: full eigh vs tridiagonal solves", logme, "logme", [(logme, "logme", handwritten.logme)]),
+]
 
 
 def structured_features(n: int, d: int, c: int, k: int, seed: int = 0):
@@ -53,6 +72,37 @@ def bench_metrics(n: int, d: int, c: int, k: int, repeats: int) -> list[tuple[st
             metric.score(features, labels, logits)
             times.append(time.perf_counter() - start)
         rows.append((name, statistics.median(times), TARGETS.get(name, 1.0)))
+    return rows
+
+
+@contextlib.contextmanager
+def swapped(swaps):
+    """Put the hand-written parts in place of the library ones for the duration of the block."""
+    saved = [(module, name, getattr(module, name)) for module, name, _ in swaps]
+    for module, name, replacement in swaps:
+        setattr(module, name, replacement)
+    try:
+        yield
+    finally:
+        for module, name, original in saved:
+            setattr(module, name, original)
+
+
+def bench_library_vs_own(n: int, d: int, c: int, k: int, repeats: int) -> list[tuple[str, str, float, float, float]]:
+    """(part, metric, library seconds, own seconds, |score difference|) for each entry of VARIANTS."""
+    features, labels, logits = structured_features(n, d, c, k)
+    rows = []
+    for part, module, name, swaps in VARIANTS:
+        times: dict[str, list[float]] = {"library": [], "own": []}
+        scores = {}
+        for _ in range(repeats):
+            for variant in ("library", "own"):
+                with swapped(swaps if variant == "own" else []):
+                    start = time.perf_counter()
+                    scores[variant] = getattr(module, name)(features, labels, logits)
+                    times[variant].append(time.perf_counter() - start)
+        rows.append((part, name, statistics.median(times["library"]), statistics.median(times["own"]),
+                     abs(scores["library"] - scores["own"])))
     return rows
 
 
@@ -94,10 +144,21 @@ def main() -> None:
     parser.add_argument("--probe-per-class", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--skip-rank", action="store_true", help="only time the metrics")
+    parser.add_argument("--skip-variants", action="store_true", help="do not time library vs hand-written code")
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
           f"python {platform.python_version()}, torch {torch.__version__}")
+    if not args.skip_variants:
+        print(f"\n## Library vs hand-written numerics on N={args.n}, D={args.d}, C={args.c} "
+              f"(median of {args.repeats}, alternating)\n")
+        print("| part: library vs own | metric | library s | own s | library / own | score difference | keeps |\n"
+              "|---|---|---:|---:|---:|---:|---|")
+        for part, name, library_s, own_s, diff in bench_library_vs_own(args.n, args.d, args.c, args.k, args.repeats):
+            ratio = library_s / own_s
+            keep = "own" if ratio >= KEEP_OWN_SPEEDUP else "library"
+            print(f"| {part} | {name} | {library_s:.3f} | {own_s:.3f} | {ratio:.2f}x "
+                  f"| {diff:.1e} | {keep} |")
     print(f"\n## Metrics on N={args.n}, D={args.d}, C={args.c}, K={args.k} (median of {args.repeats})\n")
     print("| metric | seconds | target | ok |\n|---|---:|---:|---|")
     for name, seconds, target in bench_metrics(args.n, args.d, args.c, args.k, args.repeats):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.covariance import LedoitWolf, ledoit_wolf_shrinkage as sk_shrinkage
+from sklearn.covariance import LedoitWolf
+from sklearn.covariance import ledoit_wolf_shrinkage as sk_shrinkage
 
 from zoo_distill.ranking.metrics.hscore import hscore, ledoit_wolf_shrinkage
 

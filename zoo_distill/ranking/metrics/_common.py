@@ -10,11 +10,10 @@ and ends with :func:`finite_score` so that a NaN never reaches the ranking.
 from __future__ import annotations
 
 import functools
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
-import scipy.linalg
-from scipy.linalg import lapack
 
 
 class MetricError(ValueError):
@@ -192,89 +191,22 @@ def leep_from_probabilities(theta: np.ndarray, labels: np.ndarray, eps: float = 
     return float(np.mean(np.log(eep + eps)))
 
 
-class Tridiagonal:
-    """A symmetric matrix reduced once to tridiagonal form, ``A = Q T Q^T`` (LAPACK ``dsytrd``).
+def top_eigenpairs(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest eigenvalues (descending) and eigenvectors [m, k] of a symmetric matrix.
 
-    Several metrics need the spectrum of a Gram matrix. A full ``eigh`` of a 2048 x 2048 matrix
-    (~1 s on two cores) is dominated by forming all eigenvectors; the reduction alone is a few
-    times cheaper, after which eigenvalues, a few eigenvectors, or solves with ``T + t I`` cost
-    O(m) to O(m k). Everything stays exact (no randomisation).
+    scipy's ``eigh(subset_by_index=...)`` (LAPACK ``syevr``: one tridiagonal reduction, then
+    only the wanted eigenvectors) instead of a full decomposition: PCA keeps at most 128 of 2048
+    directions. ``gram`` is overwritten.
     """
+    from scipy.linalg import eigh  # scipy is imported only when a metric runs, not when it is listed
 
-    def __init__(self, matrix: np.ndarray, overwrite: bool = False) -> None:
-        """Reduce the symmetric ``matrix``; ``overwrite=True`` lets LAPACK reuse its memory."""
-        m = matrix.shape[0]
-        self.size = m
-        if m == 1:
-            self.d, self.e = np.array(matrix[0], dtype=np.float64), np.zeros(0)
-            self._packed = self._tau = None
-            return
-        lwork = max(int(lapack.dsytrd_lwork(m, lower=1)[0]), 1)
-        # A C-ordered symmetric matrix is its own Fortran-ordered transpose: no copy needed.
-        a = matrix.T if matrix.flags.c_contiguous and matrix.dtype == np.float64 else matrix
-        packed, d, e, tau, info = lapack.dsytrd(a, lower=1, lwork=lwork, overwrite_a=int(overwrite))
-        if info != 0:
-            raise np.linalg.LinAlgError(f"dsytrd failed (info={info})")
-        # Lower storage: Q = diag(1, Q'), Q' the product of the QR-style reflectors stored below
-        # the first subdiagonal, so Q and Q^T act on rows 1.. through dormqr.
-        self.d, self.e = d, e
-        self._packed = np.asfortranarray(packed[1:, : m - 1])
-        self._tau = tau
-
-    def _apply(self, rhs: np.ndarray, trans: str) -> np.ndarray:
-        out = np.array(rhs, dtype=np.float64, order="F", copy=True)
-        if out.ndim == 1:
-            return self._apply(out[:, None], trans)[:, 0]
-        if self._packed is None or out.shape[1] == 0:
-            return out
-        lwork = max(1, out.shape[1] * 64, self.size)
-        sub, _, info = lapack.dormqr("L", trans, self._packed, self._tau, np.asfortranarray(out[1:]), lwork)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"dormqr failed (info={info})")
-        out[1:] = sub
-        return out
-
-    def qt(self, rhs: np.ndarray) -> np.ndarray:
-        """``Q^T rhs``: coordinates of ``rhs`` in the tridiagonal basis."""
-        return self._apply(rhs, "T")
-
-    def q(self, rhs: np.ndarray) -> np.ndarray:
-        """``Q rhs``: back to the original basis."""
-        return self._apply(rhs, "N")
-
-    def eigenvalues(self) -> np.ndarray:
-        """All eigenvalues, ascending."""
-        if self.e.size == 0:
-            return self.d.copy()
-        return scipy.linalg.eigvalsh_tridiagonal(self.d, self.e, lapack_driver="sterf")
-
-    def top_eigenpairs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k largest eigenvalues (descending) and their eigenvectors [m, k] of the original matrix."""
-        m = self.size
-        k = min(max(int(k), 1), m)
-        if self.e.size == 0:
-            return self.d.copy(), np.ones((1, 1))
-        vals, vecs = scipy.linalg.eigh_tridiagonal(self.d, self.e, select="i", select_range=(m - k, m - 1))
-        return vals[::-1], self.q(vecs[:, ::-1])
-
-    def solve_shifted(self, shift: float, rhs: np.ndarray) -> np.ndarray:
-        """Solve ``(T + shift I) z = rhs`` in the tridiagonal basis (LU with partial pivoting, O(m))."""
-        if self.e.size == 0:
-            return rhs / (self.d + shift)
-        _, _, _, z, info = lapack.dgtsv(self.e, self.d + shift, self.e, rhs.reshape(rhs.shape[0], -1))
-        if info != 0:
-            raise np.linalg.LinAlgError(f"singular shifted tridiagonal system (info={info})")
-        return z.reshape(rhs.shape)
-
-    def matvec(self, z: np.ndarray) -> np.ndarray:
-        """``T z``."""
-        out = self.d * z
-        out[:-1] += self.e * z[1:]
-        out[1:] += self.e * z[:-1]
-        return out
+    m = gram.shape[0]
+    k = min(max(int(k), 1), m)
+    vals, vecs = eigh(gram, subset_by_index=[m - k, m - 1], overwrite_a=True, check_finite=False)
+    return vals[::-1], vecs[:, ::-1]
 
 
-def _pca(features: np.ndarray, n_components: int | float,
+def _pca(features: np.ndarray, n_components: float,
          max_components: int | None) -> tuple[np.ndarray, int, float]:
     """Scores in units of 2**exponent (see :func:`pca_project`), the exponent, and the total variance in those units."""
     x, exponent = power_of_two_scaled(features - features.mean(axis=0), inplace=True)
@@ -283,31 +215,29 @@ def _pca(features: np.ndarray, n_components: int | float,
     if max_components is not None:
         limit = max(1, min(limit, int(max_components)))
     use_cov = n >= d
-    tri = Tridiagonal(x.T @ x if use_cov else x @ x.T, overwrite=True)
-    total = float(np.sum(tri.d)) / n  # trace of the Gram matrix / N = total variance
-    if isinstance(n_components, float) and 0.0 < n_components < 1.0:
-        spectrum = np.clip(tri.eigenvalues()[::-1], 0.0, None)
-        kept = spectrum.sum()
-        k = 1 if kept <= 0 else int(np.searchsorted(np.cumsum(spectrum) / kept, n_components - 1e-12) + 1)
-    else:
-        k = int(n_components)
-    k = min(max(k, 1), limit)
-    evals, evecs = tri.top_eigenpairs(k)
+    gram = x.T @ x if use_cov else x @ x.T
+    trace = float(np.trace(gram))  # trace of the Gram matrix / N = total variance
+    fraction = isinstance(n_components, float) and 0.0 < n_components < 1.0
+    evals, evecs = top_eigenpairs(gram, limit if fraction else min(int(n_components), limit))
     evals = np.clip(evals, 0.0, None)
+    if fraction:  # the fewest leading components whose variance reaches the fraction of the total
+        k = 1 if trace <= 0 else int(np.searchsorted(np.cumsum(evals) / trace, n_components - 1e-12) + 1)
+        k = min(k, limit)
+        evals, evecs = evals[:k], evecs[:, :k]
     z = x @ evecs if use_cov else evecs * np.sqrt(evals)
     flip = np.sign(z[np.abs(z).argmax(axis=0), np.arange(z.shape[1])])
     flip[flip == 0] = 1.0
-    return z * flip, exponent, total
+    return z * flip, exponent, trace / n
 
 
-def pca_project(features: np.ndarray, n_components: int | float, max_components: int | None = None) -> np.ndarray:
+def pca_project(features: np.ndarray, n_components: float, max_components: int | None = None) -> np.ndarray:
     """Project centered features onto their top principal components (deterministic, exact).
 
     ``n_components`` is a count, or a fraction in (0, 1) of the variance to keep. The count is
     capped at ``min(N - 1, D)`` (centered data has rank <= N - 1) and at ``max_components``.
-    The spectrum comes from the smaller of the two Gram matrices (D x D or N x N) through a
-    :class:`Tridiagonal` reduction, much faster than an SVD or a full ``eigh`` when only a few
-    components are kept, and with no randomness to seed. Component signs are fixed (largest
+    The components come from the smaller of the two Gram matrices (D x D or N x N) through
+    :func:`top_eigenpairs`, much faster than an SVD or a full ``eigh`` when only a few are kept,
+    and with no randomness to seed (unlike a randomized PCA). Component signs are fixed (largest
     |score| positive) so the output does not depend on LAPACK's sign choice. The work is done on
     features rescaled by an exact power of two, so huge or tiny magnitudes do not overflow.
     """
@@ -315,7 +245,7 @@ def pca_project(features: np.ndarray, n_components: int | float, max_components:
     return np.ldexp(z, exponent)
 
 
-def pca_scale_free(features: np.ndarray, n_components: int | float,
+def pca_scale_free(features: np.ndarray, n_components: float,
                    max_components: int | None = None) -> tuple[np.ndarray, float]:
     """:func:`pca_project` scores divided by an exact power of two, and the total variance in the same units.
 

@@ -26,7 +26,14 @@ from __future__ import annotations
 import numpy as np
 
 from zoo_distill.plugin.types import FEATURES, Metric
-from zoo_distill.ranking.metrics._common import MetricError, finite_score, guarded, one_hot, pca_scale_free, prepare_inputs
+from zoo_distill.ranking.metrics._common import (
+    MetricError,
+    finite_score,
+    guarded,
+    one_hot,
+    pca_scale_free,
+    prepare_inputs,
+)
 
 PCA_DIMS = 64
 VARIANCE_FLOOR = 1e-4

@@ -11,10 +11,12 @@ L2-normalised features (i.e. cosine similarity, insensitive to the feature norms
 wildly between architectures); a sample never counts as its own neighbour. For k > 1 the
 majority vote breaks ties towards the lowest class index, like scikit-learn.
 
-The result equals ``KNeighborsClassifier(k)`` on the normalised features under ``LeaveOneOut``.
-For speed the N x N similarities are screened in float32 (half the cost of float64 on CPU);
-every candidate within the float32 rounding bound of the k-th best is then re-scored in
-float64, so the chosen neighbours are exactly those of a float64 computation.
+The neighbours come from scikit-learn's ``NearestNeighbors.kneighbors()`` called without a
+query, which leaves each sample out of its own neighbours, so the result equals
+``KNeighborsClassifier(k)`` on the normalised features under ``LeaveOneOut`` by construction.
+Neighbours at exactly the same distance (duplicated images) are ordered as scikit-learn orders
+them, not necessarily by index; with k = 1 and duplicates in different classes this can decide
+a sample, as it does for scikit-learn's own classifier.
 """
 
 from __future__ import annotations
@@ -24,48 +26,13 @@ import numpy as np
 from zoo_distill.plugin.types import FEATURES, Metric
 from zoo_distill.ranking.metrics._common import MetricError, finite_score, guarded, power_of_two_scaled, prepare_inputs
 
-_BLOCK_ELEMENTS = 1 << 23  # similarities held at once (float32: 32 MiB)
-_PAIR_CHUNK = 4096
-
-
-def _exact_dots(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    out = np.empty(rows.shape[0])
-    for s in range(0, rows.shape[0], _PAIR_CHUNK):
-        r, c = rows[s:s + _PAIR_CHUNK], cols[s:s + _PAIR_CHUNK]
-        out[s:s + _PAIR_CHUNK] = np.einsum("ij,ij->i", x[r], x[c])
-    return out
-
 
 def nearest_neighbours(x: np.ndarray, k: int) -> np.ndarray:
-    """Indices [N, k] of each row's k most similar other rows (by float64 dot product, ties: lower index)."""
-    n, d = x.shape
-    x32 = x.astype(np.float32)
-    unit_eps = 2.0 ** -24
-    norms = np.linalg.norm(x, axis=1)
-    scale = float(norms.max()) ** 2 if n else 1.0
-    margin = 2.0 * 1.01 * (d + 3) * unit_eps * scale + 1e-12 * scale
-    block = max(1, min(n, _BLOCK_ELEMENTS // max(n, 1)))
-    out = np.empty((n, k), dtype=np.int64)
-    for r0 in range(0, n, block):
-        r1 = min(n, r0 + block)
-        idx = np.arange(r1 - r0)
-        sim = x32[r0:r1] @ x32.T
-        sim[idx, r0 + idx] = -np.inf
-        kth = -np.partition(-sim, k - 1, axis=1)[:, k - 1]
-        rows, cols = np.nonzero(sim >= (kth - margin)[:, None])
-        if rows.shape[0] > 32 * (r1 - r0) * k:  # degenerate data (many near-duplicates): plain float64
-            exact64 = x[r0:r1] @ x.T
-            exact64[idx, r0 + idx] = -np.inf
-            rows, cols = np.nonzero(np.isfinite(exact64))
-            exact = exact64[rows, cols]
-        else:
-            exact = _exact_dots(x, r0 + rows, cols)
-        order = np.lexsort((cols, -exact, rows))  # by row, then similarity desc, then index
-        rows, cols = rows[order], cols[order]
-        starts = np.searchsorted(rows, idx)
-        take = starts[:, None] + np.arange(k)[None, :]
-        out[r0:r1] = cols[take]
-    return out
+    """Indices [N, k] of each row's k nearest other rows (Euclidean, float64), nearest first."""
+    from sklearn.neighbors import NearestNeighbors  # imported when a metric runs, not when listed
+
+    index = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(x)
+    return index.kneighbors(return_distance=False)
 
 
 @guarded("kNN")

@@ -20,7 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from zoo_distill.plugin.types import LOGITS, Metric
-from zoo_distill.ranking.metrics._common import finite_score, guarded, leep_from_probabilities, prepare_logit_inputs, softmax
+from zoo_distill.ranking.metrics._common import (
+    finite_score,
+    guarded,
+    leep_from_probabilities,
+    prepare_logit_inputs,
+    softmax,
+)
 
 
 @guarded("LEEP")
