@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.decomposition import PCA
 
+import zoo_distill.ranking.metrics as metrics_package
 from zoo_distill.plugin.types import FEATURES, LOGITS
 from zoo_distill.ranking.metrics import BUILTIN_METRICS, MetricError, prepare_inputs
 from zoo_distill.ranking.metrics._common import pca_project, top_eigenpairs
@@ -172,3 +179,27 @@ def test_degenerate_inputs_give_a_number_or_metric_error(name):
             assert np.isfinite(metric.score(features, labels, logits))
         except MetricError as exc:
             assert str(exc)
+
+
+HEAVY = ("sklearn", "scipy")
+
+
+def test_listing_the_metrics_loads_neither_scikit_learn_nor_scipy():
+    """The CLI's `plugins` and `metrics` commands import every metric module; they must stay fast."""
+    code = "import json, sys, zoo_distill.ranking.metrics; print(json.dumps(sorted(sys.modules)))"
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert "zoo_distill.ranking.metrics.knn" in loaded
+    assert not {name.split(".")[0] for name in loaded} & set(HEAVY)
+
+
+@pytest.mark.parametrize("path", sorted(Path(metrics_package.__file__).parent.glob("*.py")), ids=lambda p: p.name)
+def test_metric_modules_import_heavy_libraries_inside_functions(path):
+    for node in ast.parse(path.read_text()).body:  # module level only
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        heavy = [name for name in names if name.split(".")[0] in HEAVY]
+        assert not heavy, f"{path.name}:{node.lineno} imports {heavy} at module level; import it inside the function"

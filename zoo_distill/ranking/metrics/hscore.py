@@ -23,7 +23,6 @@ b = (1 - alpha)/N) and the trace is an N x N solve; when N >= D it is a D x D Ch
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from zoo_distill.plugin.types import FEATURES, Metric
 from zoo_distill.ranking.metrics._common import finite_score, guarded, one_hot, power_of_two_scaled, prepare_inputs
@@ -51,6 +50,8 @@ def ledoit_wolf_shrinkage(x: np.ndarray, gram: np.ndarray) -> float:
 
 def _trace_inv_times(matrix: np.ndarray, rhs: np.ndarray, left: np.ndarray | None = None) -> float:
     """tr(L^T pinv(A) R) for symmetric PSD A: Cholesky solve, or an eigen-pseudo-inverse if singular."""
+    import scipy.linalg  # imported when a metric runs, not when the metrics are listed
+
     left = rhs if left is None else left
     try:
         factor = scipy.linalg.cho_factor(matrix, lower=True, check_finite=False)

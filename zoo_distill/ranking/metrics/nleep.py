@@ -27,11 +27,15 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
 
 from zoo_distill.plugin.types import FEATURES, Metric
-from zoo_distill.ranking.metrics._common import finite_score, guarded, leep_from_probabilities, pca_scale_free, prepare_inputs
+from zoo_distill.ranking.metrics._common import (
+    finite_score,
+    guarded,
+    leep_from_probabilities,
+    pca_scale_free,
+    prepare_inputs,
+)
 
 VARIANCE_KEPT = 0.8
 MAX_PCA_DIMS = 128
@@ -46,6 +50,9 @@ def n_mixture_components(n_samples: int, n_classes: int) -> int:
 @guarded("N-LEEP")
 def nleep(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | None = None) -> float:
     """N-LEEP score in (-inf, 0]; higher means feature clusters align with the target classes."""
+    from sklearn.exceptions import ConvergenceWarning  # imported when a metric runs, not when listed
+    from sklearn.mixture import GaussianMixture
+
     f, y, _ = prepare_inputs(features, labels, source_logits)
     z, _ = pca_scale_free(f, VARIANCE_KEPT, max_components=MAX_PCA_DIMS)
     n_classes = int(y.max()) + 1
