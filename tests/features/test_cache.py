@@ -1,4 +1,6 @@
+import multiprocessing
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -6,7 +8,8 @@ from zoo_distill.features.cache import FeatureCache, cache_key
 
 
 def test_key_depends_on_every_input():
-    base = dict(teacher_digest="t", data_fingerprint="d", preprocessing={"input_size": [3, 32, 32]}, view="eval")
+    base = {"teacher_digest": "t", "data_fingerprint": "d", "preprocessing": {"input_size": [3, 32, 32]},
+            "view": "eval"}
     key = cache_key(**base)
     for field, other in [("teacher_digest", "t2"), ("data_fingerprint", "d2"),
                          ("preprocessing", {"input_size": [3, 64, 64]}), ("view", "aug:0:1")]:
@@ -43,3 +46,55 @@ def test_ls_and_clear(tmp_path):
     assert [e.metadata["teacher"] for e in cache.entries()] == ["b"]
     assert cache.clear()[0] == 1 and cache.entries() == []
     assert not os.listdir(cache.dir)
+
+
+def _save_scores_in_turn(root: str, key: str, worker: int, count: int, start) -> None:
+    """One of two processes: merge ``count`` scores of its own into the same key's file, one at a time."""
+    cache = FeatureCache(root)
+    start.wait()
+    for i in range(count):
+        cache.save_scores(key, {f"w{worker}-m{i}": float(i)})
+
+
+def test_two_processes_saving_scores_for_one_key_lose_none(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(2)
+    workers = [ctx.Process(target=_save_scores_in_turn, args=(str(tmp_path), "k" * 64, w, 40, start))
+               for w in range(2)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(120)
+        assert p.exitcode == 0
+    scores = FeatureCache(tmp_path).load_scores("k" * 64)
+    assert scores == {f"w{w}-m{i}": float(i) for w in range(2) for i in range(40)}
+
+
+def test_locks_stay_out_of_ls_and_clear_removes_the_free_ones(tmp_path):
+    cache = FeatureCache(tmp_path)
+    cache.save("a", "1" * 64, {"features": np.zeros((2, 2), np.float32)}, {"teacher": "a", "view": "eval"})
+    cache.save_scores("1" * 64, {"logme": 1.0})
+    with cache.lock("a", "1" * 64):
+        pass  # leaves a free lock file, as a finished extraction does
+    held = cache.lock("b", "2" * 64)  # an extraction still running
+    held.acquire()
+    try:
+        assert {p.name.endswith(".lock") for p in cache.dir.iterdir()} == {True, False}
+        assert [e.metadata["teacher"] for e in cache.entries()] == ["a"]
+        assert cache.clear()[0] == 1  # the feature file; locks are bookkeeping, not counted
+        assert [p.name for p in cache.dir.iterdir()] == [Path(held.lock_file).name]  # still in use: kept
+        assert not list((tmp_path / "scores").iterdir())
+    finally:
+        held.release()
+    assert cache.clear() == (0, 0) and not os.listdir(cache.dir)
+
+
+def test_clearing_one_teacher_removes_its_free_lock_only(tmp_path):
+    cache = FeatureCache(tmp_path)
+    for name, key in (("a", "1" * 64), ("b", "2" * 64)):
+        cache.save(name, key, {"features": np.zeros((2, 2), np.float32)}, {"teacher": name})
+        with cache.lock(name, key):
+            pass
+    assert cache.clear(teacher="a")[0] == 1
+    assert sorted(p.name for p in cache.dir.iterdir()) == sorted(
+        [cache.path_for("b", "2" * 64).name, cache.path_for("b", "2" * 64).name + ".lock"])

@@ -3,6 +3,12 @@
 A key combines the teacher's weights digest, the data fingerprint, the preprocessing
 and the augmentation view. Files are written to a temporary name and renamed into
 place, so a crash never leaves a file that a later run would read as valid.
+
+Several processes may share one cache (two ``rank`` runs, a sweep): a ``<file>.lock`` next to
+a file (``filelock``, an OS-level lock the OS releases if its holder dies) serialises the
+score file's read-merge-write and the extraction of one set of features, so no score is lost
+and the second extractor waits and reads the first one's file. Readers take no lock: every
+file appears complete, by an atomic rename.
 """
 
 from __future__ import annotations
@@ -11,22 +17,25 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from zoo_distill.util.atomic import atomic_write, atomic_write_text
 from zoo_distill.errors import CacheError
+from zoo_distill.util.atomic import atomic_write, atomic_write_text
 from zoo_distill.zoo.weights import json_digest
 
 CACHE_ENV = "ZOO_DISTILL_CACHE"
 FORMAT_VERSION = 1
 _META_KEY = "zoo_distill"
+LOCK_SUFFIX = ".lock"
 
 
 def default_cache_dir() -> Path:
@@ -64,6 +73,12 @@ class FeatureCache:
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", teacher_name)[:64]
         return self.dir / f"{safe}-{key[:24]}.safetensors"
 
+    def lock(self, teacher_name: str, key: str) -> FileLock:
+        """The lock a process holds while it extracts (and stores) the features of this key."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.path_for(teacher_name, key)
+        return FileLock(path.with_name(path.name + LOCK_SUFFIX))
+
     def load(self, teacher_name: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         """The cached arrays and metadata, or None on a miss (or an unreadable/foreign file)."""
         path = self.path_for(teacher_name, key)
@@ -74,7 +89,7 @@ class FeatureCache:
                 meta = json.loads((fh.metadata() or {}).get(_META_KEY, "{}"))
                 if meta.get("key") != key:
                     return None
-                arrays = {name: fh.get_tensor(name).numpy() for name in fh.keys()}
+                arrays = {name: fh.get_tensor(name).numpy() for name in fh.keys()}  # noqa: SIM118 (not a dict)
         except (SafetensorError, OSError, ValueError):
             return None  # a damaged file is a miss; it gets rewritten atomically
         return arrays, meta
@@ -91,9 +106,12 @@ class FeatureCache:
             raise CacheError(f"cannot write the feature cache at {path}: {exc}") from None
         return path
 
+    def _scores_path(self, key: str) -> Path:
+        return self.root / "scores" / f"{key[:32]}.json"
+
     def load_scores(self, key: str) -> dict[str, float]:
         """Metric scores computed earlier on features with this key (empty on a miss)."""
-        path = self.root / "scores" / f"{key[:32]}.json"
+        path = self._scores_path(key)
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -101,12 +119,15 @@ class FeatureCache:
         return data.get("scores", {}) if data.get("key") == key else {}
 
     def save_scores(self, key: str, scores: Mapping[str, float]) -> None:
-        """Merge scores into the key's file, atomically (a crash leaves the old file or none)."""
-        folder = self.root / "scores"
+        """Merge scores into the key's file under its lock (two processes never drop each other's
+        scores), atomically (a crash leaves the old file or none)."""
+        path = self._scores_path(key)
+        folder = path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            merged = {**self.load_scores(key), **scores}
-            atomic_write_text(folder / f"{key[:32]}.json", json.dumps({"key": key, "scores": merged}))
+            with FileLock(path.with_name(path.name + LOCK_SUFFIX)):
+                merged = {**self.load_scores(key), **scores}
+                atomic_write_text(path, json.dumps({"key": key, "scores": merged}))
         except OSError as exc:
             raise CacheError(f"cannot write metric scores to {folder}: {exc}") from None
 
@@ -122,16 +143,26 @@ class FeatureCache:
         return found
 
     def clear(self, teacher: str | None = None) -> tuple[int, int]:
-        """Delete cached files (only one teacher's when named) and stray temporaries: (files, bytes)."""
+        """Delete cached files (only one teacher's when named) and stray temporaries: (files, bytes).
+
+        Lock files go with the files they guard (all of them when no teacher is named), except
+        those held right now by a process still extracting or saving; they are not counted.
+        """
         count = size = 0
         scores = self.root / "scores"
         if teacher is None and scores.exists():
             for path in scores.iterdir():
+                if path.name.endswith(LOCK_SUFFIX):
+                    continue
                 size += path.stat().st_size
                 path.unlink()
+            _remove_free_locks(scores.glob("*" + LOCK_SUFFIX))
         if not self.dir.exists():
-            return 0, size
+            return count, size
+        removed = []
         for path in list(self.dir.iterdir()):
+            if path.name.endswith(LOCK_SUFFIX):
+                continue
             stray = path.name.startswith(".") and path.name.endswith(".tmp")
             if teacher is not None and not stray:
                 try:
@@ -145,4 +176,24 @@ class FeatureCache:
                 size += path.stat().st_size
                 path.unlink()
                 count += 1
+                removed.append(path)
+        locks = self.dir.glob("*" + LOCK_SUFFIX) if teacher is None else (
+            p.with_name(p.name + LOCK_SUFFIX) for p in removed)
+        _remove_free_locks(locks)
         return count, size
+
+
+def _remove_free_locks(paths: Iterable[Path]) -> None:
+    """Delete lock files no process holds (a held one belongs to a running extraction or save)."""
+    for path in paths:
+        if not path.exists():
+            continue
+        lock = FileLock(path)
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):  # held, or gone meanwhile
+            continue
+        try:
+            path.unlink(missing_ok=True)
+        finally:
+            lock.release()

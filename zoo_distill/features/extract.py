@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import Progress
 from PIL import Image
+from rich.progress import Progress
 from timm.data import create_transform
 
-from zoo_distill.util import distributed
-from zoo_distill.features.cache import FeatureCache, cache_key
 from zoo_distill.data.target import fingerprint, load_rgb
-from zoo_distill.errors import ZooDistillError
-from zoo_distill.plugin.types import Teacher
 from zoo_distill.data.views import EVAL_VIEW
-
+from zoo_distill.errors import CacheError, ZooDistillError
+from zoo_distill.features.cache import FeatureCache, cache_key
+from zoo_distill.plugin.types import Teacher
+from zoo_distill.util import distributed
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,24 @@ def lookup(
                       cache.path_for(name, key), key)
 
 
+def _shared_lookup(teacher: Teacher, paths: Sequence[Path], cache: FeatureCache, view: str,
+                   data_fingerprint: str) -> FeatureSet | None:
+    """Rank 0 looks the features up and every rank follows its answer: all extract, or none do."""
+
+    def find() -> FeatureSet | None:
+        return lookup(teacher.name, teacher.digest, teacher.data_config, paths, cache, view, data_fingerprint)
+
+    hit = find() if distributed.is_main() else None
+    if not distributed.broadcast_object(hit is not None):
+        return None
+    if hit is None:  # rank 0 found the file: read it here too
+        hit = find()
+        if hit is None:
+            raise CacheError(f"the cached features of {teacher.name} vanished while being read "
+                             f"(was the cache cleared meanwhile?)")
+    return hit
+
+
 def extract(
     teacher: Teacher,
     paths: Sequence[Path],
@@ -133,15 +152,30 @@ def extract(
 ) -> FeatureSet:
     """Teacher outputs on ``paths`` (under ``view``, made by ``image_fn``): cached, else computed and stored.
 
-    ``view`` must name ``image_fn`` uniquely: it is part of the cache key.
+    ``view`` must name ``image_fn`` uniquely: it is part of the cache key. A process that finds
+    another one extracting the same features (the cache key's lock is held) waits for it and
+    then reads its file instead of extracting again.
     """
-    start = time.perf_counter()
     data_fingerprint = data_fingerprint or fingerprint(paths)
+    if cache is None:
+        return _compute(teacher, paths, None, batch_size, device, progress, view, image_fn, data_fingerprint)
+    hit = _shared_lookup(teacher, paths, cache, view, data_fingerprint)  # no lock for a plain hit
+    if hit is not None:
+        return hit
     key = cache_key(teacher.digest, data_fingerprint, dict(teacher.data_config), view)
-    if cache is not None:
-        hit = lookup(teacher.name, teacher.digest, teacher.data_config, paths, cache, view, data_fingerprint)
+    # Only rank 0 locks: the other ranks follow its decision, and would deadlock it in a collective.
+    with cache.lock(teacher.name, key) if distributed.is_main() else contextlib.nullcontext():
+        hit = _shared_lookup(teacher, paths, cache, view, data_fingerprint)  # stored while we waited?
         if hit is not None:
             return hit
+        return _compute(teacher, paths, cache, batch_size, device, progress, view, image_fn, data_fingerprint)
+
+
+def _compute(teacher: Teacher, paths: Sequence[Path], cache: FeatureCache | None, batch_size: int, device: str,
+             progress: Progress | None, view: str, image_fn: ImageFn | None, data_fingerprint: str) -> FeatureSet:
+    """Encode ``paths`` (sharded over ranks under torchrun) and store the result in ``cache``."""
+    start = time.perf_counter()
+    key = cache_key(teacher.digest, data_fingerprint, dict(teacher.data_config), view)
     description = f"features {teacher.name}" + ("" if view == EVAL_VIEW else f" [{view.rsplit(':', 1)[-1]}]")
     mine = distributed.shard(len(paths))  # under torchrun each process encodes every world_size-th image
     shard_fn = None if image_fn is None else (lambda i, image: image_fn(int(mine[i]), image))
