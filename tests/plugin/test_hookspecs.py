@@ -1,6 +1,6 @@
 """The hook specs are a public API: pin them, and keep CHANGELOG.md and docs/plugins.md in step.
 
-If a test here fails because you changed ``zoo_distill/hookspecs.py`` on purpose: bump
+If a test here fails because you changed ``zoo_distill/plugin/hookspecs.py`` on purpose: bump
 ``zoo_distill.__version__``, add a CHANGELOG.md entry for it saying what changed for plugin
 authors, update PINNED below, and paste the new spec into docs/plugins.md.
 """
@@ -15,7 +15,6 @@ import pluggy
 import pytest
 
 from zoo_distill._version import __version__
-
 from zoo_distill.plugin import hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,6 +79,6 @@ def test_docs_show_every_spec_verbatim(name):
     docs = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
     assert fn.__doc__ and fn.__doc__ in docs, (
         f"the docstring of hook spec {name!r} is not in docs/plugins.md verbatim; paste the spec from "
-        f"zoo_distill/hookspecs.py into the 'Hook reference' section")
+        f"zoo_distill/plugin/hookspecs.py into the 'Hook reference' section")
     first_line = next(line for line in inspect.getsource(fn).splitlines() if line.startswith("def "))
     assert first_line in docs, f"docs/plugins.md does not show {first_line!r}"

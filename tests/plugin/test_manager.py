@@ -1,11 +1,19 @@
-"""Plugin loading through real entry points of (fake, on-disk) installed distributions."""
+"""Plugin loading: real entry points of (fake, on-disk) installed distributions, and in-process plugin
+objects for pluggy's ordering, wrappers and isolation."""
 
+import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
 
+from zoo_distill.errors import UnknownNameError
 from zoo_distill.plugin import hookspecs
-from zoo_distill.plugin.manager import BUILTIN_PLUGINS, load_plugins
+from zoo_distill.plugin.hookspecs import hookimpl
+from zoo_distill.plugin.manager import BUILTIN_PLUGINS, HOOKS, load_plugins
+from zoo_distill.plugin.types import Aggregator, Metric
+from zoo_distill.ranking.metrics import logme
 
 GOOD = """
 import numpy as np
@@ -128,3 +136,206 @@ def test_plugin_zoo_entries_join_the_zoo(fake_plugins, tiny_zoo):
     assert list(zoo.entries) == ["teacher-a", "teacher-b", "plugin-teacher"]  # the invalid one is left out
     assert zoo.entries["plugin-teacher"].origin == "goodplugin"
     assert any("zoo entry 'broken-entry' from plugin goodplugin" in w and "field 'repo' is required" in w for w in registry.warnings), registry.warnings
+
+
+# --- pluggy's options are honoured: order, wrappers, isolation -------------------------------------
+
+BUILTIN_METRICS = "zoo_distill.builtin.metrics"
+
+
+def metric(name: str, reference: str = "test") -> Metric:
+    return Metric(name, lambda f, y, z: 0.0, reference=reference)
+
+
+class Claims:
+    """A plugin that registers ``logme`` (a built-in's name) and one name of its own, with given options."""
+
+    def __init__(self, own: str, calls: list[str] | None = None, **options) -> None:
+        self.own, self.calls = own, calls if calls is not None else []
+
+        @hookimpl(**options)
+        def register_metrics(register):
+            self.calls.append(own)
+            register(metric("logme", reference=f"by {own}"))
+            register(metric(own))
+
+        self.register_metrics = register_metrics
+
+
+TRYLAST_LOGME = """
+from zoo_distill.plugin.hookspecs import hookimpl
+from zoo_distill.plugin.types import Metric
+
+@hookimpl(trylast=True)
+def register_metrics(register):
+    register(Metric("logme", lambda f, y, z: 0.0))
+"""
+
+
+def test_builtins_keep_their_names_against_tryfirst_and_trylast_plugins(tmp_path, monkeypatch):
+    install_fake_plugin(tmp_path, "zd-late", "lateplugin", TRYLAST_LOGME)  # the issue's case, installed
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = load_plugins(extra=[("early", Claims("early-own", tryfirst=True)),
+                                   ("late", Claims("late-own", trylast=True))])
+    assert registry.metrics["logme"] is logme.METRIC  # the built-in one
+    assert registry.owner_of("register_metrics", "logme").name == BUILTIN_METRICS
+    for plugin in ("early", "late", "lateplugin"):
+        assert (f"plugin {plugin!r}: metric 'logme' is already registered by plugin {BUILTIN_METRICS!r}; "
+                f"ignoring the duplicate") in registry.warnings
+    assert {"early-own", "late-own"} <= set(registry.metrics)  # their other names still register
+    by_name = {p.name: p for p in registry.plugins}
+    assert by_name["early"].registers == {"register_metrics": ["early-own"]} and by_name["early"].error is None
+
+
+def test_order_among_plugins_follows_pluggy():
+    """tryfirst, then plain ones in the order given, then trylast; the first registration of a name wins."""
+    calls: list[str] = []
+    registry = load_plugins(extra=[
+        ("plain-1", Claims("plain-1", calls)),
+        ("last", Claims("last", calls, trylast=True)),
+        ("plain-2", Claims("plain-2", calls)),
+        ("first", Claims("first", calls, tryfirst=True)),
+    ])
+    assert calls == ["first", "plain-1", "plain-2", "last"]
+    assert list(registry.metrics)[-4:] == ["first", "plain-1", "plain-2", "last"]  # after every built-in
+
+
+class Tracer:
+    """A new-style wrapper around register_metrics: registers one name before and one after the call."""
+
+    @hookimpl(wrapper=True)
+    def register_metrics(self, register):
+        register(metric("traced-before"))
+        result = yield
+        register(metric("traced-after"))
+        return result
+
+
+class OldTracer:
+    """An old-style hookwrapper: sees the outcome of the whole call."""
+
+    outcome = None
+
+    @hookimpl(hookwrapper=True)
+    def register_metrics(self, register):
+        outcome = yield
+        OldTracer.outcome = outcome.get_result()
+        register(metric("old-traced-after"))
+
+
+def test_hook_wrappers_wrap_the_whole_call_built_ins_included():
+    registry = load_plugins(extra=[("tracer", Tracer()), ("old-tracer", OldTracer())])
+    names = list(registry.metrics)
+    assert names[0] == "traced-before" and names[1] == "logme"  # the wrapper's setup ran before the built-ins
+    assert set(names[-2:]) == {"traced-after", "old-traced-after"}  # its teardown after everything
+    assert OldTracer.outcome == []  # no implementation returns anything
+    by_name = {p.name: p for p in registry.plugins}
+    assert by_name["tracer"].registers == {"register_metrics": ["traced-before", "traced-after"]}
+    assert by_name["old-tracer"].registers == {"register_metrics": ["old-traced-after"]}
+    assert registry.warnings == []
+
+
+class FailingWrapper:
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    @hookimpl(wrapper=True)
+    def register_aggregators(self, register):
+        if self.where == "setup":
+            raise RuntimeError("wrapper broke in setup")
+        result = yield
+        if self.where == "teardown":
+            raise RuntimeError("wrapper broke in teardown")
+        return result
+
+
+class Raises:
+    @hookimpl(tryfirst=True)
+    def register_aggregators(self, register):
+        register(Aggregator("kept-before-raising", lambda scores: scores))
+        raise RuntimeError("boom")
+
+
+class Good:
+    @hookimpl
+    def register_aggregators(self, register):
+        register(Aggregator("good-one", lambda scores: scores))
+
+
+def test_failures_are_isolated_and_name_the_plugin():
+    registry = load_plugins(extra=[("setup-fails", FailingWrapper("setup")), ("teardown-fails", FailingWrapper("teardown")),
+                                   ("raises", Raises()), ("good", Good())])
+    by_name = {p.name: p for p in registry.plugins}
+    assert "plugin 'setup-fails': register_aggregators failed: RuntimeError: wrapper broke in setup" in registry.warnings
+    assert "plugin 'teardown-fails': register_aggregators failed: RuntimeError: wrapper broke in teardown" in (
+        registry.warnings)
+    assert "plugin 'raises': register_aggregators failed: RuntimeError: boom" in registry.warnings
+    assert by_name["raises"].error == "register_aggregators failed: RuntimeError: boom"
+    # the call went on past each failure: built-ins, what the raising plugin registered first, the next plugin
+    assert {"nearest", "weighted", "uniform", "kept-before-raising", "good-one"} <= set(registry.aggregators)
+    assert by_name["good"].error is None
+
+
+def test_misdeclared_hooks_are_reported():
+    class NotAGenerator:
+        @hookimpl(wrapper=True)
+        def register_metrics(self, register):
+            return None
+
+    class Typo:
+        @hookimpl
+        def register_metric(self, register):
+            register(metric("never"))
+
+    class BadParameter:
+        @hookimpl
+        def register_metrics(self, reg):
+            reg(metric("never"))
+
+    registry = load_plugins(extra=[("not-a-generator", NotAGenerator()), ("typo", Typo()), ("bad", BadParameter())])
+    by_name = {p.name: p for p in registry.plugins}
+    assert "is marked as a hook wrapper but is not a generator function" in by_name["not-a-generator"].error
+    assert any("plugin 'typo': 'register_metric' is not a zoo-distill hook" in w for w in registry.warnings)
+    assert "failed to load" in by_name["bad"].error and "reg" in by_name["bad"].error
+    assert "never" not in registry.metrics and "logme" in registry.metrics
+
+
+def test_register_only_works_while_the_hook_runs():
+    kept = []
+
+    class Keeps:
+        @hookimpl
+        def register_metrics(self, register):
+            kept.append(register)
+
+    load_plugins(extra=[("keeps", Keeps())])
+    with pytest.raises(RuntimeError, match="only be called while the hook runs"):
+        kept[0](metric("late"))
+
+
+def test_a_new_hook_is_one_row():
+    """Everything per hook (callback, type check, listing, lookup) comes from HOOKS."""
+    assert set(HOOKS) == {name for name in dir(hookspecs) if name.startswith("register_")}
+    registry = load_plugins()
+    assert set(registry.registered) == set(HOOKS)
+    with pytest.raises(UnknownNameError, match="unknown zoo entry 'nope'"):
+        registry.get("register_zoo_entries", "nope")
+
+
+HEAVY = ("torch", "timm", "torchvision", "sklearn", "matplotlib")
+
+
+@pytest.fixture(scope="module")
+def imported_by_loading() -> set[str]:
+    """The heavy modules a fresh interpreter has imported after loading the registry."""
+    code = ("import sys; from zoo_distill.plugin.manager import get_registry; get_registry(); "
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "ZOO_DISTILL_LOAD_PLUGINS": ""})
+    return set(filter(None, out.stdout.strip().split(",")))
+
+
+@pytest.mark.parametrize("module", HEAVY)
+def test_loading_the_registry_imports_no_heavy_module(imported_by_loading, module):
+    """``zoo-distill plugins`` must answer at once: the built-ins import torch & co. only when used."""
+    assert module not in imported_by_loading

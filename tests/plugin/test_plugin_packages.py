@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from zoo_distill.plugin import manager as plugins
 from zoo_distill.cli.app import app
+from zoo_distill.plugin import manager as plugins
 
 from ..conftest import local_entry, save_tiny_model, write_split, write_zoo
 

@@ -2,13 +2,15 @@
 
 Every hook receives a ``register`` callback and calls it once per thing it contributes.
 Built-in plugins use exactly these hooks, so a third-party plugin can do anything a
-built-in one does. These names and signatures are a public API: changing them needs a
-version bump and a changelog entry.
+built-in one does. Each hook is called once through pluggy, which orders the implementations:
+built-ins first, then plugins' ``tryfirst``, plain and ``trylast`` ones (see ``manager.py``).
+These names and signatures are a public API: changing them needs a version bump and a
+changelog entry.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
 

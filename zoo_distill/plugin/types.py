@@ -6,8 +6,10 @@ a numpy/torch array, so a plugin never needs to know the core's internals.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,7 +28,7 @@ class Metric:
     """
 
     name: str
-    fn: Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], float]
+    fn: Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]
     needs: tuple[str, ...] = (FEATURES,)
     reference: str = ""
     description: str = ""
@@ -82,19 +84,31 @@ class EntryFieldError(ValueError):
 
 @runtime_checkable
 class Teacher(Protocol):
-    """A frozen source model: preprocessing, feature dim, source classes, and a forward pass."""
+    """A frozen source model: everything the core (ranking, feature extraction, distillation) uses of it.
 
-    name: str
-    data_config: Mapping[str, Any]  # timm data config: input_size, mean, std, interpolation, crop_pct
-    feature_dim: int
-    num_source_classes: int  # 0 when the source has no classifier head
+    The core touches nothing else, so any class with these members works; it need not be a timm
+    model (``zoo_distill.zoo.teacher.TimmTeacher`` is the built-in one). The core calls ``to`` before
+    ``forward`` (maybe more than once), and ``forward`` under ``torch.inference_mode()`` on batches
+    made with ``data_config``.
+    """
+
+    name: str  # the zoo entry's name
+    #: timm data config (``input_size`` [C, H, W], ``mean``, ``std``, ``interpolation``, ``crop_pct``,
+    #: ``crop_mode``): passed to ``timm.data.create_transform``, stored as JSON in the feature cache.
+    data_config: Mapping[str, Any]
+    feature_dim: int  # D of ``forward``'s features
+    num_source_classes: int  # C of ``forward``'s logits; 0 when the source has no classifier head
 
     @property
     def digest(self) -> str:
         """A stable hash of the weights, used to key cached features."""
 
+    def to(self, device: Any) -> Teacher:
+        """Move the model to ``device`` (a ``torch.device``) and return the teacher itself."""
+
     def forward(self, images: Any) -> tuple[Any, Any | None]:
-        """Return ``(features [B, D], source_logits [B, C] or None)`` for a preprocessed batch."""
+        """``(features [B, D], source_logits [B, C] or None)``: torch tensors on the input's device,
+        for a preprocessed float batch ``images`` [B, C, H, W]."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,28 @@ class TeacherIdentity:
 
     digest: str
     data_config: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class HubFiles:
+    """Files of a Hugging Face Hub repo that an entry loads: ``zoo pull`` downloads them into the Hub
+    cache and ``zoo ls`` tells whether they are there (and the size of ``weights``)."""
+
+    repo_id: str
+    revision: str | None  # None: the default branch
+    files: tuple[str, ...]
+    weights: str = "model.safetensors"  # which of ``files`` holds the weights
+
+    def __post_init__(self) -> None:
+        if self.weights not in self.files:
+            raise ValueError(f"HubFiles: weights {self.weights!r} is not one of files {self.files}")
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """The weights file on this machine that an entry loads: nothing to download."""
+
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -115,6 +151,10 @@ class SourceProvider:
     returning ``None`` if so or a human-readable reason if not. ``identify`` (optional) returns
     the TeacherIdentity cheaply (no model construction), so cached features are reused without
     loading the teacher at all; it must equal the built teacher's ``digest``/``data_config``.
+    ``files`` (optional) says where an entry's weights live (no network, no model), so that
+    ``zoo ls`` can show whether they are on this machine and ``zoo pull`` can prefetch them:
+    a :class:`HubFiles`, a :class:`LocalFile`, or None when the provider cannot say for this entry.
+    It raises ``ProviderUnavailable`` when the entry's weights cannot be had at all.
     """
 
     name: str
@@ -125,3 +165,4 @@ class SourceProvider:
     validate: Callable[[ZooEntry], None] | None = None  # raises EntryFieldError
     identify: Callable[[ZooEntry], TeacherIdentity] | None = None
     description: str = ""
+    files: Callable[[ZooEntry], HubFiles | LocalFile | None] | None = None

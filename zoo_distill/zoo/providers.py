@@ -1,19 +1,20 @@
-"""Built-in source providers: ``local`` (safetensors file), ``hf-hub`` (timm-format Hub repo), ``timm``."""
+"""Built-in source providers: ``local`` (safetensors file), ``hf-hub`` (timm-format Hub repo), ``timm``.
+
+torch, timm and huggingface_hub (through ``zoo.hub``) are imported inside the functions that use
+them, not here: the plugin registry imports this module, and listing plugins must not pay for them.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import timm
-from timm.models import get_pretrained_cfg
+from typing import TYPE_CHECKING, Any
 
 from zoo_distill.errors import ProviderUnavailable, ZooDistillError
-from zoo_distill.zoo.hub import CONFIG_FILE, WEIGHTS_FILE, availability, cached_path, download
-from zoo_distill.plugin.types import EntryFieldError, SourceProvider, TeacherIdentity, ZooEntry
-from zoo_distill.zoo.teacher import TimmTeacher, create_timm_model, expected_data_config
-from zoo_distill.zoo.weights import file_digest, load_into
+from zoo_distill.plugin.types import EntryFieldError, HubFiles, LocalFile, SourceProvider, TeacherIdentity, ZooEntry
+
+if TYPE_CHECKING:
+    from zoo_distill.zoo.teacher import TimmTeacher
 
 _PRETRAINED_CFG_KEYS = {"input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode"}
 
@@ -83,6 +84,8 @@ def _local_weights(entry: ZooEntry) -> Path:
 def _validate_local(entry: ZooEntry) -> None:
     _require_str(entry, "weights")
     _require_str(entry, "arch")
+    import timm
+
     if not timm.is_model(entry.options["arch"]):
         raise EntryFieldError("arch", f"{entry.options['arch']!r} is not a timm architecture (see timm.list_models())")
     n = entry.options.get("num_classes")
@@ -91,12 +94,19 @@ def _validate_local(entry: ZooEntry) -> None:
     _validate_common(entry)
 
 
+def local_files(entry: ZooEntry) -> LocalFile:
+    return LocalFile(_local_weights(entry))
+
+
 def _local_available(entry: ZooEntry) -> str | None:
     path = _local_weights(entry)
     return None if path.exists() else f"source {entry.name!r}: weights file {path} does not exist"
 
 
 def load_local(entry: ZooEntry) -> TimmTeacher:
+    from zoo_distill.zoo.teacher import TimmTeacher
+    from zoo_distill.zoo.weights import file_digest, load_into
+
     path = _local_weights(entry)
     who = f"source {entry.name!r} ({entry.origin})"
     if not path.exists():
@@ -107,6 +117,9 @@ def load_local(entry: ZooEntry) -> TimmTeacher:
 
 
 def identify_local(entry: ZooEntry) -> TeacherIdentity:
+    from zoo_distill.zoo.teacher import expected_data_config
+    from zoo_distill.zoo.weights import file_digest
+
     path = _local_weights(entry)
     if not path.exists():
         raise ProviderUnavailable(f"source {entry.name!r} ({entry.origin}): weights file {path} does not exist")
@@ -115,6 +128,8 @@ def identify_local(entry: ZooEntry) -> TeacherIdentity:
 
 
 def _build(entry: ZooEntry, arch: str, num_classes: int, base_cfg: dict[str, Any]) -> Any:
+    from zoo_distill.zoo.teacher import create_timm_model
+
     cfg = {**base_cfg, **(entry.options.get("pretrained_cfg") or {})}
     try:
         return create_timm_model(arch, num_classes, cfg, entry.options.get("model_args"))
@@ -145,6 +160,10 @@ def _read_timm_config(entry: ZooEntry, path: Path) -> dict[str, Any]:
 
 def load_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TimmTeacher:
     """A timm-format Hub repo: ``config.json`` + ``model.safetensors`` at a pinned revision."""
+    from zoo_distill.zoo.hub import CONFIG_FILE, WEIGHTS_FILE, download
+    from zoo_distill.zoo.teacher import TimmTeacher
+    from zoo_distill.zoo.weights import file_digest, load_into
+
     config = _read_timm_config(entry, download(entry.name, repo, CONFIG_FILE, revision))
     weights = download(entry.name, repo, WEIGHTS_FILE, revision)
     model = _build(entry, config["arch"], config["num_classes"], config["pretrained_cfg"])
@@ -153,10 +172,26 @@ def load_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TimmTeach
 
 
 def identify_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TeacherIdentity:
+    from zoo_distill.zoo.hub import CONFIG_FILE, WEIGHTS_FILE, cached_path, download
+    from zoo_distill.zoo.teacher import expected_data_config
+    from zoo_distill.zoo.weights import file_digest
+
     config = _read_timm_config(entry, download(entry.name, repo, CONFIG_FILE, revision))
     weights = cached_path(repo, WEIGHTS_FILE, revision) or download(entry.name, repo, WEIGHTS_FILE, revision)
     overlay = {**config["pretrained_cfg"], **(entry.options.get("pretrained_cfg") or {})}
     return TeacherIdentity(file_digest(weights), expected_data_config(config["arch"], overlay))
+
+
+def hf_hub_files(entry: ZooEntry) -> HubFiles:
+    from zoo_distill.zoo.hub import CONFIG_FILE, WEIGHTS_FILE
+
+    return HubFiles(entry.options["repo"], entry.options.get("revision"), (CONFIG_FILE, WEIGHTS_FILE), WEIGHTS_FILE)
+
+
+def _hub_available(entry: ZooEntry) -> str | None:
+    from zoo_distill.zoo.hub import availability
+
+    return availability(entry.name, entry.options["repo"], entry.options.get("revision"))
 
 
 def load_hf_hub(entry: ZooEntry) -> TimmTeacher:
@@ -172,6 +207,8 @@ def _validate_timm(entry: ZooEntry) -> None:
 
 
 def _timm_hub_id(entry: ZooEntry) -> str:
+    from timm.models import get_pretrained_cfg
+
     name = entry.options["model"]
     cfg = get_pretrained_cfg(name, allow_unregistered=False) if "." in name else get_pretrained_cfg(name)
     if cfg is None:
@@ -183,8 +220,21 @@ def _timm_hub_id(entry: ZooEntry) -> str:
     return cfg.hf_hub_id
 
 
+def timm_files(entry: ZooEntry) -> HubFiles:
+    """Weights only: timm's own pretrained_cfg gives the preprocessing."""
+    from zoo_distill.zoo.hub import WEIGHTS_FILE
+
+    return HubFiles(_timm_hub_id(entry), entry.options.get("revision"), (WEIGHTS_FILE,), WEIGHTS_FILE)
+
+
 def load_timm(entry: ZooEntry) -> TimmTeacher:
     """timm pretrained weights, fetched as ``model.safetensors`` from their Hub repo (never pickle)."""
+    from timm.models import get_pretrained_cfg
+
+    from zoo_distill.zoo.hub import WEIGHTS_FILE, download
+    from zoo_distill.zoo.teacher import TimmTeacher
+    from zoo_distill.zoo.weights import file_digest, load_into
+
     name = entry.options["model"]
     repo = _timm_hub_id(entry)
     revision = entry.options.get("revision")
@@ -198,6 +248,12 @@ def load_timm(entry: ZooEntry) -> TimmTeacher:
 
 
 def identify_timm(entry: ZooEntry) -> TeacherIdentity:
+    from timm.models import get_pretrained_cfg
+
+    from zoo_distill.zoo.hub import WEIGHTS_FILE, download
+    from zoo_distill.zoo.teacher import expected_data_config
+    from zoo_distill.zoo.weights import file_digest
+
     name = entry.options["model"]
     weights = download(entry.name, _timm_hub_id(entry), WEIGHTS_FILE, entry.options.get("revision"))
     cfg = get_pretrained_cfg(name)
@@ -208,6 +264,10 @@ def identify_timm(entry: ZooEntry) -> TeacherIdentity:
 
 def timm_pretrained_weights(model_name: str, who: str, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
     """timm's pretrained safetensors for ``model_name`` (through the Hub cache) and its preprocessing."""
+    from timm.models import get_pretrained_cfg
+
+    from zoo_distill.zoo.hub import WEIGHTS_FILE, download
+
     entry = ZooEntry(name=who, provider="timm", options={"model": model_name, "revision": revision})
     weights = download(who, _timm_hub_id(entry), WEIGHTS_FILE, revision)
     cfg = get_pretrained_cfg(model_name)
@@ -215,6 +275,8 @@ def timm_pretrained_weights(model_name: str, who: str, revision: str | None = No
 
 
 def _timm_available(entry: ZooEntry) -> str | None:
+    from zoo_distill.zoo.hub import availability
+
     try:
         return availability(entry.name, _timm_hub_id(entry), entry.options.get("revision"))
     except ProviderUnavailable as exc:
@@ -230,6 +292,7 @@ PROVIDERS = [
         is_available=_local_available,
         validate=_validate_local,
         identify=identify_local,
+        files=local_files,
         description="a timm architecture with weights from a local safetensors file",
     ),
     SourceProvider(
@@ -237,9 +300,10 @@ PROVIDERS = [
         load=load_hf_hub,
         required=("repo",),
         optional=("revision", "pretrained_cfg", "model_args"),
-        is_available=lambda e: availability(e.name, e.options["repo"], e.options.get("revision")),
+        is_available=_hub_available,
         validate=_validate_hub,
         identify=lambda e: identify_hub_repo(e, e.options["repo"], e.options.get("revision")),
+        files=hf_hub_files,
         description="a timm-format Hub repo (config.json + model.safetensors) at a pinned revision",
     ),
     SourceProvider(
@@ -250,6 +314,7 @@ PROVIDERS = [
         is_available=_timm_available,
         validate=_validate_timm,
         identify=identify_timm,
+        files=timm_files,
         description="a timm model name with its pretrained weights (safetensors from the Hub)",
     ),
 ]
