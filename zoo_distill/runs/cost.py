@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from zoo_distill.util.units import human_size
+
 
 @dataclass
 class StudentCost:
@@ -84,13 +86,6 @@ def measure_cost(model: torch.nn.Module, input_size: tuple[int, int, int] | None
                        threads=used_threads)
 
 
-def _human(value: float) -> str:
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= limit:
-            return f"{value / limit:.1f}{suffix}"
-    return f"{value:.0f}"
-
-
 def format_cost(cost: StudentCost) -> str:
     """One line, e.g. ``11.2M params, 0.56 GMACs, 3.1 ms/img (CPU, 2 threads)``."""
     if cost.macs >= 1e8:
@@ -100,5 +95,5 @@ def format_cost(cost: StudentCost) -> str:
     else:
         macs = f"{cost.macs} MACs"
     plural = "thread" if cost.threads == 1 else "threads"
-    return (f"{_human(cost.params)} params, {macs}, {cost.latency_ms:.1f} ms/img "
+    return (f"{human_size(cost.params, unit='')} params, {macs}, {cost.latency_ms:.1f} ms/img "
             f"(CPU, {cost.threads} {plural})")
