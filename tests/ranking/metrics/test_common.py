@@ -33,7 +33,7 @@ def structured(rng: np.random.Generator, per_class: list[int], dim: int, k: int 
 
 
 def test_builtin_metrics_order_and_fields():
-    assert NAMES == ["logme", "leep", "nce", "nleep", "hscore", "gbc", "knn", "linear"]
+    assert NAMES == ["logme", "leep", "nce", "nleep", "hscore", "gbc", "knn", "linear", "sfda", "ncti", "etran"]
     for metric in BUILTIN_METRICS:
         assert metric.reference and metric.description
         assert set(metric.needs) <= {FEATURES, LOGITS} and metric.needs

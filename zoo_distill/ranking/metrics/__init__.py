@@ -11,6 +11,9 @@ from __future__ import annotations
 from zoo_distill.plugin.types import Metric
 from zoo_distill.ranking.metrics import gbc, hscore, knn, leep, linear, logme, nce, nleep
 from zoo_distill.ranking.metrics._common import MetricError, prepare_inputs
+from zoo_distill.ranking.metrics.etran import METRIC as ETRAN
+from zoo_distill.ranking.metrics.ncti import METRIC as NCTI
+from zoo_distill.ranking.metrics.sfda import METRIC as SFDA
 
 #: The metrics registered by ``zoo_distill.builtin.metrics``, in display order.
 BUILTIN_METRICS: list[Metric] = [
@@ -22,6 +25,9 @@ BUILTIN_METRICS: list[Metric] = [
     gbc.METRIC,
     knn.METRIC,
     linear.METRIC,
+    SFDA,
+    NCTI,
+    ETRAN,
 ]
 
 __all__ = ["BUILTIN_METRICS", "MetricError", "prepare_inputs"]
