@@ -29,7 +29,7 @@ import torch
 
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.features.cache import default_cache_dir
-from zoo_distill.training.methods.distill import DistillConfig
+from zoo_distill.training.config import DistillConfig
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
 from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse

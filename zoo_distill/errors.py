@@ -9,6 +9,10 @@ class ZooDistillError(Exception):
     exit_code = 2
 
 
+class ConfigError(ZooDistillError):
+    """A setting (CLI option or API argument) is out of range or malformed; the message names it."""
+
+
 class ZooFileError(ZooDistillError):
     """A zoo file (or a plugin's zoo entry) is malformed; the message names file, entry and field."""
 

@@ -10,12 +10,13 @@ import torch
 import zoo_distill.training.loop as trainer_module
 from zoo_distill.features.cache import FeatureCache
 from zoo_distill.data.target import load_target
-from zoo_distill.training.methods.distill import DistillConfig
+from zoo_distill.training.config import DistillConfig
 from zoo_distill.errors import ZooDistillError
 from zoo_distill.runs.evaluate import evaluate_run, predict_images
 from zoo_distill.plugin.manager import get_registry
-from zoo_distill.runs.run import RunSpec, run
-from zoo_distill.training.loop import TrainConfig
+from zoo_distill.runs.run import run
+from zoo_distill.runs.spec import RunSpec
+from zoo_distill.training.config import TrainConfig
 from zoo_distill.zoo.file import load_zoo
 
 SHORT = TrainConfig(epochs=3, batch_size=8, mu=1, steps_per_epoch=3, seed=3)

@@ -3,10 +3,12 @@ import torch
 
 from zoo_distill.features.cache import FeatureCache
 from zoo_distill.data.target import load_target
-from zoo_distill.training.methods.distill import DistillConfig, active_weights, feature_loss
+from zoo_distill.training.methods.distill import active_weights, feature_loss
+from zoo_distill.training.config import DistillConfig
 from zoo_distill.plugin.manager import get_registry
-from zoo_distill.runs.run import RunSpec, run
-from zoo_distill.training.loop import TrainConfig
+from zoo_distill.runs.run import run
+from zoo_distill.runs.spec import RunSpec
+from zoo_distill.training.config import TrainConfig
 from zoo_distill.zoo.file import load_zoo
 
 FAST = TrainConfig(epochs=10, batch_size=16, mu=2, seed=0)

@@ -19,11 +19,12 @@ from zoo_distill._version import __version__
 from zoo_distill.util import distributed
 from zoo_distill.features.cache import FeatureCache
 from zoo_distill.data.target import load_target
-from zoo_distill.training.methods.distill import DistillConfig
+from zoo_distill.training.config import DistillConfig
 from zoo_distill.errors import ZooDistillError
 from zoo_distill.plugin.manager import get_registry
 from zoo_distill.util.progress import make_progress, stderr
-from zoo_distill.ranking.rank import DEFAULT_PRIMARY_METRIC, rank_sources
+from zoo_distill.ranking.rank import rank_sources
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
 from zoo_distill.ranking.report import rank_table, scores_table
 from zoo_distill.zoo.file import load_zoo
 
@@ -361,9 +362,9 @@ def _train_and_report(spec, data, zoo_path, cache_dir, no_cache, out, resume, as
 
 
 def _spec(method: str, **kw):
-    from zoo_distill.training.methods.fixmatch import FixMatchConfig
-    from zoo_distill.runs.run import RunSpec
-    from zoo_distill.training.loop import TrainConfig
+    from zoo_distill.training.config import FixMatchConfig
+    from zoo_distill.runs.spec import RunSpec
+    from zoo_distill.training.config import TrainConfig
 
     train = TrainConfig(epochs=kw["epochs"], batch_size=kw["batch_size"], mu=kw["mu"],
                         steps_per_epoch=kw["steps_per_epoch"], lr=kw["lr"], weight_decay=kw["weight_decay"],

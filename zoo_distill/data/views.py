@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from zoo_distill.zoo.weights import json_digest
+from zoo_distill.util.digest import json_digest
 
 EVAL_VIEW = "eval"
 

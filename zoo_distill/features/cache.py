@@ -30,7 +30,7 @@ from safetensors.torch import save_file
 
 from zoo_distill.errors import CacheError
 from zoo_distill.util.atomic import atomic_write, atomic_write_text
-from zoo_distill.zoo.weights import json_digest
+from zoo_distill.util.digest import json_digest
 
 CACHE_ENV = "ZOO_DISTILL_CACHE"
 FORMAT_VERSION = 1

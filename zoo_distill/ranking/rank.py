@@ -14,15 +14,13 @@ from typing import Any, Sequence
 import numpy as np
 from rich.progress import Progress
 
-from zoo_distill.features.cache import FeatureCache
 from zoo_distill.data.target import TargetData, fingerprint
 from zoo_distill.errors import ProviderUnavailable, ZooDistillError
+from zoo_distill.features.cache import FeatureCache
 from zoo_distill.features.extract import FeatureSet, extract, lookup
-from zoo_distill.plugin.types import LOGITS, Metric, ZooEntry
 from zoo_distill.plugin.manager import PluginRegistry
-from zoo_distill.zoo.weights import json_digest
-
-DEFAULT_PRIMARY_METRIC = "knn"  # LogME misranks when N < D (few labels); see docs/metrics.md
+from zoo_distill.plugin.types import LOGITS, Metric, ZooEntry
+from zoo_distill.util.digest import json_digest
 
 
 @dataclass

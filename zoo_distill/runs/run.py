@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,43 +15,24 @@ import torch
 from rich.progress import Progress
 
 from zoo_distill._version import __version__
-
-from zoo_distill.util import distributed
-from zoo_distill.util.atomic import atomic_write_json
-from zoo_distill.features.bank import build_bank
-from zoo_distill.training.methods.finetune import FineTune
-from zoo_distill.training.methods.fixmatch import FixMatch, FixMatchConfig
-from zoo_distill.features.cache import FeatureCache
+from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.target import TargetData, fingerprint
-from zoo_distill.training.methods.distill import Distill, DistillConfig, active_weights
 from zoo_distill.errors import ZooDistillError
+from zoo_distill.features.bank import build_bank
+from zoo_distill.features.cache import FeatureCache
 from zoo_distill.features.extract import resolve_device
 from zoo_distill.plugin.manager import PluginRegistry
-from zoo_distill.data.pool import ImagePool
-from zoo_distill.ranking.rank import DEFAULT_PRIMARY_METRIC, rank_sources
+from zoo_distill.ranking.rank import rank_sources
+from zoo_distill.runs.spec import METHODS, RunSpec
 from zoo_distill.training.inputs import StudentInputs
+from zoo_distill.training.loop import predict_logits, train
+from zoo_distill.training.methods.distill import Distill, active_weights
+from zoo_distill.training.methods.finetune import FineTune
+from zoo_distill.training.methods.fixmatch import FixMatch
 from zoo_distill.training.student import create_student
-from zoo_distill.training.loop import TrainConfig, predict_logits, train
+from zoo_distill.util import distributed
+from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.zoo.file import Zoo
-
-METHODS = ("distill", "finetune", "fixmatch")
-
-
-@dataclass
-class RunSpec:
-    """Everything a run depends on; saved as ``run.json`` in the run directory."""
-
-    method: str = "distill"
-    aggregator: str = "weighted"
-    aggregator_options: dict[str, Any] = field(default_factory=dict)
-    metric: str = DEFAULT_PRIMARY_METRIC
-    sources: list[str] = field(default_factory=list)
-    student: str = "resnet18"
-    student_init: str = "pretrained"
-    input_size: int | None = None
-    train: TrainConfig = field(default_factory=TrainConfig)
-    distill: DistillConfig = field(default_factory=DistillConfig)
-    fixmatch: FixMatchConfig = field(default_factory=FixMatchConfig)
 
 
 @dataclass

@@ -11,8 +11,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from zoo_distill.util.atomic import atomic_write
 from zoo_distill.errors import ZooDistillError
+from zoo_distill.util.atomic import atomic_write
 
 _META = "zoo_distill_checkpoint"
 

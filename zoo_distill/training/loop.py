@@ -19,40 +19,13 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from zoo_distill.util import distributed
-from zoo_distill.training.checkpoint import load_checkpoint, save_checkpoint
 from zoo_distill.errors import ZooDistillError
-from zoo_distill.zoo.weights import json_digest
+from zoo_distill.training.checkpoint import load_checkpoint, save_checkpoint
+from zoo_distill.training.config import TrainConfig
+from zoo_distill.util import distributed
+from zoo_distill.util.digest import json_digest
 
 CHECKPOINT = "checkpoint.safetensors"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings, identical for every method compared on a target."""
-
-    epochs: int = 30
-    batch_size: int = 32  # labeled images per step
-    mu: int = 2  # unlabeled images per step = mu * batch_size (methods that use them)
-    steps_per_epoch: int | None = None  # default: ceil((labeled + unlabeled) / batch_size)
-    lr: float = 0.03  # FixMatch reference value; lr 0.1 diverged on the synthetic targets
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    seed: int = 0
-    device: str = "cpu"
-    precision: str = "fp32"  # or "bf16" (autocast)
-
-    def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "bf16"):
-            raise ZooDistillError(f"--precision must be fp32 or bf16, got {self.precision!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.mu < 0 or self.lr <= 0:
-            raise ZooDistillError(f"invalid training settings: epochs={self.epochs}, batch_size={self.batch_size}, "
-                                  f"mu={self.mu}, lr={self.lr}")
-
-    def resolved_steps(self, n_labeled: int, n_unlabeled: int) -> int:
-        if self.steps_per_epoch:
-            return self.steps_per_epoch
-        return max(1, math.ceil((n_labeled + n_unlabeled) / self.batch_size))
 
 
 @dataclass

@@ -7,7 +7,6 @@ on load, so they are refused with a message that says how to convert them.
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from functools import lru_cache
 from pathlib import Path
@@ -72,7 +71,3 @@ def file_digest(path: Path) -> str:
     stat = path.stat()
     return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
-
-def json_digest(obj: object) -> str:
-    """A stable sha256 of a JSON-serialisable object (sorted keys)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

@@ -14,7 +14,8 @@ from rich.table import Table
 
 from zoo_distill.features.cache import default_cache_dir
 from zoo_distill.util.progress import make_progress
-from zoo_distill.ranking.rank import DEFAULT_PRIMARY_METRIC, RankResult, rank_sources
+from zoo_distill.ranking.rank import RankResult, rank_sources
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
 from zoo_distill.ranking.report import rank_table
 from zoo_distill.zoobench import ZoobenchBuild, ZoobenchSettings
 from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_method

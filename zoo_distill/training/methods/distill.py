@@ -15,34 +15,17 @@ source counts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from zoo_distill.data.pool import ImagePool
+from zoo_distill.data.views import augment, make_view
+from zoo_distill.training.config import FEATURE_LOSSES, HEADS, DistillConfig
 from zoo_distill.training.inputs import StudentInputs, classify, pooled_features
-from zoo_distill.training.student import Student
 from zoo_distill.training.loop import StepBatch
-from zoo_distill.data.views import ViewPolicy, augment, make_view
-
-FEATURE_LOSSES = ("cosine", "mse")
-HEADS = ("linear", "mlp")
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    """The method's own settings (defaults documented in docs/distillation.md)."""
-
-    lam: float = 10.0  # lambda: the cosine term is <= 2 per source; with 1.0 CE dominates and the student barely moves
-    views: int = 8  # V: augmented views per image in the teacher-target bank
-    view_seed: int = 0  # the bank's seed: fixed across training seeds so the bank is reused
-    feature_loss: str = "cosine"
-    head: str = "linear"
-    weight_threshold: float = 1e-3  # sources with alpha below this are dropped (cost nothing)
-    online_teachers: bool = False  # run teachers every step on fresh views instead of the bank
-    policy: ViewPolicy = field(default_factory=ViewPolicy)
+from zoo_distill.training.student import Student
 
 
 def head_key(source: str) -> str:

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from zoo_distill.data.pool import ImagePool
-from zoo_distill.training.inputs import StudentInputs
-from zoo_distill.training.student import Student
-from zoo_distill.training.loop import StepBatch
 from zoo_distill.data.views import ViewPolicy, augment
+from zoo_distill.training.inputs import StudentInputs
+from zoo_distill.training.loop import StepBatch
+from zoo_distill.training.student import Student
 
 
 class FineTune:

@@ -11,8 +11,6 @@ one batch, so batch-norm statistics see all three. The unlabeled ratio mu is the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,19 +18,11 @@ from PIL import Image, ImageDraw
 from torchvision.transforms import RandAugment
 
 from zoo_distill.data.pool import ImagePool
-from zoo_distill.training.inputs import StudentInputs
-from zoo_distill.training.student import Student
-from zoo_distill.training.loop import StepBatch
 from zoo_distill.data.views import ViewPolicy, augment
-
-
-@dataclass(frozen=True)
-class FixMatchConfig:
-    threshold: float = 0.95
-    lambda_u: float = 1.0
-    randaugment_ops: int = 2
-    randaugment_magnitude: int = 10
-    cutout: float = 0.5  # largest cutout side, as a fraction of the image side
+from zoo_distill.training.config import FixMatchConfig
+from zoo_distill.training.inputs import StudentInputs
+from zoo_distill.training.loop import StepBatch
+from zoo_distill.training.student import Student
 
 
 def cutout(image: Image.Image, rng: np.random.Generator, max_fraction: float) -> Image.Image:

@@ -1,0 +1,47 @@
+"""What a run is: the method, its sources and student, and every training setting.
+
+A plain dataclass (no torch import) validated when it is made, so a bad setting fails before
+any ranking, extraction or output folder; saved as ``run.json`` in the run directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo_distill.errors import ConfigError
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
+from zoo_distill.training.config import DistillConfig, FixMatchConfig, TrainConfig
+from zoo_distill.util.checks import check_choice, check_int
+
+__all__ = ["METHODS", "RunSpec"]
+
+METHODS = ("distill", "finetune", "fixmatch")
+
+
+@dataclass
+class RunSpec:
+    """Everything a run depends on; saved as ``run.json`` in the run directory."""
+
+    method: str = "distill"
+    aggregator: str = "weighted"
+    aggregator_options: dict[str, Any] = field(default_factory=dict)
+    metric: str = DEFAULT_PRIMARY_METRIC
+    sources: list[str] = field(default_factory=list)
+    student: str = "resnet18"
+    student_init: str = "pretrained"
+    input_size: int | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    fixmatch: FixMatchConfig = field(default_factory=FixMatchConfig)
+
+    def __post_init__(self) -> None:
+        check_choice("method", self.method, METHODS)
+        for option, value in (("--aggregator", self.aggregator), ("--metric", self.metric),
+                              ("--student", self.student), ("--student-init", self.student_init)):
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{option} must be a non-empty name, got {value!r}")
+        if self.input_size is not None:
+            check_int("--input-size", self.input_size, 8, 4096)
+        if not all(isinstance(s, str) and s for s in self.sources):
+            raise ConfigError(f"--source must name zoo entries, got {self.sources!r}")
