@@ -19,11 +19,12 @@ from zoo_distill._version import __version__
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.features.cache import FeatureCache
 from zoo_distill.data.target import TargetData, load_target
-from zoo_distill.training.methods.distill import DistillConfig
+from zoo_distill.training.config import DistillConfig
 from zoo_distill.plugin.manager import PluginRegistry, get_registry
-from zoo_distill.ranking.rank import DEFAULT_PRIMARY_METRIC
-from zoo_distill.runs.run import RunSpec, run
-from zoo_distill.training.loop import TrainConfig
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
+from zoo_distill.runs.run import run
+from zoo_distill.runs.spec import RunSpec
+from zoo_distill.training.config import TrainConfig
 from zoo_distill.zoo.file import Zoo, load_zoo
 from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench
 from zoo_distill.zoobench.spec import ZoobenchSettings
