@@ -55,24 +55,63 @@ def test_label_permutation_invariance(seed, sizes, dim, data):
         assert b == pytest.approx(a, rel=1e-9, abs=1e-12), metric.name
 
 
+#: The range each metric's docstring promises, as a function of the number of classes C.
+RANGES = {
+    "leep": lambda c: (-np.inf, 0.0),
+    "nce": lambda c: (-np.log(c), 0.0),
+    "nleep": lambda c: (-np.inf, 0.0),
+    "hscore": lambda c: (0.0, np.inf),
+    "gbc": lambda c: (-c * (c - 1.0), 0.0),
+    "knn": lambda c: (0.0, 1.0),
+    "linear": lambda c: (0.0, 1.0),
+}
+
+
+def assert_score(name: str, value: object, n_classes: int) -> None:
+    """A plain float inside the metric's documented range (to rounding)."""
+    assert type(value) is float, (name, type(value))
+    low, high = RANGES.get(name, lambda c: (-np.inf, np.inf))(n_classes)
+    assert low - 1e-9 <= value <= high + 1e-9, f"{name} = {value} outside [{low}, {high}] for C = {n_classes}"
+
+
+def assert_informative_beats_shuffled(metric, features, labels, logits, seed: int) -> None:
+    """The labels the features (and logits) were built from score higher than a shuffle of them."""
+    n_classes = np.unique(labels).size
+    shuffled = np.random.default_rng(seed).permutation(labels)
+    real, chance = metric.score(features, labels, logits), metric.score(features, shuffled, logits)
+    assert_score(metric.name, real, n_classes)
+    assert_score(metric.name, chance, n_classes)
+    assert real > chance, f"{metric.name}: {real} with the true labels, {chance} with shuffled ones"
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_few_labels_high_dimension_is_finite(name):
-    """5 labels per class, 10 classes, D = 2048 (D >> N): every metric returns a finite number."""
+def test_few_labels_high_dimension_tells_informative_from_shuffled_labels(name):
+    """5 labels per class, 10 classes, D = 2048 (D >> N): in range, and the true labels win."""
     metric = next(m for m in BUILTIN_METRICS if m.name == name)
     rng = np.random.default_rng(1)
-    features, labels, logits = structured(rng, [5] * 10, 2048, k=1000, spread=0.3)
-    value = metric.score(features, labels, logits)
-    assert np.isfinite(value)
+    features, labels, logits = structured(rng, [5] * 10, 2048, k=20, spread=0.3)
+    assert_informative_beats_shuffled(metric, features, labels, logits, seed=101)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_class_with_a_single_sample_is_finite(name):
+def test_paper_scale_logits_with_few_labels_score_in_range(name):
+    """1000 source classes against 50 samples: every metric still answers inside its range."""
+    metric = next(m for m in BUILTIN_METRICS if m.name == name)
+    features, labels, logits = structured(np.random.default_rng(1), [5] * 10, 2048, k=1000, spread=0.3)
+    assert_score(name, metric.score(features, labels, logits), 10)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_class_with_a_single_sample(name):
+    """A singleton class is scored (in range), and does not hide the class structure of the others."""
     metric = next(m for m in BUILTIN_METRICS if m.name == name)
     rng = np.random.default_rng(2)
     features, labels, logits = structured(rng, [6, 1, 5, 4], 32)
-    assert np.isfinite(metric.score(features, labels, logits))
+    assert_score(name, metric.score(features, labels, logits), 4)
     features, labels, logits = structured(rng, [1, 1, 3], 300)  # two singletons, D > N
-    assert np.isfinite(metric.score(features, labels, logits))
+    assert_score(name, metric.score(features, labels, logits), 3)
+    features, labels, logits = structured(np.random.default_rng(3), [10, 1, 8, 7], 8)  # N > D
+    assert_informative_beats_shuffled(metric, features, labels, logits, seed=102)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -176,9 +215,11 @@ def test_degenerate_inputs_give_a_number_or_metric_error(name):
     for features, labels in cases:
         logits = rng.normal(size=(labels.size, 4))
         try:
-            assert np.isfinite(metric.score(features, labels, logits))
+            value = metric.score(features, labels, logits)
         except MetricError as exc:
             assert str(exc)
+        else:
+            assert_score(name, value, np.unique(labels).size)
 
 
 HEAVY = ("sklearn", "scipy")
