@@ -10,6 +10,11 @@ at least 2x faster than the library. Nothing in ``zoo_distill`` imports this mod
 * ``nearest_neighbours``: float32-screened leave-one-out neighbours, re-scored in float64
   (replaced by ``NearestNeighbors.kneighbors()``);
 * ``ridge_fold_accuracy``: the closed-form ridge probe (replaced by ``RidgeClassifier``).
+
+Measured once with ``bench_rank.py --skip-rank`` (2 shared x86_64 cores, medians of 3, library vs
+own seconds): knn 3.88 vs 2.59 (1.50x), linear 1.19 vs 1.06 (1.12x), gbc 0.91 vs 1.22 (0.75x),
+logme 1.66 vs 1.24 (1.34x), identical scores to 1e-15. No hand-written part was 2x faster, so
+the library versions are the ones in ``zoo_distill``.
 """
 
 from __future__ import annotations
