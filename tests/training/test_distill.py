@@ -1,14 +1,22 @@
+import json
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
-from zoo_distill.features.cache import FeatureCache
+from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.target import load_target
-from zoo_distill.training.methods.distill import active_weights, feature_loss
-from zoo_distill.training.config import DistillConfig
+from zoo_distill.errors import ConfigError
+from zoo_distill.features.cache import FeatureCache
 from zoo_distill.plugin.manager import get_registry
 from zoo_distill.runs.run import run
 from zoo_distill.runs.spec import RunSpec
-from zoo_distill.training.config import TrainConfig
+from zoo_distill.training.config import DistillConfig, FixMatchConfig, TrainConfig
+from zoo_distill.training.loop import StepBatch
+from zoo_distill.training.methods.distill import Distill, active_weights, feature_loss
+from zoo_distill.training.student import create_student
 from zoo_distill.zoo.file import load_zoo
 
 FAST = TrainConfig(epochs=10, batch_size=16, mu=2, seed=0)
@@ -45,3 +53,153 @@ def test_distilling_a_related_teacher_beats_finetuning(digits_task, tmp_path):
                                                                            finetuned["test_accuracy"])
     losses = [row["loss_feat"] for row in distilled["history"]]
     assert losses[-1] < 0.5 * losses[0]  # the student learned to predict the teacher's features
+
+
+# --- distillation plus FixMatch-style consistency (--unlabeled-loss fixmatch) and the lambda guards ---
+
+TINY = TrainConfig(epochs=4, batch_size=8, mu=2, seed=0)  # 18 labeled + 10 unlabeled: 4 steps per epoch
+
+
+def distill_run(target_dir, zoo, out, aggregator="weighted", student="resnet10t", fixmatch=None, train=TINY,
+                **distill):
+    registry = get_registry()
+    spec = RunSpec(method="distill", aggregator=aggregator, student=student, student_init="scratch", input_size=32,
+                   train=train, distill=DistillConfig(views=2, **distill), fixmatch=fixmatch or FixMatchConfig())
+    return run(spec, load_target(target_dir), load_zoo(zoo, registry), registry, FeatureCache(out.parent / "cache"),
+               out)
+
+
+def never_confident() -> FixMatchConfig:
+    """A threshold no softmax reaches (the config refuses it from users: thresholds live in [0, 1])."""
+    config = FixMatchConfig()
+    object.__setattr__(config, "threshold", 1.01)
+    return config
+
+
+def losses(outcome) -> list[dict[str, float]]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in outcome.metrics["history"]]
+
+
+def column(outcome, key: str) -> list[float]:
+    return [row[key] for row in outcome.metrics["history"]]
+
+
+def test_distillation_plus_consistency_trains_and_records_its_settings(target_dir, tiny_zoo, tmp_path):
+    outcome = distill_run(target_dir, tiny_zoo, tmp_path / "run", unlabeled_loss="fixmatch")
+    history = outcome.metrics["history"]
+    assert {"loss_ce", "loss_feat", "loss_unsup", "mask"} <= set(history[0])
+    assert "lam_feat" not in history[0]  # no guard on lambda unless asked for
+    assert column(outcome, "loss")[-1] < column(outcome, "loss")[0]
+    assert column(outcome, "loss_ce")[-1] < 0.5 * column(outcome, "loss_ce")[0]
+    assert column(outcome, "loss_feat")[-1] < 0.5 * column(outcome, "loss_feat")[0]
+    assert max(column(outcome, "mask")) > 0.5 and max(column(outcome, "loss_unsup")) > 0  # pseudo-labels were used
+    spec = json.loads((tmp_path / "run" / "run.json").read_text())["spec"]
+    assert spec["distill"]["unlabeled_loss"] == "fixmatch"
+    assert spec["distill"]["lam_schedule"] == "constant" and spec["distill"]["lam_scale"] == "none"
+    assert spec["fixmatch"]["threshold"] == 0.95 and spec["fixmatch"]["lambda_u"] == 1.0
+
+
+def test_same_seed_gives_identical_losses_and_weights(target_dir, tiny_zoo, tmp_path):
+    train = replace(TINY, epochs=2)
+    first = distill_run(target_dir, tiny_zoo, tmp_path / "a", train=train, unlabeled_loss="fixmatch")
+    torch.manual_seed(1234)  # the global torch state before a run must not matter
+    second = distill_run(target_dir, tiny_zoo, tmp_path / "b", train=train, unlabeled_loss="fixmatch")
+    assert losses(first) == losses(second)
+    a, b = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_without_confident_pseudo_labels_the_run_equals_pure_distillation(target_dir, tiny_zoo, tmp_path):
+    """A student without batch-norm (test_vit): with it, the strong views in the batch shift the
+    batch statistics, as in FixMatch, and the two runs differ by that alone."""
+    train = replace(TINY, epochs=3)
+    pure = distill_run(target_dir, tiny_zoo, tmp_path / "pure", student="test_vit", train=train)
+    mixed = distill_run(target_dir, tiny_zoo, tmp_path / "mixed", student="test_vit", train=train,
+                        unlabeled_loss="fixmatch", fixmatch=never_confident())
+    assert column(mixed, "loss_unsup") == [0.0] * 3 and column(mixed, "mask") == [0.0] * 3
+    for key in ("loss", "loss_ce", "loss_feat"):
+        assert column(mixed, key) == pytest.approx(column(pure, key), rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize("aggregator", ["nearest", "weighted", "uniform"])
+def test_consistency_works_with_every_aggregator(aggregator, target_dir, tiny_zoo, tmp_path):
+    outcome = distill_run(target_dir, tiny_zoo, tmp_path / aggregator, aggregator=aggregator,
+                          train=replace(TINY, epochs=2), unlabeled_loss="fixmatch", lam_schedule="cosine",
+                          lam_scale="knn")
+    alpha = outcome.metrics["alpha"]
+    assert sum(alpha.values()) == pytest.approx(1.0)
+    if aggregator == "nearest":
+        assert sorted(alpha.values()) == [1.0]  # the other source is dropped
+    if aggregator == "uniform":
+        assert alpha == pytest.approx({"teacher-a": 0.5, "teacher-b": 0.5})
+    for row in outcome.metrics["history"]:
+        assert all(np.isfinite(row[k]) for k in ("loss", "loss_ce", "loss_feat", "loss_unsup", "mask", "lam_feat"))
+    lam_feat = column(outcome, "lam_feat")
+    assert lam_feat[1] < lam_feat[0] <= 10.0  # the cosine schedule lowers lambda over the run
+
+
+# --- the objective on one batch, with hand-made teacher banks ---
+
+def make_distill(target_dir, bank: dict[str, torch.Tensor], train: TrainConfig | None = None,
+                 fixmatch: FixMatchConfig | None = None, **distill) -> Distill:
+    data = load_target(target_dir)
+    torch.manual_seed(0)
+    student = create_student("resnet10t", len(data.class_names), "scratch", 32)
+    return Distill(student, ImagePool(data.train.paths), np.asarray(data.train.labels), ImagePool(data.unlabeled),
+                   {s: 1.0 / len(bank) for s in bank}, bank, DistillConfig(views=2, **distill), torch.device("cpu"),
+                   fixmatch=fixmatch, train=train)
+
+
+def batch(epoch: int = 0, step: int = 0) -> StepBatch:
+    return StepBatch(np.arange(8), np.arange(4), np.random.default_rng(0), epoch, step)
+
+
+def circle_bank(labels: np.ndarray, n_unlabeled: int) -> torch.Tensor:
+    """[V=2, N, 2] features whose every nearest labeled neighbour is of another class."""
+    classes = int(labels.max()) + 1
+    rank = np.array([np.sum(labels[:i] == y) for i, y in enumerate(labels)])
+    angle = 2 * np.pi * (classes * rank + labels) / len(labels)
+    labeled = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    unlabeled = np.random.default_rng(0).normal(size=(n_unlabeled, 2))
+    return torch.from_numpy(np.concatenate([labeled, unlabeled])).float().expand(2, -1, -1).contiguous()
+
+
+def test_knn_scale_drops_a_misleading_zoo_and_leaves_consistency_training(target_dir):
+    data = load_target(target_dir)
+    labels = np.asarray(data.train.labels)
+    misleading = {"misleading": circle_bank(labels, len(data.unlabeled))}
+    guarded = make_distill(target_dir, misleading, unlabeled_loss="fixmatch", lam_scale="knn")
+    assert guarded.relevance == {"misleading": 0.0}
+    loss, logs = guarded.loss(batch())
+    assert logs["lam_feat"] == 0.0 and logs["loss_feat"] > 0  # the term is there but weighs nothing
+    no_teacher, _ = make_distill(target_dir, misleading, unlabeled_loss="fixmatch", lam=0.0).loss(batch())
+    assert loss.item() == no_teacher.item()  # exactly what consistency training alone optimises
+
+    fitting = torch.from_numpy(np.eye(3)[np.concatenate([labels, np.zeros(len(data.unlabeled), int)])]).float()
+    trusted = make_distill(target_dir, {"fitting": fitting.expand(2, -1, -1).contiguous()}, lam_scale="knn")
+    assert trusted.relevance == {"fitting": 1.0}
+    loss, logs = trusted.loss(batch())
+    assert logs["lam_feat"] == 10.0 and loss.item() == pytest.approx(logs["loss_ce"] + 10.0 * logs["loss_feat"])
+
+
+def test_lambda_schedule_follows_the_global_step(target_dir):
+    data = load_target(target_dir)
+    bank = {"any": circle_bank(np.asarray(data.train.labels), len(data.unlabeled))}
+    train = TrainConfig(epochs=4, batch_size=8, steps_per_epoch=5)
+    linear = make_distill(target_dir, bank, train=train, lam_schedule="linear")
+    assert [linear.lam_at(batch(e, s)) for e, s in ((0, 0), (1, 0), (2, 0), (3, 4))] == pytest.approx(
+        [10.0, 7.5, 5.0, 0.5])
+    _, logs = linear.loss(batch(2, 0))
+    assert logs["lam_feat"] == pytest.approx(5.0)
+    assert make_distill(target_dir, bank, train=train).lam_at(batch(3, 4)) == 10.0  # constant: today's behaviour
+    with pytest.raises(ValueError, match="training length"):
+        make_distill(target_dir, bank, lam_schedule="cosine")
+
+
+def test_new_settings_are_validated_with_the_option_names():
+    for kwargs, option in (({"unlabeled_loss": "mixmatch"}, "--unlabeled-loss"),
+                           ({"lam_schedule": "step"}, "--lambda-schedule"),
+                           ({"lam_scale": "logme"}, "--lambda-scale")):
+        with pytest.raises(ConfigError, match=option):
+            DistillConfig(**kwargs)
+    assert DistillConfig().unlabeled_loss == "none"  # the paper's pure distillation stays the default

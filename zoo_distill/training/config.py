@@ -15,10 +15,14 @@ from zoo_distill.data.views import ViewPolicy
 from zoo_distill.errors import ConfigError
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_choice, check_float, check_int
 
-__all__ = ["DistillConfig", "FEATURE_LOSSES", "FixMatchConfig", "HEADS", "PRECISIONS", "TrainConfig", "check_device"]
+__all__ = ["FEATURE_LOSSES", "HEADS", "LAMBDA_SCALES", "LAMBDA_SCHEDULES", "PRECISIONS", "UNLABELED_LOSSES",
+           "DistillConfig", "FixMatchConfig", "TrainConfig", "check_device"]
 
 FEATURE_LOSSES = ("cosine", "mse")
 HEADS = ("linear", "mlp")
+UNLABELED_LOSSES = ("none", "fixmatch")  # what the unlabeled pool trains besides the feature term
+LAMBDA_SCHEDULES = ("constant", "linear", "cosine")  # lambda over training: kept, or decayed to 0
+LAMBDA_SCALES = ("none", "knn")  # per-source factor on lambda: 1, or kNN accuracy above chance
 PRECISIONS = ("fp32", "bf16")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
 _MAX_EPOCHS = 100_000
@@ -78,6 +82,11 @@ class DistillConfig:
     weight_threshold: float = 1e-3  # sources with alpha below this are dropped (cost nothing)
     online_teachers: bool = False  # run teachers every step on fresh views instead of the bank
     policy: ViewPolicy = field(default_factory=ViewPolicy)
+    # Opt-in, for the zoo far from the target (docs/distillation.md): consistency on the unlabeled
+    # pool ("fixmatch": settings from RunSpec.fixmatch) and guards on lambda against negative transfer.
+    unlabeled_loss: str = "none"
+    lam_schedule: str = "constant"
+    lam_scale: str = "none"
 
     def __post_init__(self) -> None:
         check_float("--lambda", self.lam, 0, 1e6)
@@ -86,6 +95,9 @@ class DistillConfig:
         check_choice("--feature-loss", self.feature_loss, FEATURE_LOSSES)
         check_choice("--head", self.head, HEADS)
         check_float("weight_threshold", self.weight_threshold, 0, 1, high_open=True)
+        check_choice("--unlabeled-loss", self.unlabeled_loss, UNLABELED_LOSSES)
+        check_choice("--lambda-schedule", self.lam_schedule, LAMBDA_SCHEDULES)
+        check_choice("--lambda-scale", self.lam_scale, LAMBDA_SCALES)
 
 
 @dataclass(frozen=True)

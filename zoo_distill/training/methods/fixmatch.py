@@ -6,7 +6,9 @@ student is trained to predict it on a strong view (RandAugment + Cutout), weight
 ``lambda_u`` (1.0). As in the reference implementation (microsoft USB,
 ``semilearn/algorithms/fixmatch``), labeled, weak and strong images go through the model in
 one batch, so batch-norm statistics see all three. The unlabeled ratio mu is the shared
-``TrainConfig.mu``, so FixMatch and distillation see the same images per step.
+``TrainConfig.mu``, so FixMatch and distillation see the same images per step. The strong
+views and the consistency term live in ``consistency.py``, shared with ``run --unlabeled-loss
+fixmatch``.
 """
 
 from __future__ import annotations
@@ -14,28 +16,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw
-from torchvision.transforms import RandAugment
 
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.views import ViewPolicy, augment
 from zoo_distill.training.config import FixMatchConfig
 from zoo_distill.training.inputs import StudentInputs
 from zoo_distill.training.loop import StepBatch
+from zoo_distill.training.methods.consistency import StrongViews, consistency_loss
 from zoo_distill.training.student import Student
-
-
-def cutout(image: Image.Image, rng: np.random.Generator, max_fraction: float) -> Image.Image:
-    """Grey out a random square (side up to ``max_fraction`` of the image)."""
-    w, h = image.size
-    side = int(rng.uniform(0, max_fraction) * min(w, h))
-    if side < 1:
-        return image
-    x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
-    out = image.copy()
-    ImageDraw.Draw(out).rectangle([x0 - side // 2, y0 - side // 2, x0 + side // 2, y0 + side // 2],
-                                  fill=(127, 127, 127))
-    return out
 
 
 class FixMatch:
@@ -49,31 +37,25 @@ class FixMatch:
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.policy = policy or ViewPolicy()
         self.config = config or FixMatchConfig()
-        self.randaugment = RandAugment(self.config.randaugment_ops, self.config.randaugment_magnitude)
+        self.strong = StrongViews(self.policy, self.config)
         self.inputs = StudentInputs(student, device)
         self.device = device
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"student": self.student.model}
 
-    def _strong(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
-        return cutout(self.randaugment(augment(image, rng, self.policy)), rng, self.config.cutout)
-
     def loss(self, batch: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
         rng = batch.rng
         x_l = [augment(self.labeled.image(int(i)), rng, self.policy) for i in batch.labeled]
         raw_u = [self.unlabeled.image(int(i)) for i in batch.unlabeled]
         x_w = [augment(img, rng, self.policy) for img in raw_u]
-        x_s = [self._strong(img, rng) for img in raw_u]
+        x_s = [self.strong.one(img, rng) for img in raw_u]  # RandAugment: torch's generator, seeded per epoch
         logits = self.student.model(self.inputs(x_l + x_w + x_s))
         n_l, n_u = len(x_l), len(raw_u)
         sup = F.cross_entropy(logits[:n_l], self.labels[batch.labeled].to(self.device))
         if n_u == 0:
             return sup, {"loss_sup": float(sup.item())}
         weak, strong = logits[n_l:n_l + n_u], logits[n_l + n_u:]
-        with torch.no_grad():
-            confidence, pseudo = torch.softmax(weak.detach().float(), dim=1).max(dim=1)
-            mask = (confidence >= self.config.threshold).float()
-        unsup = (F.cross_entropy(strong, pseudo, reduction="none") * mask).mean()
+        unsup, mask = consistency_loss(weak, strong, self.config.threshold)
         logs = {"loss_sup": float(sup.item()), "loss_unsup": float(unsup.item()), "mask": float(mask.mean().item())}
         return sup + self.config.lambda_u * unsup, logs
