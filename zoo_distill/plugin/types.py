@@ -44,20 +44,31 @@ class Aggregator:
     ``fn(scores, **options)`` gets ``{source_name: score}`` (finite scores only, in rank
     order of the zoo) and returns ``{source_name: weight}``, non-negative, summing to 1.
     ``options`` are the aggregator's tunables (e.g. ``temperature``) with their defaults.
+    ``check_options`` (optional) gets the options merged with those defaults and raises (a
+    ``ConfigError`` naming the option) when a value is unusable; it runs before any ranking, so a
+    bad value fails at once rather than after every teacher was scored.
     """
 
     name: str
     fn: Callable[..., dict[str, float]]
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    check_options: Callable[[Mapping[str, Any]], None] | None = None
 
-    def weights(self, scores: Mapping[str, float], **options: Any) -> dict[str, float]:
+    def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The defaults updated with ``options``, checked: unknown names (ValueError) and values."""
         unknown = set(options) - set(self.options)
         if unknown:
             raise ValueError(
                 f"aggregator {self.name!r} has no option(s) {sorted(unknown)}; known: {sorted(self.options)}"
             )
-        return self.fn(scores, **{**self.options, **options})
+        merged = {**self.options, **options}
+        if self.check_options is not None:
+            self.check_options(merged)
+        return merged
+
+    def weights(self, scores: Mapping[str, float], **options: Any) -> dict[str, float]:
+        return self.fn(scores, **self.validate_options(options))
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,17 @@ same thing whichever metric (LogME in nats, kNN in accuracy, ...) produced them.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from zoo_distill.errors import ConfigError
 from zoo_distill.plugin.types import Aggregator
+from zoo_distill.util.checks import check_float, check_int
+
+MAX_TEMPERATURE = 1e6  # beyond this every weight is uniform to float precision
+MAX_TOP_K = 1_000_000  # 0 keeps every source
 
 
 def _check(scores: Mapping[str, float]) -> tuple[list[str], np.ndarray]:
@@ -37,14 +43,24 @@ def uniform(scores: Mapping[str, float]) -> dict[str, float]:
     return {name: 1.0 / len(names) for name in names}
 
 
+def check_weighted_options(options: Mapping[str, Any]) -> None:
+    """``temperature`` finite and > 0 (NaN would zero every weight), ``top_k`` a whole number >= 0
+    (a negative one would silently drop the worst sources); a ConfigError names the CLI option."""
+    check_float("--temperature", options.get("temperature", 0.5), 0, MAX_TEMPERATURE, low_open=True)
+    check_int("--top-k", options.get("top_k", 0), 0, MAX_TOP_K)
+
+
 def weighted(scores: Mapping[str, float], temperature: float = 0.5, top_k: int = 0) -> dict[str, float]:
     """Softmax of z-scored similarities at ``temperature``; ``top_k`` > 0 keeps only the k best.
 
     Lower temperature concentrates mass on the nearest sources (-> DistillNearest as T -> 0);
     higher spreads it (-> uniform as T -> inf).
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    try:
+        check_weighted_options({"temperature": temperature, "top_k": top_k})
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    temperature, top_k = float(temperature), int(top_k)
     names, values = _check(scores)
     std = values.std()
     z = (values - values.mean()) / std if std > 1e-12 else np.zeros_like(values)
@@ -67,6 +83,7 @@ AGGREGATORS = [
         weighted,
         "DistillWeighted: softmax over z-scored similarity (temperature, optional top_k)",
         options={"temperature": 0.5, "top_k": 0},
+        check_options=check_weighted_options,
     ),
     Aggregator("uniform", uniform, "every source weighted equally (baseline)"),
 ]

@@ -7,20 +7,25 @@ primary metric's scores into the weights DistillNearest / DistillWeighted would 
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from rich.progress import Progress
 
 from zoo_distill.data.target import TargetData, fingerprint
-from zoo_distill.errors import ProviderUnavailable, ZooDistillError
+from zoo_distill.errors import CacheError, ProviderUnavailable, ZooDistillError
 from zoo_distill.features.cache import FeatureCache
-from zoo_distill.features.extract import FeatureSet, extract, lookup
+from zoo_distill.features.extract import FeatureSet, extract, lookup, resolve_device
 from zoo_distill.plugin.manager import PluginRegistry
 from zoo_distill.plugin.types import LOGITS, Metric, ZooEntry
+from zoo_distill.util.checks import MAX_BATCH_SIZE, check_int
 from zoo_distill.util.digest import json_digest
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,6 +57,7 @@ class RankResult:
     labeled_images: int
     classes: list[str]
     timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)  # about the inputs: the scores may say little
 
     @property
     def ranked(self) -> list[SourceScore]:
@@ -123,6 +129,19 @@ def _source_features(entry: ZooEntry, registry: PluginRegistry, data: TargetData
     return extract(teacher, data.train.paths, cache, batch_size=batch_size, device=device, progress=progress), loaded
 
 
+def _label_warnings(data: TargetData) -> list[str]:
+    """What makes every score uninformative, said once (and logged, so the CLI shows it on stderr)."""
+    single = [name for name, count in data.train.counts().items() if count < 2]
+    if not single:
+        return []
+    shown = ", ".join(single[:5]) + (f" and {len(single) - 5} more" if len(single) > 5 else "")
+    text = (f"{len(single)} of {len(data.class_names)} classes have a single labeled image ({shown}): "
+            f"leave-one-out metrics such as knn score them 0 for every source, so the ranking says little; "
+            f"label at least 2 images per class")
+    logger.warning(text)
+    return [text]
+
+
 def rank_sources(
     data: TargetData,
     entries: Sequence[ZooEntry],
@@ -133,10 +152,17 @@ def rank_sources(
     device: str = "cpu",
     progress: Progress | None = None,
 ) -> RankResult:
-    """Score every source on the labeled split; unavailable sources are reported, not fatal."""
+    """Score every source on the labeled split; unavailable sources are reported, not fatal.
+
+    Options are checked before any source is loaded. A cache that cannot be written stops the
+    ranking (CacheError) rather than leaving the source out of it.
+    """
     if not entries:
         raise ZooDistillError("the zoo has no sources to rank")
+    check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
+    resolve_device(device)
     metrics = [registry.metric(name) for name in metric_names]
+    warnings = _label_warnings(data)
     labels = np.asarray(data.train.labels, dtype=np.int64)
     labels_fp = fingerprint(data.train.paths, data.train.labels)
     totals = {"load": 0.0, "extract": 0.0, "metrics": 0.0}
@@ -148,6 +174,8 @@ def rank_sources(
         t0 = time.perf_counter()
         try:
             fs, t1 = _source_features(entry, registry, data, cache, batch_size, device, progress)
+        except CacheError:
+            raise  # not this source's fault: a smaller ranking would hide it
         except ZooDistillError as exc:
             result.status, result.error = "unavailable", str(exc)
             continue
@@ -179,7 +207,7 @@ def rank_sources(
     primary = metrics[0].name
     results.sort(key=_sort_key(primary))
     out = RankResult(primary, [m.name for m in metrics], results, {}, {}, len(labels),
-                     list(data.class_names), {})
+                     list(data.class_names), {}, warnings)
     scores = out.primary_scores()
     for name, aggregator in registry.aggregators.items():
         try:

@@ -9,19 +9,26 @@ import numpy as np
 import torch
 
 from zoo_distill.data.target import load_rgb, scan_labeled
-from zoo_distill.errors import DataError
+from zoo_distill.errors import DataError, ZooDistillError
 from zoo_distill.runs.run import accuracy_report
 from zoo_distill.training.inputs import StudentInputs
 from zoo_distill.training.student import Student
+from zoo_distill.util.checks import check_int
+
+MAX_TOP = 1_000_000
 
 
 def _student(run_dir: Path) -> tuple[Student, list[str]]:
     from zoo_distill.runs.export import load_student
 
     model, config = load_student(Path(run_dir))
-    from zoo_distill.zoo.teacher import preprocessing
     from timm.data import resolve_data_config
 
+    from zoo_distill.zoo.teacher import preprocessing
+
+    if config["num_classes"] < 1:
+        raise ZooDistillError(f"student export: {Path(run_dir) / 'config.json'}: num_classes is 0; "
+                              "a model without a classifier head cannot classify")
     names = list(config.get("label_names") or [str(i) for i in range(config["num_classes"])])
     return Student(model, config["architecture"], str(run_dir), preprocessing(resolve_data_config(model=model))), names
 
@@ -42,10 +49,13 @@ def evaluate_run(run_dir: Path, data: Path) -> dict[str, Any]:
 
 
 def predict_images(run_dir: Path, images: list[Path], top: int = 1) -> list[dict[str, Any]]:
+    check_int("--top", top, 1, MAX_TOP)
     student, names = _student(run_dir)
     for path in images:
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise DataError(f"image {path} does not exist")
+        if not Path(path).is_file():
+            raise DataError(f"image {path} is not a file")
     inputs = StudentInputs(student, torch.device("cpu"))(load_rgb(Path(p)) for p in images)
     with torch.inference_mode():
         probs = torch.softmax(student.model.eval()(inputs).float(), dim=1)

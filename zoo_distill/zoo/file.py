@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
 from zoo_distill.errors import ZooFileError
-from zoo_distill.plugin.types import EntryFieldError, ZooEntry
 from zoo_distill.plugin.manager import PluginRegistry, get_registry
+from zoo_distill.plugin.types import EntryFieldError, ZooEntry
 
 COMMON_FIELDS = ("name", "provider", "domain", "description", "license")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: no trailing newline
 ZOO_ENV = "ZOO_DISTILL_ZOO"
+#: Larger zoo files are refused unread: PyYAML parses ~100 KB/s, so 5 MB took a minute to reject.
+MAX_ZOO_BYTES = 1 << 20
 
 
 @dataclass
@@ -117,13 +120,29 @@ def parse_entry(raw: Any, where: str, origin: str, base_dir: str | None, registr
     return entry
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_text(path: Path) -> str:
+    """The file's text, refusing a file larger than MAX_ZOO_BYTES before parsing any of it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_ZOO_BYTES + 1)  # a FIFO or /dev/zero has no size to check first
     except FileNotFoundError:
         raise ZooFileError(f"zoo file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ZooFileError(f"zoo file {path} cannot be read: {exc}") from None
+    except IsADirectoryError:
+        raise ZooFileError(f"zoo file {path} is a folder; pass the registry.yaml file inside it") from None
+    except OSError as exc:
+        raise ZooFileError(f"zoo file {path} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_ZOO_BYTES:
+        raise ZooFileError(f"zoo file {path} is larger than {MAX_ZOO_BYTES // 1024} KiB; a zoo file lists sources "
+                           f"(about 200 bytes each), not weights or data")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ZooFileError(f"zoo file {path} cannot be read: not UTF-8 text ({exc.reason} at byte {exc.start})") \
+            from None
+
+
+def _read_yaml(path: Path) -> Any:
+    text = _read_text(path)
     try:
         return yaml.safe_load(text)
     except RecursionError:

@@ -7,6 +7,7 @@ them, not here: the plugin registry imports this module, and listing plugins mus
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,19 +20,26 @@ if TYPE_CHECKING:
 _PRETRAINED_CFG_KEYS = {"input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode"}
 
 
+MAX_INPUT_SIDE = 4096  # pixels; larger inputs are a typo, and would fail later for lack of memory
+
+
 def _numbers(value: object, n: int) -> bool:
     return (isinstance(value, (list, tuple)) and len(value) == n
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value))
 
 
-def _check_cfg_value(key: str, value: object) -> str | None:
-    """Why a preprocessing value is unusable (None if it is fine), checked before any model is built."""
+def check_cfg_value(key: str, value: object) -> str | None:
+    """Why a preprocessing value is unusable (None if it is fine), checked before any model is built.
+
+    Shared by zoo entries and by exported students (``config.json`` of a run directory).
+    """
     if key == "input_size":
-        return None if _numbers(value, 3) and all(int(v) == v and v > 0 for v in value) else \
-            "must be [channels, height, width] of positive integers"
+        return None if _numbers(value, 3) and all(int(v) == v and v > 0 for v in value) and value[0] <= 4 \
+            and max(value[1:]) <= MAX_INPUT_SIDE else \
+            f"must be [channels, height, width] of positive integers (at most 4 channels, sides <= {MAX_INPUT_SIDE})"
     if key in ("mean", "std"):
         return None if _numbers(value, 3) and (key == "mean" or all(v > 0 for v in value)) else \
-            "must be a list of 3 numbers" + (" > 0" if key == "std" else "")
+            "must be a list of 3 numbers" + (" > 0" if key == "std" else "") + " (finite)"
     if key == "interpolation":
         return None if value in ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos", "random") else \
             "must be one of nearest, bilinear, bicubic, box, hamming, lanczos"
@@ -54,7 +62,7 @@ def _validate_common(entry: ZooEntry) -> None:
                 "pretrained_cfg", f"unknown key(s) {sorted(unknown)}; allowed: {sorted(_PRETRAINED_CFG_KEYS)}"
             )
         for key, value in cfg.items():
-            problem = _check_cfg_value(key, value)
+            problem = check_cfg_value(key, value)
             if problem:
                 raise EntryFieldError("pretrained_cfg", f"{key}: {problem}, got {value!r}")
     args = entry.options.get("model_args")
@@ -99,18 +107,29 @@ def local_files(entry: ZooEntry) -> LocalFile:
 
 
 def _local_available(entry: ZooEntry) -> str | None:
+    from zoo_distill.zoo.weights import weights_file_problem
+
+    problem = weights_file_problem(_local_weights(entry))
+    return None if problem is None else f"source {entry.name!r}: {problem}"
+
+
+def _check_local_file(entry: ZooEntry) -> Path:
+    """The entry's weights path, or ProviderUnavailable naming the source and what is wrong with it."""
+    from zoo_distill.zoo.weights import weights_file_problem
+
     path = _local_weights(entry)
-    return None if path.exists() else f"source {entry.name!r}: weights file {path} does not exist"
+    problem = weights_file_problem(path)
+    if problem is not None:
+        raise ProviderUnavailable(f"source {entry.name!r} ({entry.origin}): {problem}")
+    return path
 
 
 def load_local(entry: ZooEntry) -> TimmTeacher:
     from zoo_distill.zoo.teacher import TimmTeacher
     from zoo_distill.zoo.weights import file_digest, load_into
 
-    path = _local_weights(entry)
+    path = _check_local_file(entry)
     who = f"source {entry.name!r} ({entry.origin})"
-    if not path.exists():
-        raise ProviderUnavailable(f"{who}: weights file {path} does not exist")
     model = _build(entry, entry.options["arch"], int(entry.options["num_classes"]), {})
     load_into(model, path, who)
     return TimmTeacher(entry.name, model, file_digest(path), has_head=int(entry.options["num_classes"]) > 0)
@@ -120,9 +139,7 @@ def identify_local(entry: ZooEntry) -> TeacherIdentity:
     from zoo_distill.zoo.teacher import expected_data_config
     from zoo_distill.zoo.weights import file_digest
 
-    path = _local_weights(entry)
-    if not path.exists():
-        raise ProviderUnavailable(f"source {entry.name!r} ({entry.origin}): weights file {path} does not exist")
+    path = _check_local_file(entry)
     return TeacherIdentity(file_digest(path), expected_data_config(entry.options["arch"],
                                                                     entry.options.get("pretrained_cfg")))
 

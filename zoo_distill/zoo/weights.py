@@ -7,6 +7,8 @@ on load, so they are refused with a message that says how to convert them.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import struct
 from functools import lru_cache
 from pathlib import Path
@@ -23,12 +25,36 @@ _PICKLE_HINT = (
 )
 
 
+def weights_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a weights file (missing, a folder, a symlink loop, unreadable), or None.
+
+    ``Path.exists`` is False for a symlink loop and True for a folder; both would be misreported.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return f"weights file {path} does not exist"
+    except OSError as exc:  # ELOOP, EACCES on a parent folder, ENAMETOOLONG, ...
+        return f"weights file {path} cannot be read: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return f"weights path {path} is a folder, not a safetensors file"
+    if not stat.S_ISREG(info.st_mode):
+        return f"weights path {path} is not a regular file"
+    if not os.access(path, os.R_OK):
+        return f"weights file {path} cannot be read: permission denied"
+    return None
+
+
 def check_safetensors(path: Path, who: str) -> None:
-    """Raise a clear error unless ``path`` exists and has a safetensors header."""
-    if not path.exists():
-        raise ZooDistillError(f"{who}: weights file {path} does not exist")
-    with path.open("rb") as fh:
-        head = fh.read(9)
+    """Raise a clear error unless ``path`` is a readable file with a safetensors header."""
+    problem = weights_file_problem(path)
+    if problem is not None:
+        raise ZooDistillError(f"{who}: {problem}")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(9)
+    except OSError as exc:
+        raise ZooDistillError(f"{who}: weights file {path} cannot be read: {exc.strerror or exc}") from None
     if head[:2] == b"PK" or head[:1] == b"\x80":
         raise UnsafeWeightsError(f"{who}: {path} is a pickle/zip checkpoint; {_PICKLE_HINT}")
     if len(head) < 9:
