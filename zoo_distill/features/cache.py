@@ -36,6 +36,7 @@ CACHE_ENV = "ZOO_DISTILL_CACHE"
 FORMAT_VERSION = 1
 _META_KEY = "zoo_distill"
 LOCK_SUFFIX = ".lock"
+_NO_CACHE_HINT = "; free space, choose another --cache-dir, or pass --no-cache"
 
 
 def default_cache_dir() -> Path:
@@ -75,7 +76,10 @@ class FeatureCache:
 
     def lock(self, teacher_name: str, key: str) -> FileLock:
         """The lock a process holds while it extracts (and stores) the features of this key."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create the feature cache {self.dir}: {exc}{_NO_CACHE_HINT}") from None
         path = self.path_for(teacher_name, key)
         return FileLock(path.with_name(path.name + LOCK_SUFFIX))
 
@@ -102,8 +106,8 @@ class FeatureCache:
             meta = {**metadata, "key": key, "format": FORMAT_VERSION, "created": time.time()}
             tensors = {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
             atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_META_KEY: json.dumps(meta, default=str)}))
-        except OSError as exc:
-            raise CacheError(f"cannot write the feature cache at {path}: {exc}") from None
+        except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as SafetensorError
+            raise CacheError(f"cannot write the feature cache at {path}: {exc}{_NO_CACHE_HINT}") from None
         return path
 
     def _scores_path(self, key: str) -> Path:
@@ -129,11 +133,13 @@ class FeatureCache:
                 merged = {**self.load_scores(key), **scores}
                 atomic_write_text(path, json.dumps({"key": key, "scores": merged}))
         except OSError as exc:
-            raise CacheError(f"cannot write metric scores to {folder}: {exc}") from None
+            raise CacheError(f"cannot write metric scores to {folder}: {exc}{_NO_CACHE_HINT}") from None
 
     def entries(self) -> list[CacheEntry]:
         found = []
         for path in sorted(self.dir.glob("*.safetensors")) if self.dir.exists() else []:
+            if not path.is_file():  # a folder someone named *.safetensors is not ours
+                continue
             try:
                 with safe_open(str(path), framework="pt") as fh:
                     meta = json.loads((fh.metadata() or {}).get(_META_KEY, "{}"))
@@ -147,21 +153,30 @@ class FeatureCache:
 
         Lock files go with the files they guard (all of them when no teacher is named), except
         those held right now by a process still extracting or saving; they are not counted.
+        Sub-folders (not written by the cache) are left alone; a file that cannot be removed is a
+        CacheError naming it.
         """
+        try:
+            return self._clear(teacher)
+        except OSError as exc:
+            where = exc.filename or self.root
+            raise CacheError(f"cannot clear the feature cache: {where}: {exc.strerror or exc}") from None
+
+    def _clear(self, teacher: str | None) -> tuple[int, int]:
         count = size = 0
         scores = self.root / "scores"
         if teacher is None and scores.exists():
             for path in scores.iterdir():
-                if path.name.endswith(LOCK_SUFFIX):
+                if path.name.endswith(LOCK_SUFFIX) or not _is_plain_file(path):
                     continue
-                size += path.stat().st_size
+                size += path.lstat().st_size
                 path.unlink()
             _remove_free_locks(scores.glob("*" + LOCK_SUFFIX))
         if not self.dir.exists():
             return count, size
         removed = []
         for path in list(self.dir.iterdir()):
-            if path.name.endswith(LOCK_SUFFIX):
+            if path.name.endswith(LOCK_SUFFIX) or not _is_plain_file(path):
                 continue
             stray = path.name.startswith(".") and path.name.endswith(".tmp")
             if teacher is not None and not stray:
@@ -173,7 +188,7 @@ class FeatureCache:
                 if meta.get("teacher") != teacher:
                     continue
             if stray or path.suffix == ".safetensors":
-                size += path.stat().st_size
+                size += path.lstat().st_size
                 path.unlink()
                 count += 1
                 removed.append(path)
@@ -181,6 +196,11 @@ class FeatureCache:
             p.with_name(p.name + LOCK_SUFFIX) for p in removed)
         _remove_free_locks(locks)
         return count, size
+
+
+def _is_plain_file(path: Path) -> bool:
+    """A regular file or a link (never followed): what ``unlink`` removes; folders are not ours."""
+    return path.is_symlink() or path.is_file()
 
 
 def _remove_free_locks(paths: Iterable[Path]) -> None:

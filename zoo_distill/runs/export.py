@@ -15,23 +15,28 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import timm
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from timm.models import PretrainedCfg
 from timm.models._hub import save_config_for_hf
 
-from zoo_distill.util.atomic import atomic_write
 from zoo_distill.errors import ZooDistillError
+from zoo_distill.training.checkpoint import non_finite
+from zoo_distill.util.atomic import atomic_write
+from zoo_distill.zoo.providers import check_cfg_value
 from zoo_distill.zoo.teacher import PREPROCESSING_KEYS
 from zoo_distill.zoo.weights import check_safetensors, file_digest, load_into
 
 WEIGHTS_FILE = "student.safetensors"
 TIMM_WEIGHTS_FILE = "model.safetensors"  # the name timm's ``local-dir:`` loader prefers
 CONFIG_FILE = "config.json"
+MAX_CLASSES = 100_000  # a larger head is a damaged config.json, and would exhaust memory when built
 
 # Keys timm itself writes at the top level of config.json; ``extra`` may not overwrite them.
 _RESERVED = ("architecture", "num_classes", "num_features", "global_pool", "label_names", "label_descriptions",
@@ -135,24 +140,34 @@ def save_student(run_dir: Path, model: torch.nn.Module, arch: str, num_classes: 
     model_config = {"num_classes": num_classes, "label_names": label_names, "pretrained_cfg": overlay,
                     **dict(extra or {})}
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / CONFIG_FILE
-    fd, tmp_config = tempfile.mkstemp(dir=run_dir, prefix=f".{CONFIG_FILE}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_config = tempfile.mkstemp(dir=run_dir, prefix=f".{CONFIG_FILE}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as exc:
+        raise ZooDistillError(f"{who}: cannot write {config_path}: {exc}") from None
     try:
         try:
             save_config_for_hf(model, tmp_config, model_config=model_config, data_config=data_config)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OSError) as exc:
             raise ZooDistillError(f"{who}: cannot write {config_path}: {exc}") from None
         config = json.loads(Path(tmp_config).read_text())
         state = _tensors(model)
         _check_rebuildable(config, state, who)
+        bad = non_finite(state)
+        if bad:
+            raise ZooDistillError(f"{who}: not saving a student whose weights hold NaN or inf values "
+                                  f"({', '.join(bad[:3])}); training diverged, lower --lr")
         weights = run_dir / WEIGHTS_FILE
-        atomic_write(weights, lambda tmp: save_file(state, tmp))
-        _link_or_copy(weights, run_dir / TIMM_WEIGHTS_FILE)
-        with open(tmp_config, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_config, config_path)  # last: a complete config.json marks a complete export
+        try:
+            atomic_write(weights, lambda tmp: save_file(state, tmp))
+            _link_or_copy(weights, run_dir / TIMM_WEIGHTS_FILE)
+            with open(tmp_config, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp_config, config_path)  # last: a complete config.json marks a complete export
+        except (OSError, SafetensorError) as exc:
+            raise ZooDistillError(f"{who}: cannot write the student: {exc}") from None
     finally:
         if os.path.exists(tmp_config):
             os.unlink(tmp_config)
@@ -171,12 +186,33 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise ZooDistillError(f"student export: {path} must hold a JSON object")
     if not isinstance(config.get("architecture"), str):
         raise ZooDistillError(f"student export: {path}: field 'architecture' must be a string")
-    if not isinstance(config.get("num_classes"), int) or config["num_classes"] < 0:
-        raise ZooDistillError(f"student export: {path}: field 'num_classes' must be a non-negative integer")
+    n = config.get("num_classes")
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_CLASSES:
+        raise ZooDistillError(f"student export: {path}: field 'num_classes' must be a non-negative integer "
+                              f"(at most {MAX_CLASSES}), got {n!r}")
     for field in ("pretrained_cfg", "model_args"):
         if not isinstance(config.get(field, {}), dict):
             raise ZooDistillError(f"student export: {path}: field {field!r} must be an object")
+    _check_label_names(config.get("label_names"), n, path)
+    for key, value in (config.get("pretrained_cfg") or {}).items():
+        problem = check_cfg_value(key, value) if key in PREPROCESSING_KEYS else None
+        if problem:
+            raise ZooDistillError(f"student export: {path}: field 'pretrained_cfg': {key}: {problem}, got {value!r}")
     return config
+
+
+def _check_label_names(names: Any, num_classes: int, path: Path) -> None:
+    """``label_names`` (optional) name each class once, as text: eval, predict and the model card use them."""
+    if names is None:
+        return
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ZooDistillError(f"student export: {path}: field 'label_names' must be a list of strings")
+    if len(names) != num_classes:
+        raise ZooDistillError(f"student export: {path}: field 'label_names' has {len(names)} names for "
+                              f"num_classes {num_classes}")
+    if len(set(names)) != len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise ZooDistillError(f"student export: {path}: field 'label_names' repeats {repeated[:3]}")
 
 
 def _weights_file(run_dir: Path) -> Path:
@@ -214,4 +250,8 @@ def load_student(run_dir: Path) -> tuple[torch.nn.Module, dict]:
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ZooDistillError(f"student export: {config_path}: cannot build {arch!r}: {exc}") from None
     load_into(model, weights, f"student export {run_dir}")
+    bad = non_finite(model.state_dict())
+    if bad:
+        raise ZooDistillError(f"student export: {weights} holds NaN or inf values ({', '.join(bad[:3])}); "
+                              f"its predictions would be NaN: retrain it (training diverged; lower --lr)")
     return model.eval(), config

@@ -17,12 +17,14 @@ can hold local paths; the card carries the numbers). Uploads use ``HfApi.create_
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from zoo_distill._version import __version__
 from zoo_distill.errors import ZooDistillError
@@ -55,7 +57,47 @@ def _read_metrics(run_dir: Path) -> dict[str, Any]:
         raise ZooDistillError(f"push: {path} is not valid JSON: {exc}") from None
     if not isinstance(metrics, dict):
         raise ZooDistillError(f"push: {path} must hold a JSON object")
+    _check_metrics(metrics, path)
     return metrics
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: The metrics.json fields the model card reads, and what each must be (a hand-edited file is checked).
+_NUMBER_MAPS = ("alpha", "scores", "per_class_accuracy")
+_NUMBERS = ("test_accuracy", "train_seconds")
+_TEXTS = ("method", "aggregator", "metric")
+
+
+def _check_metrics(metrics: Mapping[str, Any], path: Path) -> None:
+    """Every field the model card reads has the type it needs; else an error naming the field."""
+    def fail(field: str, wanted: str, value: Any) -> None:
+        raise ZooDistillError(f"push: {path}: field {field!r} must be {wanted}, got {value!r}"[:500])
+
+    for field in _NUMBERS:
+        if field in metrics and not _is_number(metrics[field]):
+            fail(field, "a finite number", metrics[field])
+    for field in _TEXTS:
+        if metrics.get(field) is not None and not isinstance(metrics[field], str):
+            fail(field, "text", metrics[field])
+    for field in _NUMBER_MAPS:
+        value = metrics.get(field)
+        if value is not None and not (isinstance(value, dict) and all(map(_is_number, value.values()))):
+            fail(field, "an object of numbers", value)
+    for field, keys in (("data", ("labeled", "unlabeled", "test")), ("student", ("params", "macs", "cpu_latency_ms"))):
+        value = metrics.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            fail(field, "an object", value)
+        for key in keys:
+            if key in value and not _is_number(value[key]):
+                fail(f"{field}.{key}", "a finite number", value[key])
+    classes = (metrics.get("data") or {}).get("classes")
+    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        fail("data.classes", "a list of strings", classes)
 
 
 def _fmt(value: Any, spec: str = ".4f") -> str:
@@ -155,11 +197,11 @@ def push(run_dir: Path, repo_id: str, revision: str = "main", private: bool = Fa
     from huggingface_hub.errors import HFValidationError
 
     who = f"push {run_dir} to Hub repo {repo_id!r} (revision {revision})"
-    if is_offline():
-        raise ZooDistillError(f"{who}: HF_HUB_OFFLINE is set; unset it to upload")
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="zd-push-") as tmp:
-        files = stage(Path(run_dir), repo_id, Path(tmp))
+        files = stage(Path(run_dir), repo_id, Path(tmp))  # the run folder is checked first, offline too
+        if is_offline():
+            raise ZooDistillError(f"{who}: HF_HUB_OFFLINE is set; unset it to upload")
         try:
             repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
             if revision != "main":

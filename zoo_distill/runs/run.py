@@ -17,12 +17,13 @@ from rich.progress import Progress
 from zoo_distill._version import __version__
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.target import TargetData, fingerprint
-from zoo_distill.errors import ZooDistillError
+from zoo_distill.errors import ConfigError, ZooDistillError
 from zoo_distill.features.bank import build_bank
 from zoo_distill.features.cache import FeatureCache
 from zoo_distill.features.extract import resolve_device
 from zoo_distill.plugin.manager import PluginRegistry
 from zoo_distill.ranking.rank import rank_sources
+from zoo_distill.runs.outdir import check_out_dir, clear_run_files
 from zoo_distill.runs.spec import METHODS, RunSpec
 from zoo_distill.training.inputs import StudentInputs
 from zoo_distill.training.loop import predict_logits, train
@@ -85,22 +86,39 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
         raise ZooDistillError(f"aggregator {spec.aggregator!r}: {exc}") from None
 
 
+def _check_aggregator(spec: RunSpec, registry: PluginRegistry) -> None:
+    """The aggregator, its options and the metric exist and are valid: before ranking or any folder."""
+    aggregator = registry.aggregator(spec.aggregator)
+    registry.metric(spec.metric)
+    try:
+        aggregator.validate_options(spec.aggregator_options)
+    except ValueError as exc:
+        raise ConfigError(f"aggregator {spec.aggregator!r}: {exc}") from None
+
+
 def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegistry, cache: FeatureCache | None,
-        out: Path, resume: bool = False, progress: Progress | None = None) -> RunOutcome:
-    """Train the method of ``spec`` on ``data`` and write the run directory ``out``."""
+        out: Path, resume: bool = False, progress: Progress | None = None, overwrite: bool = False) -> RunOutcome:
+    """Train the method of ``spec`` on ``data`` and write the run directory ``out``.
+
+    A run already in ``out`` is refused unless ``resume`` (continue its checkpoint) or
+    ``overwrite`` (replace it) is given; every setting is checked before any work starts.
+    """
     from zoo_distill.runs.cost import measure_cost
     from zoo_distill.runs.export import save_student
     from zoo_distill.runs.plots import plot_curves
 
     if spec.method not in METHODS:
         raise ZooDistillError(f"unknown method {spec.method!r}; known: {', '.join(METHODS)}")
+    if spec.method == "distill":
+        _check_aggregator(spec, registry)
+    out_note = check_out_dir(Path(out), resume, overwrite)
     started = time.perf_counter()
     distributed.init_from_env(spec.train.device)
     device = resolve_device(distributed.local_device(spec.train.device))
     if distributed.is_main():
         check_writable(out)
     distributed.barrier()
-    notes: list[str] = []
+    notes: list[str] = [out_note] if out_note else []
     if not data.unlabeled and spec.method != "finetune":
         notes.append("the target has no unlabeled images: training on the labeled images only")
     if data.test is None:
@@ -125,9 +143,8 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
                               spec.distill.policy, spec.distill.view_seed, cache, spec.train.batch_size,
                               spec.train.device, progress)
         torch.manual_seed(spec.train.seed + 1)  # heads: independent of how long the bank took to build
-        unsup = "" if spec.distill.unlabeled_loss == "none" else f"+{spec.distill.unlabeled_loss}"
         method = Distill(student, labeled, labels, unlabeled, alpha, bank, spec.distill, device, teachers,
-                         name=f"distill[{spec.aggregator}]{unsup}", fixmatch=spec.fixmatch, train=spec.train)
+                         name=f"distill[{spec.aggregator}]")
     elif spec.method == "finetune":
         method = FineTune(student, labeled, labels, device, spec.distill.policy)
     else:
@@ -145,6 +162,9 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
 
     signature = {"spec": asdict(spec), "labeled": fingerprint(data.train.paths, data.train.labels),
                  "unlabeled": fingerprint(data.unlabeled), "alpha": alpha}
+    if overwrite and distributed.is_main():
+        clear_run_files(out)  # only now: a failure in ranking or the bank left the old run whole
+    distributed.barrier()
     result = train(method, spec.train, len(labeled), len(unlabeled), out, evaluate, signature, resume, progress)
     if distributed.world_size() > 1:
         notes.append(f"trained with DistributedDataParallel on {distributed.world_size()} processes")
@@ -170,12 +190,16 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
                  "test": len(data.test) if data.test else 0, "classes": list(data.class_names)},
         "notes": notes,
     }
-    atomic_write_json(out / "run.json", {"version": __version__, "spec": asdict(spec),
-                                  "target": {"labeled": str(data.train.root),
-                                             "test": str(data.test.root) if data.test else None,
-                                             "unlabeled": len(data.unlabeled)},
-                                  "zoo": str(zoo.path) if zoo else None})
-    atomic_write_json(out / "metrics.json", metrics)
+    try:
+        atomic_write_json(out / "run.json", {"version": __version__, "spec": asdict(spec),
+                                      "target": {"labeled": str(data.train.root),
+                                                 "test": str(data.test.root) if data.test else None,
+                                                 "unlabeled": len(data.unlabeled)},
+                                      "zoo": str(zoo.path) if zoo else None})
+        atomic_write_json(out / "metrics.json", metrics)
+    except OSError as exc:
+        raise ZooDistillError(f"cannot write {exc.filename or out}: {exc.strerror or exc}; the student and the "
+                              f"last checkpoint in {out} are kept: free space, then rerun with --resume") from None
     if result.history:
         plot_curves(result.history, out / "curves.png", f"{method.name} on {data.train.root.parent.name}")
     return RunOutcome(out, metrics, notes)

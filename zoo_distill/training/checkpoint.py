@@ -1,11 +1,16 @@
 """Training checkpoints as safetensors (never pickle): module weights, optimizer tensors,
-and everything else as JSON in the header. Written atomically."""
+and everything else as JSON in the header. Written atomically; never with a NaN or inf in it.
+
+Resuming reads the header first: a checkpoint of another run (other method, classes, data or
+settings) is refused before any of its weights are loaded into this run's modules.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -37,30 +42,66 @@ def _join_optimizer(tensors: Mapping[str, torch.Tensor], plain: Mapping[str, Any
     return {"state": state, "param_groups": plain["param_groups"]}
 
 
+def non_finite(tensors: Mapping[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding a NaN or an infinity."""
+    return [name for name, t in tensors.items()
+            if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())]
+
+
+def module_tensors(modules: Mapping[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """Every module's state (weights and buffers) under ``module.<name>.<key>``, as CPU tensors."""
+    return {f"module.{name}.{k}": v.detach().cpu().contiguous()
+            for name, module in modules.items() for k, v in module.state_dict().items()}
+
+
 def save_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
                     meta: Mapping[str, Any]) -> None:
-    """Everything needed to continue training exactly where it stopped."""
-    tensors = {f"module.{name}.{k}": v.detach().cpu().contiguous()
-               for name, module in modules.items() for k, v in module.state_dict().items()}
+    """Everything needed to continue training exactly where it stopped.
+
+    Refuses non-finite tensors (a diverged run must not be resumed as if it were fine) and turns a
+    failed write (a full disk) into a one-line error; the previous checkpoint is kept whole.
+    """
+    tensors = module_tensors(modules)
     optim_tensors, optim_plain = _split_optimizer(optimizer.state_dict())
     tensors.update(optim_tensors)
+    bad = non_finite(tensors)
+    if bad:
+        raise ZooDistillError(f"not saving checkpoint {path}: {', '.join(bad[:3])} hold NaN or inf values "
+                              f"(training diverged; lower --lr)")
     header = {_META: json.dumps({**meta, "optimizer": optim_plain}, default=str)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
+    except (OSError, SafetensorError) as exc:
+        raise ZooDistillError(f"cannot write checkpoint {path}: {exc}; the previous checkpoint (if any) "
+                              f"is unchanged") from None
 
 
-def load_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module],
-                    optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore modules and optimizer in place; returns the checkpoint's metadata."""
+def load_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
+                    signature: str | None = None) -> dict[str, Any]:
+    """Restore modules and optimizer in place; returns the checkpoint's metadata.
+
+    With ``signature``, a checkpoint written by another run is refused before anything is loaded.
+    """
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = json.loads(fh.metadata()[_META])
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+            if not isinstance(meta, dict):
+                raise TypeError("its metadata is not an object")
+            if signature is not None and meta.get("signature") != signature:
+                raise ZooDistillError(
+                    f"--resume: checkpoint {path} belongs to a different run (other method, classes, data, "
+                    f"teachers or settings); use another --out, --overwrite to start over, or drop --resume")
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
         raise ZooDistillError(f"cannot read checkpoint {path}: {exc}") from None
-    for name, module in modules.items():
-        prefix = f"module.{name}."
-        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    optimizer.load_state_dict(_join_optimizer({k: v for k, v in tensors.items() if k.startswith("optim.")},
-                                              meta.pop("optimizer")))
+    try:
+        for name, module in modules.items():
+            prefix = f"module.{name}."
+            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        optimizer.load_state_dict(_join_optimizer({k: v for k, v in tensors.items() if k.startswith("optim.")},
+                                                  meta.pop("optimizer")))
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ZooDistillError(f"--resume: checkpoint {path} does not fit this run: {first}") from None
     return meta

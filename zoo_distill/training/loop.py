@@ -11,16 +11,17 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from rich.progress import Progress
 
 from zoo_distill.errors import ZooDistillError
-from zoo_distill.training.checkpoint import load_checkpoint, save_checkpoint
+from zoo_distill.training.checkpoint import load_checkpoint, non_finite, save_checkpoint
 from zoo_distill.training.config import TrainConfig
 from zoo_distill.util import distributed
 from zoo_distill.util.digest import json_digest
@@ -142,12 +143,7 @@ def train(
     start_epoch = 0
     ckpt = run_dir / CHECKPOINT if run_dir is not None else None
     if resume and ckpt is not None and ckpt.exists():
-        meta = load_checkpoint(ckpt, modules, optimizer)
-        if meta.get("signature") != digest:
-            raise ZooDistillError(
-                f"--resume: checkpoint {ckpt} belongs to a different run (other data, teachers or settings); "
-                f"use another --out or drop --resume"
-            )
+        meta = load_checkpoint(ckpt, modules, optimizer, signature=digest)  # refuses another run's, unread
         start_epoch, result.history, result.resumed_from = meta["epoch"] + 1, meta["history"], meta["epoch"] + 1
         result.seconds = float(meta.get("seconds", 0.0))
     unlabeled_per_step = config.mu * config.batch_size if method.uses_unlabeled and n_unlabeled else 0
@@ -193,6 +189,10 @@ def train(
         result.seconds += time.perf_counter() - began
         row["seconds"] = time.perf_counter() - began
         result.history.append(row)
+        diverged = non_finite({f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()})
+        if diverged:  # e.g. an lr that is finite but far too large: the loss is fine until the next step
+            raise ZooDistillError(f"{method.name}: the weights became NaN or inf during epoch {epoch + 1} "
+                                  f"({', '.join(diverged[:3])}); nothing of this epoch is saved; lower --lr")
         if ckpt is not None and distributed.is_main():
             save_checkpoint(ckpt, modules, optimizer, {"epoch": epoch, "history": result.history,
                                                        "signature": digest, "seconds": result.seconds})
