@@ -143,8 +143,9 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
                               spec.distill.policy, spec.distill.view_seed, cache, spec.train.batch_size,
                               spec.train.device, progress)
         torch.manual_seed(spec.train.seed + 1)  # heads: independent of how long the bank took to build
+        unsup = "" if spec.distill.unlabeled_loss == "none" else f"+{spec.distill.unlabeled_loss}"
         method = Distill(student, labeled, labels, unlabeled, alpha, bank, spec.distill, device, teachers,
-                         name=f"distill[{spec.aggregator}]")
+                         name=f"distill[{spec.aggregator}]{unsup}", fixmatch=spec.fixmatch, train=spec.train)
     elif spec.method == "finetune":
         method = FineTune(student, labeled, labels, device, spec.distill.policy)
     else:
