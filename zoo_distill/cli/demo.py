@@ -1,14 +1,12 @@
-"""``zoo-distill demo`` and ``zoo-distill demo build``: the embedded default, no network needed."""
-
-from __future__ import annotations
+"""``zoo-distill demo``, ``demo build`` and ``example``: the embedded default, no network needed."""
 
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from zoo_distill.cli.app import cli_errors, stdout
-from zoo_distill.errors import ZooDistillError
+from zoo_distill.cli._common import cli_errors, make_progress, stdout
+from zoo_distill.errors import ConfigError
 
 demo_app = typer.Typer(
     help="Build the offline zoo (zoobench) and run the main job on it: rank, DistillWeighted, and the "
@@ -23,7 +21,7 @@ def _settings(preset: str, seed: int):
     from zoo_distill.zoobench import PRESETS
 
     if preset not in PRESETS:
-        raise ZooDistillError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+        raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     return PRESETS[preset](seed=seed)
 
 
@@ -48,7 +46,7 @@ def demo(
     try:
         run_demo(root or default_root(preset), out, settings, target, Budget(epochs=epochs), stdout)
     except ValueError as exc:
-        raise ZooDistillError(str(exc)) from None
+        raise ConfigError(str(exc)) from None
 
 
 @demo_app.command("build")
@@ -59,9 +57,8 @@ def build(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of every generated image and every training run."),
 ) -> None:
     """Build (or reuse what is already built of) the offline zoo: generic start, teachers, targets."""
-    from zoo_distill.zoobench.demo import default_root
-    from zoo_distill.util.progress import make_progress
     from zoo_distill.zoobench import build_zoobench
+    from zoo_distill.zoobench.demo import default_root
 
     settings = _settings(preset, seed)
     root = root or default_root(preset)
@@ -75,3 +72,21 @@ def build(
     stdout.print(f"zoo file: {result.zoo}")
     for name, splits in result.targets.items():
         stdout.print(f"  target {name}: {', '.join(sorted(splits.train))} (test {splits.test})")
+
+
+@cli_errors
+def example(
+    root: Path = typer.Argument(Path("zd-example"), help="Folder to build the example in."),
+    seed: int = typer.Option(0, help="Seed for the synthetic data and the teachers' training."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if an identical build exists."),
+) -> None:
+    """Build a small offline example (target task + zoo of teachers trained here) for `rank`."""
+    from zoo_distill.example import ExampleSettings, build_example
+
+    with make_progress() as progress:
+        build = build_example(root, ExampleSettings(seed=seed), progress, force=force)
+    verb = "reused" if build.reused else "built"
+    stdout.print(f"{verb} example in {build.root}: target {build.target}, zoo {build.zoo}")
+    for name, acc in build.teacher_accuracy.items():
+        stdout.print(f"  {name}: held-out accuracy on its own domain {acc:.3f}")
+    stdout.print(f"next: zoo-distill rank --target {build.target} --zoo {build.zoo}")

@@ -13,30 +13,13 @@ then applies its own preprocessing (resize, normalise) from its timm data config
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from zoo_distill.util.digest import json_digest
+from zoo_distill.data.policy import ViewPolicy
 
 EVAL_VIEW = "eval"
-
-
-@dataclass(frozen=True)
-class ViewPolicy:
-    """The augmentation behind the view bank (defaults suit small objects and glyphs: no flip)."""
-
-    scale: tuple[float, float] = (0.6, 1.0)  # area fraction of the random resized crop
-    ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    hflip: bool = False  # off by default: flips change the meaning of glyphs and arrows
-    brightness: float = 0.2
-    contrast: float = 0.2
-    saturation: float = 0.2
-
-    @property
-    def digest(self) -> str:
-        return json_digest(asdict(self))[:16]
 
 
 def view_name(policy: ViewPolicy, seed: int, view: int) -> str:

@@ -94,6 +94,12 @@ class PluginInfo:
     registers: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The row ``zoo-distill plugins --json`` prints."""
+        return {"name": self.name, "version": self.version, "builtin": self.builtin,
+                "distribution": self.distribution, "hooks": sorted(self.registers), "registers": self.registers,
+                "error": self.error}
+
 
 @dataclass
 class PluginRegistry:

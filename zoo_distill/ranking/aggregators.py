@@ -8,9 +8,10 @@ same thing whichever metric (LogME in nats, kNN in accuracy, ...) produced them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads when an aggregator runs, not when plugins are listed
+    import numpy as np
 
 from zoo_distill.errors import ConfigError
 from zoo_distill.plugin.types import Aggregator
@@ -21,6 +22,8 @@ MAX_TOP_K = 1_000_000  # 0 keeps every source
 
 
 def _check(scores: Mapping[str, float]) -> tuple[list[str], np.ndarray]:
+    import numpy as np
+
     if not scores:
         raise ValueError("no source has a finite score to aggregate")
     names = list(scores)
@@ -32,6 +35,8 @@ def _check(scores: Mapping[str, float]) -> tuple[list[str], np.ndarray]:
 
 def nearest(scores: Mapping[str, float]) -> dict[str, float]:
     """All weight on the best-scoring source (ties: the first in zoo order)."""
+    import numpy as np
+
     names, values = _check(scores)
     best = int(np.argmax(values))
     return {name: float(i == best) for i, name in enumerate(names)}
@@ -56,6 +61,8 @@ def weighted(scores: Mapping[str, float], temperature: float = 0.5, top_k: int =
     Lower temperature concentrates mass on the nearest sources (-> DistillNearest as T -> 0);
     higher spreads it (-> uniform as T -> inf).
     """
+    import numpy as np
+
     try:
         check_weighted_options({"temperature": temperature, "top_k": top_k})
     except ConfigError as exc:

@@ -37,7 +37,10 @@ from zoo_distill.zoo.file import Zoo
 
 
 @dataclass
-class RunOutcome:
+class RunResult:
+    """A finished run: its directory, what ``metrics.json`` holds (``test_accuracy``, ``alpha``,
+    ``scores``, ``history``, ``student`` cost, ...), and notes for the user (skipped sources, ...)."""
+
     run_dir: Path
     metrics: dict[str, Any]
     notes: list[str]
@@ -86,7 +89,7 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
         raise ZooDistillError(f"aggregator {spec.aggregator!r}: {exc}") from None
 
 
-def _check_aggregator(spec: RunSpec, registry: PluginRegistry) -> None:
+def check_aggregator(spec: RunSpec, registry: PluginRegistry) -> None:
     """The aggregator, its options and the metric exist and are valid: before ranking or any folder."""
     aggregator = registry.aggregator(spec.aggregator)
     registry.metric(spec.metric)
@@ -97,7 +100,7 @@ def _check_aggregator(spec: RunSpec, registry: PluginRegistry) -> None:
 
 
 def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegistry, cache: FeatureCache | None,
-        out: Path, resume: bool = False, progress: Progress | None = None, overwrite: bool = False) -> RunOutcome:
+        out: Path, resume: bool = False, progress: Progress | None = None, overwrite: bool = False) -> RunResult:
     """Train the method of ``spec`` on ``data`` and write the run directory ``out``.
 
     A run already in ``out`` is refused unless ``resume`` (continue its checkpoint) or
@@ -110,7 +113,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     if spec.method not in METHODS:
         raise ZooDistillError(f"unknown method {spec.method!r}; known: {', '.join(METHODS)}")
     if spec.method == "distill":
-        _check_aggregator(spec, registry)
+        check_aggregator(spec, registry)
     out_note = check_out_dir(Path(out), resume, overwrite)
     started = time.perf_counter()
     distributed.init_from_env(spec.train.device)
@@ -174,7 +177,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     if data.test is not None:
         final = accuracy_report(student.model, test_inputs, test_labels, data.class_names, device)
     if not distributed.is_main():  # every process trained the same model; rank 0 writes it
-        return RunOutcome(out, {**final, "alpha": alpha, "history": result.history}, notes)
+        return RunResult(out, {**final, "alpha": alpha, "history": result.history}, notes)
     student.model.cpu()
     cost = measure_cost(student.model, tuple(student.data_config["input_size"]))
     save_student(out, student.model, student.arch, len(data.class_names), student.data_config,
@@ -203,4 +206,4 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
                               f"last checkpoint in {out} are kept: free space, then rerun with --resume") from None
     if result.history:
         plot_curves(result.history, out / "curves.png", f"{method.name} on {data.train.root.parent.name}")
-    return RunOutcome(out, metrics, notes)
+    return RunResult(out, metrics, notes)

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from zoo_distill.data.views import ViewPolicy
+from zoo_distill.data.policy import ViewPolicy
 from zoo_distill.errors import ConfigError
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_choice, check_float, check_int
 

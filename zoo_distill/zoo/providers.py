@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo_distill.errors import ProviderUnavailable, ZooDistillError
+from zoo_distill.zoo.architectures import is_timm_architecture
 from zoo_distill.plugin.types import EntryFieldError, HubFiles, LocalFile, SourceProvider, TeacherIdentity, ZooEntry
 
 if TYPE_CHECKING:
@@ -92,9 +93,7 @@ def _local_weights(entry: ZooEntry) -> Path:
 def _validate_local(entry: ZooEntry) -> None:
     _require_str(entry, "weights")
     _require_str(entry, "arch")
-    import timm
-
-    if not timm.is_model(entry.options["arch"]):
+    if not is_timm_architecture(entry.options["arch"]):
         raise EntryFieldError("arch", f"{entry.options['arch']!r} is not a timm architecture (see timm.list_models())")
     n = entry.options.get("num_classes")
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:

@@ -13,11 +13,14 @@ import struct
 from functools import lru_cache
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
 from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from zoo_distill.errors import UnsafeWeightsError, ZooDistillError
+
+if TYPE_CHECKING:  # torch loads with the weights, not when a zoo is validated or listed
+    import torch
 
 _PICKLE_HINT = (
     "only safetensors weights are loaded (pickle checkpoints can run arbitrary code); convert it once with "
@@ -68,6 +71,8 @@ def load_state_dict(path: Path, who: str) -> dict[str, torch.Tensor]:
     """Load a safetensors state dict on CPU, after checking the format."""
     check_safetensors(path, who)
     try:
+        from safetensors.torch import load_file
+
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ZooDistillError(f"{who}: cannot read safetensors file {path}: {exc}") from None

@@ -12,11 +12,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from zoo_distill.features.cache import default_cache_dir
-from zoo_distill.util.progress import make_progress
-from zoo_distill.ranking.rank import RankResult, rank_sources
+from zoo_distill import api
 from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
+from zoo_distill.ranking.rank import RankResult
 from zoo_distill.ranking.report import rank_table
+from zoo_distill.util.paths import default_cache_dir
+from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchBuild, ZoobenchSettings
 from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_method
 
@@ -78,7 +79,7 @@ def run_demo(root: Path | None = None, out: Path | None = None, settings: Zooben
     key = f"{settings.shots[0]}shot-s0"
     data = load_split(build, target, key)
     with make_progress() as progress:
-        ranking = rank_sources(data, list(zoo.entries.values()), [budget.metric], registry, cache, progress=progress)
+        ranking = api.rank(data, zoo, metrics=[budget.metric], cache_dir=cache.root, progress=progress)
     console.print(rank_table(ranking))
     splits = build.targets[target]
     console.print(f"[dim]same as: zoo-distill rank --labeled {splits.train[key]} --unlabeled {splits.unlabeled} "

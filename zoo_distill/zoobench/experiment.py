@@ -15,17 +15,16 @@ from typing import Any, NamedTuple
 
 from rich.progress import Progress
 
+from zoo_distill import api
 from zoo_distill._version import __version__
-from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.data.target import TargetData
 from zoo_distill.features.cache import FeatureCache
-from zoo_distill.data.target import TargetData, load_target
-from zoo_distill.training.config import DistillConfig
 from zoo_distill.plugin.manager import PluginRegistry, get_registry
 from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
-from zoo_distill.runs.run import run
 from zoo_distill.runs.spec import RunSpec
-from zoo_distill.training.config import TrainConfig
-from zoo_distill.zoo.file import Zoo, load_zoo
+from zoo_distill.training.config import DistillConfig, TrainConfig
+from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.zoo.file import Zoo
 from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
@@ -63,13 +62,13 @@ def open_workspace(root: Path, settings: ZoobenchSettings, progress: Progress | 
     plugins contribute: a benchmark must not change with what else is installed) and its cache."""
     build = build_zoobench(root, settings, progress)
     registry = get_registry()
-    return Workspace(build, load_zoo(build.zoo, registry, include_plugins=False), registry,
+    return Workspace(build, api.load_zoo(build.zoo, include_plugins=False, registry=registry), registry,
                      FeatureCache(Path(root) / "cache"))
 
 
 def load_split(build: ZoobenchBuild, target: str, key: str) -> TargetData:
     splits = build.targets[target]
-    return load_target(labeled=Path(splits.train[key]), unlabeled=Path(splits.unlabeled), test=Path(splits.test))
+    return api.load_target(labeled=splits.train[key], unlabeled=splits.unlabeled, test=splits.test)
 
 
 def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int, budget: Budget) -> RunSpec:
@@ -92,9 +91,9 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
 def run_method(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, registry: PluginRegistry,
                cache: FeatureCache, out: Path, student_arch: str, seed: int, budget: Budget,
                progress: Progress | None = None) -> dict[str, Any]:
-    """Train one method and return its metrics.json content."""
+    """Train one method (replacing an earlier run in ``out``) and return its metrics.json content."""
     spec = method_spec(method, build, student_arch, seed, budget)
-    return run(spec, data, zoo, registry, cache, out, progress=progress).metrics
+    return api.run(data, zoo, spec=spec, out=out, overwrite=True, cache_dir=cache.root, progress=progress).metrics
 
 
 def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: int, budget: Budget,

@@ -7,7 +7,7 @@ Every entry names the revision it is pinned to; ``main`` follows the repo, a com
 
 from __future__ import annotations
 
-from zoo_distill.plugin.types import ZooEntry
+from zoo_distill.plugin import ZooEntry
 
 #: Shown as the entries' origin in ``zoo-distill zoo ls`` and in warnings.
 ORIGIN = "zoo-distill-hub-teachers"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zoo_distill.plugin.hookspecs import hookimpl
+from zoo_distill.plugin import hookimpl
 
 from .catalog import zoo_entries
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from zoo_distill.plugin.hookspecs import hookimpl
-from zoo_distill.plugin.types import FEATURES, Metric
+from zoo_distill.plugin import FEATURES, Metric, hookimpl
 
 from .metric import transrate
 

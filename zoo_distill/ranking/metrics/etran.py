@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo_distill.plugin.types import FEATURES, Metric
 from zoo_distill.ranking.metrics._common import MetricError, finite_score, guarded, power_of_two_scaled, prepare_inputs
 from zoo_distill.ranking.metrics._lda import held_out, log_posteriors, pooled_shrinkage, span_coordinates
 
@@ -87,13 +86,3 @@ def etran_terms(features: np.ndarray, labels: np.ndarray, source_logits: np.ndar
 def etran(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | None = None) -> float:
     """Per-source ETran score in [0, 1]: 0.85 x held-out LDA posterior + 0.15 x squashed feature energy."""
     return finite_score(etran_terms(features, labels, source_logits).total, "ETran")
-
-
-METRIC = Metric(
-    name="etran",
-    fn=etran,
-    needs=(FEATURES,),
-    reference="Gholami, Akbari, Wang, Kamranian, Zhang. ETran: Energy-Based Transferability Estimation. ICCV 2023",
-    description="0.85 x held-out shrinkage-LDA posterior of the true class + 0.15 x logistic of the scale-free "
-                "feature energy (ETran for classification)",
-)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_distill.plugin.types import FEATURES, Metric
 from zoo_distill.ranking.metrics._common import (
     MetricError,
     finite_score,
@@ -70,13 +69,3 @@ def gbc(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | No
     coefficient = np.exp(-(mahal + log_det))
     np.fill_diagonal(coefficient, 0.0)
     return finite_score(-coefficient.sum(), "GBC")
-
-
-METRIC = Metric(
-    name="gbc",
-    fn=gbc,
-    needs=(FEATURES,),
-    reference="Pándy, Agostinelli, Uijlings, Ferrari, Mensink. Transferability Estimation using Bhattacharyya "
-              "Class Separability. CVPR 2022",
-    description="minus the summed Bhattacharyya overlap between per-class diagonal Gaussians on PCA-64 features",
-)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_distill.plugin.types import FEATURES, Metric
 from zoo_distill.ranking.metrics._common import finite_score, guarded, one_hot, power_of_two_scaled, prepare_inputs
 
 
@@ -96,13 +95,3 @@ def hscore(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray |
             value = float(np.sum(proj**2)) / b
     value *= (1.0 - alpha) / (n - 1)
     return finite_score(value, "H-score")
-
-
-METRIC = Metric(
-    name="hscore",
-    fn=hscore,
-    needs=(FEATURES,),
-    reference="Ibrahim, Ponomareva, Mazumder. Newer is not always better: Rethinking transferability metrics, "
-              "their peculiarities, stability and performance. ECML-PKDD 2022 (shrinkage H-score of Bao et al. 2019)",
-    description="between-class over Ledoit-Wolf-shrunk total feature covariance (regularised H-score)",
-)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_distill.plugin.types import FEATURES, Metric
 from zoo_distill.ranking.metrics._common import MetricError, finite_score, guarded, power_of_two_scaled, prepare_inputs
 
 
@@ -54,12 +53,3 @@ def knn(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | No
         np.add.at(votes, (np.repeat(np.arange(n), k), y[neigh].reshape(-1)), 1.0)
         pred = votes.argmax(axis=1)
     return finite_score(np.mean(pred == y), "kNN")
-
-
-METRIC = Metric(
-    name="knn",
-    fn=knn,
-    needs=(FEATURES,),
-    reference="leave-one-out k-nearest-neighbour accuracy (k=1, cosine) on the labeled target set",
-    description="leave-one-out 1-nearest-neighbour accuracy on L2-normalised features",
-)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_distill.plugin.types import LOGITS, Metric
 from zoo_distill.ranking.metrics._common import (
     finite_score,
     guarded,
@@ -34,13 +33,3 @@ def leep(features: np.ndarray | None, labels: np.ndarray, source_logits: np.ndar
     """LEEP score in (-inf, 0]; 0 means the source classes predict the target labels perfectly."""
     y, logits = prepare_logit_inputs(labels, source_logits, "LEEP")
     return finite_score(leep_from_probabilities(softmax(logits), y), "LEEP")
-
-
-METRIC = Metric(
-    name="leep",
-    fn=leep,
-    needs=(LOGITS,),
-    reference="Nguyen, Hassner, Seeger, Archambeau. LEEP: A New Measure to Evaluate Transferability of "
-              "Learned Representations. ICML 2020",
-    description="log-likelihood of target labels under the source head's softmax re-mapped to target classes",
-)

@@ -32,7 +32,6 @@ import warnings
 
 import numpy as np
 
-from zoo_distill.plugin.types import FEATURES, Metric
 from zoo_distill.ranking.metrics._common import finite_score, guarded, pca_scale_free, prepare_inputs
 
 PCA_DIMS = 128
@@ -82,12 +81,3 @@ def linear(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray |
     z = probe_features(f)
     accuracies = [fold_accuracy(z[tr], y[tr], z[te], y[te]) for tr, te in folds(y)]
     return finite_score(np.mean(accuracies), "linear probe")
-
-
-METRIC = Metric(
-    name="linear",
-    fn=linear,
-    needs=(FEATURES,),
-    reference="cross-validated linear-probe accuracy (ridge classifier on PCA-128 features)",
-    description="stratified k-fold accuracy of a ridge-classifier linear probe",
-)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_distill.plugin.types import FEATURES, Metric
 from zoo_distill.ranking.metrics._common import MetricError, finite_score, guarded, one_hot, prepare_inputs
 
 _MAX_STEPS = 11  # the reference's cap: "should converge after at most 10 steps"
@@ -76,13 +75,3 @@ def logme(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | 
                     - beta / 2.0 * res2 - alpha / 2.0 * m2 - n / 2.0 * np.log(2 * np.pi))
         evidences.append(evidence / n)
     return finite_score(np.mean(evidences), "LogME")
-
-
-METRIC = Metric(
-    name="logme",
-    fn=logme,
-    needs=(FEATURES,),
-    reference="You, Liu, Wang, Long. LogME: Practical Assessment of Pre-trained Models for Transfer Learning. "
-              "ICML 2021",
-    description="log marginal evidence of a Bayesian linear model from features to one-hot labels",
-)

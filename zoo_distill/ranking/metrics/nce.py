@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_distill.plugin.types import LOGITS, Metric
 from zoo_distill.ranking.metrics._common import finite_score, guarded, prepare_logit_inputs
 
 
@@ -35,12 +34,3 @@ def nce(features: np.ndarray | None, labels: np.ndarray, source_logits: np.ndarr
     nz = joint > 0
     value = float(np.sum(joint[nz] * np.log((joint / marginal)[nz])))
     return finite_score(value, "NCE")
-
-
-METRIC = Metric(
-    name="nce",
-    fn=nce,
-    needs=(LOGITS,),
-    reference="Tran, Nguyen, Hassner. Transferability and Hardness of Supervised Classification Tasks. ICCV 2019",
-    description="negative conditional entropy of target labels given the source head's argmax labels",
-)

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo_distill.plugin.types import FEATURES, Metric
 from zoo_distill.ranking.metrics._common import MetricError, finite_score, guarded, pca_scale_free, prepare_inputs
 from zoo_distill.ranking.metrics._lda import (
     VARIANCE_FLOOR,
@@ -108,14 +107,3 @@ def ncti_terms(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarr
 def ncti(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | None = None) -> float:
     """Per-source NCTI score in [0, 3]: collapse + ETF geometry + held-out nearest-center posterior."""
     return finite_score(ncti_terms(features, labels, source_logits).total, "NCTI")
-
-
-METRIC = Metric(
-    name="ncti",
-    fn=ncti,
-    needs=(FEATURES,),
-    reference="Wang, Luo, Zheng, Huang, Baktashmotlagh. How Far Pre-trained Models Are from Neural Collapse on "
-              "the Target Dataset Informs their Transferability. ICCV 2023",
-    description="neural-collapse distance on PCA-64 features: between/total variance + Fisher (simplex-ETF) spread "
-                "+ held-out nearest-center posterior, each in [0, 1] per source",
-)

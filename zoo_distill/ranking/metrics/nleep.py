@@ -28,7 +28,6 @@ import warnings
 
 import numpy as np
 
-from zoo_distill.plugin.types import FEATURES, Metric
 from zoo_distill.ranking.metrics._common import (
     finite_score,
     guarded,
@@ -67,12 +66,3 @@ def nleep(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | 
         warnings.simplefilter("ignore", ConvergenceWarning)
         theta = gmm.fit(z).predict_proba(z)
     return finite_score(leep_from_probabilities(theta, y), "N-LEEP")
-
-
-METRIC = Metric(
-    name="nleep",
-    fn=nleep,
-    needs=(FEATURES,),
-    reference="Li et al. Ranking Neural Checkpoints. CVPR 2021",
-    description="LEEP with Gaussian-mixture posteriors on PCA-reduced features instead of a source head",
-)

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo_distill.plugin.types import FEATURES, Metric
 from zoo_distill.ranking.metrics._common import MetricError, finite_score, guarded, prepare_inputs
 from zoo_distill.ranking.metrics._lda import (
     class_statistics,
@@ -71,14 +70,3 @@ def sfda(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | N
     mixed = confmix(z, y, log_posteriors(z, y, shrinkage, dim))
     log_post = log_posteriors(mixed, y, shrinkage, dim)
     return finite_score(np.mean(log_post[scored, y[scored]]), "SFDA")
-
-
-METRIC = Metric(
-    name="sfda",
-    fn=sfda,
-    needs=(FEATURES,),
-    reference="Shao, Zhao, Ge, Zhang, Yang, Wang, Shan, Luo. Not All Models Are Equal: Predicting Model "
-              "Transferability in a Self-challenging Fisher Space. ECCV 2022",
-    description="held-out log posterior of the true class under Ledoit-Wolf-shrunk LDA after the self-challenging "
-                "mix towards other classes (SFDA)",
-)

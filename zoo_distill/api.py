@@ -1,0 +1,163 @@
+"""The Python API: everything the CLI does, as functions that return documented dataclasses.
+
+The CLI, the demo and the benchmarks call these and nothing else, so a notebook gets exactly
+the checks, defaults and files that ``zoo-distill rank`` / ``zoo-distill run`` give::
+
+    import zoo_distill as zd
+
+    zoo = zd.load_zoo("my-zoo.yaml")
+    task = zd.load_target("my-task")                 # train/ (+ unlabeled/, test/) inside
+    ranking = zd.rank(task, zoo)                     # RankResult: ranking.ranked[0].name is the best source
+    result = zd.run(task, zoo, aggregator="weighted", student="resnet18", epochs=30, out="runs/dw")
+    result.metrics["test_accuracy"], result.run_dir  # RunResult
+
+Settings are validated before any work starts and before anything is written; a bad one raises a
+``ZooDistillError`` (``ConfigError``, ``DataError``, ...) whose message names the option.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from zoo_distill.util.checks import MAX_BATCH_SIZE, check_int
+
+if TYPE_CHECKING:  # the heavy modules load when a function runs, not when the package is imported
+    from rich.progress import Progress
+
+    from zoo_distill.data.target import TargetData
+    from zoo_distill.plugin.manager import PluginRegistry
+    from zoo_distill.ranking.rank import RankResult
+    from zoo_distill.runs.run import RunResult
+    from zoo_distill.runs.spec import RunSpec
+    from zoo_distill.zoo.file import Zoo
+
+__all__ = ["evaluate", "load_target", "load_zoo", "metric_order", "predict", "rank", "run"]
+
+PathLike = str | Path
+TRAINING_SPLITS = ("train", "unlabeled", "test")
+
+
+def load_zoo(path: PathLike | None = None, *, include_plugins: bool = True,
+             registry: PluginRegistry | None = None) -> Zoo:
+    """Read and validate a zoo file (default: ``$ZOO_DISTILL_ZOO`` or the packaged registry.yaml),
+    plus the entries installed plugins contribute unless ``include_plugins`` is false."""
+    from zoo_distill.plugin.manager import get_registry
+    from zoo_distill.zoo.file import load_zoo as _load_zoo
+
+    return _load_zoo(path, registry or get_registry(), include_plugins=include_plugins)
+
+
+def load_target(target: PathLike | None = None, *, labeled: PathLike | None = None,
+                unlabeled: PathLike | None = None, test: PathLike | None = None, skip_bad_images: bool = False,
+                check_images: Sequence[str] = ("train",), on_progress: Callable[[], None] | None = None
+                ) -> TargetData:
+    """Scan a target folder (``train/`` with class folders, optional ``unlabeled/`` and ``test/``) or
+    explicit splits, and decode the images of ``check_images`` once so a bad file fails now."""
+    from zoo_distill.data.target import load_target as _load_target
+
+    as_path = (lambda p: Path(p) if p is not None else None)
+    return _load_target(as_path(target), as_path(labeled), as_path(unlabeled), as_path(test),
+                        skip_bad_images=skip_bad_images, check=tuple(check_images), on_progress=on_progress)
+
+
+def metric_order(registry: PluginRegistry | None = None) -> list[str]:
+    """Every installed metric, the default one first: what ``rank`` computes when none is named."""
+    from zoo_distill.plugin.manager import get_registry
+    from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
+
+    names = list((registry or get_registry()).metrics)
+    return [DEFAULT_PRIMARY_METRIC] + [m for m in names if m != DEFAULT_PRIMARY_METRIC]
+
+
+def _target(target: TargetData | PathLike, skip_bad_images: bool, check_images: Sequence[str]) -> TargetData:
+    from zoo_distill.data.target import TargetData
+
+    if isinstance(target, TargetData):
+        return target
+    return load_target(target, skip_bad_images=skip_bad_images, check_images=check_images)
+
+
+def _zoo(zoo: Zoo | PathLike | None, registry: PluginRegistry) -> Zoo:
+    from zoo_distill.zoo.file import Zoo
+
+    return zoo if isinstance(zoo, Zoo) else load_zoo(zoo, registry=registry)
+
+
+def _cache(cache_dir: PathLike | None, use_cache: bool):
+    from zoo_distill.features.cache import FeatureCache
+
+    return FeatureCache(Path(cache_dir) if cache_dir is not None else None) if use_cache else None
+
+
+def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, metrics: Sequence[str] | None = None,
+         sources: Sequence[str] = (), device: str = "cpu", batch_size: int = 64, cache_dir: PathLike | None = None,
+         use_cache: bool = True, skip_bad_images: bool = False, progress: Progress | None = None) -> RankResult:
+    """Rank the zoo's sources for ``target`` by every metric in ``metrics`` (default: all installed,
+    the default metric first); the first metric sorts the result and feeds the aggregators' weights.
+
+    Sources that cannot be loaded are reported in the result (``status``, ``error``), not raised.
+    Teacher features are cached (``cache_dir``, default ``$ZOO_DISTILL_CACHE``) unless ``use_cache`` is false.
+    Under ``torchrun`` extraction is sharded across the processes."""
+    from zoo_distill.plugin.manager import get_registry
+    from zoo_distill.ranking.rank import rank_sources
+    from zoo_distill.training.config import check_device
+    from zoo_distill.util import distributed
+
+    check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
+    check_device(device)
+    registry = get_registry()
+    names = list(metrics) if metrics else metric_order(registry)
+    for name in names:
+        registry.metric(name)  # an unknown name fails before any work
+    entries = _zoo(zoo, registry).select(list(sources))
+    data = _target(target, skip_bad_images, ("train",))
+    distributed.init_from_env(device)
+    return rank_sources(data, entries, names, registry, _cache(cache_dir, use_cache), batch_size, device, progress)
+
+
+def run(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, method: str = "distill",
+        out: PathLike = "runs/latest", resume: bool = False, overwrite: bool = False,
+        cache_dir: PathLike | None = None, use_cache: bool = True, skip_bad_images: bool = False,
+        progress: Progress | None = None, spec: RunSpec | None = None, **settings: Any) -> RunResult:
+    """Train a student and write its run directory ``out``; return what ``metrics.json`` holds.
+
+    ``method`` is ``distill`` (the zoo, ranked by ``metric`` and weighted by ``aggregator``:
+    ``weighted`` = DistillWeighted, ``nearest`` = DistillNearest, ``uniform`` or a plugin's),
+    ``finetune`` or ``fixmatch`` (the paper's baselines: no zoo, the same student and budget).
+    ``settings`` are the run's options by their Python names (``student``, ``student_init``,
+    ``epochs``, ``batch_size``, ``lr``, ``lam``, ``temperature``, ...; see ``RunSpec``); unset ones keep
+    their defaults; or pass a complete ``spec`` instead. A finished run in ``out`` is never replaced
+    unless ``overwrite`` is true; ``resume`` continues it from its last epoch checkpoint."""
+    from zoo_distill.plugin.manager import get_registry
+    from zoo_distill.runs.run import check_aggregator
+    from zoo_distill.runs.run import run as _run
+    from zoo_distill.runs.spec import spec_from_settings
+
+    spec = spec if spec is not None else spec_from_settings(method, **settings)
+    registry = get_registry()
+    zoo_obj = None
+    if spec.method == "distill":
+        check_aggregator(spec, registry)
+        zoo_obj = _zoo(zoo, registry)
+        zoo_obj.select(spec.sources)  # an unknown source fails before the images are read
+    data = _target(target, skip_bad_images, TRAINING_SPLITS)
+    cache = _cache(cache_dir, use_cache) if spec.method == "distill" else None
+    return _run(spec, data, zoo_obj, registry, cache, Path(out), resume=resume, overwrite=overwrite,
+                progress=progress)
+
+
+def evaluate(run_dir: PathLike, data: PathLike) -> dict[str, Any]:
+    """Accuracy and per-class accuracy of a trained student on a target's ``test/`` (or on a folder
+    of class folders)."""
+    from zoo_distill.runs.evaluate import evaluate_run
+
+    return evaluate_run(Path(run_dir), Path(data))
+
+
+def predict(run_dir: PathLike, images: Sequence[PathLike], top: int = 1) -> list[dict[str, Any]]:
+    """The ``top`` classes and their probabilities for each image, with a trained student."""
+    from zoo_distill.runs.evaluate import predict_images
+
+    check_int("--top", top, 1, 1_000_000)
+    return predict_images(Path(run_dir), [Path(p) for p in images], top)

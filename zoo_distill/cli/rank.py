@@ -1,0 +1,65 @@
+"""``zoo-distill rank``: the ranking table (or ``--json``) for a target and a zoo."""
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from zoo_distill.cli._common import (
+    TARGET_OPTIONS,
+    CacheDir,
+    ZooOption,
+    cli_errors,
+    make_progress,
+    stderr,
+    stdout,
+    with_options,
+)
+
+
+@cli_errors
+@with_options(TARGET_OPTIONS)
+def rank(
+    zoo: Optional[Path] = ZooOption,
+    metric: list[str] = typer.Option([], "--metric", "-m", help="Metric(s) to compute; the first is primary "
+                                     "and sorts the table \\[default: all installed, the default metric first]."),
+    source: list[str] = typer.Option([], "--source", "-s", help="Only rank these zoo entries."),
+    device: str = typer.Option("cpu", help="Device for feature extraction: cpu, cuda, cuda:N."),
+    batch_size: int = typer.Option(64, min=1, help="Images per extraction batch."),
+    cache_dir: Optional[Path] = CacheDir,
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write cached features."),
+    as_json: bool = typer.Option(False, "--json", help="Print a machine-readable result instead of the table."),
+    settings: dict = None,
+) -> None:
+    """Rank the zoo's sources for a target task by task similarity on its labeled images."""
+    import zoo_distill.api as api
+    from zoo_distill.util import distributed
+
+    skip = settings.pop("skip_bad_images")
+    data = api.load_target(**settings, skip_bad_images=skip)
+    if data.skipped:
+        stderr.print(f"[yellow]skipped {len(data.skipped)} unreadable image(s)[/yellow]")
+    zoo_obj = api.load_zoo(zoo)
+    with make_progress(disable=None if not as_json else True) as progress:
+        result = api.rank(data, zoo_obj, metrics=metric, sources=source, device=device, batch_size=batch_size,
+                          cache_dir=cache_dir, use_cache=not no_cache, progress=progress)
+    if not distributed.is_main():
+        return
+    for s in result.sources:
+        if s.status != "ok":
+            stderr.print(f"[yellow]{s.status}:[/yellow] {s.error}", highlight=False, soft_wrap=True)
+        for m, err in s.metric_errors.items():
+            stderr.print(f"[dim]{s.name}: {m}: {err}[/dim]", highlight=False)
+    if as_json:
+        payload = result.to_dict() | {"zoo": str(zoo_obj.path), "skipped_images": [str(p) for p in data.skipped]}
+        print(json.dumps(payload, indent=2, default=str))
+        return
+    from zoo_distill.ranking.report import rank_table, scores_table
+
+    stdout.print(rank_table(result))
+    if len(result.metrics) > 1:
+        stdout.print(scores_table(result))
+    t = result.timings
+    stdout.print(f"[dim]time: {t['total']:.2f}s (load {t['load']:.2f}s, features {t['extract']:.2f}s, "
+                 f"metrics {t['metrics']:.2f}s)[/dim]")

@@ -1,0 +1,80 @@
+"""``zoo-distill eval``, ``predict`` and ``push``: use a finished run directory."""
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from zoo_distill.cli._common import cli_errors, stdout
+
+
+@cli_errors
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run directory (student.safetensors + config.json)."),
+    data: Path = typer.Option(..., "--data", help="Target folder (its test/ split is used) or a folder of "
+                              "class folders."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Evaluate a trained student on labeled images: accuracy and per-class accuracy."""
+    from rich.table import Table
+
+    import zoo_distill.api as api
+
+    report = api.evaluate(run_dir, data)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"{run_dir}: accuracy {report['test_accuracy']:.4f} on {report['images']} images")
+    table.add_column("class")
+    table.add_column("accuracy", justify="right")
+    for name, acc in report["per_class_accuracy"].items():
+        table.add_row(name, f"{acc:.3f}")
+    stdout.print(table)
+
+
+@cli_errors
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    images: list[Path] = typer.Argument(..., help="Image files to classify."),
+    top: int = typer.Option(1, "--top", min=1, help="Show the top-N classes."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Classify images with a trained student."""
+    from rich.table import Table
+
+    import zoo_distill.api as api
+
+    rows = api.predict(run_dir, images, top)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"predictions of {run_dir}")
+    table.add_column("image")
+    table.add_column("class")
+    table.add_column("probability", justify="right")
+    for row in rows:
+        for i, (name, p) in enumerate(row["top"]):
+            table.add_row(row["image"] if i == 0 else "", name, f"{p:.3f}")
+    stdout.print(table)
+
+
+@cli_errors
+def push(
+    run_dir: Path = typer.Argument(..., help="A run directory (student.safetensors + config.json [+ metrics.json])."),
+    repo_id: str = typer.Argument(..., help="Hub repo to upload to, e.g. my-org/my-student (created if missing)."),
+    revision: str = typer.Option("main", "--revision", help="Branch to commit to (created if missing)."),
+    private: bool = typer.Option(False, "--private", help="Create the repo as private (an existing repo keeps "
+                                 "its visibility)."),
+    message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit message."),
+) -> None:
+    """Upload a trained student as a timm-format Hub repo: config.json, model.safetensors and a model card.
+
+    Loads back with timm.create_model("hf-hub:REPO_ID", pretrained=True) or as an hf-hub zoo entry.
+    Authentication, endpoint and offline mode are huggingface_hub's (HF_TOKEN / `hf auth login`, HF_ENDPOINT)."""
+    from zoo_distill.runs.push import push as push_run
+
+    result = push_run(run_dir, repo_id, revision=revision, private=private, message=message)
+    stdout.print(f"pushed {', '.join(result.files)} to {result.repo_id}@{result.revision}: {result.commit_url}",
+                 highlight=False, soft_wrap=True)
+    stdout.print(f'load with: timm.create_model("hf-hub:{result.repo_id}", pretrained=True)', highlight=False)

@@ -1,0 +1,8 @@
+"""The 0.1 import path of the hook specs, kept for plugins written against it.
+
+New code imports ``zoo_distill.plugin`` (``hookimpl``, ``Metric``, ...); the specs live in
+``zoo_distill.plugin.hookspecs``.
+"""
+
+from zoo_distill.plugin.hookspecs import *  # noqa: F403 - the same public names
+from zoo_distill.plugin.hookspecs import PROJECT_NAME, hookimpl, hookspec  # noqa: F401 - explicit for readers

@@ -1,0 +1,17 @@
+"""The 0.1 import path of the plugin contracts, kept for plugins written against it.
+
+New code imports them from ``zoo_distill.plugin`` (defined in ``zoo_distill.plugin.types``).
+"""
+
+from zoo_distill.plugin.types import *  # noqa: F403 - the same public names
+from zoo_distill.plugin.types import (  # noqa: F401 - explicit for readers
+    FEATURES,
+    LOGITS,
+    Aggregator,
+    EntryFieldError,
+    Metric,
+    SourceProvider,
+    Teacher,
+    TeacherIdentity,
+    ZooEntry,
+)
