@@ -2,6 +2,7 @@
 
     python benchmarks/tune_defaults.py                   # zoo seed 1, 5 labels/class, split seeds 0 and 1
     python benchmarks/tune_defaults.py --only base "views 4" --seeds 2
+    python benchmarks/tune_defaults.py --grid method --shot 5 20 --seeds 0   # which method becomes the default
 
 Each row changes one setting of ``BASE`` (aggregator temperature or top-k, the feature-loss weight
 lambda, the number of teacher views, the similarity metric), trains DistillWeighted on every target
@@ -28,14 +29,15 @@ import numpy as np
 import torch
 
 from zoo_distill.util.atomic import atomic_write_json
-from zoo_distill.features.cache import default_cache_dir
+from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.training.config import DistillConfig
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
 from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse
 
 # The point the grid moves from: the defaults of zoo-distill 0.1.0, set on small synthetic targets.
-BASE: dict[str, Any] = {"temperature": 0.5, "top_k": 0, "lam": 10.0, "views": 8, "metric": "knn"}
+BASE: dict[str, Any] = {"temperature": 0.5, "top_k": 0, "lam": 10.0, "views": 8, "metric": "knn",
+                        "unlabeled_loss": "none", "lam_schedule": "constant", "lam_scale": "none"}
 
 GRID: dict[str, dict[str, Any]] = {
     "base": {},
@@ -55,12 +57,28 @@ GRID: dict[str, dict[str, Any]] = {
 }
 
 
+#: Which method ``run`` should use by default (issue: beat FixMatch without negative transfer): the
+#: paper's DistillWeighted, FixMatch, and DistillWeighted + FixMatch consistency with the lambda guards.
+METHOD_GRID: dict[str, dict[str, Any]] = {
+    "base": {},
+    "fixmatch (baseline)": {"method": "fixmatch"},
+    "+fixmatch": {"unlabeled_loss": "fixmatch"},
+    "+fixmatch, lambda-scale knn": {"unlabeled_loss": "fixmatch", "lam_scale": "knn"},
+    "+fixmatch, lambda linear": {"unlabeled_loss": "fixmatch", "lam_schedule": "linear"},
+    "+fixmatch, lambda 3": {"unlabeled_loss": "fixmatch", "lam": 3.0},
+}
+GRIDS = {"settings": GRID, "method": METHOD_GRID}
+
+
 def budget_for(change: dict[str, Any], epochs: int) -> Budget:
     """The budget of one grid row: ``BASE`` with ``change`` applied, every setting explicit."""
-    setting = {**BASE, **change}
+    setting = {**BASE, **{k: v for k, v in change.items() if k != "method"}}
+    distill = replace(DistillConfig(), lam=setting["lam"], views=setting["views"],
+                      unlabeled_loss=setting["unlabeled_loss"], lam_schedule=setting["lam_schedule"],
+                      lam_scale=setting["lam_scale"])
     return Budget(epochs=epochs, metric=setting["metric"],
                   aggregator_options={"temperature": setting["temperature"], "top_k": setting["top_k"]},
-                  distill=replace(DistillConfig(), lam=setting["lam"], views=setting["views"]))
+                  distill=distill)
 
 
 def markdown(results: dict[str, dict[str, list[float]]], targets: list[str]) -> str:
@@ -79,15 +97,18 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", type=Path, default=None, help="zoobench folder (default: <cache>/zoobench/full)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/tune"))
-    p.add_argument("--shot", type=int, default=5)
+    p.add_argument("--grid", choices=sorted(GRIDS), default="settings",
+                   help="settings: DistillWeighted's settings one at a time; method: the candidates for the default")
+    p.add_argument("--shot", type=int, nargs="+", default=[5])
     p.add_argument("--zoo-seed", type=int, default=1, help="seed of the zoobench tuned on (the paper table uses 0)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="split seeds (labeled draws)")
     p.add_argument("--epochs", type=int, default=Budget.epochs)
     p.add_argument("--only", nargs="*", default=None, help="grid rows to run (default: all)")
     args = p.parse_args()
-    unknown = set(args.only or []) - set(GRID)
+    grid = GRIDS[args.grid]
+    unknown = set(args.only or []) - set(grid)
     if unknown:
-        p.error(f"unknown grid rows {sorted(unknown)}; known: {', '.join(GRID)}")
+        p.error(f"unknown grid rows {sorted(unknown)}; known: {', '.join(grid)}")
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()
     settings = ZoobenchSettings.full(seed=args.zoo_seed)
@@ -96,27 +117,31 @@ def main() -> int:
     with make_progress() as progress:
         build, zoo, registry, cache = open_workspace(root, settings, progress)
     targets = list(settings.targets)
-    results: dict[str, dict[str, list[float]]] = {}
-    for row in args.only or list(GRID):
-        results[row] = {t: [] for t in targets}
-        for target in targets:
-            for seed in args.seeds:
-                key = f"{args.shot}shot-s{seed}"
-                result = run_or_reuse("weighted", load_split(build, target, key), build, zoo, registry, cache,
-                                      args.out / "runs" / row.replace(" ", "_") / target / f"{key}.json",
-                                      args.out / "last-run", settings.student_arch, seed,
-                                      budget_for(GRID[row], args.epochs))
-                results[row][target].append(result["accuracy"])
-                print(f"{row:18s} {target:20s} {key:10s} {100 * result['accuracy']:5.1f}", flush=True)
+    out = args.out if args.grid == "settings" else args.out / "method"
+    texts, summary = [], {"zoo_seed": args.zoo_seed, "seeds": args.seeds, "epochs": args.epochs, "base": BASE,
+                          "grid": grid, "shots": {}}
+    for shot in args.shot:
+        results: dict[str, dict[str, list[float]]] = {}
+        for row in args.only or list(grid):
+            results[row] = {t: [] for t in targets}
+            method = grid[row].get("method", "weighted")
+            for target in targets:
+                for seed in args.seeds:
+                    key = f"{shot}shot-s{seed}"
+                    result = run_or_reuse(method, load_split(build, target, key), build, zoo, registry, cache,
+                                          out / "runs" / row.replace(" ", "_").replace(",", "") / target / f"{key}.json",
+                                          out / "last-run", settings.student_arch, seed,
+                                          budget_for(grid[row], args.epochs))
+                    results[row][target].append(result["accuracy"])
+                    print(f"{row:28s} {target:20s} {key:10s} {100 * result['accuracy']:5.1f}", flush=True)
+        texts.append(f"### {shot} labels per class\n\n" + markdown(results, targets))
+        summary["shots"][str(shot)] = results
     seeds = ", ".join(str(s) for s in args.seeds)
-    text = (markdown(results, targets) + f"\n\nzoobench seed {args.zoo_seed}, {args.shot} labels per class, split "
-            f"seed(s) {seeds}, {args.epochs} epochs; wall time of this invocation "
-            f"{(time.perf_counter() - started) / 60:.1f} min.\n")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "table.md").write_text(text)
-    atomic_write_json(args.out / "summary.json", {"zoo_seed": args.zoo_seed, "shot": args.shot, "seeds": args.seeds,
-                                                  "epochs": args.epochs, "base": BASE, "grid": GRID,
-                                                  "results": results})
+    text = ("\n\n".join(texts) + f"\n\nzoobench seed {args.zoo_seed}, split seed(s) {seeds}, {args.epochs} epochs; "
+            f"wall time of this invocation {(time.perf_counter() - started) / 60:.1f} min.\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(text)
+    atomic_write_json(out / "summary.json", summary)
     print(text)
     return 0
 
