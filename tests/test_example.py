@@ -9,6 +9,8 @@ from zoo_distill.cli.app import app
 from zoo_distill.example import ExampleSettings, build_example
 from zoo_distill.zoo.file import load_zoo
 
+pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / runs processes
+
 TINY = ExampleSettings(seed=0, target_domain="shapes", source_domains=("shapes", "textures"),
                        source_per_class=100, source_epochs=10, source_classes=6, target_classes=4,
                        train_per_class=8, unlabeled_per_class=4, test_per_class=4)

@@ -9,6 +9,8 @@ from zoo_distill.cli.app import app
 from zoo_distill.plugin.types import Aggregator
 from zoo_distill.plugin.manager import get_registry
 
+pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / runs processes
+
 runner = CliRunner()
 BUDGET = ["--student", "resnet10t", "--student-init", "scratch", "--input-size", "32", "--epochs", "1",
           "--steps-per-epoch", "2", "--batch-size", "8", "--mu", "1"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import re
 import signal
 import struct
 import traceback
@@ -203,6 +204,9 @@ def check_load(root: Path, **kwargs) -> TargetData | DataError:
         load_rgb(path)  # every image of a checked split decodes (bad ones were refused or skipped)
     if not kwargs.get("skip_bad_images"):
         assert not data.skipped
+    for path in data.skipped:  # skipped means unreadable: each one really fails to decode, with a reason
+        with pytest.raises(DataError, match=re.escape(str(path))):
+            load_rgb(path)
     return data
 
 

@@ -35,6 +35,8 @@ from zoo_distill.plugin import manager as plugins
 
 from ..conftest import local_entry, save_tiny_model, write_split, write_zoo
 
+pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / runs processes
+
 ROOT = Path(__file__).resolve().parents[2]
 TRANSRATE = ROOT / "plugins" / "zoo-distill-transrate"
 HUB_TEACHERS = ROOT / "plugins" / "zoo-distill-hub-teachers"

@@ -26,6 +26,8 @@ from zoo_distill.example import PRETRAINED_CFG
 
 from ..conftest import write_split, write_zoo
 
+pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / runs processes
+
 TEACHERS = ["digits-net", "textures-net"]
 RUN_BUDGET = ["--student", "resnet10t", "--student-init", "scratch", "--input-size", "32", "--epochs", "4",
               "--steps-per-epoch", "6", "--batch-size", "8", "--mu", "1", "--views", "2"]
@@ -175,6 +177,7 @@ def stalled_save(tensors, filename, metadata=None):
         time.sleep(600)
 cache.save_file = stalled_save
 from zoo_distill.cli.app import app
+
 app(prog_name="zoo-distill")
 """
 STALL_AT = 3

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / runs processes
+
 TRAIN = ["--student", "resnet10t", "--student-init", "scratch", "--input-size", "32", "--epochs", "5",
          "--steps-per-epoch", "10", "--batch-size", "16", "--mu", "2", "--views", "2", "--seed", "0"]
 

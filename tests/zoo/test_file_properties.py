@@ -7,6 +7,8 @@ without a traceback) whose message names the file. Any other exception type is a
 
 from __future__ import annotations
 
+import re
+
 import itertools
 import string
 
@@ -174,6 +176,10 @@ def test_errors_name_the_entry(zoo_dir, entries):
     result = load(path, dump({"version": 1, "sources": entries}))
     if isinstance(result, ZooFileError) and "sources[" in str(result):
         assert f"{path}: sources[" in str(result)
+        # ... and, since every entry here is a mapping, the field at fault (or that a name is not a string)
+        message = str(result)
+        assert re.search(r"field '[^']*'|field names must be strings", message), (
+            f"the message names no field: {message}")
 
 
 def test_valid_entries_still_load(zoo_dir):

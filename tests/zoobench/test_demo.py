@@ -10,6 +10,9 @@ from zoo_distill.zoobench.demo import run_demo
 from zoo_distill.zoobench.experiment import Budget
 
 from .conftest import tiny_settings
+import pytest
+
+pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / runs processes
 
 
 def test_demo_builds_ranks_distills_and_compares(tmp_path):
