@@ -2,25 +2,37 @@
 sharding helpers, and gathering results back in order.
 
 Nothing here is active in a single process: every helper degrades to the identity, so the
-library code that calls them reads the same with one process or many.
+library code that calls them reads the same with one process or many. torch is imported only when
+a process group can exist (it is already loaded, or torchrun started several processes), so a
+cached ``rank`` never pays for it.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import numpy as np
-import torch
-import torch.distributed as dist
+
+
+def _group():
+    """``torch.distributed`` when a process group is up, else None (without importing torch)."""
+    if "torch" not in sys.modules:
+        return None
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
 
 
 def world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    group = _group()
+    return group.get_world_size() if group else 1
 
 
 def rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    group = _group()
+    return group.get_rank() if group else 0
 
 
 def is_main() -> bool:
@@ -30,7 +42,12 @@ def is_main() -> bool:
 
 def init_from_env(device: str = "cpu") -> bool:
     """Join the process group ``torchrun`` describes (WORLD_SIZE > 1); gloo on CPU, nccl on CUDA."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_available():
         return False
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") and torch.cuda.is_available() else "gloo"
@@ -48,8 +65,9 @@ def local_device(device: str) -> str:
 
 
 def barrier() -> None:
-    if world_size() > 1:
-        dist.barrier()
+    group = _group()
+    if group and group.get_world_size() > 1:
+        group.barrier()
 
 
 def shard(n: int) -> np.ndarray:
@@ -62,7 +80,7 @@ def gather_rows(local: np.ndarray | None, n: int) -> np.ndarray | None:
     if world_size() == 1:
         return local
     parts: list[Any] = [None] * world_size()
-    dist.all_gather_object(parts, local)
+    _group().all_gather_object(parts, local)
     if any(p is None for p in parts):
         return None
     out = np.empty((n, *parts[0].shape[1:]), dtype=parts[0].dtype)
@@ -76,7 +94,7 @@ def broadcast_object(obj: Any) -> Any:
     if world_size() == 1:
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=0)
+    _group().broadcast_object_list(box, src=0)
     return box[0]
 
 
