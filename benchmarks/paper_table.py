@@ -69,8 +69,9 @@ def parse_args() -> argparse.Namespace:
 
 def split_runs(sources: list[str], methods: str) -> list[str]:
     if methods == "headline":
-        return ["finetune", "fixmatch", "weighted", "nearest"]
-    return ["finetune", "fixmatch", "weighted", "uniform"] + [f"single:{s}" for s in sources]
+        return ["finetune", "fixmatch", "weighted", "nearest", "weighted+fixmatch"]
+    return (["finetune", "fixmatch", "weighted", "uniform", "weighted+fixmatch", "nearest+fixmatch"]
+            + [f"single:{s}" for s in sources])
 
 
 def main() -> int:
@@ -116,7 +117,8 @@ def main() -> int:
 
 def report(args, settings, build, rows, scores, seconds) -> int:
     out = args.out
-    methods = list(HEADLINE) if args.methods == "all" else ["finetune", "fixmatch", "nearest", "weighted"]
+    methods = list(HEADLINE) if args.methods == "all" else ["finetune", "fixmatch", "nearest", "weighted",
+                                                           "weighted+fixmatch"]
     sections, summary = [], {"settings": settings.as_dict(), "epochs": args.epochs, "seeds": args.seeds,
                              "teacher_accuracy": build.teacher_accuracy, "generic_accuracy": build.generic_accuracy,
                              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "

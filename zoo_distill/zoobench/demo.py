@@ -22,7 +22,7 @@ from zoo_distill.zoobench import ZoobenchBuild, ZoobenchSettings
 from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_method
 
 DEMO_TARGET = "shapes-on-textures"
-DEMO_METHODS = ("weighted", "finetune", "fixmatch", "nearest")
+DEMO_METHODS = ("weighted+fixmatch", "weighted", "finetune", "fixmatch", "nearest")
 
 
 def default_root(preset: str = "mini") -> Path:

@@ -30,9 +30,11 @@ from zoo_distill.zoobench.spec import ZoobenchSettings
 
 BASELINES = ("finetune", "fixmatch")
 DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
+CONSISTENCY = "+fixmatch"  # e.g. "weighted+fixmatch": the aggregator's distillation plus FixMatch consistency
 LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNearest",
           "weighted": "DistillWeighted", "uniform": "uniform",
-          "best-single": "best single (oracle)"}
+          "weighted+fixmatch": "DistillWeighted + FixMatch", "nearest+fixmatch": "DistillNearest + FixMatch",
+          "uniform+fixmatch": "uniform + FixMatch", "best-single": "best single (oracle)"}
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,12 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
         return replace(spec, method="distill", aggregator="nearest", sources=[method.split(":", 1)[1]])
     if method.startswith("subset:"):
         return replace(spec, method="distill", aggregator="uniform", sources=method.split(":", 1)[1].split(","))
-    if method in DISTILL_AGGREGATORS:
-        options = budget.aggregator_options if method == "weighted" else {}
-        return replace(spec, method="distill", aggregator=method, aggregator_options=dict(options))
+    aggregator, consistency = method.removesuffix(CONSISTENCY), method.endswith(CONSISTENCY)
+    if aggregator in DISTILL_AGGREGATORS:
+        options = budget.aggregator_options if aggregator == "weighted" else {}
+        distill = replace(budget.distill, unlabeled_loss="fixmatch") if consistency else budget.distill
+        return replace(spec, method="distill", aggregator=aggregator, aggregator_options=dict(options),
+                       distill=distill)
     raise ValueError(f"unknown method {method!r}")
 
 

@@ -20,7 +20,8 @@ from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.zoobench.spec import complementary_targets
 
-HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "uniform", "best-single")
+HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "weighted+fixmatch", "nearest+fixmatch", "uniform",
+            "best-single")
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -41,9 +42,13 @@ def accuracy_table(rows: Iterable[Mapping[str, Any]], shot: int, methods: Sequen
 
 def average_row(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str]
                 ) -> dict[str, float]:
-    """Mean over targets of each method's per-target mean (only targets that have every method)."""
-    complete = [t for t, by in table.items() if all(m in by for m in methods)]
-    return {m: float(np.mean([table[t][m][0] for t in complete])) if complete else math.nan for m in methods}
+    """Mean over targets of each method's per-target mean (only targets that have every method that
+    was run at all: a method no target has, e.g. one left out of this run, is NaN and not a reason
+    to drop the others)."""
+    ran = [m for m in methods if any(m in by for by in table.values())]
+    complete = [t for t, by in table.items() if all(m in by for m in ran)]
+    return {m: float(np.mean([table[t][m][0] for t in complete])) if complete and m in ran else math.nan
+            for m in methods}
 
 
 def margins(table: Mapping[str, Mapping[str, tuple[float, float, int]]], method: str, over: str
@@ -54,10 +59,12 @@ def margins(table: Mapping[str, Mapping[str, tuple[float, float, int]]], method:
     return out
 
 
-def table_method(method: str, aggregator: str) -> str:
+def table_method(method: str, aggregator: str, unlabeled_loss: str = "none") -> str:
     """The table's name of a run's method: the aggregator names a distillation (``weighted`` is
-    DistillWeighted), the method names a baseline."""
-    return aggregator if method == "distill" else method
+    DistillWeighted; ``weighted+fixmatch`` adds FixMatch consistency), the method names a baseline."""
+    if method != "distill":
+        return method
+    return aggregator if unlabeled_loss == "none" else f"{aggregator}+{unlabeled_loss}"
 
 
 def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
@@ -65,7 +72,8 @@ def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
     method ``run`` uses with no options (as the table names it), the metric ``rank`` and ``run``
     rank by with no options, and which of ``targets`` are complementary."""
     spec = RunSpec()
-    return {"default_method": table_method(spec.method, spec.aggregator), "default_metric": DEFAULT_PRIMARY_METRIC,
+    return {"default_method": table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss),
+            "default_metric": DEFAULT_PRIMARY_METRIC,
             "complementary": complementary_targets(targets)}
 
 
