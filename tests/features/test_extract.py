@@ -52,7 +52,7 @@ def test_cache_misses_on_other_teacher_or_data(tiny_zoo, target_dir, tmp_path):
 
 def _extract_in_a_second_process(zoo: str, target: str, cache_root: str, marker: str, start, results) -> None:
     """One of two processes extracting the same features; every real extraction appends to ``marker``."""
-    compute = extract_module.compute_features
+    compute = extract_module.iter_features
 
     def counted(*args, **kwargs):
         with open(marker, "a") as fh:
@@ -60,7 +60,7 @@ def _extract_in_a_second_process(zoo: str, target: str, cache_root: str, marker:
         time.sleep(1.0)  # still extracting when the other process arrives
         return compute(*args, **kwargs)
 
-    extract_module.compute_features = counted
+    extract_module.iter_features = counted
     teacher = teachers(Path(zoo))["teacher-a"]
     paths = load_target(Path(target)).train.paths
     start.wait()

@@ -13,14 +13,15 @@ file appears complete, by an atomic rename.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,8 +30,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from zoo_distill.errors import CacheError
+from zoo_distill.features.rowfile import Rows, RowWriter, locate
 from zoo_distill.util.atomic import atomic_write, atomic_write_text
 from zoo_distill.util.digest import json_digest
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 CACHE_ENV = "ZOO_DISTILL_CACHE"
 FORMAT_VERSION = 1
@@ -109,6 +114,23 @@ class FeatureCache:
         except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as SafetensorError
             raise CacheError(f"cannot write the feature cache at {path}: {exc}{_NO_CACHE_HINT}") from None
         return path
+
+    def writer(self, teacher_name: str, key: str, shapes: Mapping[str, tuple[tuple[int, ...], Any]],
+               metadata: Mapping[str, Any]) -> RowWriter:
+        """A writer that streams rows into this key's file (shapes known up front, metadata as ``save``
+        stamps it): bounded memory, and the same atomic rename as ``save`` once every row is there."""
+        meta = {**metadata, "key": key, "format": FORMAT_VERSION, "created": time.time()}
+        return _CacheWriter(self.path_for(teacher_name, key), shapes, {_META_KEY: json.dumps(meta, default=str)})
+
+    def locate(self, teacher_name: str, key: str) -> dict[str, Rows] | None:
+        """Where this key's arrays lie in their file, from its header alone (no row is read), or None
+        on a miss (or an unreadable, truncated or foreign file)."""
+        try:
+            arrays, metadata = locate(self.path_for(teacher_name, key))
+            meta = json.loads(metadata.get(_META_KEY, "{}"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return arrays if isinstance(meta, dict) and meta.get("key") == key else None
 
     def _scores_path(self, key: str) -> Path:
         return self.root / "scores" / f"{key[:32]}.json"
@@ -196,6 +218,30 @@ class FeatureCache:
             p.with_name(p.name + LOCK_SUFFIX) for p in removed)
         _remove_free_locks(locks)
         return count, size
+
+
+class _CacheWriter(RowWriter):
+    """A RowWriter whose I/O errors are CacheErrors saying how to get past them (a full disk, ...)."""
+
+    def __enter__(self) -> Self:
+        with _write_errors(self.path):
+            return super().__enter__()
+
+    def write(self, name: str, start: int, rows: np.ndarray) -> None:
+        with _write_errors(self.path):
+            super().write(name, start, rows)
+
+    def __exit__(self, *exc_info: object) -> None:
+        with _write_errors(self.path):
+            super().__exit__(*exc_info)
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise CacheError(f"cannot write the feature cache at {path}: {exc}{_NO_CACHE_HINT}") from None
 
 
 def _is_plain_file(path: Path) -> bool:

@@ -1,10 +1,16 @@
-"""Teacher feature extraction, batched under inference mode, read through the feature cache."""
+"""Teacher feature extraction, batched under inference mode, read through the feature cache.
+
+Images are decoded by DataLoader workers while the teacher runs, and the features are written to
+the cache file batch by batch: memory holds a few batches, whatever the number of images.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +20,7 @@ import torch
 from PIL import Image
 from rich.progress import Progress
 from timm.data import create_transform
+from torch.utils.data import default_collate
 
 from zoo_distill.data.target import fingerprint, load_rgb
 from zoo_distill.data.views import EVAL_VIEW
@@ -21,11 +28,15 @@ from zoo_distill.errors import CacheError, ZooDistillError
 from zoo_distill.features.cache import FeatureCache, cache_key
 from zoo_distill.plugin.types import Teacher
 from zoo_distill.util import distributed
+from zoo_distill.util.checks import check_int
 
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """Teacher outputs on a list of images: features [N, D] and source logits [N, C] or None."""
+    """Teacher outputs on a list of images: features [N, D] and source logits [N, C] or None.
+
+    The arrays are in memory, or memory-mapped read-only from the cache file (``extract(keep=False)``).
+    """
 
     features: np.ndarray
     logits: np.ndarray | None
@@ -36,6 +47,35 @@ class FeatureSet:
 
 
 ImageFn = Callable[[int, Image.Image], Image.Image]  # (index, decoded image) -> the view to encode
+Batches = Iterator[tuple[np.ndarray, "np.ndarray | None"]]  # (features [B, D], logits [B, C] or None) per batch
+
+#: At most this many DataLoader workers by default: beyond it a teacher forward pass, not decoding, is the limit.
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers() -> int:
+    """DataLoader workers that decode images while the teacher runs: the CPUs this process may use
+    (``os.sched_getaffinity``), shared by the processes ``torchrun`` started on this machine, less one
+    for each process itself, at most ``MAX_DEFAULT_WORKERS``."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(0, min(MAX_DEFAULT_WORKERS, cpus // local - 1))
+
+
+def resolve_workers(workers: int | None, images: int, batch_size: int) -> int:
+    """``workers``, or when None the default: none for a single batch (nothing to overlap), else
+    ``default_workers()``. The count never changes the features, only how fast they come."""
+    if workers is not None:
+        return check_int("workers", workers, 0)
+    return 0 if images <= batch_size else default_workers()
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A user-facing error raised while decoding in a worker, carried to the main process as a value
+    (re-raised there as itself, not as a worker traceback)."""
+
+    error: ZooDistillError
 
 
 class _ImageList(torch.utils.data.Dataset):
@@ -45,11 +85,31 @@ class _ImageList(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        image = load_rgb(self.paths[index])
+    def __getitem__(self, index: int) -> torch.Tensor | _Failure:
+        try:
+            image = load_rgb(self.paths[index])
+        except ZooDistillError as exc:
+            return _Failure(exc)
         if self.image_fn is not None:
             image = self.image_fn(index, image)
         return self.transform(image)
+
+
+def _collate(items: list[torch.Tensor | _Failure]) -> torch.Tensor | _Failure:
+    """A batch, or the first decoding failure in it."""
+    failed = [item for item in items if isinstance(item, _Failure)]
+    return failed[0] if failed else default_collate(items)
+
+
+@dataclass(frozen=True)
+class _OnShard:
+    """``image_fn`` called with an image's index in the whole list, for a rank that sees a shard of it."""
+
+    image_fn: ImageFn
+    indices: np.ndarray
+
+    def __call__(self, index: int, image: Image.Image) -> Image.Image:
+        return self.image_fn(int(self.indices[index]), image)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -67,34 +127,57 @@ def eval_transform(teacher: Teacher):
     return create_transform(**teacher.data_config, is_training=False)
 
 
+def iter_features(
+    teacher: Teacher,
+    paths: Sequence[Path],
+    batch_size: int = 64,
+    device: str = "cpu",
+    progress: Progress | None = None,
+    workers: int | None = None,
+    image_fn: ImageFn | None = None,
+    description: str | None = None,
+) -> Batches:
+    """The frozen teacher's outputs on images (or views of them), one batch at a time, in order.
+
+    ``workers`` DataLoader processes decode and preprocess while the teacher runs; memory holds a
+    few batches of images (``2 * workers`` prefetched), never all of them. The batches, and so the
+    features, are the same for any worker count (``shuffle=False``, seeded views).
+    """
+    dev = resolve_device(device)
+    teacher.to(dev)
+    workers = resolve_workers(workers, len(paths), batch_size)
+    loader = torch.utils.data.DataLoader(
+        _ImageList(paths, eval_transform(teacher), image_fn), batch_size=batch_size, shuffle=False,
+        num_workers=workers, collate_fn=_collate, pin_memory=dev.type == "cuda",
+    )
+    label = description or f"features {teacher.name}"
+    task = progress.add_task(label, total=len(paths), info="") if progress else None
+    with torch.inference_mode():
+        for batch in loader:
+            if isinstance(batch, _Failure):
+                raise batch.error
+            f, z = teacher.forward(batch.to(dev, non_blocking=True))
+            if progress is not None:
+                progress.advance(task, len(batch))
+            yield f.float().cpu().numpy(), (None if z is None else z.float().cpu().numpy())
+
+
 def compute_features(
     teacher: Teacher,
     paths: Sequence[Path],
     batch_size: int = 64,
     device: str = "cpu",
     progress: Progress | None = None,
-    workers: int = 0,
+    workers: int | None = None,
     image_fn: ImageFn | None = None,
     description: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Run the frozen teacher over images (or views of them) in batches; no cache involved."""
-    dev = resolve_device(device)
-    teacher.to(dev)
-    loader = torch.utils.data.DataLoader(
-        _ImageList(paths, eval_transform(teacher), image_fn), batch_size=batch_size, shuffle=False,
-        num_workers=workers,
-    )
-    label = description or f"features {teacher.name}"
-    task = progress.add_task(label, total=len(paths), info="") if progress else None
+    """Run the frozen teacher over images (or views of them) in batches, all in memory; no cache involved."""
     feats, logits = [], []
-    with torch.inference_mode():
-        for batch in loader:
-            f, z = teacher.forward(batch.to(dev, non_blocking=True))
-            feats.append(f.float().cpu().numpy())
-            if z is not None:
-                logits.append(z.float().cpu().numpy())
-            if progress is not None:
-                progress.advance(task, len(batch))
+    for f, z in iter_features(teacher, paths, batch_size, device, progress, workers, image_fn, description):
+        feats.append(f)
+        if z is not None:
+            logits.append(z)
     features = np.concatenate(feats) if feats else np.zeros((0, teacher.feature_dim), np.float32)
     if logits:
         return features, np.concatenate(logits)
@@ -105,28 +188,34 @@ def lookup(
     name: str, digest: str, data_config: Mapping[str, Any], paths: Sequence[Path], cache: FeatureCache,
     view: str = EVAL_VIEW,
     data_fingerprint: str | None = None,
+    keep: bool = True,
 ) -> FeatureSet | None:
     """Cached teacher outputs for these inputs, or None: needs no model, only its identity.
 
     ``data_fingerprint`` (of ``paths``) can be passed by callers that look up many views of the
-    same images, so the files are not stat-ed again for every view.
+    same images, so the files are not stat-ed again for every view. ``keep=False`` maps the arrays
+    from the file instead of reading them (nothing is read until touched): for the bank's N rows.
     """
     start = time.perf_counter()
     key = cache_key(digest, data_fingerprint or fingerprint(paths), dict(data_config), view)
-    hit = cache.load(name, key)
-    if hit is None or hit[0]["features"].shape[0] != len(paths):
+    if keep:
+        hit = cache.load(name, key)
+        arrays = hit[0] if hit is not None else None
+    else:
+        rows = cache.locate(name, key)
+        arrays = {array: r.memmap() for array, r in rows.items()} if rows is not None else None
+    if arrays is None or "features" not in arrays or arrays["features"].shape[0] != len(paths):
         return None
-    arrays, _ = hit
     return FeatureSet(arrays["features"], arrays.get("logits"), True, time.perf_counter() - start,
                       cache.path_for(name, key), key)
 
 
 def _shared_lookup(teacher: Teacher, paths: Sequence[Path], cache: FeatureCache, view: str,
-                   data_fingerprint: str) -> FeatureSet | None:
+                   data_fingerprint: str, keep: bool) -> FeatureSet | None:
     """Rank 0 looks the features up and every rank follows its answer: all extract, or none do."""
 
     def find() -> FeatureSet | None:
-        return lookup(teacher.name, teacher.digest, teacher.data_config, paths, cache, view, data_fingerprint)
+        return lookup(teacher.name, teacher.digest, teacher.data_config, paths, cache, view, data_fingerprint, keep)
 
     hit = find() if distributed.is_main() else None
     if not distributed.broadcast_object(hit is not None):
@@ -149,46 +238,102 @@ def extract(
     view: str = EVAL_VIEW,
     image_fn: ImageFn | None = None,
     data_fingerprint: str | None = None,
+    workers: int | None = None,
+    keep: bool = True,
 ) -> FeatureSet:
     """Teacher outputs on ``paths`` (under ``view``, made by ``image_fn``): cached, else computed and stored.
 
     ``view`` must name ``image_fn`` uniquely: it is part of the cache key. A process that finds
     another one extracting the same features (the cache key's lock is held) waits for it and
-    then reads its file instead of extracting again.
+    then reads its file instead of extracting again. The rows are written to the cache file batch by
+    batch as they are computed; with ``keep=False`` (a cache is needed) they are not also gathered in
+    memory and the result's arrays are memory-mapped from the file. ``workers``: DataLoader
+    processes decoding images (None: ``resolve_workers``' default); the features do not depend on it.
     """
     data_fingerprint = data_fingerprint or fingerprint(paths)
     if cache is None:
-        return _compute(teacher, paths, None, batch_size, device, progress, view, image_fn, data_fingerprint)
-    hit = _shared_lookup(teacher, paths, cache, view, data_fingerprint)  # no lock for a plain hit
+        return _compute(teacher, paths, None, batch_size, device, progress, view, image_fn, data_fingerprint,
+                        workers, True)
+    hit = _shared_lookup(teacher, paths, cache, view, data_fingerprint, keep)  # no lock for a plain hit
     if hit is not None:
         return hit
     key = cache_key(teacher.digest, data_fingerprint, dict(teacher.data_config), view)
     # Only rank 0 locks: the other ranks follow its decision, and would deadlock it in a collective.
     with cache.lock(teacher.name, key) if distributed.is_main() else contextlib.nullcontext():
-        hit = _shared_lookup(teacher, paths, cache, view, data_fingerprint)  # stored while we waited?
+        hit = _shared_lookup(teacher, paths, cache, view, data_fingerprint, keep)  # stored while we waited?
         if hit is not None:
             return hit
-        return _compute(teacher, paths, cache, batch_size, device, progress, view, image_fn, data_fingerprint)
+        return _compute(teacher, paths, cache, batch_size, device, progress, view, image_fn, data_fingerprint,
+                        workers, keep)
 
 
 def _compute(teacher: Teacher, paths: Sequence[Path], cache: FeatureCache | None, batch_size: int, device: str,
-             progress: Progress | None, view: str, image_fn: ImageFn | None, data_fingerprint: str) -> FeatureSet:
-    """Encode ``paths`` (sharded over ranks under torchrun) and store the result in ``cache``."""
+             progress: Progress | None, view: str, image_fn: ImageFn | None, data_fingerprint: str,
+             workers: int | None, keep: bool) -> FeatureSet:
+    """Encode ``paths`` (sharded over ranks under torchrun), streaming the rows into ``cache``."""
     start = time.perf_counter()
+    n = len(paths)
     key = cache_key(teacher.digest, data_fingerprint, dict(teacher.data_config), view)
     description = f"features {teacher.name}" + ("" if view == EVAL_VIEW else f" [{view.rsplit(':', 1)[-1]}]")
-    mine = distributed.shard(len(paths))  # under torchrun each process encodes every world_size-th image
-    shard_fn = None if image_fn is None else (lambda i, image: image_fn(int(mine[i]), image))
-    features, logits = compute_features(teacher, [paths[i] for i in mine], batch_size,
-                                        distributed.local_device(device), progress, image_fn=shard_fn,
-                                        description=description)
-    features = distributed.gather_rows(features, len(paths))
-    logits = distributed.gather_rows(logits, len(paths))
-    saved = None
-    if cache is not None and distributed.is_main():
-        arrays = {"features": features} | ({"logits": logits} if logits is not None else {})
-        meta = {"teacher": teacher.name, "digest": teacher.digest, "view": view, "images": len(paths),
-                "preprocessing": dict(teacher.data_config)}
-        saved = cache.save(teacher.name, key, arrays, meta)
+    mine = distributed.shard(n)  # under torchrun each process encodes every world_size-th image
+    batches = iter_features(teacher, [paths[i] for i in mine], batch_size, distributed.local_device(device),
+                            progress, workers, None if image_fn is None else _OnShard(image_fn, mine), description)
+    write = cache is not None and distributed.is_main()
+    meta = {"teacher": teacher.name, "digest": teacher.digest, "view": view, "images": n,
+            "preprocessing": dict(teacher.data_config)}
+    kept: dict[str, list[np.ndarray]] = {"features": [], "logits": []}
+    with contextlib.closing(batches), contextlib.ExitStack() as stack:
+        writer = None
+        for row, features, logits in _whole_blocks(batches, n, batch_size, teacher):
+            arrays = {"features": features} | ({"logits": logits} if logits is not None else {})
+            if write and writer is None:  # shapes known from the first block: header first, rows in place
+                shapes = {name: ((n, *a.shape[1:]), np.float32) for name, a in arrays.items()}
+                writer = stack.enter_context(cache.writer(teacher.name, key, shapes, meta))
+            for name, a in arrays.items():
+                if writer is not None:
+                    writer.write(name, row, a)
+                if keep:
+                    kept[name].append(a)
+        if write and writer is None:  # no image at all: an empty file, as before
+            shapes = {"features": ((0, teacher.feature_dim), np.float32)}
+            if teacher.num_source_classes:
+                shapes["logits"] = ((0, teacher.num_source_classes), np.float32)
+            stack.enter_context(cache.writer(teacher.name, key, shapes, meta))
     distributed.barrier()  # no rank moves on (and looks the file up) before it exists
-    return FeatureSet(features, logits, False, time.perf_counter() - start, saved, key)
+    saved = cache.path_for(teacher.name, key) if cache is not None else None
+    if keep or cache is None:
+        features = np.concatenate(kept["features"]) if kept["features"] else \
+            np.zeros((0, teacher.feature_dim), np.float32)
+        logits = np.concatenate(kept["logits"]) if kept["logits"] else (
+            np.zeros((0, teacher.num_source_classes), np.float32) if teacher.num_source_classes else None)
+        return FeatureSet(features, logits, False, time.perf_counter() - start, saved, key)
+    rows = cache.locate(teacher.name, key)
+    if rows is None:
+        raise CacheError(f"the features of {teacher.name} just written to {saved} cannot be read back "
+                         f"(was the cache cleared meanwhile?)")
+    return FeatureSet(rows["features"].memmap(), rows["logits"].memmap() if "logits" in rows else None, False,
+                      time.perf_counter() - start, saved, key)
+
+
+def _whole_blocks(batches: Batches, n: int, batch_size: int,
+                  teacher: Teacher) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    """``(first row, features, logits)`` of consecutive blocks of the whole list, one batch per rank.
+
+    Under torchrun the shards are strided, so the ranks' k-th batches interleave into the rows
+    ``[k * world * batch_size, (k + 1) * world * batch_size)``: gathered per batch, never whole. A
+    rank whose shard has run out sends empty rows (rank 0 has the most batches).
+    """
+    world = distributed.world_size()
+    if world == 1:
+        row = 0
+        for features, logits in batches:
+            yield row, features, logits
+            row += len(features)
+        return
+    block = world * batch_size
+    none = (np.zeros((0, teacher.feature_dim), np.float32),
+            np.zeros((0, teacher.num_source_classes), np.float32) if teacher.num_source_classes else None)
+    for k in range(math.ceil(n / block)):
+        features, logits = next(batches, none)
+        size = min(n, (k + 1) * block) - k * block
+        yield k * block, distributed.gather_rows(features, size), distributed.gather_rows(logits, size)
