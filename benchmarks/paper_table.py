@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from zoo_distill.features.cache import default_cache_dir
+from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.ranking.rank import rank_sources
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.progress import make_progress

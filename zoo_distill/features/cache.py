@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,32 +23,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from filelock import FileLock, Timeout
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.numpy import save_file
 
 from zoo_distill.errors import CacheError
 from zoo_distill.features.rowfile import Rows, RowWriter, locate
 from zoo_distill.util.atomic import atomic_write, atomic_write_text
 from zoo_distill.util.digest import json_digest
+from zoo_distill.util.paths import default_cache_dir
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-CACHE_ENV = "ZOO_DISTILL_CACHE"
 FORMAT_VERSION = 1
 _META_KEY = "zoo_distill"
 LOCK_SUFFIX = ".lock"
 _NO_CACHE_HINT = "; free space, choose another --cache-dir, or pass --no-cache"
-
-
-def default_cache_dir() -> Path:
-    """``$ZOO_DISTILL_CACHE``, else ``$XDG_CACHE_HOME/zoo-distill``, else ``~/.cache/zoo-distill``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "zoo-distill"
 
 
 def cache_key(teacher_digest: str, data_fingerprint: str, preprocessing: Mapping[str, Any], view: str) -> str:
@@ -94,11 +84,11 @@ class FeatureCache:
         if not path.exists():
             return None
         try:
-            with safe_open(str(path), framework="pt") as fh:
+            with safe_open(str(path), framework="np") as fh:
                 meta = json.loads((fh.metadata() or {}).get(_META_KEY, "{}"))
                 if meta.get("key") != key:
                     return None
-                arrays = {name: fh.get_tensor(name).numpy() for name in fh.keys()}  # noqa: SIM118 (not a dict)
+                arrays = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118 (not a dict)
         except (SafetensorError, OSError, ValueError):
             return None  # a damaged file is a miss; it gets rewritten atomically
         return arrays, meta
@@ -109,7 +99,7 @@ class FeatureCache:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             meta = {**metadata, "key": key, "format": FORMAT_VERSION, "created": time.time()}
-            tensors = {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
+            tensors = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
             atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={_META_KEY: json.dumps(meta, default=str)}))
         except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as SafetensorError
             raise CacheError(f"cannot write the feature cache at {path}: {exc}{_NO_CACHE_HINT}") from None
@@ -163,7 +153,7 @@ class FeatureCache:
             if not path.is_file():  # a folder someone named *.safetensors is not ours
                 continue
             try:
-                with safe_open(str(path), framework="pt") as fh:
+                with safe_open(str(path), framework="np") as fh:
                     meta = json.loads((fh.metadata() or {}).get(_META_KEY, "{}"))
             except (SafetensorError, OSError, ValueError):
                 meta = {"error": "unreadable"}
@@ -203,7 +193,7 @@ class FeatureCache:
             stray = path.name.startswith(".") and path.name.endswith(".tmp")
             if teacher is not None and not stray:
                 try:
-                    with safe_open(str(path), framework="pt") as fh:
+                    with safe_open(str(path), framework="np") as fh:
                         meta = json.loads((fh.metadata() or {}).get(_META_KEY, "{}"))
                 except (SafetensorError, OSError, ValueError):
                     meta = {}
