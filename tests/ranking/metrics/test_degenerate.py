@@ -192,16 +192,18 @@ def test_rank_reports_constant_features_as_errors_or_finite_scores(tmp_path, mon
     save_tiny_model(tmp_path / "w" / "good.safetensors", num_classes=4, seed=1)
     zoo = write_zoo(tmp_path / "zoo.yaml", [local_entry("flat", "w/flat.safetensors"),
                                             local_entry("good", "w/good.safetensors")])
-    real = features_module.compute_features
+    real = features_module.iter_features
+    flattened = []
 
     def flatten(teacher, paths, *args, **kwargs):
-        feats, logits = real(teacher, paths, *args, **kwargs)
-        if teacher.name == "flat":  # a collapsed teacher: one constant vector and one logit row for all
-            feats = np.full_like(feats, 0.25)
-            logits = np.full_like(logits, 1.5) if logits is not None else None
-        return feats, logits
+        for feats, logits in real(teacher, paths, *args, **kwargs):
+            if teacher.name == "flat":  # a collapsed teacher: one constant vector and one logit row for all
+                flattened.append(len(feats))
+                feats = np.full_like(feats, 0.25)
+                logits = np.full_like(logits, 1.5) if logits is not None else None
+            yield feats, logits
 
-    monkeypatch.setattr(features_module, "compute_features", flatten)
+    monkeypatch.setattr(features_module, "iter_features", flatten)
     res = CliRunner().invoke(app, ["rank", "-t", str(target), "--zoo", str(zoo), "--json",
                                    "--cache-dir", str(tmp_path / "cache")])
     assert res.exit_code == 0, res.output
@@ -213,6 +215,7 @@ def test_rank_reports_constant_features_as_errors_or_finite_scores(tmp_path, mon
         assert (value is None and flat["metric_errors"][metric]) or np.isfinite(value), (metric, value)
     good = next(s for s in result["sources"] if s["name"] == "good")
     assert all(np.isfinite(v) for v in good["scores"].values())
+    assert sum(flattened) == 15  # the collapsed teacher really produced every feature of the ranking
     primary = [s["scores"][result["primary_metric"]] for s in result["sources"]]
     known = [v for v in primary if v is not None]
     assert known == sorted(known, reverse=True) and primary[:len(known)] == known  # None sorts last
