@@ -13,14 +13,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
 from rich.progress import Progress
-from timm.data import create_transform
-from torch.utils.data import default_collate
 
 from zoo_distill.data.target import fingerprint, load_rgb
 from zoo_distill.data.views import EVAL_VIEW
@@ -29,6 +26,9 @@ from zoo_distill.features.cache import FeatureCache, cache_key
 from zoo_distill.plugin.types import Teacher
 from zoo_distill.util import distributed
 from zoo_distill.util.checks import check_int
+
+if TYPE_CHECKING:  # torch and timm load when features are computed, not when they are found in the cache
+    import torch
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,9 @@ class _Failure:
     error: ZooDistillError
 
 
-class _ImageList(torch.utils.data.Dataset):
+class _ImageList:
+    """A map-style dataset of decoded (and viewed) images, preprocessed for the teacher."""
+
     def __init__(self, paths: Sequence[Path], transform, image_fn: ImageFn | None = None) -> None:
         self.paths, self.transform, self.image_fn = list(paths), transform, image_fn
 
@@ -97,6 +99,8 @@ class _ImageList(torch.utils.data.Dataset):
 
 def _collate(items: list[torch.Tensor | _Failure]) -> torch.Tensor | _Failure:
     """A batch, or the first decoding failure in it."""
+    from torch.utils.data import default_collate
+
     failed = [item for item in items if isinstance(item, _Failure)]
     return failed[0] if failed else default_collate(items)
 
@@ -114,6 +118,8 @@ class _OnShard:
 
 def resolve_device(device: str) -> torch.device:
     """``cpu``, ``cuda`` or ``cuda:N``, with a clear error if CUDA is asked for but missing."""
+    import torch
+
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ZooDistillError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
     try:
@@ -124,6 +130,8 @@ def resolve_device(device: str) -> torch.device:
 
 def eval_transform(teacher: Teacher):
     """The teacher's own deterministic preprocessing (timm data config, no augmentation)."""
+    from timm.data import create_transform
+
     return create_transform(**teacher.data_config, is_training=False)
 
 
@@ -143,6 +151,8 @@ def iter_features(
     few batches of images (``2 * workers`` prefetched), never all of them. The batches, and so the
     features, are the same for any worker count (``shuffle=False``, seeded views).
     """
+    import torch
+
     dev = resolve_device(device)
     teacher.to(dev)
     workers = resolve_workers(workers, len(paths), batch_size)
@@ -337,3 +347,9 @@ def _whole_blocks(batches: Batches, n: int, batch_size: int,
         features, logits = next(batches, none)
         size = min(n, (k + 1) * block) - k * block
         yield k * block, distributed.gather_rows(features, size), distributed.gather_rows(logits, size)
+
+
+def check_device(device: str) -> None:
+    """Fail early on a device this machine lacks; ``cpu`` is checked without importing torch."""
+    if device != "cpu":
+        resolve_device(device)

@@ -19,7 +19,7 @@ from rich.progress import Progress
 from zoo_distill.data.target import TargetData, fingerprint
 from zoo_distill.errors import CacheError, ProviderUnavailable, ZooDistillError
 from zoo_distill.features.cache import FeatureCache
-from zoo_distill.features.extract import FeatureSet, extract, lookup, resolve_device
+from zoo_distill.features.extract import FeatureSet, check_device, extract, lookup
 from zoo_distill.plugin.manager import PluginRegistry
 from zoo_distill.plugin.types import LOGITS, Metric, ZooEntry
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_int
@@ -160,7 +160,7 @@ def rank_sources(
     if not entries:
         raise ZooDistillError("the zoo has no sources to rank")
     check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
-    resolve_device(device)
+    check_device(device)
     metrics = [registry.metric(name) for name in metric_names]
     warnings = _label_warnings(data)
     labels = np.asarray(data.train.labels, dtype=np.int64)

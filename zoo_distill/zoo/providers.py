@@ -135,7 +135,7 @@ def load_local(entry: ZooEntry) -> TimmTeacher:
 
 
 def identify_local(entry: ZooEntry) -> TeacherIdentity:
-    from zoo_distill.zoo.teacher import expected_data_config
+    from zoo_distill.zoo.architectures import expected_data_config
     from zoo_distill.zoo.weights import file_digest
 
     path = _check_local_file(entry)
@@ -189,7 +189,7 @@ def load_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TimmTeach
 
 def identify_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TeacherIdentity:
     from zoo_distill.zoo.hub import CONFIG_FILE, WEIGHTS_FILE, cached_path, download
-    from zoo_distill.zoo.teacher import expected_data_config
+    from zoo_distill.zoo.architectures import expected_data_config
     from zoo_distill.zoo.weights import file_digest
 
     config = _read_timm_config(entry, download(entry.name, repo, CONFIG_FILE, revision))
