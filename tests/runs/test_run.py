@@ -1,29 +1,30 @@
 """Run directories: outputs timm can load, resume equals uninterrupted, clear errors."""
 
 import json
+import logging
 import shutil
+from dataclasses import replace
 
 import pytest
 import timm
 import torch
 
 import zoo_distill.training.loop as trainer_module
-from zoo_distill.features.cache import FeatureCache
 from zoo_distill.data.target import load_target
-from zoo_distill.training.config import DistillConfig
 from zoo_distill.errors import ZooDistillError
-from zoo_distill.runs.evaluate import evaluate_run, predict_images
+from zoo_distill.features.cache import FeatureCache
 from zoo_distill.plugin.manager import get_registry
+from zoo_distill.runs.evaluate import evaluate_run, predict_images
 from zoo_distill.runs.run import run
 from zoo_distill.runs.spec import RunSpec
-from zoo_distill.training.config import TrainConfig
+from zoo_distill.training.config import DistillConfig, TrainConfig
 from zoo_distill.zoo.file import load_zoo
 
 SHORT = TrainConfig(epochs=3, batch_size=8, mu=1, steps_per_epoch=3, seed=3)
 
 
-def spec(method="distill", **kw):
-    return RunSpec(method=method, student="resnet10t", student_init="scratch", input_size=32, train=SHORT,
+def spec(method="distill", train=SHORT, **kw):
+    return RunSpec(method=method, student="resnet10t", student_init="scratch", input_size=32, train=train,
                    distill=DistillConfig(views=2), **kw)
 
 
@@ -133,3 +134,58 @@ def test_baselines_run_with_the_same_budget(digits_task, tmp_path):
         assert m["method"] == method and m["alpha"] == {} and len(m["history"]) == 3
         steps[method] = m
     assert "mask" in steps["fixmatch"]["history"][0] and "loss_unsup" in steps["fixmatch"]["history"][0]
+
+
+def test_resume_with_another_worker_count_is_bit_identical(finished, digits_task, tmp_path, monkeypatch):
+    """Crash after epoch 1 with the inputs made in this process, resume with 2 worker processes: the
+    same history and the same weights, to the bit, as the uninterrupted run (default workers)."""
+    out = tmp_path / "workers"
+    real_save = trainer_module.save_checkpoint
+
+    def crash_after_first_epoch(*args, **kwargs):
+        real_save(*args, **kwargs)
+        raise KeyboardInterrupt("simulated crash after epoch 1")
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", crash_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        go(digits_task, out, s=spec(train=replace(SHORT, workers=0)), cache_dir=finished.run_dir.parent / "cache")
+    monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
+    resumed = go(digits_task, out, s=spec(train=replace(SHORT, workers=2)), resume=True,
+                 cache_dir=finished.run_dir.parent / "cache")
+    assert resumed.metrics["resumed_from_epoch"] == 1 and resumed.metrics["throughput"]["workers"] == 2
+    strip = [[{k: v for k, v in row.items() if k != "seconds"} for row in m["history"]]
+             for m in (resumed.metrics, finished.metrics)]
+    assert strip[0] == strip[1]
+    from safetensors.torch import load_file
+
+    w1, w2 = load_file(str(out / "student.safetensors")), load_file(str(finished.run_dir / "student.safetensors"))
+    assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_metrics_json_says_what_was_evaluated_when(digits_task, tmp_path):
+    s = spec("finetune", train=replace(SHORT, epochs=5, eval_every=2))
+    m = go(digits_task, tmp_path / "every2", s=s).metrics
+    assert m["evaluation"]["epochs"] == [2, 4, 5] and m["evaluation"]["every"] == 2
+    assert m["evaluation"]["batch_size"] == SHORT.batch_size and m["evaluation"]["split"] == "test"
+    assert 0 < m["evaluation"]["seconds"] < m["train_seconds"]
+    assert ["test_accuracy" in row for row in m["history"]] == [False, True, False, True, True]
+    assert m["test_accuracy"] == m["history"][-1]["test_accuracy"]  # the last evaluation is the final one
+    assert set(m["per_class_accuracy"]) == {"0", "1", "2", "3"}
+    assert json.loads((tmp_path / "every2" / "metrics.json").read_text())["evaluation"] == m["evaluation"]
+
+
+def test_a_student_input_size_far_from_the_images_is_warned_about(digits_task, tmp_path, caplog):
+    """resnet10t's default input is 176 px; the digits are 32 px: one line that names --input-size."""
+    s = RunSpec(method="finetune", student="resnet10t", student_init="scratch",
+                train=replace(SHORT, epochs=1, steps_per_epoch=1))
+    with caplog.at_level(logging.WARNING, logger="zoo_distill.runs.run"):
+        outcome = go(digits_task, tmp_path / "big", s=s)
+    warned = [r.getMessage() for r in caplog.records if "--input-size" in r.getMessage()]
+    assert len(warned) == 1 and "\n" not in warned[0], warned
+    assert "176-px" in warned[0] and "about 32 px" in warned[0] and "--input-size 32" in warned[0]
+    assert warned[0] in outcome.notes
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="zoo_distill.runs.run"):
+        chosen = go(digits_task, tmp_path / "chosen", s=replace(s, input_size=64))  # the user's choice: no warning
+    assert not [r for r in caplog.records if "--input-size" in r.getMessage()]
+    assert not [note for note in chosen.notes if "--input-size" in note]

@@ -3,6 +3,8 @@ and the run directory (student in timm format, metrics.json, resolved config, cu
 
 from __future__ import annotations
 
+import logging
+import math
 import shutil
 import tempfile
 import time
@@ -25,15 +27,18 @@ from zoo_distill.plugin.manager import PluginRegistry
 from zoo_distill.ranking.rank import rank_sources
 from zoo_distill.runs.outdir import check_out_dir, clear_run_files
 from zoo_distill.runs.spec import METHODS, RunSpec
-from zoo_distill.training.inputs import StudentInputs
+from zoo_distill.training.inputs import predict_batches, student_transform
 from zoo_distill.training.loop import predict_logits, train
 from zoo_distill.training.methods.distill import Distill, active_weights
 from zoo_distill.training.methods.finetune import FineTune
 from zoo_distill.training.methods.fixmatch import FixMatch
+from zoo_distill.training.pipeline import image_loader, resolve_workers, to_device, unwrap
 from zoo_distill.training.student import create_student
 from zoo_distill.util import distributed
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.zoo.file import Zoo
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,10 +68,65 @@ def check_writable(out: Path, min_free_bytes: int = 50_000_000) -> None:
 def accuracy_report(model: torch.nn.Module, inputs: torch.Tensor, labels: np.ndarray, class_names,
                     device: torch.device) -> dict[str, Any]:
     """Top-1 accuracy and per-class accuracy of ``model`` on preprocessed test inputs."""
-    pred = predict_logits(model, inputs, device).argmax(1).numpy()
+    return accuracy_of(predict_logits(model, inputs, device).argmax(1).numpy(), labels, class_names)
+
+
+def accuracy_of(pred: np.ndarray, labels: np.ndarray, class_names) -> dict[str, Any]:
+    """Top-1 accuracy and per-class accuracy of predicted class indices."""
     per_class = {name: float((pred[labels == k] == k).mean()) for k, name in enumerate(class_names)
                  if (labels == k).any()}
     return {"test_accuracy": float((pred == labels).mean()), "per_class_accuracy": per_class}
+
+
+class Evaluator:
+    """The student's accuracy on the test split, its inputs made by DataLoader workers at the
+    training batch size (never all of them at once); ``last`` keeps the latest full report."""
+
+    def __init__(self, student, data: TargetData, spec: RunSpec, device: torch.device) -> None:
+        self.student, self.device = student, device
+        self.paths, self.labels = list(data.test.paths), np.asarray(data.test.labels)
+        self.class_names, self.batch_size = data.class_names, spec.train.batch_size
+        batches = math.ceil(len(self.paths) / self.batch_size)
+        self.workers = min(resolve_workers(spec.train.workers), batches) if batches > 1 else 0  # else no overlap
+        self.last: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, float]:
+        channels_last = self.device.type == "cuda"
+        batches = image_loader(self.paths, student_transform(self.student), self.batch_size, self.workers,
+                               pin_memory=channels_last)
+        logits = predict_batches(self.student.model, (unwrap(b) for b in batches),
+                                 lambda b: to_device(b, self.device, channels_last))
+        self.last = accuracy_of(logits.argmax(1).numpy(), self.labels, self.class_names)
+        return {"test_accuracy": self.last["test_accuracy"]}
+
+
+def input_size_warning(student, paths, explicit: bool, sample: int = 32) -> str | None:
+    """One line when the student's input side is far from the target images' (median short side of
+    up to ``sample`` images, read from their headers): more than 2x larger costs the square of
+    that in compute per image for nothing, 4x smaller loses their detail. None if ``explicit``."""
+    if explicit or not paths:
+        return None
+    from PIL import Image
+
+    picked = [paths[i] for i in np.linspace(0, len(paths) - 1, min(sample, len(paths))).astype(int)]
+    sides = []
+    for path in picked:
+        try:
+            with Image.open(path) as img:
+                sides.append(min(img.size))
+        except OSError:
+            continue
+    if not sides:
+        return None
+    image_side, side = int(np.median(sides)), int(student.data_config["input_size"][-1])
+    if side > 2 * image_side:
+        cost = f"each image costs ~{(side / image_side) ** 2:.0f}x the compute it would at its own size"
+    elif side * 4 < image_side:
+        cost = "their detail is lost in the resize"
+    else:
+        return None
+    return (f"the student {student.arch} takes {side}-px inputs but the target images are about {image_side} px: "
+            f"{cost}; set --input-size (e.g. --input-size {max(image_side, 8)})")
 
 
 def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry, cache, progress,
@@ -133,6 +193,11 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     alpha: dict[str, float] = {}
     torch.manual_seed(spec.train.seed)  # the student's and the heads' initialisation
     student = create_student(spec.student, len(data.class_names), spec.student_init, spec.input_size)
+    size_note = input_size_warning(student, list(data.train.paths) + list(data.unlabeled), spec.input_size is not None)
+    if size_note:
+        if distributed.is_main():
+            logger.warning(size_note)
+        notes.append(size_note)
     if spec.method == "distill":
         if zoo is None:
             raise ZooDistillError("distillation needs a zoo")
@@ -154,17 +219,11 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     else:
         method = FixMatch(student, labeled, labels, unlabeled, device, spec.distill.policy, spec.fixmatch)
 
-    evaluate = None
-    if data.test is not None:
-        test_inputs = StudentInputs(student, torch.device("cpu"))(ImagePool(data.test.paths).image(i)
-                                                                  for i in range(len(data.test)))
-        test_labels = np.asarray(data.test.labels)
-
-        def evaluate() -> dict[str, float]:
-            return {"test_accuracy": accuracy_report(student.model, test_inputs, test_labels, data.class_names,
-                                                     device)["test_accuracy"]}
-
-    signature = {"spec": asdict(spec), "labeled": fingerprint(data.train.paths, data.train.labels),
+    evaluate = Evaluator(student, data, spec, device) if data.test is not None else None
+    # What the trained weights depend on: how many workers made the inputs, or when the test split
+    # was evaluated, does not change them, so a run may be resumed with other values of those.
+    signature = {"spec": {**asdict(spec), "train": spec.train.identity()},
+                 "labeled": fingerprint(data.train.paths, data.train.labels),
                  "unlabeled": fingerprint(data.unlabeled), "alpha": alpha}
     if overwrite and distributed.is_main():
         clear_run_files(out)  # only now: a failure in ranking or the bank left the old run whole
@@ -174,8 +233,10 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         notes.append(f"trained with DistributedDataParallel on {distributed.world_size()} processes")
 
     final: dict[str, Any] = {}
-    if data.test is not None:
-        final = accuracy_report(student.model, test_inputs, test_labels, data.class_names, device)
+    if evaluate is not None:
+        if evaluate.last is None:  # resumed after the last epoch: nothing was evaluated in this call
+            evaluate()
+        final = dict(evaluate.last)  # the last epoch is always evaluated: its report is the final one
     if not distributed.is_main():  # every process trained the same model; rank 0 writes it
         return RunResult(out, {**final, "alpha": alpha, "history": result.history}, notes)
     student.model.cpu()
@@ -188,6 +249,11 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         **final, "alpha": alpha, "scores": scores, "history": result.history,
         "train_seconds": result.seconds, "wall_seconds": time.perf_counter() - started,
         "resumed_from_epoch": result.resumed_from,
+        "evaluation": {"split": "test" if data.test is not None else None,
+                       "epochs": [row["epoch"] for row in result.history if "test_accuracy" in row],
+                       "every": spec.train.resolved_eval_every(), "batch_size": spec.train.batch_size,
+                       "seconds": result.eval_seconds},
+        "throughput": result.throughput,
         "student": {"arch": student.arch, "init": spec.student_init, "params": cost.params, "macs": cost.macs,
                     "cpu_latency_ms": cost.latency_ms, "input_size": list(cost.input_size)},
         "data": {"labeled": len(labeled), "unlabeled": len(unlabeled),

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from zoo_distill.data.policy import ViewPolicy
 from zoo_distill.errors import ConfigError
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_choice, check_float, check_int
 
-__all__ = ["FEATURE_LOSSES", "HEADS", "LAMBDA_SCALES", "LAMBDA_SCHEDULES", "PRECISIONS", "UNLABELED_LOSSES",
-           "DistillConfig", "FixMatchConfig", "TrainConfig", "check_device"]
+__all__ = ["EVALUATIONS_PER_RUN", "FEATURE_LOSSES", "HEADS", "LAMBDA_SCALES", "LAMBDA_SCHEDULES", "PRECISIONS",
+           "RUNTIME_ONLY", "UNLABELED_LOSSES", "DistillConfig", "FixMatchConfig", "TrainConfig", "check_device"]
 
 FEATURE_LOSSES = ("cosine", "mse")
 HEADS = ("linear", "mlp")
@@ -27,6 +28,9 @@ PRECISIONS = ("fp32", "bf16")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
 _MAX_EPOCHS = 100_000
 _MAX_STEPS = 10_000_000
+_MAX_WORKERS = 256
+EVALUATIONS_PER_RUN = 4  # by default; plus the last epoch when the epochs do not divide evenly
+RUNTIME_ONLY = ("workers", "eval_every")  # TrainConfig fields that do not change the trained weights
 
 
 def check_device(value: str, option: str = "--device") -> str:
@@ -50,6 +54,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     precision: str = "fp32"  # or "bf16" (autocast)
+    # How the run is carried out, not what it computes: neither changes the trained weights, so a
+    # run may be resumed with other values (they are left out of its checkpoint's signature).
+    workers: int | None = None  # DataLoader processes preparing inputs; None: from the CPUs available
+    eval_every: int | None = None  # test-split evaluation every N epochs and after the last; None: ~4 per run
 
     def __post_init__(self) -> None:
         check_int("--epochs", self.epochs, 1, _MAX_EPOCHS)
@@ -63,11 +71,27 @@ class TrainConfig:
         check_int("--seed", self.seed, 0, 2**63 - 1)
         check_device(self.device)
         check_choice("--precision", self.precision, PRECISIONS)
+        if self.workers is not None:
+            check_int("--workers", self.workers, 0, _MAX_WORKERS)
+        if self.eval_every is not None:
+            check_int("--eval-every", self.eval_every, 1, _MAX_EPOCHS)
 
     def resolved_steps(self, n_labeled: int, n_unlabeled: int) -> int:
         if self.steps_per_epoch:
             return self.steps_per_epoch
         return max(1, math.ceil((n_labeled + n_unlabeled) / self.batch_size))
+
+    def resolved_eval_every(self) -> int:
+        """``eval_every``, or by default a quarter of the epochs: about four evaluations per run."""
+        return self.eval_every or max(1, math.ceil(self.epochs / EVALUATIONS_PER_RUN))
+
+    def evaluates(self, epoch: int) -> bool:
+        """Whether the test split is evaluated after ``epoch`` (0-based): every ``eval_every``-th and the last."""
+        return (epoch + 1) % self.resolved_eval_every() == 0 or epoch + 1 == self.epochs
+
+    def identity(self) -> dict[str, Any]:
+        """The settings the trained weights depend on (``asdict`` less ``RUNTIME_ONLY``)."""
+        return {k: v for k, v in asdict(self).items() if k not in RUNTIME_ONLY}
 
 
 @dataclass(frozen=True)

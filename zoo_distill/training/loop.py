@@ -4,15 +4,20 @@ Budget parity is structural: every method gets the same steps, batch size, optim
 schedule from one TrainConfig; only its loss differs. Everything random in a step is
 drawn from generators seeded by (seed, epoch, step), and the learning rate is a function
 of the global step, so resuming from an epoch checkpoint reproduces an uninterrupted run.
+
+A step's inputs are made by DataLoader workers (``training/pipeline.py``) while the model trains
+on the previous ones; the main process only moves them to the device and runs forward/backward.
+The step's logs stay on the device until the end of the epoch (no host sync per step on a GPU).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,34 +28,45 @@ from rich.progress import Progress
 from zoo_distill.errors import ZooDistillError
 from zoo_distill.training.checkpoint import load_checkpoint, non_finite, save_checkpoint
 from zoo_distill.training.config import TrainConfig
+from zoo_distill.training.pipeline import (
+    Inputs,
+    StepBatch,
+    StepDataset,
+    StepPlan,
+    preload,
+    resolve_workers,
+    sample,
+    step_loader,
+    step_rng,
+    to_device,
+    unwrap,
+)
 from zoo_distill.util import distributed
 from zoo_distill.util.digest import json_digest
+
+__all__ = ["CHECKPOINT", "Method", "StepBatch", "TrainConfig", "TrainResult", "autocast", "cosine_lr", "epoch_line",
+           "predict_logits", "sample", "step_rng", "train"]
 
 CHECKPOINT = "checkpoint.safetensors"
 
 
-@dataclass
-class StepBatch:
-    """Indices for one step; methods turn them into tensors (views, augmentations, targets)."""
-
-    labeled: np.ndarray
-    unlabeled: np.ndarray
-    rng: np.random.Generator  # for any further randomness of this step (augmentations, views)
-    epoch: int
-    step: int
-
-
 class Method(Protocol):
-    """A training objective: what it trains and its loss on one step."""
+    """A training objective: what it trains, the CPU work of a step and its loss.
+
+    ``make_inputs`` runs in DataLoader worker processes (``training/pipeline.py``): it must be
+    picklable, hold no model, and draw every random number from the step's generator. It may
+    expose ``pools`` (the ImagePools it reads), which are decoded before the workers start.
+    """
 
     name: str
     uses_unlabeled: bool
+    make_inputs: Callable[[StepBatch], Inputs]
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """Every trainable module by name (the student first); all are checkpointed."""
 
-    def loss(self, batch: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        """The step's scalar loss and its named components for the history."""
+    def loss(self, inputs: Inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
+        """The step's scalar loss and its named components for the history (``inputs`` on the device)."""
 
 
 @dataclass
@@ -58,17 +74,8 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     resumed_from: int | None = None
-
-
-def step_rng(seed: int, epoch: int, step: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, epoch, step]))
-
-
-def sample(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
-    """k indices out of n, without replacement when possible."""
-    if n == 0 or k == 0:
-        return np.zeros(0, dtype=np.int64)
-    return rng.choice(n, size=k, replace=k > n).astype(np.int64)
+    eval_seconds: float = 0.0  # of every evaluation of the run, those before a resume included
+    throughput: dict[str, float] = field(default_factory=dict)  # of the epochs this call trained
 
 
 def cosine_lr(base: float, step: int, total: int) -> float:
@@ -92,8 +99,8 @@ class _LossModule(torch.nn.Module):
         self.method = method
         self.parts = torch.nn.ModuleDict(method.modules())
 
-    def forward(self, batch: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        return self.method.loss(batch)
+    def forward(self, inputs: Inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
+        return self.method.loss(inputs)
 
 
 def _mean_over_ranks(logs: dict[str, float]) -> dict[str, float]:
@@ -103,6 +110,52 @@ def _mean_over_ranks(logs: dict[str, float]) -> dict[str, float]:
     values = torch.tensor([logs[k] for k in keys], dtype=torch.float64)
     torch.distributed.all_reduce(values)
     return {k: float(v) / distributed.world_size() for k, v in zip(keys, values)}
+
+
+class _EpochLogs:
+    """Each step's loss and logs, kept as they come (tensors stay on the device) and turned into
+    epoch means at the end with one transfer; the sums are over float64 values, step by step."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[torch.Tensor | float]] = {}
+
+    def add(self, loss: torch.Tensor, logs: Mapping[str, torch.Tensor | float]) -> None:
+        for key, value in {"loss": loss.detach(), **logs}.items():
+            self.values.setdefault(key, []).append(value.detach() if isinstance(value, torch.Tensor) else value)
+
+    def floats(self, key: str) -> list[float]:
+        values = self.values.get(key, [])
+        tensors = [v.float() for v in values if isinstance(v, torch.Tensor)]
+        moved = iter(torch.stack(tensors).cpu().tolist() if tensors else [])
+        return [next(moved) if isinstance(v, torch.Tensor) else float(v) for v in values]
+
+    def means(self, steps: int) -> dict[str, float]:
+        return {key: sum(self.floats(key)) / steps for key in self.values}
+
+
+def _check_loss(name: str, loss: float, epoch: int, step: int) -> None:
+    if not math.isfinite(loss):
+        raise ZooDistillError(f"{name}: the loss became {loss} at epoch {epoch + 1}, step {step + 1}; lower --lr")
+
+
+def epoch_line(row: Mapping[str, Any], epochs: int, images_per_second: float, wait_share: float) -> str:
+    """One plain log line for an epoch, as timm's train.py prints them, e.g.
+    ``epoch 3/20  loss 0.512 (ce 0.31, feat 0.02)  test_acc 0.812  412 img/s  data wait 3%  8.3 s``."""
+    parts = [k for k in row if k.startswith("loss_") and not k.startswith("loss_feat_")]  # not one per source
+    loss = f"loss {row['loss']:.4g}" + (f" ({', '.join(f'{k[5:]} {row[k]:.3g}' for k in parts)})" if parts else "")
+    fields = [f"epoch {row['epoch']}/{epochs}", loss]
+    if "mask" in row:
+        fields.append(f"mask {row['mask']:.2f}")
+    if "test_accuracy" in row:
+        fields.append(f"test_acc {row['test_accuracy']:.4f}")
+    fields += [f"{images_per_second:.0f} img/s", f"data wait {wait_share:.0%}", f"{row['seconds']:.1f} s"]
+    return "  ".join(fields)
+
+
+def _plain_lines(progress: Progress | None) -> bool:
+    """One line per epoch on stderr where no live progress bar is shown (off, or not a terminal)."""
+    shown = progress is not None and not progress.disable and progress.console.is_terminal
+    return distributed.is_main() and not shown
 
 
 def train(
@@ -119,13 +172,20 @@ def train(
 ) -> TrainResult:
     """Train ``method`` for ``config.epochs``, checkpointing each epoch into ``run_dir``.
 
-    ``signature`` identifies the run (method, data, teachers, config); resuming a checkpoint
-    whose signature differs is refused rather than silently mixing two runs.
+    ``evaluate`` runs after the epochs ``config.evaluates`` names (every ``eval_every``-th and the
+    last); its result joins that epoch's history row. ``signature`` identifies the run (method,
+    data, teachers, config); resuming a checkpoint whose signature differs is refused rather than
+    silently mixing two runs.
     """
     device = torch.device(distributed.local_device(config.device))
+    cuda = device.type == "cuda"
     modules = method.modules()
     for module in modules.values():
         module.to(device)
+        if cuda:  # with channels-last inputs (to_device): the layout cuDNN's convolutions are fastest in
+            module.to(memory_format=torch.channels_last)
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest convolutions once
     world = distributed.world_size()
     if world > 1 and config.batch_size < world:
         raise ZooDistillError(f"--batch-size {config.batch_size} is smaller than the {world} processes")
@@ -138,7 +198,7 @@ def train(
                                 weight_decay=config.weight_decay)
     steps = config.resolved_steps(n_labeled, n_unlabeled)
     total = steps * config.epochs
-    digest = json_digest({"config": asdict(config), **dict(signature or {})})
+    digest = json_digest({"config": config.identity(), **dict(signature or {})})
     result = TrainResult()
     start_epoch = 0
     ckpt = run_dir / CHECKPOINT if run_dir is not None else None
@@ -146,62 +206,88 @@ def train(
         meta = load_checkpoint(ckpt, modules, optimizer, signature=digest)  # refuses another run's, unread
         start_epoch, result.history, result.resumed_from = meta["epoch"] + 1, meta["history"], meta["epoch"] + 1
         result.seconds = float(meta.get("seconds", 0.0))
+        result.eval_seconds = float(meta.get("eval_seconds", 0.0))
     unlabeled_per_step = config.mu * config.batch_size if method.uses_unlabeled and n_unlabeled else 0
+    plan = StepPlan(config.seed, n_labeled, n_unlabeled, config.batch_size, unlabeled_per_step,
+                    distributed.rank(), world)
+    workers = resolve_workers(config.workers)
+    if start_epoch < config.epochs:
+        preload(getattr(method.make_inputs, "pools", ()), workers)
+    loader = step_loader(StepDataset(plan, method.make_inputs), start_epoch, config.epochs, steps, workers,
+                         pin_memory=cuda)
+    batches = iter(loader) if start_epoch < config.epochs else iter(())
+    plain = _plain_lines(progress)
     epoch_task = progress.add_task(f"{method.name}", total=config.epochs, completed=start_epoch, info="") \
         if progress else None
     step_task = progress.add_task("  steps", total=steps, info="") if progress else None
-    for epoch in range(start_epoch, config.epochs):
-        began = time.perf_counter()
-        torch.manual_seed(int(np.random.SeedSequence([config.seed, epoch]).generate_state(1)[0]))
-        for module in modules.values():
-            module.train()
-        sums: dict[str, float] = {}
-        if progress is not None:
-            progress.reset(step_task, total=steps)
-        for step in range(steps):
-            rng = step_rng(config.seed, epoch, step)
-            labeled_idx, unlabeled_idx = sample(rng, n_labeled, config.batch_size), sample(rng, n_unlabeled,
-                                                                                            unlabeled_per_step)
-            if world > 1:  # same global batch on every rank; each takes its slice, with its own augmentations
-                rng = np.random.default_rng(np.random.SeedSequence([config.seed, epoch, step, distributed.rank()]))
-            batch = StepBatch(distributed.split_batch(labeled_idx), distributed.split_batch(unlabeled_idx),
-                              rng, epoch, step)
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(config.lr, epoch * steps + step, total)
-            with autocast(device, config.precision):
-                loss, logs = runner(batch)
-            if not torch.isfinite(loss):
-                raise ZooDistillError(f"{method.name}: the loss became {loss.item()} at epoch {epoch + 1}, "
-                                      f"step {step + 1}; lower --lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            logs = _mean_over_ranks({"loss": float(loss.item()), **logs})
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + v
-            if progress is not None:
-                progress.update(step_task, advance=1, info=f"loss {logs['loss']:.3f}")
-        row: dict[str, Any] = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}}
-        if evaluate is not None:
+    trained = {"images": 0, "seconds": 0.0, "wait": 0.0}
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            began = time.perf_counter()
+            torch.manual_seed(int(np.random.SeedSequence([config.seed, epoch]).generate_state(1)[0]))
             for module in modules.values():
-                module.eval()
-            row.update(evaluate())
-        result.seconds += time.perf_counter() - began
-        row["seconds"] = time.perf_counter() - began
-        result.history.append(row)
-        diverged = non_finite({f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()})
-        if diverged:  # e.g. an lr that is finite but far too large: the loss is fine until the next step
-            raise ZooDistillError(f"{method.name}: the weights became NaN or inf during epoch {epoch + 1} "
-                                  f"({', '.join(diverged[:3])}); nothing of this epoch is saved; lower --lr")
-        if ckpt is not None and distributed.is_main():
-            save_checkpoint(ckpt, modules, optimizer, {"epoch": epoch, "history": result.history,
-                                                       "signature": digest, "seconds": result.seconds})
-        distributed.barrier()
-        if progress is not None:
-            acc = f", test acc {row['test_accuracy']:.3f}" if "test_accuracy" in row else ""
-            progress.update(epoch_task, advance=1, info=f"loss {row['loss']:.3f}{acc}")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch)
+                module.train()
+            logs = _EpochLogs()
+            images, wait = 0, 0.0
+            if progress is not None:
+                progress.reset(step_task, total=steps)
+            for step in range(steps):
+                waited = time.perf_counter()
+                inputs = to_device(unwrap(next(batches)), device, channels_last=cuda)
+                wait += time.perf_counter() - waited
+                images += int(inputs["x"].shape[0]) * world
+                for group in optimizer.param_groups:
+                    group["lr"] = cosine_lr(config.lr, epoch * steps + step, total)
+                with autocast(device, config.precision):
+                    loss, step_logs = runner(inputs)
+                if device.type == "cpu":  # free on the CPU; on an accelerator checked at the epoch's end
+                    _check_loss(method.name, loss.item(), epoch, step)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                logs.add(loss, step_logs)
+                if progress is not None:
+                    info = f"loss {loss.item():.3f}" if device.type == "cpu" else ""
+                    progress.update(step_task, advance=1, info=info)
+            if device.type != "cpu":
+                for step, value in enumerate(logs.floats("loss")):
+                    _check_loss(method.name, value, epoch, step)
+            row: dict[str, Any] = {"epoch": epoch + 1, **_mean_over_ranks(logs.means(steps))}
+            train_seconds = time.perf_counter() - began
+            if evaluate is not None and config.evaluates(epoch):
+                evaluated = time.perf_counter()
+                for module in modules.values():
+                    module.eval()
+                row.update(evaluate())
+                result.eval_seconds += time.perf_counter() - evaluated
+            result.seconds += time.perf_counter() - began
+            row["seconds"] = time.perf_counter() - began
+            result.history.append(row)
+            diverged = non_finite({f"{name}.{k}": v for name, m in modules.items()
+                                   for k, v in m.state_dict().items()})
+            if diverged:  # e.g. an lr that is finite but far too large: the loss is fine until the next step
+                raise ZooDistillError(f"{method.name}: the weights became NaN or inf during epoch {epoch + 1} "
+                                      f"({', '.join(diverged[:3])}); nothing of this epoch is saved; lower --lr")
+            if ckpt is not None and distributed.is_main():
+                save_checkpoint(ckpt, modules, optimizer, {"epoch": epoch, "history": result.history,
+                                                           "signature": digest, "seconds": result.seconds,
+                                                           "eval_seconds": result.eval_seconds})
+            distributed.barrier()
+            for key, value in (("images", images), ("seconds", train_seconds), ("wait", wait)):
+                trained[key] += value
+            if plain:
+                print(epoch_line(row, config.epochs, images / train_seconds, wait / train_seconds),
+                      file=sys.stderr, flush=True)
+            if progress is not None:
+                acc = f", test acc {row['test_accuracy']:.3f}" if "test_accuracy" in row else ""
+                progress.update(epoch_task, advance=1, info=f"loss {row['loss']:.3f}{acc}")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+    finally:
+        del batches  # stops the workers now, even when an exception keeps this frame alive
+    if trained["seconds"] > 0:
+        result.throughput = {"workers": workers, "images_per_second": trained["images"] / trained["seconds"],
+                             "data_wait_share": trained["wait"] / trained["seconds"]}
     for module in modules.values():
         module.eval()
     return result

@@ -24,18 +24,21 @@ are opt-in guards that lower lambda when the zoo does not fit the target.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timm.data import create_transform
 
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.views import augment, make_view
 from zoo_distill.training.config import FEATURE_LOSSES, HEADS, DistillConfig, FixMatchConfig, TrainConfig
-from zoo_distill.training.inputs import StudentInputs, classify, pooled_features
-from zoo_distill.training.loop import StepBatch
+from zoo_distill.training.inputs import Transform, classify, pooled_features, stack, student_transform
 from zoo_distill.training.methods.consistency import StrongViews, consistency_loss
 from zoo_distill.training.methods.feature_weight import knn_relevance, schedule_factor
+from zoo_distill.training.pipeline import Inputs, StepBatch
 from zoo_distill.training.student import Student
 
 
@@ -69,6 +72,52 @@ def active_weights(alpha: dict[str, float], threshold: float) -> dict[str, float
     return {k: v / total for k, v in kept.items()}
 
 
+@dataclass(frozen=True, eq=False)
+class DistillInputs:
+    """A step's CPU work (in a DataLoader worker): the distillation views of the labeled and unlabeled
+    images as student inputs, the teachers' features on them read from the bank (or, with online
+    teachers, the views in each teacher's preprocessing), and the strong views when consistency is on.
+
+    The views are drawn from the step's generator in the order they always were, so they are the
+    same pixels in any process, and the same the published tables were trained on.
+    """
+
+    labeled: ImagePool
+    unlabeled: ImagePool
+    labels: torch.Tensor
+    config: DistillConfig
+    transform: Transform
+    targets: Mapping[str, torch.Tensor] = field(default_factory=dict)  # source -> bank, read as bank[view, index]
+    teacher_transforms: Mapping[str, Transform] = field(default_factory=dict)  # online teachers only
+    strong: StrongViews | None = None
+
+    @property
+    def pools(self) -> tuple[ImagePool, ...]:
+        return self.labeled, self.unlabeled
+
+    def image(self, pooled_index: int):
+        n_l = len(self.labeled)
+        return self.labeled.image(pooled_index) if pooled_index < n_l else self.unlabeled.image(pooled_index - n_l)
+
+    def __call__(self, batch: StepBatch) -> Inputs:
+        index = np.concatenate([batch.labeled, len(self.labeled) + batch.unlabeled])
+        inputs: Inputs = {"y": self.labels[batch.labeled], "epoch": batch.epoch, "step": batch.step}
+        if self.config.online_teachers:
+            views = [augment(self.image(int(i)), batch.rng, self.config.policy) for i in index]
+            inputs.update({f"teacher:{s}": stack(tf, views) for s, tf in self.teacher_transforms.items()})
+        else:
+            v = batch.rng.integers(0, self.config.views, len(index))
+            views = [make_view(self.image(int(i)), self.config.policy, self.config.view_seed, int(i), int(k))
+                     for i, k in zip(index, v)]
+            vt, it = torch.as_tensor(v), torch.as_tensor(index)
+            inputs.update({f"target:{s}": bank[vt, it] for s, bank in self.targets.items()})
+        # Drawn after the distillation views, so those are the same pixels as without consistency.
+        strong = self.strong.seeded([self.unlabeled.image(int(i)) for i in batch.unlabeled], batch.rng) \
+            if self.strong is not None and len(batch.unlabeled) else []
+        inputs.update(x=stack(self.transform, views + strong), n_unlabeled=len(batch.unlabeled))
+        return inputs
+
+
 class Distill:
     """The distillation objective over a labeled pool (first) and an unlabeled pool.
 
@@ -89,17 +138,18 @@ class Distill:
         self.alpha = alpha
         self.targets = targets or {}
         self.teachers = teachers or {}
-        self.inputs = StudentInputs(student, device)
         dims = ({s: t.shape[-1] for s, t in self.targets.items()} if not config.online_teachers
                 else {s: t.feature_dim for s, t in self.teachers.items()})
         self.heads = torch.nn.ModuleDict({head_key(s): make_head(config.head, student.feature_dim, dims[s])
                                           for s in alpha})
-        if config.online_teachers:
-            from timm.data import create_transform
-
-            self.teacher_tf = {s: create_transform(**t.data_config, is_training=False) for s, t in self.teachers.items()}
+        self.teacher_tf = {s: create_transform(**t.data_config, is_training=False) for s, t in self.teachers.items()} \
+            if config.online_teachers else {}
         self.fixmatch = (fixmatch or FixMatchConfig()) if config.unlabeled_loss == "fixmatch" else None
-        self.strong = StrongViews(config.policy, self.fixmatch) if self.fixmatch is not None else None
+        self.make_inputs = DistillInputs(
+            labeled, unlabeled, self.labels, config, student_transform(student),
+            targets={} if config.online_teachers else {s: self.targets[s] for s in alpha},
+            teacher_transforms=self.teacher_tf,
+            strong=StrongViews(config.policy, self.fixmatch) if self.fixmatch is not None else None)
         self.steps_per_epoch = self.total_steps = 0
         if config.lam_schedule != "constant":
             if train is None:
@@ -112,71 +162,57 @@ class Distill:
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"student": self.student.model, "heads": self.heads}
 
-    def _image(self, pooled_index: int):
-        n_l = len(self.labeled)
-        return self.labeled.image(pooled_index) if pooled_index < n_l else self.unlabeled.image(pooled_index - n_l)
-
     def _relevance(self) -> dict[str, float]:
         """r_s per source from its features on the plain labeled images (bank view 0, no new pass)."""
         n_l, labels = len(self.labeled), self.labels.numpy()
         if self.config.online_teachers:
-            features = self._online_targets([self.labeled.image(i) for i in range(n_l)])
+            features = self._online_features([self.labeled.image(i) for i in range(n_l)])
         else:
             features = {s: bank[0, :n_l] for s, bank in self.targets.items()}
         return {s: knn_relevance(features[s].float().cpu().numpy(), labels) for s in self.alpha}
 
-    def lam_at(self, batch: StepBatch) -> float:
+    def lam_at(self, epoch: int, step: int) -> float:
         """lambda at this step: the configured value times the schedule's factor."""
         if not self.total_steps:
             return self.config.lam
-        progress = (batch.epoch * self.steps_per_epoch + batch.step) / self.total_steps
+        progress = (epoch * self.steps_per_epoch + step) / self.total_steps
         return self.config.lam * schedule_factor(self.config.lam_schedule, min(progress, 1.0))
 
-    def _views_and_targets(self, index: np.ndarray, rng: np.random.Generator):
-        """The distillation views of ``index`` and the teachers' features on them."""
-        if self.config.online_teachers:
-            views = [augment(self._image(i), rng, self.config.policy) for i in index]
-            return views, self._online_targets(views)
-        v = rng.integers(0, self.config.views, len(index))
-        views = [make_view(self._image(i), self.config.policy, self.config.view_seed, int(i), int(k))
-                 for i, k in zip(index, v)]
-        vt, it = torch.as_tensor(v), torch.as_tensor(index)
-        return views, {s: bank[vt, it].to(self.device) for s, bank in self.targets.items()}
-
-    def loss(self, batch: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        n_l, n_b, n_u = len(self.labeled), len(batch.labeled), len(batch.unlabeled)
-        index = np.concatenate([batch.labeled, n_l + batch.unlabeled])
-        views, targets = self._views_and_targets(index, batch.rng)
-        # Drawn after the distillation views, so those are the same pixels as without consistency.
-        strong = self.strong.seeded([self.unlabeled.image(int(i)) for i in batch.unlabeled], batch.rng) \
-            if self.strong is not None and n_u else []
-        g = pooled_features(self.student.model, self.inputs(views + strong))
-        ce = F.cross_entropy(classify(self.student.model, g[:n_b]), self.labels[batch.labeled].to(self.device))
-        feat = torch.zeros((), device=self.device)  # alpha-weighted, as logged
-        guarded = torch.zeros((), device=self.device)  # alpha * relevance-weighted, as trained
-        logs = {"loss_ce": float(ce.item())}
+    def loss(self, inputs: Inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
+        n_b, n_u = len(inputs["y"]), inputs["n_unlabeled"]
+        targets = self._online_targets(inputs) if self.config.online_teachers else \
+            {s: inputs[f"target:{s}"] for s in self.alpha}
+        g = pooled_features(self.student.model, inputs["x"])
+        ce = F.cross_entropy(classify(self.student.model, g[:n_b]), inputs["y"])
+        feat = torch.zeros((), device=g.device)  # alpha-weighted, as logged
+        guarded = torch.zeros((), device=g.device)  # alpha * relevance-weighted, as trained
+        logs: dict[str, torch.Tensor | float] = {"loss_ce": ce.detach()}
         for source, weight in self.alpha.items():
-            term = feature_loss(self.config.feature_loss, self.heads[head_key(source)](g[:len(index)]),
+            term = feature_loss(self.config.feature_loss, self.heads[head_key(source)](g[:n_b + n_u]),
                                 targets[source])
             feat = feat + weight * term
             guarded = guarded + weight * self.relevance[source] * term
-            logs[f"loss_feat_{source}"] = float(term.item())
-        logs["loss_feat"] = float(feat.item())
-        lam = self.lam_at(batch)
+            logs[f"loss_feat_{source}"] = term.detach()
+        logs["loss_feat"] = feat.detach()
+        lam = self.lam_at(inputs["epoch"], inputs["step"])
         total = ce + lam * (guarded if self.config.lam_scale != "none" else feat)
         if self.guarded:
             logs["lam_feat"] = lam * sum(w * self.relevance[s] for s, w in self.alpha.items())
-        if strong:
+        if self.fixmatch is not None and n_u:
             logits = classify(self.student.model, g[n_b:])
             unsup, mask = consistency_loss(logits[:n_u], logits[n_u:], self.fixmatch.threshold)
             total = total + self.fixmatch.lambda_u * unsup
-            logs.update(loss_unsup=float(unsup.item()), mask=float(mask.mean().item()))
+            logs.update(loss_unsup=unsup.detach(), mask=mask.mean())
         return total, logs
 
     @torch.inference_mode()
-    def _online_targets(self, views) -> dict[str, torch.Tensor]:
-        out = {}
-        for source, teacher in self.teachers.items():
-            x = torch.stack([self.teacher_tf[source](img) for img in views]).to(self.device)
-            out[source] = teacher.forward(x)[0].float().clone()
-        return out
+    def _online_targets(self, inputs: Inputs) -> dict[str, torch.Tensor]:
+        """Each teacher's features on the step's views (``teacher:<source>``, on the device)."""
+        return {source: teacher.forward(inputs[f"teacher:{source}"])[0].float().clone()
+                for source, teacher in self.teachers.items()}
+
+    @torch.inference_mode()
+    def _online_features(self, images) -> dict[str, torch.Tensor]:
+        """Each teacher's features on ``images`` (for the relevance of its sources)."""
+        return self._online_targets({f"teacher:{s}": stack(tf, images).to(self.device)
+                                     for s, tf in self.teacher_tf.items()})

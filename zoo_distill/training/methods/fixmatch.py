@@ -8,10 +8,13 @@ student is trained to predict it on a strong view (RandAugment + Cutout), weight
 one batch, so batch-norm statistics see all three. The unlabeled ratio mu is the shared
 ``TrainConfig.mu``, so FixMatch and distillation see the same images per step. The strong
 views and the consistency term live in ``consistency.py``, shared with ``run --unlabeled-loss
-fixmatch``.
+fixmatch``; every random draw of a step, RandAugment's included, comes from the step's
+generator, so the views are the same in any DataLoader worker.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,10 +23,36 @@ import torch.nn.functional as F
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.views import ViewPolicy, augment
 from zoo_distill.training.config import FixMatchConfig
-from zoo_distill.training.inputs import StudentInputs
-from zoo_distill.training.loop import StepBatch
+from zoo_distill.training.inputs import Transform, stack, student_transform
 from zoo_distill.training.methods.consistency import StrongViews, consistency_loss
+from zoo_distill.training.pipeline import Inputs, StepBatch
 from zoo_distill.training.student import Student
+
+
+@dataclass(frozen=True, eq=False)
+class FixMatchInputs:
+    """A step's CPU work (in a DataLoader worker): labeled weak views, then weak and strong views
+    of the unlabeled images, as one batch of student inputs."""
+
+    labeled: ImagePool
+    unlabeled: ImagePool
+    labels: torch.Tensor
+    policy: ViewPolicy
+    strong: StrongViews
+    transform: Transform
+
+    def __call__(self, batch: StepBatch) -> Inputs:
+        rng = batch.rng
+        x_l = [augment(self.labeled.image(int(i)), rng, self.policy) for i in batch.labeled]
+        raw_u = [self.unlabeled.image(int(i)) for i in batch.unlabeled]
+        x_w = [augment(img, rng, self.policy) for img in raw_u]
+        x_s = self.strong.seeded(raw_u, rng)
+        return {"x": stack(self.transform, x_l + x_w + x_s), "y": self.labels[batch.labeled],
+                "n_unlabeled": len(raw_u)}
+
+    @property
+    def pools(self) -> tuple[ImagePool, ...]:
+        return self.labeled, self.unlabeled
 
 
 class FixMatch:
@@ -37,25 +66,20 @@ class FixMatch:
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.policy = policy or ViewPolicy()
         self.config = config or FixMatchConfig()
-        self.strong = StrongViews(self.policy, self.config)
-        self.inputs = StudentInputs(student, device)
+        self.make_inputs = FixMatchInputs(labeled, unlabeled, self.labels, self.policy,
+                                          StrongViews(self.policy, self.config), student_transform(student))
         self.device = device
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"student": self.student.model}
 
-    def loss(self, batch: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        rng = batch.rng
-        x_l = [augment(self.labeled.image(int(i)), rng, self.policy) for i in batch.labeled]
-        raw_u = [self.unlabeled.image(int(i)) for i in batch.unlabeled]
-        x_w = [augment(img, rng, self.policy) for img in raw_u]
-        x_s = [self.strong.one(img, rng) for img in raw_u]  # RandAugment: torch's generator, seeded per epoch
-        logits = self.student.model(self.inputs(x_l + x_w + x_s))
-        n_l, n_u = len(x_l), len(raw_u)
-        sup = F.cross_entropy(logits[:n_l], self.labels[batch.labeled].to(self.device))
+    def loss(self, inputs: Inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits = self.student.model(inputs["x"])
+        n_l, n_u = len(inputs["y"]), inputs["n_unlabeled"]
+        sup = F.cross_entropy(logits[:n_l], inputs["y"])
         if n_u == 0:
-            return sup, {"loss_sup": float(sup.item())}
+            return sup, {"loss_sup": sup.detach()}
         weak, strong = logits[n_l:n_l + n_u], logits[n_l + n_u:]
         unsup, mask = consistency_loss(weak, strong, self.config.threshold)
-        logs = {"loss_sup": float(sup.item()), "loss_unsup": float(unsup.item()), "mask": float(mask.mean().item())}
+        logs = {"loss_sup": sup.detach(), "loss_unsup": unsup.detach(), "mask": mask.mean()}
         return sup + self.config.lambda_u * unsup, logs
