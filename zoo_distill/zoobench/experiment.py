@@ -104,9 +104,12 @@ def run_method(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, re
 def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: int, budget: Budget,
                   registry: PluginRegistry) -> dict[str, Any]:
     """Everything a kept result depends on: the full run spec with the aggregator's effective options
-    (plugin defaults included, so a changed default is a changed signature) and the package version."""
+    (plugin defaults included, so a changed default is a changed signature) and the package version.
+    Settings that do not change the trained weights (worker count, evaluation schedule) are left
+    out, so a kept run stays valid whatever they were."""
     spec = method_spec(method, build, student_arch, seed, budget)
     signature = json.loads(json.dumps(asdict(spec), default=str))
+    signature["train"] = json.loads(json.dumps(spec.train.identity(), default=str))
     if spec.method == "distill":
         signature["aggregator_options"] = {**registry.aggregator(spec.aggregator).options, **spec.aggregator_options}
     signature["version"] = __version__
