@@ -92,12 +92,14 @@ def _cache(cache_dir: PathLike | None, use_cache: bool):
 
 def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, metrics: Sequence[str] | None = None,
          sources: Sequence[str] = (), device: str = "cpu", batch_size: int = 64, cache_dir: PathLike | None = None,
-         use_cache: bool = True, skip_bad_images: bool = False, progress: Progress | None = None) -> RankResult:
+         use_cache: bool = True, skip_bad_images: bool = False, progress: Progress | None = None,
+         workers: int | None = None) -> RankResult:
     """Rank the zoo's sources for ``target`` by every metric in ``metrics`` (default: all installed,
     the default metric first); the first metric sorts the result and feeds the aggregators' weights.
 
     Sources that cannot be loaded are reported in the result (``status``, ``error``), not raised.
-    Teacher features are cached (``cache_dir``, default ``$ZOO_DISTILL_CACHE``) unless ``use_cache`` is false.
+    Teacher features are cached (``cache_dir``, default ``$ZOO_DISTILL_CACHE``) unless ``use_cache`` is false;
+    ``workers`` DataLoader processes decode images for extraction (default: from the CPUs available).
     Under ``torchrun`` extraction is sharded across the processes."""
     from zoo_distill.plugin.manager import get_registry
     from zoo_distill.ranking.rank import rank_sources
@@ -105,6 +107,8 @@ def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, me
     from zoo_distill.util import distributed
 
     check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
+    if workers is not None:
+        check_int("--workers", workers, 0, 256)
     check_device(device)
     registry = get_registry()
     names = list(metrics) if metrics else metric_order(registry)
@@ -113,7 +117,8 @@ def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, me
     entries = _zoo(zoo, registry).select(list(sources))
     data = _target(target, skip_bad_images, ("train",))
     distributed.init_from_env(device)
-    return rank_sources(data, entries, names, registry, _cache(cache_dir, use_cache), batch_size, device, progress)
+    return rank_sources(data, entries, names, registry, _cache(cache_dir, use_cache), batch_size, device, progress,
+                        workers)
 
 
 def run(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, method: str = "distill",

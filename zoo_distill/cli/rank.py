@@ -27,6 +27,8 @@ def rank(
     source: list[str] = typer.Option([], "--source", "-s", help="Only rank these zoo entries."),
     device: str = typer.Option("cpu", help="Device for feature extraction: cpu, cuda, cuda:N."),
     batch_size: int = typer.Option(64, min=1, help="Images per extraction batch."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="DataLoader processes decoding images "
+                                          "for extraction \\[default: from the CPUs available; 0: in-process]."),
     cache_dir: Optional[Path] = CacheDir,
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write cached features."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable result instead of the table."),
@@ -43,7 +45,7 @@ def rank(
     zoo_obj = api.load_zoo(zoo)
     with make_progress(disable=None if not as_json else True) as progress:
         result = api.rank(data, zoo_obj, metrics=metric, sources=source, device=device, batch_size=batch_size,
-                          cache_dir=cache_dir, use_cache=not no_cache, progress=progress)
+                          cache_dir=cache_dir, use_cache=not no_cache, progress=progress, workers=workers)
     if not distributed.is_main():
         return
     for s in result.sources:

@@ -49,7 +49,13 @@ STUDENT_OPTIONS = [
     option("weight_decay", float, typer.Option(_T.weight_decay, "--weight-decay", help="SGD weight decay.")),
     option("seed", int, typer.Option(_T.seed, "--seed", help="Seed for sampling, augmentation and initialisation "
            "(reproducible on CPU).")),
-    option("device", str, typer.Option(_T.device, "--device", help="cpu, cuda or cuda:N.")),
+    option("device", str, typer.Option(_T.device, "--device", help="cpu, cuda or cuda:N (bf16 autocast with "
+           "--precision bf16, channels_last, pinned-memory copies).")),
+    option("workers", Optional[int], typer.Option(None, "--workers", min=0, help="DataLoader processes preparing "
+           "the inputs (views, augmentations) \\[default: from the CPUs available; 0: in-process]. The result is "
+           "the same for any count.")),
+    option("eval_every", Optional[int], typer.Option(None, "--eval-every", min=1, help="Evaluate the test split "
+           "every N epochs and after the last \\[default: about 4 times per run].")),
     option("precision", str, typer.Option(_T.precision, "--precision", help="fp32 or bf16 (autocast).")),
 ]
 

@@ -110,7 +110,8 @@ def _sort_key(primary: str):
 
 
 def _source_features(entry: ZooEntry, registry: PluginRegistry, data: TargetData, cache: FeatureCache | None,
-                     batch_size: int, device: str, progress: Progress | None) -> tuple[FeatureSet, float]:
+                     batch_size: int, device: str, progress: Progress | None,
+                     workers: int | None = None) -> tuple[FeatureSet, float]:
     """Features of the labeled split: from the cache without building the teacher when possible.
 
     Returns the features and the time at which loading ended (extraction starts).
@@ -126,7 +127,8 @@ def _source_features(entry: ZooEntry, registry: PluginRegistry, data: TargetData
             return hit, time.perf_counter()
     teacher = provider.load(entry)
     loaded = time.perf_counter()
-    return extract(teacher, data.train.paths, cache, batch_size=batch_size, device=device, progress=progress), loaded
+    return extract(teacher, data.train.paths, cache, batch_size=batch_size, device=device, progress=progress,
+                   workers=workers), loaded
 
 
 def _label_warnings(data: TargetData) -> list[str]:
@@ -151,6 +153,7 @@ def rank_sources(
     batch_size: int = 64,
     device: str = "cpu",
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> RankResult:
     """Score every source on the labeled split; unavailable sources are reported, not fatal.
 
@@ -173,7 +176,7 @@ def rank_sources(
         results.append(result)
         t0 = time.perf_counter()
         try:
-            fs, t1 = _source_features(entry, registry, data, cache, batch_size, device, progress)
+            fs, t1 = _source_features(entry, registry, data, cache, batch_size, device, progress, workers)
         except CacheError:
             raise  # not this source's fault: a smaller ranking would hide it
         except ZooDistillError as exc:

@@ -209,7 +209,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         else:
             bank = build_bank(entries, list(data.train.paths) + list(data.unlabeled), spec.distill.views,
                               spec.distill.policy, spec.distill.view_seed, cache, spec.train.batch_size,
-                              spec.train.device, progress)
+                              spec.train.device, progress, workers=spec.train.workers)
         torch.manual_seed(spec.train.seed + 1)  # heads: independent of how long the bank took to build
         unsup = "" if spec.distill.unlabeled_loss == "none" else f"+{spec.distill.unlabeled_loss}"
         method = Distill(student, labeled, labels, unlabeled, alpha, bank, spec.distill, device, teachers,
