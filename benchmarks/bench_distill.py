@@ -24,20 +24,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zoo_distill.features.bank import build_bank
-from zoo_distill.training.methods.finetune import FineTune
-from zoo_distill.features.cache import FeatureCache
-from zoo_distill.data.target import load_target
-from zoo_distill.training.methods.distill import Distill
-from zoo_distill.training.config import DistillConfig
-from zoo_distill.example import build_example
-from zoo_distill.plugin.manager import get_registry
 from zoo_distill.data.pool import ImagePool
-from zoo_distill.util.progress import make_progress
-from zoo_distill.training.student import create_student
+from zoo_distill.data.target import load_target
+from zoo_distill.example import build_example
+from zoo_distill.features.bank import build_bank
+from zoo_distill.features.cache import FeatureCache
+from zoo_distill.plugin.manager import get_registry
 from zoo_distill.synthetic import generate, write_image_folder, write_unlabeled
+from zoo_distill.training.config import DistillConfig, TrainConfig
 from zoo_distill.training.loop import train
-from zoo_distill.training.config import TrainConfig
+from zoo_distill.training.methods.distill import Distill
+from zoo_distill.training.methods.finetune import FineTune
+from zoo_distill.training.student import create_student
+from zoo_distill.util.progress import make_progress
 from zoo_distill.zoo.file import load_zoo
 
 

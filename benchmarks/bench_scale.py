@@ -27,17 +27,16 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from zoo_distill.util import distributed
+    from zoo_distill.data.pool import ImagePool
+    from zoo_distill.data.target import load_target
     from zoo_distill.features.bank import build_bank
     from zoo_distill.features.cache import FeatureCache
-    from zoo_distill.data.target import load_target
-    from zoo_distill.training.methods.distill import Distill
-    from zoo_distill.training.config import DistillConfig
     from zoo_distill.plugin.manager import get_registry
-    from zoo_distill.data.pool import ImagePool
-    from zoo_distill.training.student import create_student
+    from zoo_distill.training.config import DistillConfig, TrainConfig
     from zoo_distill.training.loop import train
-    from zoo_distill.training.config import TrainConfig
+    from zoo_distill.training.methods.distill import Distill
+    from zoo_distill.training.student import create_student
+    from zoo_distill.util import distributed
     from zoo_distill.zoo.file import load_zoo
 
     distributed.init_from_env("cpu")

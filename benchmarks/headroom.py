@@ -31,9 +31,9 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from zoo_distill.features.extract import extract
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.paths import default_cache_dir
-from zoo_distill.features.extract import extract
 from zoo_distill.zoobench import ZoobenchSettings
 from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse
 from zoo_distill.zoobench.tables import mean_std

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.ranking.rank import rank_sources
 from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
 from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_or_reuse

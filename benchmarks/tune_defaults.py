@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from zoo_distill.training.config import DistillConfig
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.paths import default_cache_dir
-from zoo_distill.training.config import DistillConfig
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
 from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-
 import tempfile
 
 os.environ.setdefault("COLUMNS", "200")  # rich tables unwrapped in captured output

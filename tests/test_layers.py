@@ -163,5 +163,6 @@ def test_light_commands_import_no_heavy_package(command, light_env):
 
 
 def test_public_api_names_resolve():
+    assert set(zoo_distill.__all__) == {"__version__", *zoo_distill._EXPORTS}
     for name in zoo_distill.__all__:
         assert getattr(zoo_distill, name) is not None, name

@@ -39,7 +39,11 @@ _EXPORTS = {
     "DataError": "zoo_distill.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "ConfigError", "DataError", "DistillConfig", "FixMatchConfig", "RankResult", "RunResult", "RunSpec", "SourceScore",
+    "TargetData", "TrainConfig", "Zoo", "ZooDistillError", "__version__", "evaluate", "load_target", "load_zoo",
+    "metric_order", "predict", "rank", "run",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -56,7 +56,9 @@ def load_target(target: PathLike | None = None, *, labeled: PathLike | None = No
     explicit splits, and decode the images of ``check_images`` once so a bad file fails now."""
     from zoo_distill.data.target import load_target as _load_target
 
-    as_path = (lambda p: Path(p) if p is not None else None)
+    def as_path(p: PathLike | None) -> Path | None:
+        return Path(p) if p is not None else None
+
     return _load_target(as_path(target), as_path(labeled), as_path(unlabeled), as_path(test),
                         skip_bad_images=skip_bad_images, check=tuple(check_images), on_progress=on_progress)
 

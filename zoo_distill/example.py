@@ -81,8 +81,8 @@ def train_teacher(domain: str, s: ExampleSettings, out_dir: Path, progress: Prog
     names = names[: s.source_classes]
     torch.manual_seed(s.seed)
     model = timm.create_model(s.arch, num_classes=len(names))
-    train_classifier(model, images, labels, epochs=s.source_epochs, batch_size=s.batch_size, lr=s.source_lr, seed=s.seed,
-                     progress=progress, description=f"teacher {domain}")
+    train_classifier(model, images, labels, epochs=s.source_epochs, batch_size=s.batch_size, lr=s.source_lr,
+                     seed=s.seed, progress=progress, description=f"teacher {domain}")
     held_x, held_y, _ = generate(domain, 10, s.seed * 1000 + 99, classes=list(range(len(names))))
     acc = accuracy(model, held_x, held_y)
     weights = out_dir / f"{domain}.safetensors"

@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from zoo_distill.cli.app import app
-from zoo_distill.plugin.types import Aggregator
 from zoo_distill.plugin.manager import get_registry
+from zoo_distill.plugin.types import Aggregator
 
 pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / runs processes
 

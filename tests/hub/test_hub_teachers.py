@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from zoo_distill.cli.app import app
 from zoo_distill.errors import ProviderUnavailable, UnsafeWeightsError
-from zoo_distill.plugin.types import ZooEntry
 from zoo_distill.plugin.manager import get_registry
+from zoo_distill.plugin.types import ZooEntry
 
 from ..conftest import write_zoo
 from .conftest import hf_cache_files, tiny_repo_files

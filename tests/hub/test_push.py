@@ -11,9 +11,9 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from zoo_distill.cli.app import app
-from zoo_distill.runs.export import save_student
-from zoo_distill.plugin.types import ZooEntry
 from zoo_distill.plugin.manager import get_registry
+from zoo_distill.plugin.types import ZooEntry
+from zoo_distill.runs.export import save_student
 
 from ..conftest import TINY_CFG
 

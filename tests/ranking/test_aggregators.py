@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoo_distill.ranking.aggregators import nearest, uniform, weighted
 from zoo_distill.plugin.manager import get_registry
+from zoo_distill.ranking.aggregators import nearest, uniform, weighted
 
 SCORES = {"a": 1.0, "b": 3.0, "c": 2.0}
 

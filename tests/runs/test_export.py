@@ -6,8 +6,8 @@ import timm
 import torch
 from safetensors.torch import load_file, save_file
 
-from zoo_distill.runs import export
 from zoo_distill.errors import UnsafeWeightsError, ZooDistillError
+from zoo_distill.runs import export
 from zoo_distill.runs.export import load_student, save_student
 
 from ..conftest import TINY_CFG

@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo_distill.synthetic import (DOMAINS, Domain, generate, pool_indices, sklearn_digits_indices,
-                                   write_image_folder, write_unlabeled)
+from zoo_distill.synthetic import (
+    DOMAINS,
+    Domain,
+    generate,
+    pool_indices,
+    sklearn_digits_indices,
+    write_image_folder,
+    write_unlabeled,
+)
 
 EXPECTED = {"digits": 10, "latin": 26, "greek": 24, "cyrillic": 20, "symbols": 12, "shapes": 8, "textures": 8,
             "shapes_on_textures": 8, "sklearn_digits": 10}

@@ -7,9 +7,8 @@ without a traceback) whose message names the file. Any other exception type is a
 
 from __future__ import annotations
 
-import re
-
 import itertools
+import re
 import string
 
 import pytest

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from zoo_distill.errors import ProviderUnavailable, UnsafeWeightsError, ZooDistillError
-from zoo_distill.plugin.types import Teacher, ZooEntry
 from zoo_distill.plugin.manager import get_registry
+from zoo_distill.plugin.types import Teacher, ZooEntry
 from zoo_distill.zoo.file import load_zoo
 
 from ..conftest import TINY_CFG, local_entry, save_tiny_model, write_zoo

@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -10,7 +11,6 @@ from zoo_distill.zoobench.demo import run_demo
 from zoo_distill.zoobench.experiment import Budget
 
 from .conftest import tiny_settings
-import pytest
 
 pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / runs processes
 

@@ -23,7 +23,8 @@ def ls(cache_dir: Optional[Path] = CacheDir, as_json: bool = typer.Option(False,
     cache = FeatureCache(cache_dir)
     entries = cache.entries()
     if as_json:
-        print(json.dumps([{"path": str(e.path), "bytes": e.size, **e.metadata} for e in entries], indent=2, default=str))
+        rows = [{"path": str(e.path), "bytes": e.size, **e.metadata} for e in entries]
+        print(json.dumps(rows, indent=2, default=str))
         return
     table = Table(title=f"feature cache: {cache.dir}")
     for col in ("teacher", "view", "images", "size", "file"):

@@ -11,8 +11,8 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from zoo_distill.util.atomic import atomic_write
 from zoo_distill.errors import ZooDistillError
+from zoo_distill.util.atomic import atomic_write
 
 
 def _figure(width: float, height: float) -> Any:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo_distill.errors import ProviderUnavailable, ZooDistillError
-from zoo_distill.zoo.architectures import is_timm_architecture
 from zoo_distill.plugin.types import EntryFieldError, HubFiles, LocalFile, SourceProvider, TeacherIdentity, ZooEntry
+from zoo_distill.zoo.architectures import is_timm_architecture
 
 if TYPE_CHECKING:
     from zoo_distill.zoo.teacher import TimmTeacher
@@ -188,8 +188,8 @@ def load_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TimmTeach
 
 
 def identify_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TeacherIdentity:
-    from zoo_distill.zoo.hub import CONFIG_FILE, WEIGHTS_FILE, cached_path, download
     from zoo_distill.zoo.architectures import expected_data_config
+    from zoo_distill.zoo.hub import CONFIG_FILE, WEIGHTS_FILE, cached_path, download
     from zoo_distill.zoo.weights import file_digest
 
     config = _read_timm_config(entry, download(entry.name, repo, CONFIG_FILE, revision))

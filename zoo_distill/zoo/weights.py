@@ -12,7 +12,6 @@ import stat
 import struct
 from functools import lru_cache
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError

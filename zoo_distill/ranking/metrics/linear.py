@@ -7,7 +7,8 @@ makes a task; Borup et al., "Distilling from Similar Tasks for Transfer Learning
 What is fit, and why: a one-vs-rest least-squares **ridge classifier** (targets +-1,
 alpha = 1, with intercept: scikit-learn's ``RidgeClassifier(alpha=1.0)``) on the features'
 top ``PCA_DIMS`` = 128 principal components (capped at min(N - 1, D)), divided by one global
-scale, the root mean per-feature variance of the original features. PCA and scale are unsupervised and fit once on all labeled samples.
+scale, the root mean per-feature variance of the original features. PCA and scale are unsupervised
+and fit once on all labeled samples.
 
 * Ridge, not logistic regression: an lbfgs logistic probe takes several seconds for N = 5000,
   C = 50 even on PCA-64 features, against a budget of 1 s on two CPU cores; the ridge probe is
