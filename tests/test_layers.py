@@ -166,3 +166,21 @@ def test_public_api_names_resolve():
     assert set(zoo_distill.__all__) == {"__version__", *zoo_distill._EXPORTS}
     for name in zoo_distill.__all__:
         assert getattr(zoo_distill, name) is not None, name
+
+
+def test_every_module_says_what_it_exports():
+    """``__all__`` on every module (the rest is private), and every name in it exists."""
+    import importlib
+
+    missing, unknown = [], []
+    for module in _modules():
+        if module.endswith(("__main__", "_version")) or module.count(".") == 0:
+            continue
+        mod = importlib.import_module(module)
+        if not hasattr(mod, "__all__"):
+            if _modules()[module].name != "__init__.py":  # a package's __init__ may just name the folder
+                missing.append(module)
+            continue
+        unknown += [f"{module}.{name}" for name in mod.__all__ if not hasattr(mod, name)]
+    assert not unknown, unknown
+    assert not missing, missing

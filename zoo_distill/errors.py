@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+__all__ = ["CacheError", "ConfigError", "DataError", "ProviderUnavailable", "UnknownNameError",
+    "UnsafeWeightsError", "ZooDistillError", "ZooFileError"]
+
 
 class ZooDistillError(Exception):
     """Base class for every error caused by the user's input or environment, not by a bug."""

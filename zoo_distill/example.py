@@ -22,6 +22,8 @@ from zoo_distill._version import __version__
 from zoo_distill.synthetic import generate, write_image_folder, write_unlabeled
 from zoo_distill.synthetic.classifier import NORM_MEAN, NORM_STD, accuracy, train_classifier
 
+__all__ = ["ExampleBuild", "ExampleSettings", "PRETRAINED_CFG", "build_example", "build_target", "train_teacher"]
+
 PRETRAINED_CFG = {"input_size": [3, 32, 32], "mean": list(NORM_MEAN), "std": list(NORM_STD),
                   "interpolation": "bilinear", "crop_pct": 1.0}
 

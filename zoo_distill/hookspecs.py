@@ -4,5 +4,15 @@ New code imports ``zoo_distill.plugin`` (``hookimpl``, ``Metric``, ...); the spe
 ``zoo_distill.plugin.hookspecs``.
 """
 
-from zoo_distill.plugin.hookspecs import *  # noqa: F403 - the same public names
-from zoo_distill.plugin.hookspecs import PROJECT_NAME, hookimpl, hookspec  # noqa: F401 - explicit for readers
+from zoo_distill.plugin.hookspecs import (
+    PROJECT_NAME,
+    hookimpl,
+    hookspec,
+    register_aggregators,
+    register_metrics,
+    register_sources,
+    register_zoo_entries,
+)
+
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec", "register_aggregators", "register_metrics", "register_sources",
+           "register_zoo_entries"]

@@ -3,8 +3,7 @@
 New code imports them from ``zoo_distill.plugin`` (defined in ``zoo_distill.plugin.types``).
 """
 
-from zoo_distill.plugin.types import *  # noqa: F403 - the same public names
-from zoo_distill.plugin.types import (  # noqa: F401 - explicit for readers
+from zoo_distill.plugin.types import (
     FEATURES,
     LOGITS,
     Aggregator,
@@ -15,3 +14,6 @@ from zoo_distill.plugin.types import (  # noqa: F401 - explicit for readers
     TeacherIdentity,
     ZooEntry,
 )
+
+__all__ = ["FEATURES", "LOGITS", "Aggregator", "EntryFieldError", "Metric", "SourceProvider", "Teacher",
+           "TeacherIdentity", "ZooEntry"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 from zoo_distill.plugin.hookspecs import hookimpl
 from zoo_distill.ranking.aggregators import AGGREGATORS
 
+__all__ = ["register_aggregators"]
+
 
 @hookimpl
 def register_aggregators(register) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from zoo_distill.plugin.hookspecs import hookimpl
 from zoo_distill.ranking.metrics import BUILTIN_METRICS
 
+__all__ = ["register_metrics"]
+
 
 @hookimpl
 def register_metrics(register) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from zoo_distill.plugin.hookspecs import hookimpl
 from zoo_distill.zoo.providers import PROVIDERS
 
+__all__ = ["register_sources"]
+
 
 @hookimpl
 def register_sources(register) -> None:

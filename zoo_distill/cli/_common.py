@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from zoo_distill.errors import ZooDistillError
 from zoo_distill.util.progress import make_progress, stderr
@@ -28,7 +29,7 @@ def cli_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except ZooDistillError as exc:
-            stderr.print(f"[bold red]Error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            stderr.print(f"[bold red]Error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper

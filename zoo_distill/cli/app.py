@@ -12,6 +12,8 @@ from zoo_distill._version import __version__
 from zoo_distill.cli import cache, demo, plugins, rank, runs, train, zoo
 from zoo_distill.cli._common import stderr, stdout
 
+__all__ = ["main", "run"]
+
 app = typer.Typer(
     name="zoo-distill",
     help="Rank a zoo of pretrained image models for a new task and distill them into a small student "

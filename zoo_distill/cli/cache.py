@@ -8,6 +8,8 @@ import typer
 
 from zoo_distill.cli._common import CacheDir, cli_errors, stdout
 
+__all__ = ["clear", "ls"]
+
 cache_app = typer.Typer(help="Inspect or clear the feature cache.", no_args_is_help=True)
 
 

@@ -8,6 +8,8 @@ import typer
 from zoo_distill.cli._common import cli_errors, make_progress, stdout
 from zoo_distill.errors import ConfigError
 
+__all__ = ["build", "demo", "example"]
+
 demo_app = typer.Typer(
     help="Build the offline zoo (zoobench) and run the main job on it: rank, DistillWeighted, and the "
          "comparison with fine-tuning, FixMatch and DistillNearest. Run without a subcommand for the demo.",

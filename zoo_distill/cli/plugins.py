@@ -6,6 +6,8 @@ import typer
 
 from zoo_distill.cli._common import cli_errors, stdout
 
+__all__ = ["metrics", "plugins"]
+
 
 @cli_errors
 def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:

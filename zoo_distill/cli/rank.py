@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from zoo_distill.cli._common import (
     TARGET_OPTIONS,
@@ -16,6 +17,8 @@ from zoo_distill.cli._common import (
     stdout,
     with_options,
 )
+
+__all__ = ["rank"]
 
 
 @cli_errors
@@ -50,9 +53,9 @@ def rank(
         return
     for s in result.sources:
         if s.status != "ok":
-            stderr.print(f"[yellow]{s.status}:[/yellow] {s.error}", highlight=False, soft_wrap=True)
+            stderr.print(f"[yellow]{s.status}:[/yellow] {escape(str(s.error))}", highlight=False, soft_wrap=True)
         for m, err in s.metric_errors.items():
-            stderr.print(f"[dim]{s.name}: {m}: {err}[/dim]", highlight=False)
+            stderr.print(f"[dim]{escape(s.name)}: {m}: {escape(str(err))}[/dim]", highlight=False)
     if as_json:
         payload = result.to_dict() | {"zoo": str(zoo_obj.path), "skipped_images": [str(p) for p in data.skipped]}
         print(json.dumps(payload, indent=2, default=str))

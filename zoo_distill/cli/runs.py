@@ -8,6 +8,8 @@ import typer
 
 from zoo_distill.cli._common import cli_errors, stdout
 
+__all__ = ["evaluate", "predict", "push"]
+
 
 @cli_errors
 def evaluate(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
 from zoo_distill.cli._common import (
     TARGET_OPTIONS,
@@ -25,6 +26,8 @@ from zoo_distill.errors import ConfigError
 from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import DistillConfig, FixMatchConfig, TrainConfig
+
+__all__ = ["OUTPUT_OPTIONS", "STUDENT_OPTIONS", "finetune", "fixmatch", "run"]
 
 baseline_app = typer.Typer(help="Train the paper's baselines with the same student and budget.", no_args_is_help=True)
 
@@ -115,7 +118,7 @@ def _report(outcome: Any, as_json: bool) -> None:
     from rich.table import Table
 
     for note in outcome.notes:
-        stderr.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+        stderr.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     m = outcome.metrics
     if as_json:
         print(json.dumps(m, indent=2, default=str))

@@ -5,9 +5,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from zoo_distill.cli._common import ZooOption, cli_errors, make_progress, stderr, stdout
 from zoo_distill.errors import ZooDistillError
+
+__all__ = ["ls", "pull"]
 
 zoo_app = typer.Typer(help="Inspect the zoo of source models.", no_args_is_help=True)
 
@@ -74,5 +77,5 @@ def pull(
     failed = [r for r in results if r.error]
     if failed:
         for r in failed:
-            stderr.print(f"[bold red]Error:[/bold red] {r.error}", highlight=False, soft_wrap=True)
+            stderr.print(f"[bold red]Error:[/bold red] {escape(r.error)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)

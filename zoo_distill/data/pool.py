@@ -16,6 +16,8 @@ from PIL import Image
 
 from zoo_distill.data.target import load_rgb
 
+__all__ = ["DEFAULT_BUDGET_PIXELS", "ImagePool"]
+
 DEFAULT_BUDGET_PIXELS = 2_000_000_000 // 3  # ~2 GB of RGB bytes
 
 

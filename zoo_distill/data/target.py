@@ -18,6 +18,9 @@ from PIL import Image, UnidentifiedImageError
 
 from zoo_distill.errors import DataError
 
+__all__ = ["IMAGE_EXTENSIONS", "LabeledSplit", "TargetData", "find_bad_images", "fingerprint", "image_problem",
+    "is_image", "load_rgb", "load_target", "scan_labeled", "scan_unlabeled"]
+
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
 

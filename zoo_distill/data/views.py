@@ -19,6 +19,8 @@ from PIL import Image, ImageEnhance
 
 from zoo_distill.data.policy import ViewPolicy
 
+__all__ = ["EVAL_VIEW", "augment", "make_view", "view_name", "view_rng"]
+
 EVAL_VIEW = "eval"
 
 

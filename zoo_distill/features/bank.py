@@ -32,6 +32,8 @@ from zoo_distill.features.rowfile import Rows, read_into
 from zoo_distill.plugin.types import SourceProvider, Teacher, ZooEntry
 from zoo_distill.util import distributed
 
+__all__ = ["TeacherBank", "build_bank", "teacher_views"]
+
 
 class TeacherBank:
     """One source's features ``[V, N, D]`` on V views of N images, read by row from V files.

@@ -36,6 +36,8 @@ from zoo_distill.util.paths import default_cache_dir
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+__all__ = ["CacheEntry", "FORMAT_VERSION", "FeatureCache", "LOCK_SUFFIX", "cache_key"]
+
 FORMAT_VERSION = 1
 _META_KEY = "zoo_distill"
 LOCK_SUFFIX = ".lock"

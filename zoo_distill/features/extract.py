@@ -30,6 +30,9 @@ from zoo_distill.util.checks import check_int
 if TYPE_CHECKING:  # torch and timm load when features are computed, not when they are found in the cache
     import torch
 
+__all__ = ["FeatureSet", "MAX_DEFAULT_WORKERS", "check_device", "compute_features", "default_workers",
+    "eval_transform", "extract", "iter_features", "lookup", "resolve_device", "resolve_workers"]
+
 
 @dataclass(frozen=True)
 class FeatureSet:

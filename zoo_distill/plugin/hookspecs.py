@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import pluggy
 
+__all__ = ["PROJECT_NAME", "register_aggregators", "register_metrics", "register_sources", "register_zoo_entries"]
+
 PROJECT_NAME = "zoo_distill"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)

@@ -50,6 +50,9 @@ from zoo_distill.errors import UnknownNameError
 from zoo_distill.plugin import hookspecs
 from zoo_distill.plugin.types import Aggregator, Metric, SourceProvider, ZooEntry
 
+__all__ = ["BUILTIN_PLUGINS", "DISABLE_ENV", "ENTRY_POINT_GROUP", "HOOKS", "Hook", "LOAD_ENV", "PluginInfo",
+    "PluginRegistry", "get_registry", "load_plugins"]
+
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME

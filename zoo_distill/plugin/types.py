@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import numpy as np
 
+__all__ = ["Aggregator", "EntryFieldError", "FEATURES", "HubFiles", "LOGITS", "LocalFile", "Metric",
+    "SourceProvider", "Teacher", "TeacherIdentity", "ZooEntry"]
+
 
 #: What a metric may ask the core to provide.
 FEATURES = "features"

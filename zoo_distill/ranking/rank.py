@@ -25,6 +25,8 @@ from zoo_distill.plugin.types import LOGITS, Metric, ZooEntry
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_int
 from zoo_distill.util.digest import json_digest
 
+__all__ = ["RankResult", "SourceScore", "rank_sources", "score_source"]
+
 logger = logging.getLogger(__name__)
 
 

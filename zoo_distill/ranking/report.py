@@ -7,6 +7,8 @@ from rich.table import Table
 
 from zoo_distill.ranking.rank import RankResult
 
+__all__ = ["fmt", "rank_table", "scores_table"]
+
 
 def fmt(value: float | None) -> str:
     if value is None:

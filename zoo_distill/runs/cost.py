@@ -12,6 +12,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from zoo_distill.util.units import human_size
 
+__all__ = ["StudentCost", "count_macs", "format_cost", "measure_cost"]
+
 
 @dataclass
 class StudentCost:

@@ -15,6 +15,8 @@ from zoo_distill.training.inputs import StudentInputs
 from zoo_distill.training.student import Student
 from zoo_distill.util.checks import check_int
 
+__all__ = ["MAX_TOP", "evaluate_run", "predict_images"]
+
 MAX_TOP = 1_000_000
 
 

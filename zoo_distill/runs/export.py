@@ -33,6 +33,8 @@ from zoo_distill.zoo.providers import check_cfg_value
 from zoo_distill.zoo.teacher import PREPROCESSING_KEYS
 from zoo_distill.zoo.weights import check_safetensors, file_digest, load_into
 
+__all__ = ["CONFIG_FILE", "MAX_CLASSES", "TIMM_WEIGHTS_FILE", "WEIGHTS_FILE", "load_student", "save_student"]
+
 WEIGHTS_FILE = "student.safetensors"
 TIMM_WEIGHTS_FILE = "model.safetensors"  # the name timm's ``local-dir:`` loader prefers
 CONFIG_FILE = "config.json"

@@ -14,6 +14,8 @@ from typing import Any, Mapping, Sequence
 from zoo_distill.errors import ZooDistillError
 from zoo_distill.util.atomic import atomic_write
 
+__all__ = ["plot_bars", "plot_curves"]
+
 
 def _figure(width: float, height: float) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -32,6 +32,8 @@ from zoo_distill.runs.export import CONFIG_FILE, TIMM_WEIGHTS_FILE, load_student
 from zoo_distill.runs.export import _weights_file as export_weights_file
 from zoo_distill.zoo.hub import is_offline
 
+__all__ = ["METRICS_FILE", "PUSHED_FILES", "PushResult", "README_FILE", "model_card", "push", "stage"]
+
 README_FILE = "README.md"
 METRICS_FILE = "metrics.json"
 PUSHED_FILES = (CONFIG_FILE, TIMM_WEIGHTS_FILE, README_FILE)

@@ -38,6 +38,9 @@ from zoo_distill.util import distributed
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.zoo.file import Zoo
 
+__all__ = ["Evaluator", "RunResult", "accuracy_of", "accuracy_report", "check_aggregator", "check_writable",
+    "input_size_warning", "run"]
+
 logger = logging.getLogger(__name__)
 
 

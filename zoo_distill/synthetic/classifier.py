@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from rich.progress import Progress
 
+__all__ = ["NORM_MEAN", "NORM_STD", "accuracy", "random_shift", "to_tensor", "train_classifier"]
+
 NORM_MEAN = (0.5, 0.5, 0.5)
 NORM_STD = (0.5, 0.5, 0.5)
 

@@ -23,6 +23,8 @@ from PIL import Image, ImageDraw
 
 from zoo_distill.synthetic import fonts as F
 
+__all__ = ["DOMAINS", "Domain", "HI", "SHAPES", "SIZE", "TEXTURES", "shape_alpha", "texture_field"]
+
 SIZE = F.SIZE
 HI = SIZE * F.SUPERSAMPLE
 

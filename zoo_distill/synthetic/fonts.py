@@ -22,6 +22,10 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+__all__ = ["SIZE", "SUPERSAMPLE", "colour_contrasting_with", "composite", "contrasting_colours",
+    "downsample_alpha", "fit_mask", "font_dir", "font_files", "fonts_covering", "glyph_alpha", "has_glyph",
+    "load_font", "luminance", "render_glyph"]
+
 SIZE = 32  # output side in pixels
 SUPERSAMPLE = 4  # render at SIZE * SUPERSAMPLE, then downsample
 _GLYPH_PT = 96  # point size of the high-resolution glyph before it is fitted to the canvas

@@ -19,6 +19,8 @@ from safetensors.torch import save_file
 from zoo_distill.errors import ZooDistillError
 from zoo_distill.util.atomic import atomic_write
 
+__all__ = ["load_checkpoint", "module_tensors", "non_finite", "save_checkpoint"]
+
 _META = "zoo_distill_checkpoint"
 
 

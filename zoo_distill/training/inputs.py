@@ -10,6 +10,8 @@ from timm.data import create_transform
 
 from zoo_distill.training.student import Student
 
+__all__ = ["StudentInputs", "classify", "pooled_features", "predict_batches", "stack", "student_transform"]
+
 Transform = Callable[[Image.Image], torch.Tensor]
 
 

@@ -15,6 +15,8 @@ from zoo_distill.errors import ZooDistillError
 from zoo_distill.zoo.teacher import preprocessing
 from zoo_distill.zoo.weights import load_state_dict
 
+__all__ = ["Student", "create_student"]
+
 SCRATCH, PRETRAINED = "scratch", "pretrained"
 
 

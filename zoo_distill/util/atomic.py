@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+__all__ = ["atomic_write", "atomic_write_json", "atomic_write_text"]
+
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)``, fsync the result, then rename it to ``path``."""

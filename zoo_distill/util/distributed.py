@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["barrier", "broadcast_object", "gather_rows", "init_from_env", "is_main", "local_device", "rank",
+    "shard", "split_batch", "world_size"]
+
 
 def _group():
     """``torch.distributed`` when a process group is up, else None (without importing torch)."""

@@ -7,6 +7,8 @@ import os
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+__all__ = ["make_progress"]
+
 stderr = Console(stderr=True)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["human_size"]
+
 _STEP = 1000.0  # decimal prefixes, as disks, the Hugging Face Hub and parameter counts use
 
 

@@ -21,6 +21,9 @@ from zoo_distill.errors import ZooFileError
 from zoo_distill.plugin.manager import PluginRegistry, get_registry
 from zoo_distill.plugin.types import EntryFieldError, ZooEntry
 
+__all__ = ["COMMON_FIELDS", "MAX_ZOO_BYTES", "NAME_PATTERN", "ZOO_ENV", "Zoo", "default_zoo_path", "load_zoo",
+    "parse_entry"]
+
 COMMON_FIELDS = ("name", "provider", "domain", "description", "license")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: no trailing newline
 ZOO_ENV = "ZOO_DISTILL_ZOO"

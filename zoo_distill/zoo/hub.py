@@ -21,6 +21,8 @@ from huggingface_hub.errors import (
 
 from zoo_distill.errors import ProviderUnavailable, UnsafeWeightsError
 
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "availability", "cached_path", "download", "is_offline"]
+
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 _TRUE = {"1", "true", "yes", "on"}

@@ -18,6 +18,10 @@ from zoo_distill.zoo.architectures import is_timm_architecture
 if TYPE_CHECKING:
     from zoo_distill.zoo.teacher import TimmTeacher
 
+__all__ = ["MAX_INPUT_SIDE", "PROVIDERS", "check_cfg_value", "hf_hub_files", "identify_hub_repo", "identify_local",
+    "identify_timm", "load_hf_hub", "load_hub_repo", "load_local", "load_timm", "local_files", "timm_files",
+    "timm_pretrained_weights"]
+
 _PRETRAINED_CFG_KEYS = {"input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode"}
 
 

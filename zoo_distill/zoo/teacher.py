@@ -8,6 +8,8 @@ import timm
 import torch
 from timm.data import resolve_data_config
 
+__all__ = ["PREPROCESSING_KEYS", "TimmTeacher", "create_timm_model", "expected_data_config", "preprocessing"]
+
 PREPROCESSING_KEYS = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode")
 
 

@@ -21,6 +21,8 @@ from zoo_distill.errors import UnsafeWeightsError, ZooDistillError
 if TYPE_CHECKING:  # torch loads with the weights, not when a zoo is validated or listed
     import torch
 
+__all__ = ["check_safetensors", "file_digest", "load_into", "load_state_dict", "weights_file_problem"]
+
 _PICKLE_HINT = (
     "only safetensors weights are loaded (pickle checkpoints can run arbitrary code); convert it once with "
     "`safetensors.torch.save_file(torch.load(PATH, weights_only=True), 'model.safetensors')` in a trusted environment"

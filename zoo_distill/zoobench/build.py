@@ -28,6 +28,9 @@ from zoo_distill.training.student import create_student
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.zoobench.spec import TARGETS, TargetSplits, ZoobenchSettings, target_spec
 
+__all__ = ["PRETRAINED_CFG", "ZoobenchBuild", "build_generic", "build_target", "build_teacher", "build_zoobench",
+    "generic_data", "target_depends"]
+
 PRETRAINED_CFG = {"input_size": [3, 32, 32], "mean": list(NORM_MEAN), "std": list(NORM_STD),
                   "interpolation": "bilinear", "crop_pct": 1.0}
 

@@ -21,6 +21,8 @@ from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchBuild, ZoobenchSettings
 from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_method
 
+__all__ = ["DEMO_METHODS", "DEMO_TARGET", "DemoResult", "comparison_table", "default_root", "run_demo"]
+
 DEMO_TARGET = "shapes-on-textures"
 DEMO_METHODS = ("weighted+fixmatch", "weighted", "finetune", "fixmatch", "nearest")
 

@@ -28,6 +28,9 @@ from zoo_distill.zoo.file import Zoo
 from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
+__all__ = ["BASELINES", "Budget", "CONSISTENCY", "DISTILL_AGGREGATORS", "LABELS", "Workspace", "load_split",
+    "method_spec", "open_workspace", "run_method", "run_or_reuse", "run_signature"]
+
 BASELINES = ("finetune", "fixmatch")
 DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
 CONSISTENCY = "+fixmatch"  # e.g. "weighted+fixmatch": the aggregator's distillation plus FixMatch consistency

@@ -10,6 +10,8 @@ import numpy as np
 from zoo_distill.runs.plots import _figure, _save_png
 from zoo_distill.zoobench.tables import average_row
 
+__all__ = ["plot_metric_scatter", "plot_target_bars"]
+
 
 def plot_target_bars(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str],
                      labels: Mapping[str, str], path: Path, title: str) -> Path:

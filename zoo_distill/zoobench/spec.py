@@ -10,6 +10,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+__all__ = ["PRESETS", "SOURCE_DOMAINS", "TARGETS", "TargetSpec", "TargetSplits", "ZoobenchSettings",
+    "complementary", "complementary_targets", "target_spec"]
+
 
 @dataclass(frozen=True)
 class TargetSpec:

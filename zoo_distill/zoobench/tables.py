@@ -20,6 +20,10 @@ from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.zoobench.spec import complementary_targets
 
+__all__ = ["HEADLINE", "accuracy_table", "average_row", "fmt", "group_summary", "margins", "markdown_table",
+    "mean_std", "metric_quality", "oracle_rows", "single_source_accuracy", "source_choices", "summary_keys",
+    "table_method"]
+
 HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "weighted+fixmatch", "nearest+fixmatch", "uniform",
             "best-single")
 

@@ -15,6 +15,10 @@ from typing import TypeVar
 
 import numpy as np
 
+__all__ = ["MetricError", "finite_score", "guarded", "leep_from_probabilities", "one_hot", "pca_project",
+    "pca_scale_free", "power_of_two_scaled", "prepare_inputs", "prepare_logit_inputs", "require_logits", "softmax",
+    "top_eigenpairs"]
+
 
 class MetricError(ValueError):
     """Raised for inputs a metric cannot score (missing logits, one class, NaN features, ...)."""

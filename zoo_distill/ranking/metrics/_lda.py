@@ -32,6 +32,9 @@ import numpy as np
 
 from zoo_distill.ranking.metrics._common import one_hot, power_of_two_scaled
 
+__all__ = ["VARIANCE_FLOOR", "class_statistics", "held_out", "ledoit_wolf_shrinkage", "log_posteriors",
+    "pooled_shrinkage", "span_coordinates"]
+
 #: Keeps Sigma invertible when a class has no spread (duplicated images): 1e-9 x the total
 #: variance per dimension is added to its diagonal. Far below any real within-class variance.
 VARIANCE_FLOOR = 1e-9

@@ -39,6 +39,8 @@ import numpy as np
 from zoo_distill.ranking.metrics._common import MetricError, finite_score, guarded, power_of_two_scaled, prepare_inputs
 from zoo_distill.ranking.metrics._lda import held_out, log_posteriors, pooled_shrinkage, span_coordinates
 
+__all__ = ["ENERGY_WEIGHT", "ETranTerms", "energy_score", "etran", "etran_terms"]
+
 #: The reference's weight of the energy score (the classification score gets 1 - ENERGY_WEIGHT).
 ENERGY_WEIGHT = 0.15
 

@@ -34,6 +34,8 @@ from zoo_distill.ranking.metrics._common import (
     prepare_inputs,
 )
 
+__all__ = ["PCA_DIMS", "VARIANCE_FLOOR", "gbc"]
+
 PCA_DIMS = 64
 VARIANCE_FLOOR = 1e-4
 

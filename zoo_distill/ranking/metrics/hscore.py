@@ -26,6 +26,8 @@ import numpy as np
 
 from zoo_distill.ranking.metrics._common import finite_score, guarded, one_hot, power_of_two_scaled, prepare_inputs
 
+__all__ = ["hscore", "ledoit_wolf_shrinkage"]
+
 
 def ledoit_wolf_shrinkage(x: np.ndarray, gram: np.ndarray) -> float:
     """Ledoit-Wolf shrinkage of centered ``x`` [N, D] given either Gram matrix (X^T X or X X^T).

@@ -25,6 +25,8 @@ import numpy as np
 
 from zoo_distill.ranking.metrics._common import MetricError, finite_score, guarded, power_of_two_scaled, prepare_inputs
 
+__all__ = ["knn", "nearest_neighbours"]
+
 
 def nearest_neighbours(x: np.ndarray, k: int) -> np.ndarray:
     """Indices [N, k] of each row's k nearest other rows (Euclidean, float64), nearest first."""

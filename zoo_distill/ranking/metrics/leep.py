@@ -27,6 +27,8 @@ from zoo_distill.ranking.metrics._common import (
     softmax,
 )
 
+__all__ = ["leep"]
+
 
 @guarded("LEEP")
 def leep(features: np.ndarray | None, labels: np.ndarray, source_logits: np.ndarray | None = None) -> float:

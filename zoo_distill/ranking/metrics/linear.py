@@ -35,6 +35,8 @@ import numpy as np
 
 from zoo_distill.ranking.metrics._common import finite_score, guarded, pca_scale_free, prepare_inputs
 
+__all__ = ["MAX_SPLITS", "PCA_DIMS", "RIDGE_ALPHA", "fold_accuracy", "folds", "linear", "probe_features"]
+
 PCA_DIMS = 128
 RIDGE_ALPHA = 1.0
 MAX_SPLITS = 5

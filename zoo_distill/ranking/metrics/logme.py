@@ -23,6 +23,8 @@ import numpy as np
 
 from zoo_distill.ranking.metrics._common import MetricError, finite_score, guarded, one_hot, prepare_inputs
 
+__all__ = ["logme"]
+
 _MAX_STEPS = 11  # the reference's cap: "should converge after at most 10 steps"
 _TOL = 1e-3
 _EPS = 1e-5  # the reference adds this to both denominators of the updates

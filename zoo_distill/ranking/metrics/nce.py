@@ -20,6 +20,8 @@ import numpy as np
 
 from zoo_distill.ranking.metrics._common import finite_score, guarded, prepare_logit_inputs
 
+__all__ = ["nce"]
+
 
 @guarded("NCE")
 def nce(features: np.ndarray | None, labels: np.ndarray, source_logits: np.ndarray | None = None) -> float:

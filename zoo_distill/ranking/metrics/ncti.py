@@ -52,6 +52,8 @@ from zoo_distill.ranking.metrics._lda import (
     log_posteriors,
 )
 
+__all__ = ["NCTITerms", "PCA_DIMS", "fisher_eigenvalues", "ncti", "ncti_terms"]
+
 PCA_DIMS = 64
 
 

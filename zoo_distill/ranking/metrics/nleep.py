@@ -36,6 +36,8 @@ from zoo_distill.ranking.metrics._common import (
     prepare_inputs,
 )
 
+__all__ = ["COMPONENTS_PER_CLASS", "MAX_PCA_DIMS", "VARIANCE_KEPT", "n_mixture_components", "nleep"]
+
 VARIANCE_KEPT = 0.8
 MAX_PCA_DIMS = 128
 COMPONENTS_PER_CLASS = 5

@@ -46,6 +46,8 @@ from zoo_distill.ranking.metrics._lda import (
     span_coordinates,
 )
 
+__all__ = ["confmix", "sfda"]
+
 
 def confmix(z: np.ndarray, labels: np.ndarray, log_post: np.ndarray) -> np.ndarray:
     """The self-challenge: move each image towards the mean of the other classes' means by its confidence."""

@@ -41,6 +41,8 @@ from zoo_distill.training.methods.feature_weight import knn_relevance, schedule_
 from zoo_distill.training.pipeline import Inputs, StepBatch
 from zoo_distill.training.student import Student
 
+__all__ = ["Distill", "DistillInputs", "active_weights", "feature_loss", "head_key", "make_head"]
+
 
 def head_key(source: str) -> str:
     """ModuleDict keys cannot contain dots."""

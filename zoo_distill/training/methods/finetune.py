@@ -15,6 +15,8 @@ from zoo_distill.training.inputs import Transform, stack, student_transform
 from zoo_distill.training.pipeline import Inputs, StepBatch
 from zoo_distill.training.student import Student
 
+__all__ = ["FineTune", "FineTuneInputs"]
+
 
 @dataclass(frozen=True, eq=False)
 class FineTuneInputs:

@@ -28,6 +28,8 @@ from zoo_distill.training.methods.consistency import StrongViews, consistency_lo
 from zoo_distill.training.pipeline import Inputs, StepBatch
 from zoo_distill.training.student import Student
 
+__all__ = ["FixMatch", "FixMatchInputs"]
+
 
 @dataclass(frozen=True, eq=False)
 class FixMatchInputs:
