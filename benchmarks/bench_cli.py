@@ -76,6 +76,7 @@ def main() -> int:
         goal = f" (goal <= {GOALS[name]} s: {'met' if median <= GOALS[name] else 'MISSED'})" if name in GOALS else ""
         print(f"{name:16s} {median:6.2f} s{goal}", flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "summary.json", {
         "repeats": args.repeats, "commands": rows, "load_average_1min": load,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"})
