@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # the heavy modules load when a function runs, not when the p
     from zoo_distill.runs.spec import RunSpec
     from zoo_distill.zoo.file import Zoo
 
-__all__ = ["evaluate", "load_target", "load_zoo", "metric_order", "predict", "rank", "run"]
+__all__ = ["check_rank_settings", "check_run_settings", "evaluate", "load_target", "load_zoo", "metric_order",
+           "predict", "rank", "run"]
 
 PathLike = str | Path
 TRAINING_SPLITS = ("train", "unlabeled", "test")
@@ -92,6 +93,36 @@ def _cache(cache_dir: PathLike | None, use_cache: bool):
     return FeatureCache(Path(cache_dir) if cache_dir is not None else None) if use_cache else None
 
 
+def check_rank_settings(*, metrics: Sequence[str] | None = None, device: str = "cpu", batch_size: int = 64,
+                        workers: int | None = None, registry: PluginRegistry | None = None) -> list[str]:
+    """Check ``rank``'s settings before any image is read; return the metric names it will compute."""
+    from zoo_distill.plugin.manager import get_registry
+    from zoo_distill.training.config import check_device
+
+    check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
+    if workers is not None:
+        check_int("--workers", workers, 0, 256)
+    check_device(device)
+    registry = registry or get_registry()
+    names = list(metrics) if metrics else metric_order(registry)
+    for name in names:
+        registry.metric(name)  # an unknown name fails before any work
+    return names
+
+
+def check_run_settings(method: str = "distill", **settings: Any) -> RunSpec:
+    """Check ``run``'s settings (every option, the aggregator and its options, the metric) before any
+    image is read or any folder is written; return the RunSpec they make."""
+    from zoo_distill.plugin.manager import get_registry
+    from zoo_distill.runs.run import check_aggregator
+    from zoo_distill.runs.spec import spec_from_settings
+
+    spec = spec_from_settings(method, **settings)
+    if spec.method == "distill":
+        check_aggregator(spec, get_registry())
+    return spec
+
+
 def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, metrics: Sequence[str] | None = None,
          sources: Sequence[str] = (), device: str = "cpu", batch_size: int = 64, cache_dir: PathLike | None = None,
          use_cache: bool = True, skip_bad_images: bool = False, progress: Progress | None = None,
@@ -105,17 +136,11 @@ def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, me
     Under ``torchrun`` extraction is sharded across the processes."""
     from zoo_distill.plugin.manager import get_registry
     from zoo_distill.ranking.rank import rank_sources
-    from zoo_distill.training.config import check_device
     from zoo_distill.util import distributed
 
-    check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
-    if workers is not None:
-        check_int("--workers", workers, 0, 256)
-    check_device(device)
     registry = get_registry()
-    names = list(metrics) if metrics else metric_order(registry)
-    for name in names:
-        registry.metric(name)  # an unknown name fails before any work
+    names = check_rank_settings(metrics=metrics, device=device, batch_size=batch_size, workers=workers,
+                                registry=registry)
     entries = _zoo(zoo, registry).select(list(sources))
     data = _target(target, skip_bad_images, ("train",))
     distributed.init_from_env(device)
@@ -139,13 +164,14 @@ def run(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, met
     from zoo_distill.plugin.manager import get_registry
     from zoo_distill.runs.run import check_aggregator
     from zoo_distill.runs.run import run as _run
-    from zoo_distill.runs.spec import spec_from_settings
 
-    spec = spec if spec is not None else spec_from_settings(method, **settings)
     registry = get_registry()
+    if spec is None:
+        spec = check_run_settings(method, **settings)
+    elif spec.method == "distill":
+        check_aggregator(spec, registry)
     zoo_obj = None
     if spec.method == "distill":
-        check_aggregator(spec, registry)
         zoo_obj = _zoo(zoo, registry)
         zoo_obj.select(spec.sources)  # an unknown source fails before the images are read
     data = _target(target, skip_bad_images, TRAINING_SPLITS)

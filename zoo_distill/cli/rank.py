@@ -41,6 +41,7 @@ def rank(
     import zoo_distill.api as api
     from zoo_distill.util import distributed
 
+    api.check_rank_settings(metrics=metric, device=device, batch_size=batch_size, workers=workers)
     skip = settings.pop("skip_bad_images")
     data = api.load_target(**settings, skip_bad_images=skip)
     if data.skipped:

@@ -92,13 +92,12 @@ def _parse_agg_options(pairs: list[str]) -> dict[str, Any]:
 def _train(method: str, settings: dict[str, Any], zoo: Optional[Path] = None) -> None:
     """Check the settings, read the target (decoding every image once), train, print the summary."""
     import zoo_distill.api as api
-    from zoo_distill.runs.spec import spec_from_settings
     from zoo_distill.util import distributed
 
     as_json = settings.pop("as_json")
     where = {k: settings.pop(k) for k in _TARGET_KEYS}
     run_kw = {k: settings.pop(k) for k in _RUN_KEYS if k in settings}
-    spec_from_settings(method, **settings)  # a bad option fails before the images are read
+    api.check_run_settings(method, **settings)  # a bad option fails before the images are read
     with make_progress() as progress:
         task = progress.add_task("checking images", total=None, info="")
         data = api.load_target(**where, skip_bad_images=run_kw.pop("skip_bad_images", False),
