@@ -13,10 +13,11 @@ stderr = Console(stderr=True)
 
 
 def make_progress(disable: bool | None = None) -> Progress:
-    """A progress display on a terminal; quiet when stderr is not one (a pipe, a log file: the training
-    loop prints plain epoch lines there), when ``ZOO_DISTILL_NO_PROGRESS`` is set, or ``disable`` is true."""
+    """A progress display; quiet when ``ZOO_DISTILL_NO_PROGRESS`` is set or ``disable`` is true. Where
+    stderr is not a terminal, rich draws no live bar (only the final state); the training loop prints
+    plain epoch lines there."""
     if disable is None:
-        disable = bool(os.environ.get("ZOO_DISTILL_NO_PROGRESS")) or not stderr.is_terminal
+        disable = bool(os.environ.get("ZOO_DISTILL_NO_PROGRESS"))
     disable = disable or int(os.environ.get("RANK", "0")) > 0  # under torchrun, rank 0 shows progress
     return Progress(
         TextColumn("[bold]{task.description}"),
