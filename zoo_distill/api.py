@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_int
+from zoo_distill.util.workers import MAX_WORKERS
 
 if TYPE_CHECKING:  # the heavy modules load when a function runs, not when the package is imported
     from rich.progress import Progress
@@ -101,7 +102,7 @@ def check_rank_settings(*, metrics: Sequence[str] | None = None, device: str = "
 
     check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
     if workers is not None:
-        check_int("--workers", workers, 0, 256)
+        check_int("--workers", workers, 0, MAX_WORKERS)
     check_device(device)
     registry = registry or get_registry()
     names = list(metrics) if metrics else metric_order(registry)

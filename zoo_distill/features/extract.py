@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from zoo_distill.features.cache import FeatureCache, cache_key
 from zoo_distill.plugin.types import Teacher
 from zoo_distill.util import distributed
 from zoo_distill.util.checks import check_int
+from zoo_distill.util.workers import MAX_DEFAULT_WORKERS, default_workers
 
 if TYPE_CHECKING:  # torch and timm load when features are computed, not when they are found in the cache
     import torch
@@ -51,19 +51,6 @@ class FeatureSet:
 
 ImageFn = Callable[[int, Image.Image], Image.Image]  # (index, decoded image) -> the view to encode
 Batches = Iterator[tuple[np.ndarray, "np.ndarray | None"]]  # (features [B, D], logits [B, C] or None) per batch
-
-#: At most this many DataLoader workers by default: beyond it a teacher forward pass, not decoding, is the limit.
-MAX_DEFAULT_WORKERS = 8
-
-
-def default_workers() -> int:
-    """DataLoader workers that decode images while the teacher runs: the CPUs this process may use
-    (``os.sched_getaffinity``), shared by the processes ``torchrun`` started on this machine, less one
-    for each process itself, at most ``MAX_DEFAULT_WORKERS``."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    return max(0, min(MAX_DEFAULT_WORKERS, cpus // local - 1))
-
 
 def resolve_workers(workers: int | None, images: int, batch_size: int) -> int:
     """``workers``, or when None the default: none for a single batch (nothing to overlap), else

@@ -15,6 +15,7 @@ from typing import Any
 from zoo_distill.data.policy import ViewPolicy
 from zoo_distill.errors import ConfigError
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_choice, check_float, check_int
+from zoo_distill.util.workers import MAX_WORKERS
 
 __all__ = ["EVALUATIONS_PER_RUN", "FEATURE_LOSSES", "HEADS", "LAMBDA_SCALES", "LAMBDA_SCHEDULES", "PRECISIONS",
            "RUNTIME_ONLY", "UNLABELED_LOSSES", "DistillConfig", "FixMatchConfig", "TrainConfig", "check_device"]
@@ -28,7 +29,6 @@ PRECISIONS = ("fp32", "bf16")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
 _MAX_EPOCHS = 100_000
 _MAX_STEPS = 10_000_000
-_MAX_WORKERS = 256
 EVALUATIONS_PER_RUN = 4  # by default; plus the last epoch when the epochs do not divide evenly
 RUNTIME_ONLY = ("workers", "eval_every")  # TrainConfig fields that do not change the trained weights
 
@@ -72,7 +72,7 @@ class TrainConfig:
         check_device(self.device)
         check_choice("--precision", self.precision, PRECISIONS)
         if self.workers is not None:
-            check_int("--workers", self.workers, 0, _MAX_WORKERS)
+            check_int("--workers", self.workers, 0, MAX_WORKERS)
         if self.eval_every is not None:
             check_int("--eval-every", self.eval_every, 1, _MAX_EPOCHS)
 

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.target import load_rgb
 from zoo_distill.errors import ZooDistillError
-from zoo_distill.features.extract import default_workers
+from zoo_distill.util.workers import default_workers
 
 __all__ = ["Failed", "ImageBatches", "Inputs", "StepBatch", "StepDataset", "StepPlan", "StepSampler", "image_loader",
            "preload", "resolve_workers", "sample", "step_loader", "step_rng", "to_device", "unwrap"]
