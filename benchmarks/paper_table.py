@@ -23,6 +23,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +34,14 @@ from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
-from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_or_reuse
+from zoo_distill.zoobench.experiment import (
+    LABELS,
+    Budget,
+    load_split,
+    open_workspace,
+    run_or_reuse,
+    run_signature,
+)
 from zoo_distill.zoobench.plots import plot_metric_scatter, plot_target_bars
 from zoo_distill.zoobench.tables import (
     HEADLINE,
@@ -48,18 +56,26 @@ from zoo_distill.zoobench.tables import (
     summary_keys,
 )
 
-ALL_METRICS = ("knn", "linear", "logme", "leep", "nce", "nleep", "hscore", "gbc")
+ALL_METRICS = ("knn", "linear", "logme", "leep", "nce", "nleep", "hscore", "gbc", "sfda", "ncti", "etran")
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", type=Path, default=None, help="zoobench folder (default: <cache>/zoobench/full)")
+    p.add_argument("--root", type=Path, default=None,
+                   help="zoobench folder (default: <cache>/zoobench/full, or full-seed<N> for --zoo-seed N)")
+    p.add_argument("--zoo-seed", type=int, default=0,
+                   help="seed of the zoobench (the table reports 0; the defaults are chosen on 1)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/paper_table"))
     p.add_argument("--shots", type=int, nargs="+", default=[5, 20])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--targets", nargs="*", default=None)
     p.add_argument("--methods", choices=("all", "headline"), default="all",
                    help="all: + uniform and single-source from every source; headline: the four of the paper")
+    p.add_argument("--method", action="append", default=None, metavar="NAME",
+                   help="train only these methods (repeatable; e.g. fixmatch, weighted+fixmatch, nearest, "
+                        "single:digits-net, singles: every source's); the report still shows every kept run")
+    p.add_argument("--kept-only", action="store_true",
+                   help="train nothing: report the kept runs (a cell's n says how many seeds it has)")
     p.add_argument("--epochs", type=int, default=Budget.epochs)
     p.add_argument("--temperature", type=float, default=None,
                    help="DistillWeighted temperature (default: the plugin's)")
@@ -68,18 +84,41 @@ def parse_args() -> argparse.Namespace:
 
 
 def split_runs(sources: list[str], methods: str) -> list[str]:
+    """The runs of one split; ``nearest`` is the single-source run of the default metric's top source."""
     if methods == "headline":
         return ["finetune", "fixmatch", "weighted", "nearest", "weighted+fixmatch"]
     return (["finetune", "fixmatch", "weighted", "uniform", "weighted+fixmatch", "nearest+fixmatch"]
             + [f"single:{s}" for s in sources])
 
 
+def complete_singles(rows: list[dict], sources: int) -> list[dict]:
+    """The single-source rows of the splits that have one for every source (a split with only
+    DistillNearest's run cannot score a ranking or name the best source)."""
+    singles = [r for r in rows if r["method"].startswith("single:")]
+    count = Counter((r["target"], r["shot"], r["seed"]) for r in singles)
+    return [r for r in singles if count[(r["target"], r["shot"], r["seed"])] == sources]
+
+
+def kept_result(result_file: Path, method: str, build, student_arch: str, seed: int, budget: Budget,
+                registry) -> dict | None:
+    """The kept result of this run if ``result_file`` holds one for today's settings, else None."""
+    try:
+        kept = json.loads(result_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if kept.get("signature") != run_signature(method, build, student_arch, seed, budget, registry):
+        return None
+    return {k: v for k, v in kept.items() if k != "signature"}
+
+
 def main() -> int:
     args = parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()
-    settings = ZoobenchSettings.full(split_seeds=max(args.seeds, 3), shots=tuple(sorted({5, 20, *args.shots})))
-    root = args.root or default_cache_dir() / "zoobench" / "full"
+    settings = ZoobenchSettings.full(seed=args.zoo_seed, split_seeds=max(args.seeds, 3),
+                                     shots=tuple(sorted({5, 20, *args.shots})))
+    folder = "full" if args.zoo_seed == 0 else f"full-seed{args.zoo_seed}"
+    root = args.root or default_cache_dir() / "zoobench" / folder
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     budget = Budget(epochs=args.epochs)
@@ -101,21 +140,35 @@ def main() -> int:
                 split_scores = {m: {s.name: s.scores.get(m) for s in ranking.sources} for m in ALL_METRICS}
                 scores[(target, shot, seed)] = split_scores
                 top = max(sources, key=lambda s: split_scores[budget.metric][s])
-                for actual in split_runs(sources, args.methods):
+                train = set(args.method or split_runs(sources, args.methods))
+                if "singles" in train:  # every source's single-source run: what tau is scored against
+                    train |= {f"single:{s}" for s in sources}
+                for actual in dict.fromkeys(split_runs(sources, "all") + sorted(train)):
+                    actual = f"single:{top}" if actual == "nearest" else actual
+                    trains = actual in train or (actual == f"single:{top}" and "nearest" in train)
                     result_file = out / "runs" / target / key / f"{actual.replace(':', '_')}.json"
-                    result = run_or_reuse(actual, data, build, zoo, registry, cache, result_file, out / "last-run",
-                                          settings.student_arch, seed, budget)
+                    if any(r["method"] == actual for r in rows if (r["target"], r["shot"], r["seed"]) ==
+                           (target, shot, seed)):
+                        continue
+                    if args.kept_only or not trains:
+                        result = kept_result(result_file, actual, build, settings.student_arch, seed, budget,
+                                             registry)
+                        if result is None:
+                            continue
+                    else:
+                        result = run_or_reuse(actual, data, build, zoo, registry, cache, result_file,
+                                              out / "last-run", settings.student_arch, seed, budget)
                     rows.append({"target": target, "shot": shot, "seed": seed, "method": actual, **result})
                     print(f"{target:20s} {key:10s} {actual:22s} {100 * result['accuracy']:5.1f}  "
                           f"({result['seconds']:.0f}s)", flush=True)
-                if args.methods == "all":
-                    nearest = next(r for r in rows if (r["target"], r["shot"], r["seed"], r["method"]) ==
-                                   (target, shot, seed, f"single:{top}"))
-                    rows.append({**nearest, "method": "nearest", "source": top})
-    return report(args, settings, build, rows, scores, time.perf_counter() - started)
+                nearest = [r for r in rows if (r["target"], r["shot"], r["seed"], r["method"]) ==
+                           (target, shot, seed, f"single:{top}")]
+                if nearest:
+                    rows.append({**nearest[0], "method": "nearest", "source": top})
+    return report(args, settings, build, rows, scores, sources, time.perf_counter() - started)
 
 
-def report(args, settings, build, rows, scores, seconds) -> int:
+def report(args, settings, build, rows, scores, sources, seconds) -> int:
     out = args.out
     methods = list(HEADLINE) if args.methods == "all" else ["finetune", "fixmatch", "nearest", "weighted",
                                                            "weighted+fixmatch"]
@@ -126,20 +179,33 @@ def report(args, settings, build, rows, scores, seconds) -> int:
                              "wall_seconds": seconds, "shots": {},
                              **summary_keys(dict.fromkeys(r["target"] for r in rows))}
     complementary = summary["complementary"]
-    rows = rows + (oracle_rows(rows) if args.methods == "all" else [])
+    ranked = complete_singles(rows, len(sources))  # the oracle and tau need every source's run of a split
+    rows = rows + oracle_rows(ranked)
     for shot in args.shots:
         table = accuracy_table(rows, shot, methods)
         quality = metric_quality({k: v for k, v in scores.items() if k[1] == shot},
-                                 single_source_accuracy([r for r in rows if r["shot"] == shot]))
-        over_ft = margins(table, "weighted", "finetune")
-        over_fm = margins(table, "weighted", "fixmatch")
+                                 single_source_accuracy([r for r in ranked if r["shot"] == shot]))
         group = group_summary(table, complementary, methods)
+        original = {t: by for t, by in table.items() if t not in complementary}  # the 0.1 table's six
+        over_ft = margins(original, "weighted", "finetune")
+        over_fm = margins(original, "weighted", "fixmatch")
+        default = summary["default_method"]
+        default_over = {"fixmatch": margins(original, default, "fixmatch"),
+                        "finetune": margins(original, default, "finetune")}
+        wins = sum(v >= 0 for t, v in default_over["fixmatch"].items() if t != "average")
         summary["shots"][shot] = {"table": table, "weighted_over_finetune": over_ft,
-                                  "weighted_over_fixmatch": over_fm, "complementary": group, "metrics": quality}
+                                  "weighted_over_fixmatch": over_fm, "default_over": default_over,
+                                  "default_wins_over_fixmatch": [wins, len(default_over["fixmatch"]) - 1],
+                                  "complementary": group, "metrics": quality}
         text = (f"## {shot} labels per class, {args.seeds} seeds\n\n"
                 + markdown_table(table, methods, LABELS, {"complementary": complementary})
                 + f"\n\nDistillWeighted − fine-tune: {over_ft['average']:+.1f} points; "
-                  f"DistillWeighted − FixMatch: {over_fm['average']:+.1f} points (averages over targets).\n")
+                  f"DistillWeighted − FixMatch: {over_fm['average']:+.1f} points (averages over the {len(original)} "
+                  f"original targets).\n"
+                + (f"The default method ({LABELS.get(default, default)}), on the {len(original)} original targets: "
+                   f"− FixMatch {default_over['fixmatch']['average']:+.1f} points (ahead or level on {wins} of "
+                   f"{len(default_over['fixmatch']) - 1}), − fine-tune {default_over['finetune']['average']:+.1f}.\n"
+                   if default in methods else ""))
         if group["targets"]:
             text += (f"On the complementary targets ({', '.join(group['targets'])}): DistillWeighted − "
                      f"DistillNearest: {group['weighted_over_nearest']['average']:+.1f} points.\n")
@@ -150,7 +216,7 @@ def report(args, settings, build, rows, scores, seconds) -> int:
             for m, q in sorted(quality.items(), key=lambda kv: -kv[1]["tau"]):
                 lines.append(f"| {m} | {q['tau']:+.2f} ± {q['tau_std']:.2f} | {q['lost']:.1f} |")
             sections.append("\n".join(lines) + "\n")
-            plot_metric_scatter(scores, single_source_accuracy(rows), shot, args.out / f"metric_scatter_{shot}shot.png")
+            plot_metric_scatter(scores, single_source_accuracy(ranked), shot, args.out / f"metric_scatter_{shot}shot.png")
         choices = source_choices(rows, shot)
         summary["shots"][shot]["source_choices"] = choices
         if any(c["weighted_alpha"] for c in choices.values()):

@@ -124,7 +124,8 @@ def main() -> int:
         results: dict[str, dict[str, list[float]]] = {}
         for row in args.only or list(grid):
             results[row] = {t: [] for t in targets}
-            method = grid[row].get("method", "weighted")
+            consistency = {**BASE, **grid[row]}["unlabeled_loss"] == "fixmatch"
+            method = grid[row].get("method", "weighted+fixmatch" if consistency else "weighted")
             for target in targets:
                 for seed in args.seeds:
                     key = f"{shot}shot-s{seed}"

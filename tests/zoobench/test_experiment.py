@@ -28,6 +28,20 @@ def test_every_method_shares_one_student_and_one_budget(build):
     assert (subset.aggregator, subset.sources) == ("uniform", ["shapes-net", "digits-net"])
 
 
+def test_table_columns_say_whether_consistency_is_on_whatever_the_default(build):
+    from dataclasses import replace
+
+    from zoo_distill.training.config import DistillConfig
+
+    for default in ("none", "fixmatch"):  # run's default may change; the paper's columns must not
+        budget = Budget(distill=replace(DistillConfig(), unlabeled_loss=default))
+        loss = {m: method_spec(m, build, "test_resnet", 0, budget).distill.unlabeled_loss
+                for m in ("weighted", "nearest", "uniform", "single:shapes-net", "subset:a,b",
+                          "weighted+fixmatch", "nearest+fixmatch")}
+        assert loss == {"weighted": "none", "nearest": "none", "uniform": "none", "single:shapes-net": "none",
+                        "subset:a,b": "none", "weighted+fixmatch": "fixmatch", "nearest+fixmatch": "fixmatch"}
+
+
 def test_unknown_method_is_named(build):
     with pytest.raises(ValueError, match="bogus"):
         method_spec("bogus", build, "test_resnet", 0, Budget())
@@ -45,6 +59,8 @@ def test_signature_sees_effective_aggregator_options(build):
     assert run_signature("weighted", build, "test_resnet", 0, Budget(aggregator_options={"temperature": 2.0}),
                          registry) != default
     assert run_signature("weighted", build, "test_resnet", 1, Budget(), registry) != default
+    # kept files are committed: the signature names the student's start relative to the zoo root
+    assert default["student_init"] == "generic" and str(build.root) not in json.dumps(default)
 
 
 def test_open_workspace_reuses_a_built_zoo(tiny_zoobench):
@@ -81,5 +97,6 @@ def test_run_or_reuse_trains_once_per_signature(tiny_zoobench, tmp_path, monkeyp
     # what a benchmark publishes names no folder of the machine; the kept file still has the signature
     assert "signature" not in first and first["student"]["init"] == "generic/test_resnet"
     assert "signature" in json.loads(kept.read_text())
+    assert str(tiny_zoobench.root) not in kept.read_text()
     go(Budget(epochs=2))  # another setting: trained again, not read back
     assert trained == ["weighted", "weighted"]

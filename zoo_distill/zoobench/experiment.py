@@ -29,7 +29,7 @@ from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
 __all__ = ["BASELINES", "Budget", "CONSISTENCY", "DISTILL_AGGREGATORS", "LABELS", "Workspace", "load_split",
-    "method_spec", "open_workspace", "run_method", "run_or_reuse", "run_signature"]
+    "method_spec", "open_workspace", "run_method", "run_or_reuse", "run_signature", "zoo_relative"]
 
 BASELINES = ("finetune", "fixmatch")
 DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
@@ -79,8 +79,9 @@ def load_split(build: ZoobenchBuild, target: str, key: str) -> TargetData:
 def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int, budget: Budget) -> RunSpec:
     """The RunSpec of one method; the student always starts from the generic start."""
     train = TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, mu=budget.mu, lr=budget.lr, seed=seed)
+    pure = replace(budget.distill, unlabeled_loss="none")  # single and subset runs rank sources: no consistency
     spec = RunSpec(student=student_arch, student_init=str(build.generic[student_arch]), train=train,
-                   metric=budget.metric, distill=budget.distill)
+                   metric=budget.metric, distill=pure)
     if method in BASELINES:
         return replace(spec, method=method)
     if method.startswith("single:"):
@@ -90,7 +91,8 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
     aggregator, consistency = method.removesuffix(CONSISTENCY), method.endswith(CONSISTENCY)
     if aggregator in DISTILL_AGGREGATORS:
         options = budget.aggregator_options if aggregator == "weighted" else {}
-        distill = replace(budget.distill, unlabeled_loss="fixmatch") if consistency else budget.distill
+        # Explicit either way: the paper's columns stay pure distillation whatever run's default is.
+        distill = replace(budget.distill, unlabeled_loss="fixmatch" if consistency else "none")
         return replace(spec, method="distill", aggregator=aggregator, aggregator_options=dict(options),
                        distill=distill)
     raise ValueError(f"unknown method {method!r}")
@@ -112,6 +114,7 @@ def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: in
     out, so a kept run stays valid whatever they were."""
     spec = method_spec(method, build, student_arch, seed, budget)
     signature = json.loads(json.dumps(asdict(spec), default=str))
+    signature["student_init"] = zoo_relative(build, spec.student_init)
     signature["train"] = json.loads(json.dumps(spec.train.identity(), default=str))
     if spec.method == "distill":
         signature["aggregator_options"] = {**registry.aggregator(spec.aggregator).options, **spec.aggregator_options}
@@ -129,6 +132,8 @@ def run_or_reuse(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, 
     Returns the result without its signature and with the student's start named relative to the
     zoo root: what benchmarks publish must not name folders of the machine they ran on."""
     signature = run_signature(method, build, student_arch, seed, budget, registry)
+    # Kept files are committed: the student's start is named relative to the zoo root, never by a
+    # folder of the machine that trained it.
     try:
         kept = json.loads(Path(result_file).read_text())
     except (OSError, ValueError):
@@ -136,11 +141,15 @@ def run_or_reuse(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, 
     if kept is None or kept.get("signature") != signature:
         started = time.perf_counter()
         metrics = run_method(method, data, build, zoo, registry, cache, scratch, student_arch, seed, budget, progress)
+        student = {**metrics["student"], "init": zoo_relative(build, metrics["student"]["init"])}
         kept = {"accuracy": metrics["test_accuracy"], "alpha": metrics["alpha"],
-                "seconds": time.perf_counter() - started, "student": metrics["student"], "signature": signature}
+                "seconds": time.perf_counter() - started, "student": student, "signature": signature}
         Path(result_file).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(result_file, kept)
-    student = dict(kept["student"])
-    init = Path(student["init"])
-    student["init"] = init.relative_to(build.root).as_posix() if init.is_relative_to(build.root) else init.name
-    return {**{k: v for k, v in kept.items() if k != "signature"}, "student": student}
+    return {k: v for k, v in kept.items() if k != "signature"}
+
+
+def zoo_relative(build: ZoobenchBuild, path: str | Path) -> str:
+    """``path`` relative to the zoo root (its file name if outside it): what kept files may name."""
+    path = Path(path)
+    return path.relative_to(build.root).as_posix() if path.is_relative_to(build.root) else path.name
