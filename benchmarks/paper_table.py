@@ -91,6 +91,10 @@ def split_runs(sources: list[str], methods: str) -> list[str]:
             + [f"single:{s}" for s in sources])
 
 
+def split(row: dict) -> tuple:
+    return row["target"], row["shot"], row["seed"]
+
+
 def complete_singles(rows: list[dict], sources: int) -> list[dict]:
     """The single-source rows of the splits that have one for every source (a split with only
     DistillNearest's run cannot score a ranking or name the best source)."""
@@ -142,7 +146,7 @@ def main() -> int:
                 top = max(sources, key=lambda s: split_scores[budget.metric][s])
                 train = set(args.method or split_runs(sources, args.methods))
                 if "singles" in train:  # every source's single-source run: what tau is scored against
-                    train |= {f"single:{s}" for s in sources}
+                    train = (train - {"singles"}) | {f"single:{s}" for s in sources}
                 for actual in dict.fromkeys(split_runs(sources, "all") + sorted(train)):
                     actual = f"single:{top}" if actual == "nearest" else actual
                     trains = actual in train or (actual == f"single:{top}" and "nearest" in train)
@@ -181,8 +185,14 @@ def report(args, settings, build, rows, scores, sources, seconds) -> int:
     complementary = summary["complementary"]
     ranked = complete_singles(rows, len(sources))  # the oracle and tau need every source's run of a split
     rows = rows + oracle_rows(ranked)
+    # Methods are compared on the same draws only: the splits the default method ran on (a method
+    # added later may have fewer seeds than the kept ones); tau uses every split with all sources.
+    default_splits = {split(r) for r in rows if r["method"] == summary["default_method"]}
+    shown = [r for r in rows if split(r) in default_splits] if default_splits else rows
     for shot in args.shots:
-        table = accuracy_table(rows, shot, methods)
+        table = accuracy_table(shown, shot, methods)
+        seeds = sorted({r["seed"] for r in shown if r["shot"] == shot})
+        summary["shots"][shot] = {"seeds": seeds}
         quality = metric_quality({k: v for k, v in scores.items() if k[1] == shot},
                                  single_source_accuracy([r for r in ranked if r["shot"] == shot]))
         group = group_summary(table, complementary, methods)
@@ -193,11 +203,11 @@ def report(args, settings, build, rows, scores, sources, seconds) -> int:
         default_over = {"fixmatch": margins(original, default, "fixmatch"),
                         "finetune": margins(original, default, "finetune")}
         wins = sum(v >= 0 for t, v in default_over["fixmatch"].items() if t != "average")
-        summary["shots"][shot] = {"table": table, "weighted_over_finetune": over_ft,
+        summary["shots"][shot] |= {"table": table, "weighted_over_finetune": over_ft,
                                   "weighted_over_fixmatch": over_fm, "default_over": default_over,
                                   "default_wins_over_fixmatch": [wins, len(default_over["fixmatch"]) - 1],
                                   "complementary": group, "metrics": quality}
-        text = (f"## {shot} labels per class, {args.seeds} seeds\n\n"
+        text = (f"## {shot} labels per class, seeds {', '.join(map(str, seeds))}\n\n"
                 + markdown_table(table, methods, LABELS, {"complementary": complementary})
                 + f"\n\nDistillWeighted − fine-tune: {over_ft['average']:+.1f} points; "
                   f"DistillWeighted − FixMatch: {over_fm['average']:+.1f} points (averages over the {len(original)} "
@@ -217,7 +227,7 @@ def report(args, settings, build, rows, scores, sources, seconds) -> int:
                 lines.append(f"| {m} | {q['tau']:+.2f} ± {q['tau_std']:.2f} | {q['lost']:.1f} |")
             sections.append("\n".join(lines) + "\n")
             plot_metric_scatter(scores, single_source_accuracy(ranked), shot, args.out / f"metric_scatter_{shot}shot.png")
-        choices = source_choices(rows, shot)
+        choices = source_choices(shown, shot)
         summary["shots"][shot]["source_choices"] = choices
         if any(c["weighted_alpha"] for c in choices.values()):
             lines = ["| target | DistillWeighted's mean α (top 3) | DistillNearest picked | best single source |",
@@ -228,7 +238,7 @@ def report(args, settings, build, rows, scores, sources, seconds) -> int:
                              f"{', '.join(x.removesuffix('-net') for x in c['oracle_picks'])} |")
             sections.append("\n".join(lines) + "\n")
         plot_target_bars(table, methods, LABELS, out / f"accuracy_{shot}shot.png",
-                         f"Test accuracy, {shot} labels per class ({args.seeds} seeds)")
+                         f"Test accuracy, {shot} labels per class (seeds {', '.join(map(str, seeds))})")
     trained_rows = [r for r in rows if "seconds" in r and r["method"] not in ("nearest", "best-single")]
     trained = sum(r["seconds"] for r in trained_rows)
     summary["run_seconds"] = trained

@@ -23,9 +23,12 @@ def paper_table():
 
 def _rows():
     rows = []
-    for target, accs in {"cyrillic": {"finetune": 0.5, "fixmatch": 0.55, "nearest": 0.6, "weighted": 0.62},
-                         "digits-and-greek": {"finetune": 0.4, "fixmatch": 0.45, "nearest": 0.5, "weighted": 0.7},
-                         "shapes-and-latin": {"finetune": 0.4, "fixmatch": 0.45, "nearest": 0.6, "weighted": 0.6}}.items():
+    for target, accs in {"cyrillic": {"finetune": 0.5, "fixmatch": 0.55, "nearest": 0.6, "weighted": 0.62,
+                                      "weighted+fixmatch": 0.65},
+                         "digits-and-greek": {"finetune": 0.4, "fixmatch": 0.45, "nearest": 0.5, "weighted": 0.7,
+                                              "weighted+fixmatch": 0.7},
+                         "shapes-and-latin": {"finetune": 0.4, "fixmatch": 0.45, "nearest": 0.6, "weighted": 0.6,
+                                              "weighted+fixmatch": 0.6}}.items():
         for seed in range(2):
             rows += [{"target": target, "shot": 5, "seed": seed, "method": m, "accuracy": a + 0.01 * seed,
                       "seconds": 1.0} for m, a in accs.items()]
@@ -35,7 +38,7 @@ def _rows():
 def test_summary_names_defaults_and_reports_complementary_targets_apart(paper_table, tmp_path):
     args = SimpleNamespace(out=tmp_path, methods="headline", shots=[5], seeds=2, epochs=1)
     build = SimpleNamespace(teacher_accuracy={"digits-net": 1.0}, generic_accuracy={"test_resnet": 0.8})
-    assert paper_table.report(args, ZoobenchSettings.full(), build, _rows(), {}, 1.0) == 0
+    assert paper_table.report(args, ZoobenchSettings.full(), build, _rows(), {}, ["digits-net"], 1.0) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert {k: summary[k] for k in ("default_method", "default_metric", "complementary")} == summary_keys(
         ["cyrillic", "digits-and-greek", "shapes-and-latin"])
@@ -47,3 +50,35 @@ def test_summary_names_defaults_and_reports_complementary_targets_apart(paper_ta
     table = (tmp_path / "table.md").read_text()
     assert "| **average, complementary** | 40.5 | 45.5 | 55.5 | 65.5 |" in table
     assert "DistillWeighted − DistillNearest: +10.0 points" in table
+
+
+def test_default_method_is_compared_on_the_original_targets_only(paper_table, tmp_path, monkeypatch):
+    monkeypatch.setattr(paper_table, "summary_keys", lambda targets: {**summary_keys(targets),
+                                                                     "default_method": "weighted+fixmatch"})
+    args = SimpleNamespace(out=tmp_path, methods="headline", shots=[5], seeds=2, epochs=1)
+    build = SimpleNamespace(teacher_accuracy={}, generic_accuracy={})
+    assert paper_table.report(args, ZoobenchSettings.full(), build, _rows(), {}, ["digits-net"], 1.0) == 0
+    shot = json.loads((tmp_path / "summary.json").read_text())["shots"]["5"]
+    assert shot["default_over"]["fixmatch"] == pytest.approx({"cyrillic": 10.0, "average": 10.0})
+    assert shot["default_over"]["finetune"]["average"] == pytest.approx(15.0)
+    assert shot["default_wins_over_fixmatch"] == [1, 1]
+    assert shot["weighted_over_fixmatch"] == pytest.approx({"cyrillic": 7.0, "average": 7.0})  # not the complementary
+    assert "ahead or level on 1 of 1" in (tmp_path / "table.md").read_text()
+
+
+def test_oracle_and_tau_use_only_splits_with_every_source(paper_table):
+    rows = [{"target": "t", "shot": 5, "seed": 0, "method": f"single:{s}", "accuracy": a}
+            for s, a in (("a", 0.5), ("b", 0.6))]
+    rows.append({"target": "t", "shot": 5, "seed": 1, "method": "single:a", "accuracy": 0.7})  # DistillNearest's only
+    assert [(r["seed"], r["method"]) for r in paper_table.complete_singles(rows, 2)] == [(0, "single:a"),
+                                                                                         (0, "single:b")]
+
+
+def test_methods_are_compared_on_the_draws_the_default_ran_on(paper_table, tmp_path):
+    rows = _rows() + [{"target": "cyrillic", "shot": 5, "seed": 2, "method": "finetune", "accuracy": 0.9,
+                       "seconds": 1.0}]  # a kept draw the default has not run on yet
+    args = SimpleNamespace(out=tmp_path, methods="headline", shots=[5], seeds=3, epochs=1)
+    build = SimpleNamespace(teacher_accuracy={}, generic_accuracy={})
+    assert paper_table.report(args, ZoobenchSettings.full(), build, rows, {}, ["digits-net"], 1.0) == 0
+    shot = json.loads((tmp_path / "summary.json").read_text())["shots"]["5"]
+    assert shot["seeds"] == [0, 1] and shot["table"]["cyrillic"]["finetune"][2] == 2

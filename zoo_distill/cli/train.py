@@ -158,9 +158,9 @@ def run(
     online_teachers: bool = typer.Option(False, "--online-teachers", help="Run teachers every step on fresh "
                                          "views instead of the cached bank (slower; for comparison)."),
     unlabeled_loss: str = typer.Option(_D.unlabeled_loss, "--unlabeled-loss", help="What the unlabeled images "
-                                       "train besides the feature term: 'none' (the paper's distillation) or "
-                                       "'fixmatch' (confident weak-view predictions become targets on strong views; "
-                                       "one forward pass, a FixMatch step's cost)."),
+                                       "train besides the feature term: 'fixmatch' (the default: confident weak-view "
+                                       "predictions become targets on strong views; one forward pass, a FixMatch "
+                                       "step's cost) or 'none' (the paper's pure distillation)."),
     lam_schedule: str = typer.Option(_D.lam_schedule, "--lambda-schedule", help="λ over training: constant, or "
                                      "decayed to 0 by the last step (linear, cosine)."),
     lam_scale: str = typer.Option(_D.lam_scale, "--lambda-scale", help="'knn': weight each source's feature term "

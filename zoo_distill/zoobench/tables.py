@@ -188,11 +188,16 @@ def markdown_table(table: Mapping[str, Mapping[str, tuple[float, float, int]]], 
         cells = [(f"**{fmt(by.get(m))}**" if m in by and by[m][0] == best else fmt(by.get(m))) for m in methods]
         lines.append(f"| {target} | " + " | ".join(cells) + " |")
     avg = average_row(table, methods)
-    lines.append("| **average** | " + " | ".join(f"{100 * avg[m]:.1f}" for m in methods) + " |")
+    lines.append("| **average** | " + " | ".join(_points(avg[m]) for m in methods) + " |")
     for group, targets in (groups or {}).items():
         sub = {t: table[t] for t in targets if t in table}
         if not sub:
             continue
         avg = average_row(sub, methods)
-        lines.append(f"| **average, {group}** | " + " | ".join(f"{100 * avg[m]:.1f}" for m in methods) + " |")
+        lines.append(f"| **average, {group}** | " + " | ".join(_points(avg[m]) for m in methods) + " |")
     return "\n".join(lines)
+
+
+def _points(value: float) -> str:
+    """An average in percent, or a dash where no target has the method (not "nan")."""
+    return "–" if math.isnan(value) else f"{100 * value:.1f}"
