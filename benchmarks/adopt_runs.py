@@ -25,11 +25,17 @@ from typing import Any
 
 import torch
 
-from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
-from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_method, run_signature
+from zoo_distill.zoobench.experiment import (
+    Budget,
+    keep_result,
+    load_split,
+    open_workspace,
+    run_method,
+    run_signature,
+)
 
 
 def kind(method: str) -> str:
@@ -89,11 +95,9 @@ def main() -> int:
     for row in rows:
         key = f"{row['shot']}shot-s{row['seed']}"
         result_file = args.out / "runs" / row["target"] / key / f"{row['method'].replace(':', '_')}.json"
-        result_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(result_file, {
-            "accuracy": row["accuracy"], "alpha": row["alpha"], "seconds": row["seconds"], "student": row["student"],
-            "adopted_from": args.from_version,
-            "signature": run_signature(row["method"], build, student_arch, row["seed"], budget, registry)})
+        keep_result(result_file, {"accuracy": row["accuracy"], "alpha": row["alpha"], "seconds": row["seconds"],
+                                  "student": row["student"], "adopted_from": args.from_version},
+                    run_signature(row["method"], build, student_arch, row["seed"], budget, registry))
     print(f"adopted {len(rows)} runs trained by {args.from_version}")
     return 0
 

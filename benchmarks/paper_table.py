@@ -37,6 +37,7 @@ from zoo_distill.zoobench import ZoobenchSettings
 from zoo_distill.zoobench.experiment import (
     LABELS,
     Budget,
+    kept_result,
     load_split,
     open_workspace,
     run_or_reuse,
@@ -103,18 +104,6 @@ def complete_singles(rows: list[dict], sources: int) -> list[dict]:
     return [r for r in singles if count[(r["target"], r["shot"], r["seed"])] == sources]
 
 
-def kept_result(result_file: Path, method: str, build, student_arch: str, seed: int, budget: Budget,
-                registry) -> dict | None:
-    """The kept result of this run if ``result_file`` holds one for today's settings, else None."""
-    try:
-        kept = json.loads(result_file.read_text())
-    except (OSError, ValueError):
-        return None
-    if kept.get("signature") != run_signature(method, build, student_arch, seed, budget, registry):
-        return None
-    return {k: v for k, v in kept.items() if k != "signature"}
-
-
 def main() -> int:
     args = parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -155,8 +144,8 @@ def main() -> int:
                            (target, shot, seed)):
                         continue
                     if args.kept_only or not trains:
-                        result = kept_result(result_file, actual, build, settings.student_arch, seed, budget,
-                                             registry)
+                        result = kept_result(result_file, run_signature(actual, build, settings.student_arch,
+                                                                        seed, budget, registry))
                         if result is None:
                             continue
                     else:

@@ -29,7 +29,8 @@ from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
 __all__ = ["BASELINES", "Budget", "CONSISTENCY", "DISTILL_AGGREGATORS", "LABELS", "Workspace", "load_split",
-    "method_spec", "open_workspace", "run_method", "run_or_reuse", "run_signature", "zoo_relative"]
+    "keep_result", "kept_result", "method_spec", "open_workspace", "run_method", "run_or_reuse", "run_signature",
+    "zoo_relative"]
 
 BASELINES = ("finetune", "fixmatch")
 DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
@@ -125,28 +126,37 @@ def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: in
 def run_or_reuse(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, registry: PluginRegistry,
                  cache: FeatureCache, result_file: Path, scratch: Path, student_arch: str, seed: int, budget: Budget,
                  progress: Progress | None = None) -> dict[str, Any]:
-    """The kept result of this exact run if ``result_file`` holds one with the same signature, else
-    train it (run directory ``scratch``, overwritten) and keep ``accuracy``, ``alpha``, ``seconds``,
-    ``student`` and the signature in ``result_file``; benchmarks resume from these files.
-
-    Returns the result without its signature and with the student's start named relative to the
-    zoo root: what benchmarks publish must not name folders of the machine they ran on."""
+    """The kept result of this exact run (``kept_result``), else train it (run directory ``scratch``,
+    overwritten) and keep ``accuracy``, ``alpha``, ``seconds`` and ``student`` in ``result_file``;
+    benchmarks resume from these files. Returns the result without its signature."""
     signature = run_signature(method, build, student_arch, seed, budget, registry)
-    # Kept files are committed: the student's start is named relative to the zoo root, never by a
-    # folder of the machine that trained it.
+    kept = kept_result(result_file, signature)
+    if kept is None:
+        started = time.perf_counter()
+        metrics = run_method(method, data, build, zoo, registry, cache, scratch, student_arch, seed, budget, progress)
+        # Kept files are committed: the student's start is named relative to the zoo root.
+        kept = {"accuracy": metrics["test_accuracy"], "alpha": metrics["alpha"],
+                "seconds": time.perf_counter() - started,
+                "student": {**metrics["student"], "init": zoo_relative(build, metrics["student"]["init"])}}
+        keep_result(result_file, kept, signature)
+    return kept
+
+
+def kept_result(result_file: Path, signature: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``result_file`` keeps (less its signature) if it was trained with ``signature``, else None."""
     try:
         kept = json.loads(Path(result_file).read_text())
     except (OSError, ValueError):
-        kept = None
-    if kept is None or kept.get("signature") != signature:
-        started = time.perf_counter()
-        metrics = run_method(method, data, build, zoo, registry, cache, scratch, student_arch, seed, budget, progress)
-        student = {**metrics["student"], "init": zoo_relative(build, metrics["student"]["init"])}
-        kept = {"accuracy": metrics["test_accuracy"], "alpha": metrics["alpha"],
-                "seconds": time.perf_counter() - started, "student": student, "signature": signature}
-        Path(result_file).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(result_file, kept)
+        return None
+    if not isinstance(kept, dict) or kept.get("signature") != signature:
+        return None
     return {k: v for k, v in kept.items() if k != "signature"}
+
+
+def keep_result(result_file: Path, result: dict[str, Any], signature: dict[str, Any]) -> None:
+    """Write ``result`` with the ``signature`` it is valid for, atomically (a benchmark may be killed)."""
+    Path(result_file).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(result_file, {**result, "signature": signature})
 
 
 def zoo_relative(build: ZoobenchBuild, path: str | Path) -> str:
