@@ -132,7 +132,7 @@ def main() -> int:
                 ranking = rank_sources(data, list(zoo.entries.values()), ALL_METRICS, registry, cache)
                 split_scores = {m: {s.name: s.scores.get(m) for s in ranking.sources} for m in ALL_METRICS}
                 scores[(target, shot, seed)] = split_scores
-                top = max(sources, key=lambda s: split_scores[budget.metric][s])
+                top = max(sources, key=lambda s: split_scores[budget.ranking_metric][s])
                 train = set(args.method or split_runs(sources, args.methods))
                 if "singles" in train:  # every source's single-source run: what tau is scored against
                     train = (train - {"singles"}) | {f"single:{s}" for s in sources}

@@ -104,6 +104,7 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="split seeds (labeled draws)")
     p.add_argument("--epochs", type=int, default=Budget.epochs)
     p.add_argument("--only", nargs="*", default=None, help="grid rows to run (default: all)")
+    p.add_argument("--targets", nargs="*", default=None, help="targets to run (default: every target of the zoo)")
     args = p.parse_args()
     grid = GRIDS[args.grid]
     unknown = set(args.only or []) - set(grid)
@@ -117,6 +118,11 @@ def main() -> int:
     with make_progress() as progress:
         build, zoo, registry, cache = open_workspace(root, settings, progress)
     targets = list(settings.targets)
+    if args.targets:
+        unknown_targets = set(args.targets) - set(targets)
+        if unknown_targets:
+            p.error(f"unknown targets {sorted(unknown_targets)}; known: {', '.join(targets)}")
+        targets = [t for t in targets if t in args.targets]
     out = args.out if args.grid == "settings" else args.out / "method"
     texts, summary = [], {"zoo_seed": args.zoo_seed, "seeds": args.seeds, "epochs": args.epochs, "base": BASE,
                           "grid": grid, "shots": {}}

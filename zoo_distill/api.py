@@ -129,13 +129,16 @@ def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, me
          use_cache: bool = True, skip_bad_images: bool = False, progress: Progress | None = None,
          workers: int | None = None) -> RankResult:
     """Rank the zoo's sources for ``target`` by every metric in ``metrics`` (default: all installed,
-    the default metric first); the first metric sorts the result and feeds the aggregators' weights.
+    the default metric first); the first metric sorts the result. The aggregators' weights are those
+    ``run`` would use with the same ``metrics``: from the first one when metrics are named, else each
+    aggregator's default (``nearest``: the ranking metric, the others: the weighting metric).
 
     Sources that cannot be loaded are reported in the result (``status``, ``error``), not raised.
     Teacher features are cached (``cache_dir``, default ``$ZOO_DISTILL_CACHE``) unless ``use_cache`` is false;
     ``workers`` DataLoader processes decode images for extraction (default: from the CPUs available).
     Under ``torchrun`` extraction is sharded across the processes."""
     from zoo_distill.plugin.manager import get_registry
+    from zoo_distill.ranking.defaults import default_metric
     from zoo_distill.ranking.rank import rank_sources
     from zoo_distill.util import distributed
 
@@ -145,8 +148,9 @@ def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, me
     entries = _zoo(zoo, registry).select(list(sources))
     data = _target(target, skip_bad_images, ("train",))
     distributed.init_from_env(device)
+    fed = None if metrics else {name: default_metric(name) for name in registry.aggregators}
     return rank_sources(data, entries, names, registry, _cache(cache_dir, use_cache), batch_size, device, progress,
-                        workers)
+                        workers, aggregator_metrics=fed)
 
 
 def run(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, method: str = "distill",

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zoo_distill.cli.app import app
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTING_METRIC
 
 from ..conftest import write_zoo
 
@@ -20,16 +21,19 @@ def test_rank_end_to_end_json_and_cache_reuse(tiny_zoo, target_dir):
     first = invoke("rank", "--target", target_dir, "--zoo", tiny_zoo, "--json", "--batch-size", 5)
     assert first.exit_code == 0, first.output
     result = json.loads(first.stdout)
-    assert result["primary_metric"] == "knn" and result["labeled_images"] == 18
+    assert result["primary_metric"] == DEFAULT_PRIMARY_METRIC == "nce" and result["labeled_images"] == 18
     assert {s["name"] for s in result["sources"]} == {"teacher-a", "teacher-b"}
     a = next(s for s in result["sources"] if s["name"] == "teacher-a")
     assert a["status"] == "ok" and all(a["scores"][m] is not None for m in result["metrics"])
     b = next(s for s in result["sources"] if s["name"] == "teacher-b")
     assert b["scores"]["leep"] is None and "no classifier head" in b["metric_errors"]["leep"]
-    primary = [s["scores"]["knn"] for s in result["sources"]]
-    assert primary == sorted(primary, reverse=True)
+    assert [s["name"] for s in result["sources"]] == ["teacher-a", "teacher-b"]  # no NCE score: last
     assert set(result["weights"]) >= {"nearest", "weighted", "uniform"}
     assert sum(result["weights"]["weighted"].values()) == pytest.approx(1.0)
+    # the α run would use: weighted and uniform are fed knn (features only), nearest nce (a head)
+    assert result["weights_from"] == {"weighted": DEFAULT_WEIGHTING_METRIC, "uniform": DEFAULT_WEIGHTING_METRIC}
+    assert set(result["weights"]["weighted"]) == {"teacher-a", "teacher-b"}
+    assert result["weights"]["nearest"] == {"teacher-a": 1.0}
     assert not any(s["cached"] for s in result["sources"])
     second = json.loads(invoke("rank", "--target", target_dir, "--zoo", tiny_zoo, "--json").stdout)
     assert all(s["cached"] for s in second["sources"])

@@ -112,6 +112,15 @@ def test_rank_scores_protocol_teachers(task, tmp_path):
     assert {"to", "forward", "digest", "data_config"} <= USED
 
 
+def test_each_aggregator_is_weighted_by_the_metric_it_is_fed(task, tmp_path):
+    registry, zoo, data = task
+    result = rank_sources(data, list(zoo), ["leep", "knn"], registry, FeatureCache(tmp_path / "cache"),
+                          aggregator_metrics={"weighted": "knn", "uniform": "not-computed"})
+    assert result.weights_from == {"weighted": "knn"}  # a metric that was not computed falls back to leep
+    assert set(result.weights["weighted"]) == {"proj-head", "proj-nohead"}  # knn needs features only
+    assert set(result.weights["uniform"]) == set(result.weights["nearest"]) == {"proj-head"}  # leep: a head
+
+
 @pytest.mark.parametrize("online", [False, True], ids=["bank", "online-teachers"])
 def test_distillation_runs_with_protocol_teachers(task, tmp_path, online):
     registry, zoo, data = task

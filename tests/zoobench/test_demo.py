@@ -7,6 +7,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from zoo_distill.cli.app import app
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
 from zoo_distill.zoobench.demo import run_demo
 from zoo_distill.zoobench.experiment import Budget
 
@@ -23,7 +24,7 @@ def test_demo_builds_ranks_distills_and_compares(tmp_path):
                       console, on_result=lambda method, _: seen.append(method))
     text = console.export_text()
     assert seen == ["weighted+fixmatch", "weighted", "finetune", "fixmatch", "nearest"]
-    assert "Sources ranked by knn" in text and "zoo-distill run --aggregator weighted" in text
+    assert f"Sources ranked by {DEFAULT_PRIMARY_METRIC}" in text and "zoo-distill run --aggregator weighted" in text
     for label in ("DistillWeighted \\+ FixMatch", "DistillWeighted", "fine-tune", "FixMatch", "DistillNearest"):
         assert re.search(rf"{label}\s+\d+\.\d%", text), label
     params = {m: r["student"]["params"] for m, r in result.results.items()}

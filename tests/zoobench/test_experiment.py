@@ -42,6 +42,14 @@ def test_table_columns_say_whether_consistency_is_on_whatever_the_default(build)
                         "subset:a,b": "none", "weighted+fixmatch": "fixmatch", "nearest+fixmatch": "fixmatch"}
 
 
+def test_nearest_picks_by_the_ranking_metric_and_the_rest_are_fed_the_weighting_metric(build):
+    budget = Budget(metric="weigh-by", ranking_metric="rank-by")
+    metric = {m: method_spec(m, build, "test_resnet", 0, budget).metric
+              for m in ("nearest", "nearest+fixmatch", "weighted", "weighted+fixmatch", "uniform", "single:a")}
+    assert metric == {"nearest": "rank-by", "nearest+fixmatch": "rank-by", "weighted": "weigh-by",
+                      "weighted+fixmatch": "weigh-by", "uniform": "weigh-by", "single:a": "weigh-by"}
+
+
 def test_unknown_method_is_named(build):
     with pytest.raises(ValueError, match="bogus"):
         method_spec("bogus", build, "test_resnet", 0, Budget())

@@ -40,7 +40,8 @@ def test_summary_names_defaults_and_reports_complementary_targets_apart(paper_ta
     build = SimpleNamespace(teacher_accuracy={"digits-net": 1.0}, generic_accuracy={"test_resnet": 0.8})
     assert paper_table.report(args, ZoobenchSettings.full(), build, _rows(), {}, ["digits-net"], 1.0) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert {k: summary[k] for k in ("default_method", "default_metric", "complementary")} == summary_keys(
+    assert {k: summary[k] for k in ("default_method", "default_metric", "default_weighting_metric",
+                                    "complementary")} == summary_keys(
         ["cyrillic", "digits-and-greek", "shapes-and-latin"])
     assert summary["complementary"] == ["digits-and-greek", "shapes-and-latin"]
     group = summary["shots"]["5"]["complementary"]

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTING_METRIC
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.zoobench.tables import (
     accuracy_table,
@@ -113,5 +113,6 @@ def test_summary_keys_come_from_the_library():
     spec = RunSpec()
     assert keys["default_method"] == table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss) \
         == "weighted+fixmatch"  # run's default since the method benchmark (docs/results.md)
-    assert keys["default_metric"] == DEFAULT_PRIMARY_METRIC == spec.metric
+    assert keys["default_metric"] == DEFAULT_PRIMARY_METRIC == RunSpec(aggregator="nearest").metric
+    assert keys["default_weighting_metric"] == DEFAULT_WEIGHTING_METRIC == spec.metric
     assert table_method("finetune", "weighted") == "finetune" and table_method("distill", "nearest") == "nearest"

@@ -17,6 +17,7 @@ from zoo_distill.cli._common import (
     stdout,
     with_options,
 )
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTING_METRIC
 
 __all__ = ["rank"]
 
@@ -26,7 +27,8 @@ __all__ = ["rank"]
 def rank(
     zoo: Optional[Path] = ZooOption,
     metric: list[str] = typer.Option([], "--metric", "-m", help="Metric(s) to compute; the first is primary "
-                                     "and sorts the table \\[default: all installed, the default metric first]."),
+                                     f"and sorts the table \\[default: all installed, {DEFAULT_PRIMARY_METRIC} "
+                                     f"first; weighted's α from {DEFAULT_WEIGHTING_METRIC}, as run uses]."),
     source: list[str] = typer.Option([], "--source", "-s", help="Only rank these zoo entries."),
     device: str = typer.Option("cpu", help="Device for feature extraction: cpu, cuda, cuda:N."),
     batch_size: int = typer.Option(64, min=1, help="Images per extraction batch."),

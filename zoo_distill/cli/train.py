@@ -23,7 +23,7 @@ from zoo_distill.cli._common import (
     with_options,
 )
 from zoo_distill.errors import ConfigError
-from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTING_METRIC
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import DistillConfig, FixMatchConfig, TrainConfig
 
@@ -145,8 +145,9 @@ def run(
     zoo: Optional[Path] = ZooOption,
     aggregator: str = typer.Option(_R.aggregator, "--aggregator", "-a", help="How sources are weighted: 'weighted' "
                                    "(DistillWeighted), 'nearest' (DistillNearest), 'uniform', or a plugin's."),
-    metric: str = typer.Option(DEFAULT_PRIMARY_METRIC, "--metric", "-m",
-                               help="Similarity metric that feeds the aggregator."),
+    metric: Optional[str] = typer.Option(None, "--metric", "-m", show_default=False, help="Similarity metric that "
+                                         f"feeds the aggregator [default: {DEFAULT_PRIMARY_METRIC} for nearest, "
+                                         f"{DEFAULT_WEIGHTING_METRIC} for the others]."),
     source: list[str] = typer.Option([], "--source", "-s", help="Only consider these zoo entries."),
     temperature: Optional[float] = typer.Option(None, help="Aggregator option 'temperature' (weighted)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Aggregator option 'top_k' (weighted)."),

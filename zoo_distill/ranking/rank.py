@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -60,6 +60,8 @@ class RankResult:
     classes: list[str]
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)  # about the inputs: the scores may say little
+    #: the metric whose scores gave each aggregator's weights, where it is not the primary one
+    weights_from: dict[str, str] = field(default_factory=dict)
 
     @property
     def ranked(self) -> list[SourceScore]:
@@ -67,9 +69,13 @@ class RankResult:
 
     def primary_scores(self) -> dict[str, float]:
         """Finite primary-metric scores in rank order: what aggregators consume."""
+        return self.scores_of(self.primary_metric)
+
+    def scores_of(self, metric: str) -> dict[str, float]:
+        """Finite scores of ``metric`` in rank order."""
         out = {}
         for s in self.ranked:
-            value = s.scores.get(self.primary_metric)
+            value = s.scores.get(metric)
             if value is not None and np.isfinite(value):
                 out[s.name] = value
         return out
@@ -156,11 +162,14 @@ def rank_sources(
     device: str = "cpu",
     progress: Progress | None = None,
     workers: int | None = None,
+    aggregator_metrics: Mapping[str, str] | None = None,
 ) -> RankResult:
     """Score every source on the labeled split; unavailable sources are reported, not fatal.
 
     Options are checked before any source is loaded. A cache that cannot be written stops the
-    ranking (CacheError) rather than leaving the source out of it.
+    ranking (CacheError) rather than leaving the source out of it. Each aggregator's weights come
+    from the scores of ``aggregator_metrics[name]`` where that metric was computed, else from the
+    first (primary) metric's.
     """
     if not entries:
         raise ZooDistillError("the zoo has no sources to rank")
@@ -213,10 +222,14 @@ def rank_sources(
     results.sort(key=_sort_key(primary))
     out = RankResult(primary, [m.name for m in metrics], results, {}, {}, len(labels),
                      list(data.class_names), {}, warnings)
-    scores = out.primary_scores()
     for name, aggregator in registry.aggregators.items():
+        metric = (aggregator_metrics or {}).get(name, primary)
+        if metric not in out.metrics:
+            metric = primary
+        if metric != primary:
+            out.weights_from[name] = metric
         try:
-            out.weights[name] = aggregator.weights(scores)
+            out.weights[name] = aggregator.weights(out.scores_of(metric))
         except Exception as exc:  # noqa: BLE001 - show the failure in the table instead
             out.weight_errors[name] = f"{type(exc).__name__}: {exc}"
     totals["total"] = time.perf_counter() - start

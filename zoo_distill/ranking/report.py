@@ -27,7 +27,8 @@ def rank_table(result: RankResult) -> Table:
     table.add_column(result.primary_metric, justify="right", style="bold", no_wrap=True, min_width=6)
     aggregators = sorted(result.weights)
     for name in aggregators:
-        table.add_column(f"α {name}", justify="right", style="cyan", no_wrap=True)
+        fed = result.weights_from.get(name)
+        table.add_column(f"α {name}" + (f" ({fed})" if fed else ""), justify="right", style="cyan", no_wrap=True)
     table.add_column("cache", no_wrap=True)
     for i, source in enumerate(result.sources, 1):
         if source.status != "ok":

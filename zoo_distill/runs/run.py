@@ -144,7 +144,10 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
             notes.append(f"source {s.name} skipped: {s.error}")
     scores = ranking.primary_scores()
     if not scores:
-        raise ZooDistillError(f"no source has a finite {spec.metric} score; try another --metric")
+        reasons = sorted({s.metric_errors.get(spec.metric) or s.error or "" for s in ranking.sources} - {""})
+        why = f" ({'; '.join(reasons)})" if reasons else ""
+        hint = ", e.g. -m knn (it needs features only)" if spec.metric != "knn" else ""
+        raise ZooDistillError(f"no source has a finite {spec.metric} score{why}; try another --metric{hint}")
     try:
         alpha = aggregator.weights(scores, **spec.aggregator_options)
         return scores, active_weights(alpha, spec.distill.weight_threshold)

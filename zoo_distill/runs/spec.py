@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from zoo_distill.errors import ConfigError
-from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
+from zoo_distill.ranking.defaults import default_metric
 from zoo_distill.training.config import DistillConfig, FixMatchConfig, TrainConfig
 from zoo_distill.util.checks import check_choice, check_int
 
@@ -26,7 +26,7 @@ class RunSpec:
     method: str = "distill"
     aggregator: str = "weighted"
     aggregator_options: dict[str, Any] = field(default_factory=dict)
-    metric: str = DEFAULT_PRIMARY_METRIC
+    metric: str | None = None  # None: the aggregator's default (ranking.defaults.default_metric)
     sources: list[str] = field(default_factory=list)
     student: str = "resnet18"
     student_init: str = "pretrained"
@@ -37,6 +37,8 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
+        if self.metric is None and isinstance(self.aggregator, str):
+            self.metric = default_metric(self.aggregator)
         for option, value in (("--aggregator", self.aggregator), ("--metric", self.metric),
                               ("--student", self.student), ("--student-init", self.student_init)):
             if not isinstance(value, str) or not value.strip():

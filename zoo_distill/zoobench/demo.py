@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.table import Table
 
 from zoo_distill import api
-from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
 from zoo_distill.ranking.rank import RankResult
 from zoo_distill.ranking.report import rank_table
 from zoo_distill.util.paths import default_cache_dir
@@ -81,11 +80,12 @@ def run_demo(root: Path | None = None, out: Path | None = None, settings: Zooben
     key = f"{settings.shots[0]}shot-s0"
     data = load_split(build, target, key)
     with make_progress() as progress:
-        ranking = api.rank(data, zoo, metrics=[budget.metric], cache_dir=cache.root, progress=progress)
+        shown = list(dict.fromkeys([budget.ranking_metric, budget.metric]))  # the ranking's, then the weights'
+        ranking = api.rank(data, zoo, metrics=shown, cache_dir=cache.root, progress=progress)
     console.print(rank_table(ranking))
     splits = build.targets[target]
     console.print(f"[dim]same as: zoo-distill rank --labeled {splits.train[key]} --unlabeled {splits.unlabeled} "
-                  f"--test {splits.test} --zoo {build.zoo} -m {DEFAULT_PRIMARY_METRIC}[/dim]", soft_wrap=True)
+                  f"--test {splits.test} --zoo {build.zoo} -m {budget.ranking_metric}[/dim]", soft_wrap=True)
     console.print(f"[dim]DistillWeighted below is: zoo-distill run --aggregator weighted --labeled {splits.train[key]} "
                   f"--unlabeled {splits.unlabeled} --test {splits.test} --zoo {build.zoo} "
                   f"--student {settings.student_arch} --student-init {build.generic[settings.student_arch]} "

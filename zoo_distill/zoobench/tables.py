@@ -73,11 +73,12 @@ def table_method(method: str, aggregator: str, unlabeled_loss: str = "none") -> 
 
 def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
     """What summary.json states beside the table, read from the library rather than restated: the
-    method ``run`` uses with no options (as the table names it), the metric ``rank`` and ``run``
-    rank by with no options, and which of ``targets`` are complementary."""
+    method ``run`` uses with no options (as the table names it), the metric ``rank`` sorts by and
+    DistillNearest picks by with no options, the one that weighs the default method's sources, and
+    which of ``targets`` are complementary."""
     spec = RunSpec()
     return {"default_method": table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss),
-            "default_metric": DEFAULT_PRIMARY_METRIC,
+            "default_metric": DEFAULT_PRIMARY_METRIC, "default_weighting_metric": spec.metric,
             "complementary": complementary_targets(targets)}
 
 
