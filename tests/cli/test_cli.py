@@ -81,6 +81,15 @@ def test_bad_options_exit_2(tiny_zoo, target_dir, args, message):
     assert message in res.output and "Traceback" not in res.output
 
 
+def test_run_says_why_no_source_could_be_scored(tiny_zoo, target_dir, tmp_path):
+    res = invoke("run", "-t", target_dir, "--zoo", tiny_zoo, "-a", "nearest", "-s", "teacher-b",
+                 "--out", tmp_path / "out", "--epochs", 1, "--student", "resnet10t", "--student-init", "scratch",
+                 "--input-size", 32)
+    assert res.exit_code == 2 and "no source has a finite nce score" in res.output, res.output
+    assert "no classifier head" in res.output and f"-m {DEFAULT_WEIGHTING_METRIC}" in res.output
+    assert "Traceback" not in res.output
+
+
 def test_bad_target_and_zoo_exit_2(tiny_zoo, target_dir, tmp_path):
     res = invoke("rank", "-t", tmp_path / "nowhere", "--zoo", tiny_zoo)
     assert res.exit_code == 2 and "does not exist" in res.output

@@ -28,7 +28,7 @@ def rank(
     zoo: Optional[Path] = ZooOption,
     metric: list[str] = typer.Option([], "--metric", "-m", help="Metric(s) to compute; the first is primary "
                                      f"and sorts the table \\[default: all installed, {DEFAULT_PRIMARY_METRIC} "
-                                     f"first; weighted's α from {DEFAULT_WEIGHTING_METRIC}, as run uses]."),
+                                     f"first; α from {DEFAULT_WEIGHTING_METRIC} but nearest's, as run uses]."),
     source: list[str] = typer.Option([], "--source", "-s", help="Only rank these zoo entries."),
     device: str = typer.Option("cpu", help="Device for feature extraction: cpu, cuda, cuda:N."),
     batch_size: int = typer.Option(64, min=1, help="Images per extraction batch."),

@@ -24,6 +24,7 @@ from zoo_distill.features.bank import build_bank
 from zoo_distill.features.cache import FeatureCache
 from zoo_distill.features.extract import resolve_device
 from zoo_distill.plugin.manager import PluginRegistry
+from zoo_distill.ranking.defaults import DEFAULT_WEIGHTING_METRIC
 from zoo_distill.ranking.rank import rank_sources
 from zoo_distill.runs.outdir import check_out_dir, clear_run_files
 from zoo_distill.runs.spec import METHODS, RunSpec
@@ -146,7 +147,8 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
     if not scores:
         reasons = sorted({s.metric_errors.get(spec.metric) or s.error or "" for s in ranking.sources} - {""})
         why = f" ({'; '.join(reasons)})" if reasons else ""
-        hint = ", e.g. -m knn (it needs features only)" if spec.metric != "knn" else ""
+        hint = (f", e.g. -m {DEFAULT_WEIGHTING_METRIC} (it needs features only)"
+                if spec.metric != DEFAULT_WEIGHTING_METRIC else "")
         raise ZooDistillError(f"no source has a finite {spec.metric} score{why}; try another --metric{hint}")
     try:
         alpha = aggregator.weights(scores, **spec.aggregator_options)

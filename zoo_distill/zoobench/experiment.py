@@ -20,7 +20,7 @@ from zoo_distill._version import __version__
 from zoo_distill.data.target import TargetData
 from zoo_distill.features.cache import FeatureCache
 from zoo_distill.plugin.manager import PluginRegistry, get_registry
-from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTING_METRIC
+from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTING_METRIC, RANKING_AGGREGATORS
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import DistillConfig, TrainConfig
 from zoo_distill.util.atomic import atomic_write_json
@@ -95,7 +95,7 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
         options = budget.aggregator_options if aggregator == "weighted" else {}
         # Explicit either way: the paper's columns stay pure distillation whatever run's default is.
         distill = replace(budget.distill, unlabeled_loss="fixmatch" if consistency else "none")
-        metric = budget.ranking_metric if aggregator == "nearest" else budget.metric
+        metric = budget.ranking_metric if aggregator in RANKING_AGGREGATORS else budget.metric
         return replace(spec, method="distill", aggregator=aggregator, aggregator_options=dict(options),
                        metric=metric, distill=distill)
     raise ValueError(f"unknown method {method!r}")
