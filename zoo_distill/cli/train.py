@@ -146,7 +146,7 @@ def run(
     aggregator: str = typer.Option(_R.aggregator, "--aggregator", "-a", help="How sources are weighted: 'weighted' "
                                    "(DistillWeighted), 'nearest' (DistillNearest), 'uniform', or a plugin's."),
     metric: Optional[str] = typer.Option(None, "--metric", "-m", show_default=False, help="Similarity metric that "
-                                         f"feeds the aggregator [default: {DEFAULT_PRIMARY_METRIC} for nearest, "
+                                         f"feeds the aggregator \\[default: {DEFAULT_PRIMARY_METRIC} for nearest, "
                                          f"{DEFAULT_WEIGHTING_METRIC} for the others]."),
     source: list[str] = typer.Option([], "--source", "-s", help="Only consider these zoo entries."),
     temperature: Optional[float] = typer.Option(None, help="Aggregator option 'temperature' (weighted)."),
