@@ -34,6 +34,7 @@ from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
+from zoo_distill.zoobench.build import weights_digest
 from zoo_distill.zoobench.experiment import (
     LABELS,
     Budget,
@@ -158,15 +159,17 @@ def main() -> int:
                            (target, shot, seed, f"single:{top}")]
                 if nearest:
                     rows.append({**nearest[0], "method": "nearest", "source": top})
-    return report(args, settings, build, rows, scores, sources, time.perf_counter() - started)
+    return report(args, settings, build, rows, scores, sources, time.perf_counter() - started,
+                  zoo_weights=weights_digest(build))
 
 
-def report(args, settings, build, rows, scores, sources, seconds) -> int:
+def report(args, settings, build, rows, scores, sources, seconds, zoo_weights: str | None = None) -> int:
     out = args.out
     methods = list(HEADLINE) if args.methods == "all" else ["finetune", "fixmatch", "nearest", "weighted",
                                                            "weighted+fixmatch"]
     sections, summary = [], {"settings": settings.as_dict(), "epochs": args.epochs, "seeds": args.seeds,
                              "teacher_accuracy": build.teacher_accuracy, "generic_accuracy": build.generic_accuracy,
+                             "zoo_weights": zoo_weights,  # which build: every kept run's signature names it
                              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
                                         f"torch {torch.__version__}",
                              "wall_seconds": seconds, "shots": {},

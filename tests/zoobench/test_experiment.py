@@ -9,6 +9,12 @@ from zoo_distill.zoobench.experiment import Budget, method_spec
 
 @pytest.fixture
 def build(tmp_path):
+    """A build with stand-in weight files: the signature digests their bytes, nothing loads them."""
+    (tmp_path / "generic").mkdir()
+    (tmp_path / "generic" / "model.safetensors").write_bytes(b"generic start")
+    (tmp_path / "teachers").mkdir()
+    (tmp_path / "teachers" / "a.safetensors").write_bytes(b"teacher a")
+    (tmp_path / "zoo.yaml").write_text("version: 1\nsources:\n- {name: a-net, weights: teachers/a.safetensors}\n")
     return ZoobenchBuild(tmp_path, tmp_path / "zoo.yaml", {"test_resnet": tmp_path / "generic"}, {})
 
 
@@ -69,6 +75,23 @@ def test_signature_sees_effective_aggregator_options(build):
     assert run_signature("weighted", build, "test_resnet", 1, Budget(), registry) != default
     # kept files are committed: the signature names the student's start relative to the zoo root
     assert default["student_init"] == "generic" and str(build.root) not in json.dumps(default)
+
+
+@pytest.mark.parametrize("weights", ["generic/model.safetensors", "teachers/a.safetensors"])
+def test_signature_changes_with_the_zoo_build(build, weights):
+    """Training is not bit-reproducible across CPUs: a rebuilt zoo with other weights must not
+    reuse the runs kept on the first build, even with every setting equal."""
+    from zoo_distill.plugin.manager import get_registry
+    from zoo_distill.zoobench.experiment import run_signature
+
+    registry = get_registry()
+    before = {m: run_signature(m, build, "test_resnet", 0, Budget(), registry) for m in ("finetune", "weighted")}
+    (build.root / weights).write_bytes(b"retrained elsewhere")
+    after = {m: run_signature(m, build, "test_resnet", 0, Budget(), registry) for m in ("finetune", "weighted")}
+    for method in before:
+        assert before[method]["zoo_weights"] != after[method]["zoo_weights"]
+        assert {k: v for k, v in before[method].items() if k != "zoo_weights"} == \
+               {k: v for k, v in after[method].items() if k != "zoo_weights"}
 
 
 def test_open_workspace_reuses_a_built_zoo(tiny_zoobench):

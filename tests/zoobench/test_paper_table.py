@@ -38,8 +38,10 @@ def _rows():
 def test_summary_names_defaults_and_reports_complementary_targets_apart(paper_table, tmp_path):
     args = SimpleNamespace(out=tmp_path, methods="headline", shots=[5], seeds=2, epochs=1)
     build = SimpleNamespace(teacher_accuracy={"digits-net": 1.0}, generic_accuracy={"test_resnet": 0.8})
-    assert paper_table.report(args, ZoobenchSettings.full(), build, _rows(), {}, ["digits-net"], 1.0) == 0
+    assert paper_table.report(args, ZoobenchSettings.full(), build, _rows(), {}, ["digits-net"], 1.0,
+                              zoo_weights="abc123") == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["zoo_weights"] == "abc123"  # the build every kept run was trained on
     assert {k: summary[k] for k in ("default_method", "default_metric", "default_weighting_metric",
                                     "complementary")} == summary_keys(
         ["cyrillic", "digits-and-greek", "shapes-and-latin"])

@@ -26,10 +26,12 @@ from zoo_distill.synthetic import DOMAINS, generate, pool_indices, write_image_f
 from zoo_distill.synthetic.classifier import NORM_MEAN, NORM_STD, accuracy, train_classifier
 from zoo_distill.training.student import create_student
 from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.util.digest import json_digest
+from zoo_distill.zoo.weights import file_digest
 from zoo_distill.zoobench.spec import TARGETS, TargetSplits, ZoobenchSettings, target_spec
 
 __all__ = ["PRETRAINED_CFG", "ZoobenchBuild", "build_generic", "build_target", "build_teacher", "build_zoobench",
-    "generic_data", "target_depends"]
+    "generic_data", "target_depends", "weights_digest"]
 
 PRETRAINED_CFG = {"input_size": [3, 32, 32], "mean": list(NORM_MEAN), "std": list(NORM_STD),
                   "interpolation": "bilinear", "crop_pct": 1.0}
@@ -57,6 +59,16 @@ class ZoobenchBuild:
     generic_accuracy: dict[str, float] = field(default_factory=dict)
     built: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
+
+
+def weights_digest(build: ZoobenchBuild) -> str:
+    """sha256 over every trained weight file of the build: each generic start and each teacher the
+    zoo file lists. Training is not bit-reproducible across CPUs, so two builds of the same settings
+    can differ; results kept on one build must not be reused on another (``run_signature``)."""
+    files = [Path(folder) / "model.safetensors" for _, folder in sorted(build.generic.items())]
+    sources = yaml.safe_load(Path(build.zoo).read_text())["sources"]
+    files += [build.root / entry["weights"] for entry in sorted(sources, key=lambda e: e["name"])]
+    return json_digest({Path(f).relative_to(build.root).as_posix(): file_digest(Path(f)) for f in files})
 
 
 def _stamp(parts: dict[str, Any]) -> dict[str, Any]:

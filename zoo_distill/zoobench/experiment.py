@@ -25,7 +25,7 @@ from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import DistillConfig, TrainConfig
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.zoo.file import Zoo
-from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench
+from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench, weights_digest
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
 __all__ = ["BASELINES", "Budget", "CONSISTENCY", "DISTILL_AGGREGATORS", "LABELS", "Workspace", "load_split",
@@ -112,15 +112,17 @@ def run_method(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, re
 def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: int, budget: Budget,
                   registry: PluginRegistry) -> dict[str, Any]:
     """Everything a kept result depends on: the full run spec with the aggregator's effective options
-    (plugin defaults included, so a changed default is a changed signature) and the package version.
-    Settings that do not change the trained weights (worker count, evaluation schedule) are left
-    out, so a kept run stays valid whatever they were."""
+    (plugin defaults included, so a changed default is a changed signature), the digest of the zoo's
+    trained weights (a rebuild on another machine is another zoo) and the package version. Settings
+    that do not change the trained weights (worker count, evaluation schedule) are left out, so a
+    kept run stays valid whatever they were."""
     spec = method_spec(method, build, student_arch, seed, budget)
     signature = json.loads(json.dumps(asdict(spec), default=str))
     signature["student_init"] = zoo_relative(build, spec.student_init)
     signature["train"] = json.loads(json.dumps(spec.train.identity(), default=str))
     if spec.method == "distill":
         signature["aggregator_options"] = {**registry.aggregator(spec.aggregator).options, **spec.aggregator_options}
+    signature["zoo_weights"] = weights_digest(build)
     signature["version"] = __version__
     return signature
 
