@@ -15,7 +15,7 @@ from zoo_distill.errors import ZooDistillError
 from zoo_distill.zoo.teacher import preprocessing
 from zoo_distill.zoo.weights import load_state_dict
 
-__all__ = ["Student", "create_student"]
+__all__ = ["Student", "create_student", "init_weights_file"]
 
 SCRATCH, PRETRAINED = "scratch", "pretrained"
 
@@ -56,11 +56,18 @@ def _load_backbone(model: torch.nn.Module, state: Mapping[str, torch.Tensor], so
         )
 
 
+def init_weights_file(init: Path) -> Path:
+    """The weights file a local ``--student-init`` names: the file itself, or a folder's
+    ``model.safetensors`` (a timm/Hub folder), else its ``student.safetensors`` (a run directory)."""
+    if not init.is_dir():
+        return init
+    weights = init / "model.safetensors"
+    return weights if weights.exists() else init / "student.safetensors"
+
+
 def _local_init(init: Path) -> tuple[Path, dict[str, Any]]:
     """A safetensors file, or a folder with ``model.safetensors`` (+ timm ``config.json``)."""
-    weights = init / "model.safetensors" if init.is_dir() else init
-    if init.is_dir() and not weights.exists():
-        weights = init / "student.safetensors"
+    weights = init_weights_file(init)
     config_path = weights.with_name("config.json")
     config = {}
     if config_path.exists():

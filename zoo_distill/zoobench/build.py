@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 from zoo_distill._version import __version__
 from zoo_distill.synthetic import DOMAINS, generate, pool_indices, write_image_folder, write_unlabeled
 from zoo_distill.synthetic.classifier import NORM_MEAN, NORM_STD, accuracy, train_classifier
-from zoo_distill.training.student import create_student
+from zoo_distill.training.student import create_student, init_weights_file
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.digest import json_digest
 from zoo_distill.zoo.weights import file_digest
@@ -65,7 +65,7 @@ def weights_digest(build: ZoobenchBuild) -> str:
     """sha256 over every trained weight file of the build: each generic start and each teacher the
     zoo file lists. Training is not bit-reproducible across CPUs, so two builds of the same settings
     can differ; results kept on one build must not be reused on another (``run_signature``)."""
-    files = [Path(folder) / "model.safetensors" for _, folder in sorted(build.generic.items())]
+    files = [init_weights_file(Path(folder)) for _, folder in sorted(build.generic.items())]  # what students load
     sources = yaml.safe_load(Path(build.zoo).read_text())["sources"]
     files += [build.root / entry["weights"] for entry in sorted(sources, key=lambda e: e["name"])]
     return json_digest({Path(f).relative_to(build.root).as_posix(): file_digest(Path(f)) for f in files})
