@@ -177,8 +177,16 @@ def test_errors_name_the_entry(zoo_dir, entries):
         assert f"{path}: sources[" in str(result)
         # ... and, since every entry here is a mapping, the field at fault (or that a name is not a string)
         message = str(result)
-        assert re.search(r"field '[^']*'|field names must be strings", message), (
+        # the name is shown as Python's repr: in double quotes when it contains a single quote
+        assert re.search(r"field ('[^']*'|\"[^\"]*\")|field names must be strings", message), (
             f"the message names no field: {message}")
+
+
+def test_a_field_name_with_a_quote_is_named(zoo_dir):
+    """Found by the property above: repr() double-quotes such a name; the message still names it."""
+    entry = {**VALID[0], "x'y": 1}
+    result = load(fresh(zoo_dir), dump({"version": 1, "sources": [entry]}))
+    assert isinstance(result, ZooFileError) and "field \"x'y\"" in str(result)
 
 
 def test_valid_entries_still_load(zoo_dir):
