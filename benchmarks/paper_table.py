@@ -209,8 +209,10 @@ def report(args, settings, build, rows, scores, sources, seconds, zoo_weights: s
                    f"{len(default_over['fixmatch']) - 1}), − fine-tune {default_over['finetune']['average']:+.1f}.\n"
                    if default in methods else ""))
         if group["targets"]:
+            per_class = group["weighted_class_over_nearest"]["average"]
             text += (f"On the complementary targets ({', '.join(group['targets'])}): DistillWeighted − "
-                     f"DistillNearest: {group['weighted_over_nearest']['average']:+.1f} points.\n")
+                     f"DistillNearest: {group['weighted_over_nearest']['average']:+.1f} points"
+                     + (f"; with per-class weights: {per_class:+.1f}" if per_class == per_class else "") + ".\n")
         sections.append(text)
         if quality:
             lines = ["| metric | Kendall τ (mean ± std over splits) | accuracy lost by its top pick (points) |",

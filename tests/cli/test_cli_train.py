@@ -54,6 +54,7 @@ def test_run_summary_and_baselines(digits_task, tmp_path):
     (["--metric", "nope"], "unknown metric 'nope'; known:"),
     (["--temperature", "0.5", "--aggregator", "nearest"], "aggregator 'nearest' has no option(s) ['temperature']"),
     (["--feature-loss", "l1"], "--feature-loss must be cosine or mse"),
+    (["--source-weights", "sample"], "--source-weights must be task or class"),
 ])
 def test_bad_options_exit_2(digits_task, tmp_path, args, message):
     base = ["run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--out", tmp_path / "x"]
@@ -68,6 +69,9 @@ def test_all_zero_weights_is_an_error(digits_task, tmp_path, monkeypatch):
     res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--aggregator", "zero",
                  "--out", tmp_path / "z")
     assert res.exit_code == 2 and "every source weight is zero" in res.output
+    res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--aggregator", "zero",
+                 "--source-weights", "class", "--out", tmp_path / "zc")
+    assert res.exit_code == 2 and "every source weight is zero" in res.output and "Traceback" not in res.output
 
 
 def test_missing_run_dir_is_a_clear_error(tmp_path):

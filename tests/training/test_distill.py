@@ -209,3 +209,57 @@ def test_new_settings_are_validated_with_the_option_names():
             DistillConfig(**kwargs)
     # the benchmark's choice (docs/results.md); the paper's pure distillation is --unlabeled-loss none
     assert DistillConfig().unlabeled_loss == "fixmatch"
+
+
+# --- per-class source weights (--source-weights class) ---
+
+def expert_bank(labels: np.ndarray, n_unlabeled: int, known: set[int], seed: int) -> torch.Tensor:
+    """[V=2, N, 4] features that gather the labeled images of the ``known`` classes and scatter the rest."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(len(labels) + n_unlabeled, 4))
+    for i, y in enumerate(labels):
+        if int(y) in known:
+            x[i] = 0.01 * rng.normal(size=4)
+            x[i, int(y)] += 5.0
+    return torch.from_numpy(x).float().expand(2, -1, -1).contiguous()
+
+
+def test_per_class_weights_train_each_class_on_its_own_teacher(target_dir):
+    data = load_target(target_dir)
+    labels = np.asarray(data.train.labels)
+    bank = {"left": expert_bank(labels, len(data.unlabeled), {0}, seed=0),
+            "right": expert_bank(labels, len(data.unlabeled), {1, 2}, seed=1)}
+    torch.manual_seed(0)
+    student = create_student("resnet10t", 3, "scratch", 32)
+    method = Distill(student, ImagePool(data.train.paths), labels, ImagePool(data.unlabeled),
+                     {"left": 1 / 3, "right": 2 / 3}, bank, DistillConfig(views=2, source_weights="class"),
+                     torch.device("cpu"), class_alpha={"left": np.array([1.0, 0.0, 0.0]),
+                                                       "right": np.array([0.0, 1.0, 1.0])})
+    assert method.class_alpha.tolist() == [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]
+
+    first = np.flatnonzero(labels == 0)[:4]  # labeled images of class 0 only: the right teacher weighs nothing
+    loss, logs = step_loss(method, StepBatch(first, np.arange(0), np.random.default_rng(0), 0, 0))
+    loss.backward()
+    assert logs["loss_feat_right"] > 0 and float(method.heads["right"].weight.grad.abs().max()) == 0.0
+    assert float(method.heads["left"].weight.grad.abs().max()) > 0.0
+
+    weights = method.image_weights(torch.tensor([2, 0]), torch.zeros(3, 3))  # unsure student: mean of A's rows
+    assert np.allclose(weights.numpy(), [[0.0, 1.0], [1.0, 0.0], *[[1 / 3, 2 / 3]] * 3])
+    _, logs = step_loss(method, batch())  # labeled and unlabeled images: finite, and the same objective's scale
+    assert 0 < logs["loss_feat"] <= 2.0
+
+
+def test_per_class_weights_through_run_with_consistency(target_dir, tiny_zoo, tmp_path):
+    outcome = distill_run(target_dir, tiny_zoo, tmp_path / "run", train=replace(TINY, epochs=2),
+                          unlabeled_loss="fixmatch", source_weights="class")
+    alpha, per_class = outcome.metrics["alpha"], outcome.metrics["class_alpha"]
+    assert sum(alpha.values()) == pytest.approx(1.0) and set(per_class) == set(alpha)
+    assert np.allclose(np.sum(list(per_class.values()), axis=0), 1.0)  # every class's weights sum to 1
+    assert alpha == pytest.approx({s: np.mean(w) for s, w in per_class.items()})
+    assert any("per-class average precision" in note for note in outcome.notes)  # teacher-b has no head
+    for row in outcome.metrics["history"]:
+        assert all(np.isfinite(row[k]) for k in ("loss", "loss_ce", "loss_feat", "loss_unsup"))
+    spec = json.loads((tmp_path / "run" / "run.json").read_text())["spec"]
+    assert spec["distill"]["source_weights"] == "class"
+    with pytest.raises(ConfigError, match="--source-weights"):
+        DistillConfig(source_weights="sample")

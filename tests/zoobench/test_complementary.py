@@ -48,7 +48,9 @@ def test_at_least_two_complementary_targets_each_split_between_two_sources():
     for name in COMPLEMENTARY:
         spec = target_spec(name)
         domains = [domain for domain, _ in spec.parts]
-        assert len(domains) == 2 and set(domains) <= set(SOURCE_DOMAINS) and spec.helped_by == tuple(domains)
+        assert len(domains) == 2 and len(spec.helped_by) == 2 and set(spec.helped_by) <= set(SOURCE_DOMAINS)
+        if set(domains) <= set(SOURCE_DOMAINS):  # a part drawn from a source's domain is helped by that source
+            assert spec.helped_by == tuple(domains)
         assert spec.classes == () and sum(len(c) for _, c in spec.parts) == 10
         names = [DOMAINS[d].class_names[k] for d, classes in spec.parts for k in classes]
         assert len(set(names)) == len(names)
@@ -98,10 +100,19 @@ def test_no_image_is_one_a_teacher_trained_or_was_checked_on(tmp_path, name):
     target = _pixels(_build(tmp_path, name, settings))
     assert len(target) == 10 * (3 + 3 + 2)
     for domain, classes in target_spec(name).parts:
+        if domain not in settings.sources:
+            continue  # a target domain: no teacher trains on it
         i = settings.sources.index(domain)
         for purpose, n in ((TEACHER_TRAIN, 20), (TEACHER_HELD_OUT, 20)):
             teacher, _, _ = generate(domain, n, _stream(settings, purpose, i), classes=list(classes))
             assert not target & {img.tobytes() for img in teacher}
+
+
+def test_a_part_from_a_target_domain_shares_no_image_with_that_domain_s_own_target(tmp_path):
+    settings = tiny_settings(split_seeds=1)
+    mixed = _pixels(_build(tmp_path, "textured-shapes-and-digits", settings))
+    for own in ("shapes-on-textures", "digits-on-textures"):
+        assert not mixed & _pixels(_build(tmp_path, own, settings))
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):

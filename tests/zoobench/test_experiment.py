@@ -56,6 +56,17 @@ def test_nearest_picks_by_the_ranking_metric_and_the_rest_are_fed_the_weighting_
                       "weighted+fixmatch": "weigh-by", "uniform": "weigh-by", "single:a": "weigh-by"}
 
 
+def test_class_suffix_weighs_the_sources_per_class_and_composes_with_consistency(build):
+    specs = {m: method_spec(m, build, "test_resnet", 0, Budget())
+             for m in ("weighted", "weighted-class", "weighted-class+fixmatch", "nearest-class", "single:a")}
+    assert {m: (s.aggregator, s.distill.source_weights, s.distill.unlabeled_loss) for m, s in specs.items()} == {
+        "weighted": ("weighted", "task", "none"), "weighted-class": ("weighted", "class", "none"),
+        "weighted-class+fixmatch": ("weighted", "class", "fixmatch"), "nearest-class": ("nearest", "class", "none"),
+        "single:a": ("nearest", "task", "none")}
+    with pytest.raises(ValueError, match="bogus-class"):
+        method_spec("bogus-class", build, "test_resnet", 0, Budget())
+
+
 def test_unknown_method_is_named(build):
     with pytest.raises(ValueError, match="bogus"):
         method_spec("bogus", build, "test_resnet", 0, Budget())

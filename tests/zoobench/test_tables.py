@@ -95,6 +95,7 @@ def test_group_summary_averages_only_its_targets():
     assert g["targets"] == ["mix"]
     assert g["average"] == {"nearest": pytest.approx(0.55), "weighted": pytest.approx(0.65)}
     assert g["weighted_over_nearest"] == {"mix": pytest.approx(10.0), "average": pytest.approx(10.0)}
+    assert math.isnan(g["weighted_class_over_nearest"]["average"])  # no per-class run in this table
     empty = group_summary(_with_complementary(), [], ("nearest", "weighted"))
     assert empty["targets"] == [] and math.isnan(empty["weighted_over_nearest"]["average"])
 
@@ -116,3 +117,5 @@ def test_summary_keys_come_from_the_library():
     assert keys["default_metric"] == DEFAULT_PRIMARY_METRIC == RunSpec(aggregator="nearest").metric
     assert keys["default_weighting_metric"] == DEFAULT_WEIGHTING_METRIC == spec.metric
     assert table_method("finetune", "weighted") == "finetune" and table_method("distill", "nearest") == "nearest"
+    assert table_method("distill", "weighted", "fixmatch", "class") == "weighted-class+fixmatch"
+    assert table_method("distill", "weighted", "none", "class") == "weighted-class"

@@ -167,6 +167,11 @@ def run(
     lam_scale: str = typer.Option(_D.lam_scale, "--lambda-scale", help="'knn': weight each source's feature term "
                                   "by its kNN accuracy above chance on the labeled images, so a zoo that does not fit "
                                   "the target drops out; 'none': α alone."),
+    source_weights: str = typer.Option(_D.source_weights, "--source-weights", help="'task': one weight α per "
+                                       "source for the whole task; 'class': the aggregator weighs the sources once "
+                                       "per class, by each source's LEEP on that class's labeled images, so a task "
+                                       "whose classes come from several domains learns each class from its own "
+                                       "teacher."),
     threshold: float = typer.Option(_F.threshold, "--threshold", help="With --unlabeled-loss fixmatch: confidence "
                                     "needed for a pseudo-label."),
     lambda_u: float = typer.Option(_F.lambda_u, "--lambda-u", help="With --unlabeled-loss fixmatch: weight of the "
@@ -180,7 +185,8 @@ def run(
     settings.update(aggregator=aggregator, metric=metric, sources=source, temperature=temperature, top_k=top_k,
                     aggregator_options=options, lam=lam, views=views, feature_loss=feature_loss, head=head,
                     online_teachers=online_teachers, unlabeled_loss=unlabeled_loss, lam_schedule=lam_schedule,
-                    lam_scale=lam_scale, threshold=threshold, lambda_u=lambda_u, cache_dir=cache_dir, no_cache=no_cache)
+                    lam_scale=lam_scale, source_weights=source_weights, threshold=threshold, lambda_u=lambda_u,
+                    cache_dir=cache_dir, no_cache=no_cache)
     _train("distill", settings, zoo)
 
 

@@ -22,6 +22,7 @@ from zoo_distill.features.cache import FeatureCache
 from zoo_distill.features.extract import FeatureSet, check_device, extract, lookup
 from zoo_distill.plugin.manager import PluginRegistry
 from zoo_distill.plugin.types import LOGITS, Metric, ZooEntry
+from zoo_distill.ranking.per_class import class_scores
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_int
 from zoo_distill.util.digest import json_digest
 
@@ -45,6 +46,8 @@ class SourceScore:
     num_source_classes: int | None = None
     cached: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
+    # rank_sources(per_class=True): {"average precision": [per class], "leep": [per class] with a head}
+    class_scores: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -163,13 +166,15 @@ def rank_sources(
     progress: Progress | None = None,
     workers: int | None = None,
     aggregator_metrics: Mapping[str, str] | None = None,
+    per_class: bool = False,
 ) -> RankResult:
     """Score every source on the labeled split; unavailable sources are reported, not fatal.
 
     Options are checked before any source is loaded. A cache that cannot be written stops the
     ranking (CacheError) rather than leaving the source out of it. Each aggregator's weights come
     from the scores of ``aggregator_metrics[name]`` where that metric was computed, else from the
-    first (primary) metric's.
+    first (primary) metric's. ``per_class`` also scores every source on each class on its own
+    (``SourceScore.class_scores``, ``ranking.per_class``), for ``run --source-weights class``.
     """
     if not entries:
         raise ZooDistillError("the zoo has no sources to rank")
@@ -207,6 +212,8 @@ def rank_sources(
             saved = cache.load_scores(score_key)
             known = {m: saved[f"{m}@{v}"] for m, v in versions.items() if f"{m}@{v}" in saved}
         score_source(metrics, fs.features, labels, fs.logits, result, known)
+        if per_class:
+            result.class_scores = class_scores(fs.features, fs.logits, labels, len(data.class_names))
         if cache is not None and fs.key:
             fresh = {f"{m}@{versions[m]}": v for m, v in result.scores.items() if v is not None and m not in known}
             if fresh:

@@ -25,6 +25,7 @@ from zoo_distill.features.cache import FeatureCache
 from zoo_distill.features.extract import resolve_device
 from zoo_distill.plugin.manager import PluginRegistry
 from zoo_distill.ranking.defaults import DEFAULT_WEIGHTING_METRIC
+from zoo_distill.ranking.per_class import class_weights, comparable_scores, effective_alpha
 from zoo_distill.ranking.rank import rank_sources
 from zoo_distill.runs.outdir import check_out_dir, clear_run_files
 from zoo_distill.runs.spec import METHODS, RunSpec
@@ -134,12 +135,14 @@ def input_size_warning(student, paths, explicit: bool, sample: int = 32) -> str 
 
 
 def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry, cache, progress,
-             notes: list[str]) -> tuple[dict[str, float], dict[str, float]]:
-    """Similarity scores on the labeled set, then the aggregator's alpha (thresholded)."""
+             notes: list[str]) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray] | None]:
+    """Similarity scores on the labeled set, then the aggregator's alpha (thresholded), and with
+    ``--source-weights class`` its weights per class (``ranking.per_class``; else None)."""
     aggregator = registry.aggregator(spec.aggregator)
     registry.metric(spec.metric)
+    per_class = spec.distill.source_weights == "class"
     ranking = rank_sources(data, zoo.select(spec.sources), [spec.metric], registry, cache,
-                           spec.train.batch_size, spec.train.device, progress)
+                           spec.train.batch_size, spec.train.device, progress, per_class=per_class)
     for s in ranking.sources:
         if s.status != "ok":
             notes.append(f"source {s.name} skipped: {s.error}")
@@ -152,7 +155,19 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
         raise ZooDistillError(f"no source has a finite {spec.metric} score{why}; try another --metric{hint}")
     try:
         alpha = aggregator.weights(scores, **spec.aggregator_options)
-        return scores, active_weights(alpha, spec.distill.weight_threshold)
+        if not per_class:
+            return scores, active_weights(alpha, spec.distill.weight_threshold), None
+        active_weights(alpha, 0.0)  # the whole-task weights (each class's fallback) must not all be zero
+        kind, by_class = comparable_scores({s.name: s.class_scores for s in ranking.sources if s.name in scores})
+
+        def aggregate(class_scores: dict[str, float]) -> dict[str, float]:
+            weights = aggregator.weights(class_scores, **spec.aggregator_options)
+            active_weights(weights, 0.0)
+            return weights
+
+        alpha, table = effective_alpha(class_weights(by_class, aggregate, alpha), spec.distill.weight_threshold)
+        notes.append(f"source weights per class, from each source's per-class {kind} on the labeled images")
+        return scores, alpha, table
     except ValueError as exc:
         raise ZooDistillError(f"aggregator {spec.aggregator!r}: {exc}") from None
 
@@ -199,6 +214,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
 
     scores: dict[str, float] = {}
     alpha: dict[str, float] = {}
+    class_alpha: dict[str, np.ndarray] | None = None  # --source-weights class: {source: weight per class}
     torch.manual_seed(spec.train.seed)  # the student's and the heads' initialisation
     student = create_student(spec.student, len(data.class_names), spec.student_init, spec.input_size)
     size_note = input_size_warning(student, list(data.train.paths) + list(data.unlabeled), spec.input_size is not None)
@@ -209,7 +225,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     if spec.method == "distill":
         if zoo is None:
             raise ZooDistillError("distillation needs a zoo")
-        scores, alpha = _weights(spec, data, zoo, registry, cache, progress, notes)
+        scores, alpha, class_alpha = _weights(spec, data, zoo, registry, cache, progress, notes)
         entries = {name: (zoo.entries[name], registry.provider(zoo.entries[name].provider)) for name in alpha}
         teachers, bank = {}, None
         if spec.distill.online_teachers:
@@ -221,7 +237,8 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         torch.manual_seed(spec.train.seed + 1)  # heads: independent of how long the bank took to build
         unsup = "" if spec.distill.unlabeled_loss == "none" else f"+{spec.distill.unlabeled_loss}"
         method = Distill(student, labeled, labels, unlabeled, alpha, bank, spec.distill, device, teachers,
-                         name=f"distill[{spec.aggregator}]{unsup}", fixmatch=spec.fixmatch, train=spec.train)
+                         name=f"distill[{spec.aggregator}]{unsup}", fixmatch=spec.fixmatch, train=spec.train,
+                         class_alpha=class_alpha)
     elif spec.method == "finetune":
         method = FineTune(student, labeled, labels, device, spec.distill.policy)
     else:
@@ -255,6 +272,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         "method": spec.method, "aggregator": spec.aggregator if spec.method == "distill" else None,
         "metric": spec.metric if spec.method == "distill" else None,
         **final, "alpha": alpha, "scores": scores, "history": result.history,
+        **({"class_alpha": {k: [float(x) for x in v] for k, v in class_alpha.items()}} if class_alpha else {}),
         "train_seconds": result.seconds, "wall_seconds": time.perf_counter() - started,
         "resumed_from_epoch": result.resumed_from,
         "evaluation": {"split": "test" if data.test is not None else None,

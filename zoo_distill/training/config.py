@@ -18,13 +18,15 @@ from zoo_distill.util.checks import MAX_BATCH_SIZE, check_choice, check_float, c
 from zoo_distill.util.workers import MAX_WORKERS
 
 __all__ = ["EVALUATIONS_PER_RUN", "FEATURE_LOSSES", "HEADS", "LAMBDA_SCALES", "LAMBDA_SCHEDULES", "PRECISIONS",
-           "RUNTIME_ONLY", "UNLABELED_LOSSES", "DistillConfig", "FixMatchConfig", "TrainConfig", "check_device"]
+           "RUNTIME_ONLY", "SOURCE_WEIGHTINGS", "UNLABELED_LOSSES", "DistillConfig", "FixMatchConfig", "TrainConfig",
+           "check_device"]
 
 FEATURE_LOSSES = ("cosine", "mse")
 HEADS = ("linear", "mlp")
 UNLABELED_LOSSES = ("none", "fixmatch")  # what the unlabeled pool trains besides the feature term
 LAMBDA_SCHEDULES = ("constant", "linear", "cosine")  # lambda over training: kept, or decayed to 0
 LAMBDA_SCALES = ("none", "knn")  # per-source factor on lambda: 1, or kNN accuracy above chance
+SOURCE_WEIGHTINGS = ("task", "class")  # one alpha per source, or one per source and class (ranking/per_class.py)
 PRECISIONS = ("fp32", "bf16")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
 _MAX_EPOCHS = 100_000
@@ -112,6 +114,9 @@ class DistillConfig:
     unlabeled_loss: str = "fixmatch"
     lam_schedule: str = "constant"
     lam_scale: str = "none"
+    # "class": the aggregator weighs the sources once per class, on how well each knows that
+    # class, so a task whose classes come from two domains learns each half from its own teacher.
+    source_weights: str = "task"
 
     def __post_init__(self) -> None:
         check_float("--lambda", self.lam, 0, 1e6)
@@ -123,6 +128,7 @@ class DistillConfig:
         check_choice("--unlabeled-loss", self.unlabeled_loss, UNLABELED_LOSSES)
         check_choice("--lambda-schedule", self.lam_schedule, LAMBDA_SCHEDULES)
         check_choice("--lambda-scale", self.lam_scale, LAMBDA_SCALES)
+        check_choice("--source-weights", self.source_weights, SOURCE_WEIGHTINGS)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 Methods are named the way the tables show them: ``finetune``, ``fixmatch``, ``nearest``
 (DistillNearest), ``weighted`` (DistillWeighted), ``uniform``, ``single:<source>`` and
 ``subset:<source>,<source>,...`` (equal weights on the sources named, nothing on the others).
+``+fixmatch`` adds FixMatch consistency to an aggregator's distillation and ``-class`` weighs its
+sources per class (``weighted-class+fixmatch``: both).
 """
 
 from __future__ import annotations
@@ -28,17 +30,20 @@ from zoo_distill.zoo.file import Zoo
 from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench, weights_digest
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
-__all__ = ["BASELINES", "Budget", "CONSISTENCY", "DISTILL_AGGREGATORS", "LABELS", "Workspace", "load_split",
-    "keep_result", "kept_result", "method_spec", "open_workspace", "run_method", "run_or_reuse", "run_signature",
-    "zoo_relative"]
+__all__ = ["BASELINES", "Budget", "CONSISTENCY", "DISTILL_AGGREGATORS", "LABELS", "PER_CLASS", "Workspace",
+    "load_split", "keep_result", "kept_result", "method_spec", "open_workspace", "run_method", "run_or_reuse",
+    "run_signature", "zoo_relative"]
 
 BASELINES = ("finetune", "fixmatch")
 DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
 CONSISTENCY = "+fixmatch"  # e.g. "weighted+fixmatch": the aggregator's distillation plus FixMatch consistency
+PER_CLASS = "-class"  # e.g. "weighted-class": the aggregator's weights per class (--source-weights class)
 LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNearest",
           "weighted": "DistillWeighted", "uniform": "uniform",
           "weighted+fixmatch": "DistillWeighted + FixMatch", "nearest+fixmatch": "DistillNearest + FixMatch",
-          "uniform+fixmatch": "uniform + FixMatch", "best-single": "best single (oracle)"}
+          "uniform+fixmatch": "uniform + FixMatch", "best-single": "best single (oracle)",
+          "weighted-class": "DistillWeighted per class", "nearest-class": "DistillNearest per class",
+          "weighted-class+fixmatch": "DistillWeighted per class + FixMatch"}
 
 
 @dataclass(frozen=True)
@@ -91,10 +96,12 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
     if method.startswith("subset:"):
         return replace(spec, method="distill", aggregator="uniform", sources=method.split(":", 1)[1].split(","))
     aggregator, consistency = method.removesuffix(CONSISTENCY), method.endswith(CONSISTENCY)
+    aggregator, per_class = aggregator.removesuffix(PER_CLASS), aggregator.endswith(PER_CLASS)
     if aggregator in DISTILL_AGGREGATORS:
         options = budget.aggregator_options if aggregator == "weighted" else {}
         # Explicit either way: the paper's columns stay pure distillation whatever run's default is.
-        distill = replace(budget.distill, unlabeled_loss="fixmatch" if consistency else "none")
+        distill = replace(budget.distill, unlabeled_loss="fixmatch" if consistency else "none",
+                          source_weights="class" if per_class else budget.distill.source_weights)
         metric = budget.ranking_metric if aggregator in RANKING_AGGREGATORS else budget.metric
         return replace(spec, method="distill", aggregator=aggregator, aggregator_options=dict(options),
                        metric=metric, distill=distill)

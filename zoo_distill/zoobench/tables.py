@@ -24,8 +24,8 @@ __all__ = ["HEADLINE", "accuracy_table", "average_row", "fmt", "group_summary", 
     "mean_std", "metric_quality", "oracle_rows", "single_source_accuracy", "source_choices", "summary_keys",
     "table_method"]
 
-HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "weighted+fixmatch", "nearest+fixmatch", "uniform",
-            "best-single")
+HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "weighted-class", "weighted+fixmatch", "nearest+fixmatch",
+            "uniform", "best-single")
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -63,12 +63,14 @@ def margins(table: Mapping[str, Mapping[str, tuple[float, float, int]]], method:
     return out
 
 
-def table_method(method: str, aggregator: str, unlabeled_loss: str = "none") -> str:
+def table_method(method: str, aggregator: str, unlabeled_loss: str = "none", source_weights: str = "task") -> str:
     """The table's name of a run's method: the aggregator names a distillation (``weighted`` is
-    DistillWeighted; ``weighted+fixmatch`` adds FixMatch consistency), the method names a baseline."""
+    DistillWeighted; ``weighted-class`` weighs its sources per class; ``weighted+fixmatch`` adds
+    FixMatch consistency), the method names a baseline."""
     if method != "distill":
         return method
-    return aggregator if unlabeled_loss == "none" else f"{aggregator}+{unlabeled_loss}"
+    name = aggregator if source_weights == "task" else f"{aggregator}-{source_weights}"
+    return name if unlabeled_loss == "none" else f"{name}+{unlabeled_loss}"
 
 
 def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
@@ -77,7 +79,8 @@ def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
     DistillNearest picks by with no options, the one that weighs the default method's sources, and
     which of ``targets`` are complementary."""
     spec = RunSpec()
-    return {"default_method": table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss),
+    return {"default_method": table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss,
+                                           spec.distill.source_weights),
             "default_metric": DEFAULT_PRIMARY_METRIC, "default_weighting_metric": spec.metric,
             "complementary": complementary_targets(targets)}
 
@@ -85,10 +88,12 @@ def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
 def group_summary(table: Mapping[str, Mapping[str, tuple[float, float, int]]], targets: Sequence[str],
                   methods: Sequence[str]) -> dict[str, Any]:
     """A group of targets on its own: which of them the table has, each method's mean over them
-    (``average_row``) and DistillWeighted − DistillNearest on them (``margins``, points)."""
+    (``average_row``) and DistillWeighted − DistillNearest on them (``margins``, points), with its
+    sources weighed per task and per class."""
     sub = {t: table[t] for t in targets if t in table}
     return {"targets": list(sub), "average": average_row(sub, methods),
-            "weighted_over_nearest": margins(sub, "weighted", "nearest")}
+            "weighted_over_nearest": margins(sub, "weighted", "nearest"),
+            "weighted_class_over_nearest": margins(sub, "weighted-class", "nearest")}
 
 
 def single_source_accuracy(rows: Iterable[Mapping[str, Any]]) -> dict[tuple, dict[str, float]]:

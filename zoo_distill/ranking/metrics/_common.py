@@ -15,7 +15,8 @@ from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["MetricError", "finite_score", "guarded", "leep_from_probabilities", "one_hot", "pca_project",
+__all__ = ["MetricError", "finite_score", "guarded", "leep_from_probabilities", "leep_per_sample", "one_hot",
+    "pca_project",
     "pca_scale_free", "power_of_two_scaled", "prepare_inputs", "prepare_logit_inputs", "require_logits", "softmax",
     "top_eigenpairs"]
 
@@ -187,12 +188,18 @@ def leep_from_probabilities(theta: np.ndarray, labels: np.ndarray, eps: float = 
     P(z) = 0 are masked (their conditional is set to 0) instead of dividing by zero; ``eps``
     keeps the log finite should a row's expected prediction underflow to 0.
     """
+    return float(np.mean(leep_per_sample(theta, labels, eps)))
+
+
+def leep_per_sample(theta: np.ndarray, labels: np.ndarray, eps: float = 1e-20) -> np.ndarray:
+    """[N] log of each sample's expected empirical prediction of its own label: LEEP is their mean
+    (and the mean over one class's samples is that class's share, ``ranking.per_class``)."""
     n = theta.shape[0]
     joint = one_hot(labels).T @ theta / n  # P(y, z) [C, K]
     marginal = joint.sum(axis=0)  # P(z)
     conditional = np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0)
     eep = np.einsum("nk,nk->n", theta, conditional[labels])  # sum_z P(y_i|z) theta_iz
-    return float(np.mean(np.log(eep + eps)))
+    return np.log(eep + eps)
 
 
 def top_eigenpairs(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,11 @@ x_w is the weak view, which is the distillation view (the bank's), and x_s a str
 labeled, weak and strong images go through the student in one forward pass, as in FixMatch, so
 a step costs what a FixMatch step costs. ``lam_schedule`` and ``lam_scale`` (feature_weight.py)
 are opt-in guards that lower lambda when the zoo does not fit the target.
+
+With per-class source weights A[s, c] (``run --source-weights class``, ranking/per_class.py) alpha_s
+becomes a weight per image, w_s(x) = sum_c q_c(x) A[s, c], with q the label of a labeled image and
+the student's (detached) prediction on the weak view of an unlabeled one: each source's term counts
+on the images of the classes it knows best.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from zoo_distill.training.methods.feature_weight import knn_relevance, schedule_
 from zoo_distill.training.pipeline import Inputs, StepBatch
 from zoo_distill.training.student import Student
 
-__all__ = ["Distill", "DistillInputs", "active_weights", "feature_loss", "head_key", "make_head"]
+__all__ = ["Distill", "DistillInputs", "active_weights", "feature_distance", "feature_loss", "head_key", "make_head"]
 
 
 def head_key(source: str) -> str:
@@ -57,12 +62,17 @@ def make_head(kind: str, d_in: int, d_out: int) -> torch.nn.Module:
     raise ValueError(f"unknown head {kind!r}; known: {', '.join(HEADS)}")
 
 
-def feature_loss(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def feature_distance(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """[N] per-image distance between predicted and teacher features."""
     if kind == "cosine":
-        return (1 - F.cosine_similarity(pred.float(), target.float(), dim=1)).mean()
+        return 1 - F.cosine_similarity(pred.float(), target.float(), dim=1)
     if kind == "mse":
-        return F.mse_loss(pred.float(), target.float())
+        return (pred.float() - target.float()).pow(2).flatten(1).mean(dim=1)
     raise ValueError(f"unknown feature loss {kind!r}; known: {', '.join(FEATURE_LOSSES)}")
+
+
+def feature_loss(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return feature_distance(kind, pred, target).mean()
 
 
 def active_weights(alpha: dict[str, float], threshold: float) -> dict[str, float]:
@@ -125,7 +135,9 @@ class Distill:
 
     ``fixmatch`` holds the consistency settings (threshold, lambda_u, strong augmentation) used
     when ``config.unlabeled_loss == "fixmatch"``; ``train`` gives the training length that a
-    ``config.lam_schedule`` other than constant decays over.
+    ``config.lam_schedule`` other than constant decays over; ``class_alpha`` ({source: [classes]},
+    each class summing to 1 over the sources of ``alpha``) weighs every image's feature terms by its
+    class instead of by alpha alone.
     """
 
     uses_unlabeled = True
@@ -133,19 +145,24 @@ class Distill:
     def __init__(self, student: Student, labeled: ImagePool, labels: np.ndarray, unlabeled: ImagePool,
                  alpha: dict[str, float], targets: dict[str, torch.Tensor] | None, config: DistillConfig,
                  device: torch.device, teachers: dict | None = None, name: str = "distill",
-                 fixmatch: FixMatchConfig | None = None, train: TrainConfig | None = None) -> None:
+                 fixmatch: FixMatchConfig | None = None, train: TrainConfig | None = None,
+                 class_alpha: Mapping[str, np.ndarray] | None = None) -> None:
         self.name, self.student, self.config, self.device = name, student, config, device
         self.labeled, self.unlabeled = labeled, unlabeled
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.alpha = alpha
         self.targets = targets or {}
         self.teachers = teachers or {}
+        self.teacher_tf = {s: create_transform(**t.data_config, is_training=False) for s, t in self.teachers.items()} \
+            if config.online_teachers else {}
+        self.class_alpha: torch.Tensor | None = None  # [classes, sources in alpha's order]
+        if class_alpha is not None:
+            self.class_alpha = torch.as_tensor(np.stack([np.asarray(class_alpha[s]) for s in alpha], axis=1),
+                                               dtype=torch.float32)
         dims = ({s: t.shape[-1] for s, t in self.targets.items()} if not config.online_teachers
                 else {s: t.feature_dim for s, t in self.teachers.items()})
         self.heads = torch.nn.ModuleDict({head_key(s): make_head(config.head, student.feature_dim, dims[s])
                                           for s in alpha})
-        self.teacher_tf = {s: create_transform(**t.data_config, is_training=False) for s, t in self.teachers.items()} \
-            if config.online_teachers else {}
         self.fixmatch = (fixmatch or FixMatchConfig()) if config.unlabeled_loss == "fixmatch" else None
         self.make_inputs = DistillInputs(
             labeled, unlabeled, self.labels, config, student_transform(student),
@@ -164,14 +181,30 @@ class Distill:
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"student": self.student.model, "heads": self.heads}
 
-    def _relevance(self) -> dict[str, float]:
-        """r_s per source from its features on the plain labeled images (bank view 0, no new pass)."""
-        n_l, labels = len(self.labeled), self.labels.numpy()
+    def _labeled_features(self) -> dict[str, np.ndarray]:
+        """Each source's features on the plain labeled images (bank view 0, no new pass)."""
+        n_l = len(self.labeled)
         if self.config.online_teachers:
             features = self._online_features([self.labeled.image(i) for i in range(n_l)])
         else:
             features = {s: bank[0, :n_l] for s, bank in self.targets.items()}
-        return {s: knn_relevance(features[s].float().cpu().numpy(), labels) for s in self.alpha}
+        return {s: features[s].float().cpu().numpy() for s in self.alpha}
+
+    def _relevance(self) -> dict[str, float]:
+        """r_s per source from its features on the plain labeled images."""
+        labels = self.labels.numpy()
+        return {s: knn_relevance(f, labels) for s, f in self._labeled_features().items()}
+
+    def image_weights(self, y: torch.Tensor, weak_logits: torch.Tensor | None) -> torch.Tensor | None:
+        """[labeled + unlabeled, sources] per-image source weights (class mode), else None: the
+        label's row of A for labeled images, the student's weak-view prediction times A for the others."""
+        if self.class_alpha is None:
+            return None
+        table = self.class_alpha.to(y.device)
+        rows = [table[y]]
+        if weak_logits is not None and len(weak_logits):
+            rows.append(weak_logits.detach().float().softmax(dim=1) @ table)
+        return torch.cat(rows)
 
     def lam_at(self, epoch: int, step: int) -> float:
         """lambda at this step: the configured value times the schedule's factor."""
@@ -186,22 +219,26 @@ class Distill:
             {s: inputs[f"target:{s}"] for s in self.alpha}
         g = pooled_features(self.student.model, inputs["x"])
         ce = F.cross_entropy(classify(self.student.model, g[:n_b]), inputs["y"])
+        logits = classify(self.student.model, g[n_b:]) if n_u and (self.fixmatch is not None
+                                                                    or self.class_alpha is not None) else None
+        weights = self.image_weights(inputs["y"], logits[:n_u] if logits is not None else None)
         feat = torch.zeros((), device=g.device)  # alpha-weighted, as logged
         guarded = torch.zeros((), device=g.device)  # alpha * relevance-weighted, as trained
         logs: dict[str, torch.Tensor | float] = {"loss_ce": ce.detach()}
-        for source, weight in self.alpha.items():
-            term = feature_loss(self.config.feature_loss, self.heads[head_key(source)](g[:n_b + n_u]),
-                                targets[source])
-            feat = feat + weight * term
-            guarded = guarded + weight * self.relevance[source] * term
+        for k, (source, weight) in enumerate(self.alpha.items()):
+            distance = feature_distance(self.config.feature_loss, self.heads[head_key(source)](g[:n_b + n_u]),
+                                        targets[source])
+            term = distance.mean()
+            weighted = weight * term if weights is None else (weights[:, k] * distance).mean()
+            feat = feat + weighted
+            guarded = guarded + self.relevance[source] * weighted
             logs[f"loss_feat_{source}"] = term.detach()
         logs["loss_feat"] = feat.detach()
         lam = self.lam_at(inputs["epoch"], inputs["step"])
         total = ce + lam * (guarded if self.config.lam_scale != "none" else feat)
         if self.guarded:
             logs["lam_feat"] = lam * sum(w * self.relevance[s] for s, w in self.alpha.items())
-        if self.fixmatch is not None and n_u:
-            logits = classify(self.student.model, g[n_b:])
+        if self.fixmatch is not None and logits is not None:
             unsup, mask = consistency_loss(logits[:n_u], logits[n_u:], self.fixmatch.threshold)
             total = total + self.fixmatch.lambda_u * unsup
             logs.update(loss_unsup=unsup.detach(), mask=mask.mean())
