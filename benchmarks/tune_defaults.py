@@ -37,7 +37,8 @@ from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, 
 
 # The point the grid moves from: the defaults of zoo-distill 0.1.0, set on small synthetic targets.
 BASE: dict[str, Any] = {"temperature": 0.5, "top_k": 0, "lam": 10.0, "views": 8, "metric": "knn",
-                        "unlabeled_loss": "none", "lam_schedule": "constant", "lam_scale": "none"}
+                        "unlabeled_loss": "none", "lam_schedule": "constant", "lam_scale": "none",
+                        "source_weights": "task"}
 
 GRID: dict[str, dict[str, Any]] = {
     "base": {},
@@ -66,6 +67,8 @@ METHOD_GRID: dict[str, dict[str, Any]] = {
     "+fixmatch, lambda-scale knn": {"unlabeled_loss": "fixmatch", "lam_scale": "knn"},
     "+fixmatch, lambda linear": {"unlabeled_loss": "fixmatch", "lam_schedule": "linear"},
     "+fixmatch, lambda 3": {"unlabeled_loss": "fixmatch", "lam": 3.0},
+    "+fixmatch, per class": {"unlabeled_loss": "fixmatch", "source_weights": "class"},
+    "+fixmatch, metric nce": {"unlabeled_loss": "fixmatch", "metric": "nce"},
 }
 GRIDS = {"settings": GRID, "method": METHOD_GRID}
 
@@ -75,7 +78,7 @@ def budget_for(change: dict[str, Any], epochs: int) -> Budget:
     setting = {**BASE, **{k: v for k, v in change.items() if k != "method"}}
     distill = replace(DistillConfig(), lam=setting["lam"], views=setting["views"],
                       unlabeled_loss=setting["unlabeled_loss"], lam_schedule=setting["lam_schedule"],
-                      lam_scale=setting["lam_scale"])
+                      lam_scale=setting["lam_scale"], source_weights=setting["source_weights"])
     return Budget(epochs=epochs, metric=setting["metric"],
                   aggregator_options={"temperature": setting["temperature"], "top_k": setting["top_k"]},
                   distill=distill)
