@@ -89,8 +89,8 @@ def split_runs(sources: list[str], methods: str) -> list[str]:
     """The runs of one split; ``nearest`` is the single-source run of the default metric's top source."""
     if methods == "headline":
         return ["finetune", "fixmatch", "weighted", "nearest", "weighted+fixmatch"]
-    return (["finetune", "fixmatch", "weighted", "uniform", "weighted+fixmatch", "nearest+fixmatch"]
-            + [f"single:{s}" for s in sources])
+    return (["finetune", "fixmatch", "weighted", "weighted-class", "uniform", "weighted+fixmatch",
+             "nearest+fixmatch"] + [f"single:{s}" for s in sources])
 
 
 def split(row: dict) -> tuple:

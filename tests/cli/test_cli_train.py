@@ -69,8 +69,12 @@ def test_all_zero_weights_is_an_error(digits_task, tmp_path, monkeypatch):
     res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--aggregator", "zero",
                  "--out", tmp_path / "z")
     assert res.exit_code == 2 and "every source weight is zero" in res.output
-    res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--aggregator", "zero",
-                 "--source-weights", "class", "--out", tmp_path / "zc")
+    # whole-task kNN scores lie in [0, 1]; per-class LEEP scores are negative: zero weights on those only
+    zero_per_class = Aggregator("zero-per-class", lambda scores: {name: 0.0 if min(scores.values()) < 0 else 0.5
+                                                                  for name in scores})
+    monkeypatch.setitem(get_registry().aggregators, "zero-per-class", zero_per_class)
+    res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "-m", "knn", "--aggregator",
+                 "zero-per-class", "--source-weights", "class", "--out", tmp_path / "zc")
     assert res.exit_code == 2 and "every source weight is zero" in res.output and "Traceback" not in res.output
 
 

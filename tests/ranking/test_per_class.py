@@ -110,3 +110,21 @@ def test_ranking_scores_every_source_per_class_only_when_asked(digits_task, tmp_
         assert set(scores) == {"average precision", "leep"} and len(scores["leep"]) == len(data.class_names)
     kind, table = comparable_scores(ranked)
     assert kind == "leep" and np.mean(table["digits-net"]) > np.mean(table["textures-net"])  # the related teacher
+
+
+def test_features_that_tell_no_image_apart_score_low_on_every_class_not_high_on_the_first():
+    ap = class_average_precision(np.ones((20, 4)), LABELS, 4)
+    assert np.allclose(ap, ap[0]) and ap[0] < 0.25  # ties break against the class, whatever its index
+
+
+def test_a_source_without_per_class_scores_sends_every_class_to_the_whole_task_alpha():
+    good = {"average precision": [0.9, 0.2], "leep": [-0.1, -2.0]}
+    kind, scores = comparable_scores({"a": good, "b": {}})  # b's per-class scoring failed
+    assert kind == "average precision" and np.isnan(scores["b"]).all()
+    weights = class_weights(scores, nearest, {"a": 0.25, "b": 0.75})
+    assert weights["b"].tolist() == pytest.approx([0.75, 0.75])
+
+
+def test_a_class_no_source_keeps_a_weight_on_is_an_error_not_a_class_without_distillation():
+    with pytest.raises(ValueError, match=r"class\(es\) 1"):
+        effective_alpha({"a": np.array([1.0, 0.0]), "b": np.array([0.0, 0.4]), "c": np.array([0.0, 0.6])}, 0.7)

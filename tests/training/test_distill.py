@@ -247,6 +247,12 @@ def test_per_class_weights_train_each_class_on_its_own_teacher(target_dir):
     assert np.allclose(weights.numpy(), [[0.0, 1.0], [1.0, 0.0], *[[1 / 3, 2 / 3]] * 3])
     _, logs = step_loss(method, batch())  # labeled and unlabeled images: finite, and the same objective's scale
     assert 0 < logs["loss_feat"] <= 2.0
+    for bad, message in (({"left": np.array([1.0, 0.0, 0.0])}, "no weights for right"),
+                         ({"left": np.array([1.0, 0.5, 0.0]), "right": np.array([0.0, 1.0, 1.0])}, "sum to 1"),
+                         ({"left": np.array([1.0, 0.0]), "right": np.array([0.0, 1.0])}, "3 classes")):
+        with pytest.raises(ValueError, match=message):
+            Distill(student, ImagePool(data.train.paths), labels, ImagePool(data.unlabeled),
+                    {"left": 0.5, "right": 0.5}, bank, DistillConfig(views=2), torch.device("cpu"), class_alpha=bad)
 
 
 def test_per_class_weights_through_run_with_consistency(target_dir, tiny_zoo, tmp_path):

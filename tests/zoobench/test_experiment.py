@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from zoo_distill.training.config import DistillConfig
 from zoo_distill.zoobench.build import ZoobenchBuild
-from zoo_distill.zoobench.experiment import Budget, method_spec
+from zoo_distill.zoobench.experiment import Budget, method_spec, run_signature
 
 
 @pytest.fixture
@@ -63,8 +64,21 @@ def test_class_suffix_weighs_the_sources_per_class_and_composes_with_consistency
         "weighted": ("weighted", "task", "none"), "weighted-class": ("weighted", "class", "none"),
         "weighted-class+fixmatch": ("weighted", "class", "fixmatch"), "nearest-class": ("nearest", "class", "none"),
         "single:a": ("nearest", "task", "none")}
+    budget = Budget(distill=DistillConfig(source_weights="class"))  # single runs stay one weight per source
+    assert method_spec("single:a", build, "test_resnet", 0, budget).distill.source_weights == "task"
     with pytest.raises(ValueError, match="bogus-class"):
         method_spec("bogus-class", build, "test_resnet", 0, Budget())
+
+
+def test_signatures_of_one_weight_per_source_are_those_kept_before_per_class_weights_existed(build):
+    from zoo_distill.plugin.manager import get_registry
+
+    registry = get_registry()
+    task = run_signature("weighted", build, "test_resnet", 0, Budget(), registry)
+    assert "source_weights" not in task["distill"]  # kept runs signed before the field still match
+    per_class = run_signature("weighted-class", build, "test_resnet", 0, Budget(), registry)
+    assert per_class["distill"]["source_weights"] == "class"
+    assert {k: v for k, v in per_class["distill"].items() if k != "source_weights"} == task["distill"]
 
 
 def test_unknown_method_is_named(build):

@@ -169,9 +169,9 @@ def run(
                                   "the target drops out; 'none': α alone."),
     source_weights: str = typer.Option(_D.source_weights, "--source-weights", help="'task': one weight α per "
                                        "source for the whole task; 'class': the aggregator weighs the sources once "
-                                       "per class, by each source's LEEP on that class's labeled images, so a task "
-                                       "whose classes come from several domains learns each class from its own "
-                                       "teacher."),
+                                       "per class, by each source's LEEP on that class's labeled images (feature "
+                                       "average precision when a source has no head), so a task whose classes "
+                                       "come from several domains learns each class from its own teacher."),
     threshold: float = typer.Option(_F.threshold, "--threshold", help="With --unlabeled-loss fixmatch: confidence "
                                     "needed for a pseudo-label."),
     lambda_u: float = typer.Option(_F.lambda_u, "--lambda-u", help="With --unlabeled-loss fixmatch: weight of the "

@@ -57,8 +57,11 @@ def class_average_precision(features: np.ndarray, labels: np.ndarray, n_classes:
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     sim = x @ x.T
     np.fill_diagonal(sim, -np.inf)
-    order = np.argsort(-sim, axis=1, kind="stable")[:, :-1]  # every other image, nearest first (self last)
-    relevant = labels[order] == labels[:, None]
+    same = labels[None, :] == labels[:, None]
+    # every other image, nearest first (self last); among equally near ones the other classes' first,
+    # so features that cannot tell images apart score low on every class, not high on the first ones
+    order = np.lexsort((same, -sim), axis=1)[:, :-1]
+    relevant = np.take_along_axis(same, order, axis=1)
     hits = np.cumsum(relevant, axis=1)
     n_relevant = relevant.sum(axis=1)
     precision_sum = (relevant * hits / np.arange(1, order.shape[1] + 1)).sum(axis=1)
@@ -79,7 +82,10 @@ def comparable_scores(per_source: Mapping[str, Mapping[str, list[float]]]) -> tu
     """``(kind, {source: [n_classes] scores})`` of one kind for every source: LEEP if every source
     has it (a head), else average precision (one scale within a class)."""
     kind = "leep" if all("leep" in by for by in per_source.values()) else "average precision"
-    return kind, {s: np.asarray(by[kind], dtype=np.float64) for s, by in per_source.items()}
+    n_classes = max((len(v) for by in per_source.values() for v in by.values()), default=0)
+    # a source whose per-class scores failed has none: its classes take the whole-task alpha
+    return kind, {s: np.asarray(by.get(kind, [np.nan] * n_classes), dtype=np.float64)
+                  for s, by in per_source.items()}
 
 
 def class_weights(scores: Mapping[str, np.ndarray], aggregate: Aggregate,
@@ -112,6 +118,8 @@ def effective_alpha(weights: Mapping[str, np.ndarray], threshold: float) -> tupl
     if not kept:
         raise ValueError("every source weight is zero (or below the threshold): nothing to distill from")
     total = np.sum(list(kept.values()), axis=0)
-    total = np.where(total > 0, total, 1.0)
+    if np.any(total <= 0):
+        empty = ", ".join(str(c) for c in np.flatnonzero(total <= 0))
+        raise ValueError(f"no source weighs at least the threshold {threshold} on class(es) {empty}")
     kept = {s: w / total for s, w in kept.items()}
     return {s: float(w.mean()) for s, w in kept.items()}, kept

@@ -213,7 +213,10 @@ def rank_sources(
             known = {m: saved[f"{m}@{v}"] for m, v in versions.items() if f"{m}@{v}" in saved}
         score_source(metrics, fs.features, labels, fs.logits, result, known)
         if per_class:
-            result.class_scores = class_scores(fs.features, fs.logits, labels, len(data.class_names))
+            try:
+                result.class_scores = class_scores(fs.features, fs.logits, labels, len(data.class_names))
+            except Exception as exc:  # noqa: BLE001 - its classes fall back to the whole-task weights
+                result.metric_errors["per-class"] = f"{type(exc).__name__}: {exc}"
         if cache is not None and fs.key:
             fresh = {f"{m}@{versions[m]}": v for m, v in result.scores.items() if v is not None and m not in known}
             if fresh:

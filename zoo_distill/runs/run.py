@@ -162,6 +162,8 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
 
         def aggregate(class_scores: dict[str, float]) -> dict[str, float]:
             weights = aggregator.weights(class_scores, **spec.aggregator_options)
+            if not all(math.isfinite(w) and w >= 0 for w in weights.values()):
+                raise ValueError(f"weights must be finite and >= 0 on every class, got {weights}")
             active_weights(weights, 0.0)
             return weights
 
@@ -247,9 +249,11 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     evaluate = Evaluator(student, data, spec, device) if data.test is not None else None
     # What the trained weights depend on: how many workers made the inputs, or when the test split
     # was evaluated, does not change them, so a run may be resumed with other values of those.
-    signature = {"spec": {**asdict(spec), "train": spec.train.identity()},
+    signature = {"spec": {**asdict(spec), "train": spec.train.identity(), "distill": spec.distill.identity()},
                  "labeled": fingerprint(data.train.paths, data.train.labels),
                  "unlabeled": fingerprint(data.unlabeled), "alpha": alpha}
+    if class_alpha:
+        signature["class_alpha"] = {k: [float(x) for x in v] for k, v in class_alpha.items()}
     if overwrite and distributed.is_main():
         clear_run_files(out)  # only now: a failure in ranking or the bank left the old run whole
     distributed.barrier()

@@ -17,9 +17,9 @@ from zoo_distill.errors import ConfigError
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_choice, check_float, check_int
 from zoo_distill.util.workers import MAX_WORKERS
 
-__all__ = ["EVALUATIONS_PER_RUN", "FEATURE_LOSSES", "HEADS", "LAMBDA_SCALES", "LAMBDA_SCHEDULES", "PRECISIONS",
-           "RUNTIME_ONLY", "SOURCE_WEIGHTINGS", "UNLABELED_LOSSES", "DistillConfig", "FixMatchConfig", "TrainConfig",
-           "check_device"]
+__all__ = ["ADDED_LATER", "EVALUATIONS_PER_RUN", "FEATURE_LOSSES", "HEADS", "LAMBDA_SCALES", "LAMBDA_SCHEDULES",
+           "PRECISIONS", "RUNTIME_ONLY", "SOURCE_WEIGHTINGS", "UNLABELED_LOSSES", "DistillConfig", "FixMatchConfig",
+           "TrainConfig", "check_device"]
 
 FEATURE_LOSSES = ("cosine", "mse")
 HEADS = ("linear", "mlp")
@@ -33,6 +33,9 @@ _MAX_EPOCHS = 100_000
 _MAX_STEPS = 10_000_000
 EVALUATIONS_PER_RUN = 4  # by default; plus the last epoch when the epochs do not divide evenly
 RUNTIME_ONLY = ("workers", "eval_every")  # TrainConfig fields that do not change the trained weights
+# DistillConfig fields added after results were kept: left out of a signature at these values, which
+# train exactly what was trained before the field existed, so those kept runs and checkpoints stay valid.
+ADDED_LATER = {"source_weights": "task"}
 
 
 def check_device(value: str, option: str = "--device") -> str:
@@ -129,6 +132,11 @@ class DistillConfig:
         check_choice("--lambda-schedule", self.lam_schedule, LAMBDA_SCHEDULES)
         check_choice("--lambda-scale", self.lam_scale, LAMBDA_SCALES)
         check_choice("--source-weights", self.source_weights, SOURCE_WEIGHTINGS)
+
+    def identity(self) -> dict[str, Any]:
+        """The settings the trained weights depend on, as signatures record them (``asdict`` less the
+        ``ADDED_LATER`` fields at their neutral value)."""
+        return {k: v for k, v in asdict(self).items() if ADDED_LATER.get(k, object()) != v}
 
 
 @dataclass(frozen=True)

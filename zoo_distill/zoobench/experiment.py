@@ -86,7 +86,8 @@ def load_split(build: ZoobenchBuild, target: str, key: str) -> TargetData:
 def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int, budget: Budget) -> RunSpec:
     """The RunSpec of one method; the student always starts from the generic start."""
     train = TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, mu=budget.mu, lr=budget.lr, seed=seed)
-    pure = replace(budget.distill, unlabeled_loss="none")  # single and subset runs rank sources: no consistency
+    # single and subset runs rank sources: no consistency, one weight per source
+    pure = replace(budget.distill, unlabeled_loss="none", source_weights="task")
     spec = RunSpec(student=student_arch, student_init=str(build.generic[student_arch]), train=train,
                    metric=budget.metric, distill=pure)
     if method in BASELINES:
@@ -125,6 +126,7 @@ def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: in
     kept run stays valid whatever they were."""
     spec = method_spec(method, build, student_arch, seed, budget)
     signature = json.loads(json.dumps(asdict(spec), default=str))
+    signature["distill"] = json.loads(json.dumps(spec.distill.identity(), default=str))
     signature["student_init"] = zoo_relative(build, spec.student_init)
     signature["train"] = json.loads(json.dumps(spec.train.identity(), default=str))
     if spec.method == "distill":

@@ -72,6 +72,9 @@ def feature_distance(kind: str, pred: torch.Tensor, target: torch.Tensor) -> tor
 
 
 def feature_loss(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The mean of ``feature_distance``, computed as it always was (the kept results' bits)."""
+    if kind == "mse":
+        return F.mse_loss(pred.float(), target.float())
     return feature_distance(kind, pred, target).mean()
 
 
@@ -130,6 +133,20 @@ class DistillInputs:
         return inputs
 
 
+def _class_table(class_alpha: Mapping[str, np.ndarray], alpha: Mapping[str, float], n_classes: int) -> torch.Tensor:
+    """[classes, sources in alpha's order] from ``{source: [classes]}``, checked: every source of alpha,
+    one finite weight >= 0 per class, and each class's weights summing to 1."""
+    missing = sorted(set(alpha) - set(class_alpha))
+    if missing:
+        raise ValueError(f"class_alpha has no weights for {', '.join(missing)}")
+    table = np.stack([np.asarray(class_alpha[s], dtype=np.float64) for s in alpha], axis=1)
+    if table.shape != (n_classes, len(alpha)) or not np.all(np.isfinite(table)) or np.any(table < 0) \
+            or not np.allclose(table.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError(f"class_alpha must give each of the {n_classes} classes finite weights >= 0 over the "
+                         f"sources that sum to 1; got a {table.shape[0]} x {table.shape[1]} table")
+    return torch.as_tensor(table, dtype=torch.float32)
+
+
 class Distill:
     """The distillation objective over a labeled pool (first) and an unlabeled pool.
 
@@ -157,8 +174,7 @@ class Distill:
             if config.online_teachers else {}
         self.class_alpha: torch.Tensor | None = None  # [classes, sources in alpha's order]
         if class_alpha is not None:
-            self.class_alpha = torch.as_tensor(np.stack([np.asarray(class_alpha[s]) for s in alpha], axis=1),
-                                               dtype=torch.float32)
+            self.class_alpha = _class_table(class_alpha, alpha, int(student.model.num_classes))
         dims = ({s: t.shape[-1] for s, t in self.targets.items()} if not config.online_teachers
                 else {s: t.feature_dim for s, t in self.teachers.items()})
         self.heads = torch.nn.ModuleDict({head_key(s): make_head(config.head, student.feature_dim, dims[s])
@@ -200,10 +216,13 @@ class Distill:
         label's row of A for labeled images, the student's weak-view prediction times A for the others."""
         if self.class_alpha is None:
             return None
-        table = self.class_alpha.to(y.device)
+        if self.class_alpha.device != y.device:
+            self.class_alpha = self.class_alpha.to(y.device)  # once
+        table = self.class_alpha
         rows = [table[y]]
         if weak_logits is not None and len(weak_logits):
-            rows.append(weak_logits.detach().float().softmax(dim=1) @ table)
+            with torch.autocast(y.device.type, enabled=False):  # weights that sum to 1, also under bf16
+                rows.append(weak_logits.detach().float().softmax(dim=1) @ table)
         return torch.cat(rows)
 
     def lam_at(self, epoch: int, step: int) -> float:
@@ -226,12 +245,16 @@ class Distill:
         guarded = torch.zeros((), device=g.device)  # alpha * relevance-weighted, as trained
         logs: dict[str, torch.Tensor | float] = {"loss_ce": ce.detach()}
         for k, (source, weight) in enumerate(self.alpha.items()):
-            distance = feature_distance(self.config.feature_loss, self.heads[head_key(source)](g[:n_b + n_u]),
-                                        targets[source])
-            term = distance.mean()
-            weighted = weight * term if weights is None else (weights[:, k] * distance).mean()
-            feat = feat + weighted
-            guarded = guarded + self.relevance[source] * weighted
+            pred = self.heads[head_key(source)](g[:n_b + n_u])
+            if weights is None:  # one alpha per source: the objective as it always was
+                term = feature_loss(self.config.feature_loss, pred, targets[source])
+                feat = feat + weight * term
+                guarded = guarded + weight * self.relevance[source] * term
+            else:  # a weight per image, from its class
+                distance = feature_distance(self.config.feature_loss, pred, targets[source])
+                term, weighted = distance.mean(), (weights[:, k] * distance).mean()
+                feat = feat + weighted
+                guarded = guarded + self.relevance[source] * weighted
             logs[f"loss_feat_{source}"] = term.detach()
         logs["loss_feat"] = feat.detach()
         lam = self.lam_at(inputs["epoch"], inputs["step"])
