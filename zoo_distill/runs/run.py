@@ -252,8 +252,9 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     signature = {"spec": {**asdict(spec), "train": spec.train.identity(), "distill": spec.distill.identity()},
                  "labeled": fingerprint(data.train.paths, data.train.labels),
                  "unlabeled": fingerprint(data.unlabeled), "alpha": alpha}
-    if class_alpha:
-        signature["class_alpha"] = {k: [float(x) for x in v] for k, v in class_alpha.items()}
+    per_class = {k: [float(x) for x in v] for k, v in class_alpha.items()} if class_alpha else None
+    if per_class:
+        signature["class_alpha"] = per_class
     if overwrite and distributed.is_main():
         clear_run_files(out)  # only now: a failure in ranking or the bank left the old run whole
     distributed.barrier()
@@ -276,7 +277,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         "method": spec.method, "aggregator": spec.aggregator if spec.method == "distill" else None,
         "metric": spec.metric if spec.method == "distill" else None,
         **final, "alpha": alpha, "scores": scores, "history": result.history,
-        **({"class_alpha": {k: [float(x) for x in v] for k, v in class_alpha.items()}} if class_alpha else {}),
+        **({"class_alpha": per_class} if per_class else {}),
         "train_seconds": result.seconds, "wall_seconds": time.perf_counter() - started,
         "resumed_from_epoch": result.resumed_from,
         "evaluation": {"split": "test" if data.test is not None else None,

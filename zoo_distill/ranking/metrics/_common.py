@@ -16,9 +16,8 @@ from typing import TypeVar
 import numpy as np
 
 __all__ = ["MetricError", "finite_score", "guarded", "leep_from_probabilities", "leep_per_sample", "one_hot",
-    "pca_project",
-    "pca_scale_free", "power_of_two_scaled", "prepare_inputs", "prepare_logit_inputs", "require_logits", "softmax",
-    "top_eigenpairs"]
+    "pca_project", "pca_scale_free", "power_of_two_scaled", "prepare_inputs", "prepare_logit_inputs", "require_logits",
+    "softmax", "top_eigenpairs"]
 
 
 class MetricError(ValueError):

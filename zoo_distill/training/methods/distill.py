@@ -170,8 +170,6 @@ class Distill:
         self.alpha = alpha
         self.targets = targets or {}
         self.teachers = teachers or {}
-        self.teacher_tf = {s: create_transform(**t.data_config, is_training=False) for s, t in self.teachers.items()} \
-            if config.online_teachers else {}
         self.class_alpha: torch.Tensor | None = None  # [classes, sources in alpha's order]
         if class_alpha is not None:
             self.class_alpha = _class_table(class_alpha, alpha, int(student.model.num_classes))
@@ -179,6 +177,8 @@ class Distill:
                 else {s: t.feature_dim for s, t in self.teachers.items()})
         self.heads = torch.nn.ModuleDict({head_key(s): make_head(config.head, student.feature_dim, dims[s])
                                           for s in alpha})
+        self.teacher_tf = {s: create_transform(**t.data_config, is_training=False) for s, t in self.teachers.items()} \
+            if config.online_teachers else {}
         self.fixmatch = (fixmatch or FixMatchConfig()) if config.unlabeled_loss == "fixmatch" else None
         self.make_inputs = DistillInputs(
             labeled, unlabeled, self.labels, config, student_transform(student),
@@ -197,19 +197,14 @@ class Distill:
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"student": self.student.model, "heads": self.heads}
 
-    def _labeled_features(self) -> dict[str, np.ndarray]:
-        """Each source's features on the plain labeled images (bank view 0, no new pass)."""
-        n_l = len(self.labeled)
+    def _relevance(self) -> dict[str, float]:
+        """r_s per source from its features on the plain labeled images (bank view 0, no new pass)."""
+        n_l, labels = len(self.labeled), self.labels.numpy()
         if self.config.online_teachers:
             features = self._online_features([self.labeled.image(i) for i in range(n_l)])
         else:
             features = {s: bank[0, :n_l] for s, bank in self.targets.items()}
-        return {s: features[s].float().cpu().numpy() for s in self.alpha}
-
-    def _relevance(self) -> dict[str, float]:
-        """r_s per source from its features on the plain labeled images."""
-        labels = self.labels.numpy()
-        return {s: knn_relevance(f, labels) for s, f in self._labeled_features().items()}
+        return {s: knn_relevance(features[s].float().cpu().numpy(), labels) for s in self.alpha}
 
     def image_weights(self, y: torch.Tensor, weak_logits: torch.Tensor | None) -> torch.Tensor | None:
         """[labeled + unlabeled, sources] per-image source weights (class mode), else None: the
