@@ -90,7 +90,7 @@ def split_runs(sources: list[str], methods: str) -> list[str]:
     if methods == "headline":
         return ["finetune", "fixmatch", "weighted", "nearest", "weighted+fixmatch"]
     return (["finetune", "fixmatch", "weighted", "weighted-class", "uniform", "weighted+fixmatch",
-             "nearest+fixmatch"] + [f"single:{s}" for s in sources])
+             "weighted-class+fixmatch", "nearest+fixmatch", "nearest-class"] + [f"single:{s}" for s in sources])
 
 
 def split(row: dict) -> tuple:

@@ -24,8 +24,8 @@ __all__ = ["HEADLINE", "accuracy_table", "average_row", "fmt", "group_summary", 
     "mean_std", "metric_quality", "oracle_rows", "single_source_accuracy", "source_choices", "summary_keys",
     "table_method"]
 
-HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "weighted-class", "weighted+fixmatch", "nearest+fixmatch",
-            "uniform", "best-single")
+HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "weighted-class", "weighted+fixmatch",
+            "weighted-class+fixmatch", "nearest+fixmatch", "uniform", "best-single")
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
