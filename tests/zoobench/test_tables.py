@@ -100,6 +100,13 @@ def test_group_summary_averages_only_its_targets():
     assert empty["targets"] == [] and math.isnan(empty["weighted_over_nearest"]["average"])
 
 
+def test_markdown_table_marks_cells_with_fewer_draws():
+    table = {"a": {"finetune": (0.5, 0.1, 3), "best-single": (0.75, 0.0, 1), "weighted": (0.6, 0.05, 2)}}
+    text = markdown_table(table, ["finetune", "weighted", "best-single"], {})
+    assert "| a | 50.0 ± 10.0 | **60.0 ± 5.0 (n=2)** | 75.0 (n=1) |" in text
+    assert "(n=3)" not in text
+
+
 def test_markdown_table_adds_one_average_row_per_group():
     table = _with_complementary()
     text = markdown_table(table, ["nearest", "weighted"], {}, {"complementary": ["mix"], "none": ["absent"]})

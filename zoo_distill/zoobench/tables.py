@@ -176,22 +176,28 @@ def _by_target(splits: Sequence[tuple], values: Sequence[float]) -> dict[str, fl
     return {t: float(np.mean(v)) for t, v in grouped.items()}
 
 
-def fmt(cell: tuple[float, float, int] | None) -> str:
+def fmt(cell: tuple[float, float, int] | None, draws: int = 0) -> str:
+    """``mean ± std`` in percent; a cell with fewer than ``draws`` values says how many it has
+    (a single value has no spread, so it shows none rather than a misleading ± 0.0)."""
     if cell is None:
         return "–"
-    mean, std, _ = cell
-    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+    mean, std, n = cell
+    text = f"{100 * mean:.1f}" if n == 1 else f"{100 * mean:.1f} ± {100 * std:.1f}"
+    return f"{text} (n={n})" if n < draws else text
 
 
 def markdown_table(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str],
                    labels: Mapping[str, str], groups: Mapping[str, Sequence[str]] | None = None) -> str:
     """Targets as rows, methods as columns, best mean in bold (the oracle column never is); an
-    average row at the end, then one per named group of targets (e.g. the complementary ones)."""
+    average row at the end, then one per named group of targets (e.g. the complementary ones).
+    A cell over fewer draws than the table's fullest cell is marked ``(n=k)``."""
+    draws = max((cell[2] for by in table.values() for cell in by.values()), default=0)
     head = "| target | " + " | ".join(labels.get(m, m) for m in methods) + " |"
     lines = [head, "|---|" + "---:|" * len(methods)]
     for target, by in table.items():
         best = max((by[m][0] for m in methods if m in by and m != "best-single"), default=None)
-        cells = [(f"**{fmt(by.get(m))}**" if m in by and by[m][0] == best else fmt(by.get(m))) for m in methods]
+        cells = [(f"**{fmt(by.get(m), draws)}**" if m in by and by[m][0] == best else fmt(by.get(m), draws))
+                 for m in methods]
         lines.append(f"| {target} | " + " | ".join(cells) + " |")
     avg = average_row(table, methods)
     lines.append("| **average** | " + " | ".join(_points(avg[m]) for m in methods) + " |")
