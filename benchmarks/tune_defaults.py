@@ -67,6 +67,9 @@ METHOD_GRID: dict[str, dict[str, Any]] = {
     "+fixmatch, lambda-scale knn": {"unlabeled_loss": "fixmatch", "lam_scale": "knn"},
     "+fixmatch, lambda linear": {"unlabeled_loss": "fixmatch", "lam_schedule": "linear"},
     "+fixmatch, lambda 3": {"unlabeled_loss": "fixmatch", "lam": 3.0},
+    # lambda falling as the labels grow (10 * 5 / labels per class at 20 labels): the teachers as a prior
+    # that the labeled images outweigh as they add up
+    "+fixmatch, lambda 2.5": {"unlabeled_loss": "fixmatch", "lam": 2.5},
     "+fixmatch, per class": {"unlabeled_loss": "fixmatch", "source_weights": "class"},
     "+fixmatch, metric nce": {"unlabeled_loss": "fixmatch", "metric": "nce"},
 }
