@@ -111,6 +111,9 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=Budget.epochs)
     p.add_argument("--only", nargs="*", default=None, help="grid rows to run (default: all)")
     p.add_argument("--targets", nargs="*", default=None, help="targets to run (default: every target of the zoo)")
+    p.add_argument("--name", default="table",
+                   help="report files in --out: table.md and summary.json by default, else NAME.md and NAME.json "
+                        "(so a run of a few rows or shots keeps the earlier report)")
     args = p.parse_args()
     grid = GRIDS[args.grid]
     unknown = set(args.only or []) - set(grid)
@@ -153,8 +156,8 @@ def main() -> int:
     text = ("\n\n".join(texts) + f"\n\nzoobench seed {args.zoo_seed}, split seed(s) {seeds}, {args.epochs} epochs; "
             f"wall time of this invocation {(time.perf_counter() - started) / 60:.1f} min.\n")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text(text)
-    atomic_write_json(out / "summary.json", summary)
+    (out / f"{args.name}.md").write_text(text)
+    atomic_write_json(out / ("summary.json" if args.name == "table" else f"{args.name}.json"), summary)
     print(text)
     return 0
 
