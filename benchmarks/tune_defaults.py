@@ -112,7 +112,8 @@ def main() -> int:
     p.add_argument("--only", nargs="*", default=None, help="grid rows to run (default: all)")
     p.add_argument("--targets", nargs="*", default=None, help="targets to run (default: every target of the zoo)")
     p.add_argument("--name", default="table",
-                   help="report files in --out: table.md and summary.json by default, else NAME.md and NAME.json "
+                   help="report files (in --out, or --out/method for --grid method): table.md and summary.json by "
+                        "default, else NAME.md and NAME.json "
                         "(so a run of a few rows or shots keeps the earlier report)")
     args = p.parse_args()
     grid = GRIDS[args.grid]
