@@ -90,7 +90,8 @@ def split_runs(sources: list[str], methods: str) -> list[str]:
     if methods == "headline":
         return ["finetune", "fixmatch", "weighted", "nearest", "weighted+fixmatch"]
     return (["finetune", "fixmatch", "weighted", "weighted-class", "uniform", "weighted+fixmatch",
-             "weighted-class+fixmatch", "nearest+fixmatch"] + [f"single:{s}" for s in sources])
+             "weighted-class+fixmatch", "nearest+fixmatch", "weighted+fixmatch-teachers"]
+            + [f"single:{s}" for s in sources])
 
 
 KEPT_ONLY = ["nearest-class"]  # not a column of the table: reported from kept runs, trained only when named

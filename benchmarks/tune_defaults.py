@@ -72,6 +72,8 @@ METHOD_GRID: dict[str, dict[str, Any]] = {
     "+fixmatch, lambda 2.5": {"unlabeled_loss": "fixmatch", "lam": 2.5},
     "+fixmatch, per class": {"unlabeled_loss": "fixmatch", "source_weights": "class"},
     "+fixmatch, metric nce": {"unlabeled_loss": "fixmatch", "metric": "nce"},
+    # pseudo-labels from the student times a linear probe on the teachers' banked features
+    "+fixmatch-teachers": {"unlabeled_loss": "fixmatch-teachers"},
 }
 GRIDS = {"settings": GRID, "method": METHOD_GRID}
 
@@ -140,8 +142,8 @@ def main() -> int:
         results: dict[str, dict[str, list[float]]] = {}
         for row in args.only or list(grid):
             results[row] = {t: [] for t in targets}
-            consistency = {**BASE, **grid[row]}["unlabeled_loss"] == "fixmatch"
-            method = grid[row].get("method", "weighted+fixmatch" if consistency else "weighted")
+            unlabeled_loss = {**BASE, **grid[row]}["unlabeled_loss"]
+            method = grid[row].get("method", "weighted" if unlabeled_loss == "none" else f"weighted+{unlabeled_loss}")
             for target in targets:
                 for seed in args.seeds:
                     key = f"{shot}shot-s{seed}"

@@ -161,7 +161,9 @@ def run(
     unlabeled_loss: str = typer.Option(_D.unlabeled_loss, "--unlabeled-loss", help="What the unlabeled images "
                                        "train besides the feature term: 'fixmatch' (the default: confident weak-view "
                                        "predictions become targets on strong views; one forward pass, a FixMatch "
-                                       "step's cost) or 'none' (the paper's pure distillation)."),
+                                       "step's cost), 'fixmatch-teachers' (the same, with each pseudo-label weighed "
+                                       "by a linear probe on the teachers' features of the labeled images) or 'none' "
+                                       "(the paper's pure distillation)."),
     lam_schedule: str = typer.Option(_D.lam_schedule, "--lambda-schedule", help="λ over training: constant, or "
                                      "decayed to 0 by the last step (linear, cosine)."),
     lam_scale: str = typer.Option(_D.lam_scale, "--lambda-scale", help="'knn': weight each source's feature term "

@@ -17,13 +17,16 @@ from zoo_distill.errors import ConfigError
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_choice, check_float, check_int
 from zoo_distill.util.workers import MAX_WORKERS
 
-__all__ = ["ADDED_LATER", "EVALUATIONS_PER_RUN", "FEATURE_LOSSES", "HEADS", "LAMBDA_SCALES", "LAMBDA_SCHEDULES",
-           "PRECISIONS", "RUNTIME_ONLY", "SOURCE_WEIGHTINGS", "UNLABELED_LOSSES", "DistillConfig", "FixMatchConfig",
-           "TrainConfig", "check_device"]
+__all__ = ["ADDED_LATER", "CONSISTENCY_LOSSES", "EVALUATIONS_PER_RUN", "FEATURE_LOSSES", "HEADS", "LAMBDA_SCALES",
+           "LAMBDA_SCHEDULES", "PRECISIONS", "RUNTIME_ONLY", "SOURCE_WEIGHTINGS", "UNLABELED_LOSSES", "DistillConfig",
+           "FixMatchConfig", "TrainConfig", "check_device"]
 
 FEATURE_LOSSES = ("cosine", "mse")
 HEADS = ("linear", "mlp")
-UNLABELED_LOSSES = ("none", "fixmatch")  # what the unlabeled pool trains besides the feature term
+# What the unlabeled pool trains besides the feature term: nothing, FixMatch consistency, or FixMatch
+# whose pseudo-labels also weigh a linear probe on the teachers' banked features (teacher_probe.py).
+UNLABELED_LOSSES = ("none", "fixmatch", "fixmatch-teachers")
+CONSISTENCY_LOSSES = ("fixmatch", "fixmatch-teachers")
 LAMBDA_SCHEDULES = ("constant", "linear", "cosine")  # lambda over training: kept, or decayed to 0
 LAMBDA_SCALES = ("none", "knn")  # per-source factor on lambda: 1, or kNN accuracy above chance
 SOURCE_WEIGHTINGS = ("task", "class")  # one alpha per source, or one per source and class (ranking/per_class.py)

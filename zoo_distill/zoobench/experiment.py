@@ -3,8 +3,9 @@
 Methods are named the way the tables show them: ``finetune``, ``fixmatch``, ``nearest``
 (DistillNearest), ``weighted`` (DistillWeighted), ``uniform``, ``single:<source>`` and
 ``subset:<source>,<source>,...`` (equal weights on the sources named, nothing on the others).
-``+fixmatch`` adds FixMatch consistency to an aggregator's distillation and ``-class`` weighs its
-sources per class (``weighted-class+fixmatch``: both).
+``+fixmatch`` adds FixMatch consistency to an aggregator's distillation (``+fixmatch-teachers``: with the
+teacher probes in its pseudo-labels) and ``-class`` weighs its sources per class
+(``weighted-class+fixmatch``: both).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from zoo_distill.features.cache import FeatureCache
 from zoo_distill.plugin.manager import PluginRegistry, get_registry
 from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTING_METRIC, RANKING_AGGREGATORS
 from zoo_distill.runs.spec import RunSpec
-from zoo_distill.training.config import DistillConfig, TrainConfig
+from zoo_distill.training.config import CONSISTENCY_LOSSES, DistillConfig, TrainConfig
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.zoo.file import Zoo
 from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench, weights_digest
@@ -43,7 +44,8 @@ LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNe
           "weighted+fixmatch": "DistillWeighted + FixMatch", "nearest+fixmatch": "DistillNearest + FixMatch",
           "uniform+fixmatch": "uniform + FixMatch", "best-single": "best single (oracle)",
           "weighted-class": "DistillWeighted per class", "nearest-class": "DistillNearest per class",
-          "weighted-class+fixmatch": "DistillWeighted per class + FixMatch"}
+          "weighted-class+fixmatch": "DistillWeighted per class + FixMatch",
+          "weighted+fixmatch-teachers": "DistillWeighted + FixMatch with teacher probes"}
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,12 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
         return replace(spec, method="distill", aggregator="nearest", sources=[method.split(":", 1)[1]])
     if method.startswith("subset:"):
         return replace(spec, method="distill", aggregator="uniform", sources=method.split(":", 1)[1].split(","))
-    aggregator, consistency = method.removesuffix(CONSISTENCY), method.endswith(CONSISTENCY)
+    aggregator, _, unlabeled_loss = method.partition("+")
     aggregator, per_class = aggregator.removesuffix(PER_CLASS), aggregator.endswith(PER_CLASS)
-    if aggregator in DISTILL_AGGREGATORS:
+    if aggregator in DISTILL_AGGREGATORS and unlabeled_loss in ("", *CONSISTENCY_LOSSES):
         options = budget.aggregator_options if aggregator == "weighted" else {}
         # Explicit either way: the paper's columns stay pure distillation whatever run's default is.
-        distill = replace(budget.distill, unlabeled_loss="fixmatch" if consistency else "none",
+        distill = replace(budget.distill, unlabeled_loss=unlabeled_loss or "none",
                           source_weights="class" if per_class else budget.distill.source_weights)
         metric = budget.ranking_metric if aggregator in RANKING_AGGREGATORS else budget.metric
         return replace(spec, method="distill", aggregator=aggregator, aggregator_options=dict(options),

@@ -60,13 +60,22 @@ class StrongViews:
             return [self.one(image, rng) for image in images]
 
 
-def consistency_loss(weak: torch.Tensor, strong: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+def consistency_loss(weak: torch.Tensor, strong: torch.Tensor, threshold: float,
+                     prior: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """FixMatch's unlabeled term and its mask (1 where the weak view's pseudo-label is confident).
 
     Pseudo-labels come from the detached weak logits; the loss is averaged over all unlabeled
     images (masked ones count as 0), as in USB, so it is exactly 0 when nothing is confident.
+    ``prior`` ([n, classes] probabilities of another predictor on the weak views, e.g. the teacher
+    probes of ``run --unlabeled-loss fixmatch-teachers``) multiplies the weak prediction before the
+    threshold: the normalised product is confident where one is sure and the other does not object.
     """
     with torch.no_grad():
-        confidence, pseudo = torch.softmax(weak.detach().float(), dim=1).max(dim=1)
+        if prior is None:  # FixMatch as it always was (the kept results' bits)
+            p = torch.softmax(weak.detach().float(), dim=1)
+        else:
+            p = torch.softmax(torch.log_softmax(weak.detach().float(), dim=1)
+                              + prior.detach().float().clamp_min(1e-12).log(), dim=1)
+        confidence, pseudo = p.max(dim=1)
         mask = (confidence >= threshold).float()
     return (F.cross_entropy(strong, pseudo, reduction="none") * mask).mean(), mask

@@ -17,8 +17,11 @@ With ``unlabeled_loss="fixmatch"`` the unlabeled pool also trains FixMatch's con
 
 x_w is the weak view, which is the distillation view (the bank's), and x_s a strong view;
 labeled, weak and strong images go through the student in one forward pass, as in FixMatch, so
-a step costs what a FixMatch step costs. ``lam_schedule`` and ``lam_scale`` (feature_weight.py)
-are opt-in guards that lower lambda when the zoo does not fit the target.
+a step costs what a FixMatch step costs. ``unlabeled_loss="fixmatch-teachers"`` takes the pseudo-label
+from p(x_w) times the alpha-weighted prediction of a linear probe on each teacher's features of x_w
+(teacher_probe.py): the teachers' knowledge of the target's classes, not only of its features.
+``lam_schedule`` and ``lam_scale`` (feature_weight.py) are opt-in guards that lower lambda when the
+zoo does not fit the target.
 
 With per-class source weights A[s, c] (``run --source-weights class``, ranking/per_class.py) alpha_s
 becomes a weight per image, w_s(x) = sum_c q_c(x) A[s, c], with q the label of a labeled image and
@@ -39,10 +42,18 @@ from timm.data import create_transform
 
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.views import augment, make_view
-from zoo_distill.training.config import FEATURE_LOSSES, HEADS, DistillConfig, FixMatchConfig, TrainConfig
+from zoo_distill.training.config import (
+    CONSISTENCY_LOSSES,
+    FEATURE_LOSSES,
+    HEADS,
+    DistillConfig,
+    FixMatchConfig,
+    TrainConfig,
+)
 from zoo_distill.training.inputs import Transform, classify, pooled_features, stack, student_transform
 from zoo_distill.training.methods.consistency import StrongViews, consistency_loss
 from zoo_distill.training.methods.feature_weight import knn_relevance, schedule_factor
+from zoo_distill.training.methods.teacher_probe import TeacherProbes
 from zoo_distill.training.pipeline import Inputs, StepBatch
 from zoo_distill.training.student import Student
 
@@ -151,7 +162,7 @@ class Distill:
     """The distillation objective over a labeled pool (first) and an unlabeled pool.
 
     ``fixmatch`` holds the consistency settings (threshold, lambda_u, strong augmentation) used
-    when ``config.unlabeled_loss == "fixmatch"``; ``train`` gives the training length that a
+    when ``config.unlabeled_loss`` is a consistency loss; ``train`` gives the training length that a
     ``config.lam_schedule`` other than constant decays over; ``class_alpha`` ({source: [classes]},
     each class summing to 1 over the sources of ``alpha``) weighs every image's feature terms by its
     class instead of by alpha alone.
@@ -179,7 +190,7 @@ class Distill:
                                           for s in alpha})
         self.teacher_tf = {s: create_transform(**t.data_config, is_training=False) for s, t in self.teachers.items()} \
             if config.online_teachers else {}
-        self.fixmatch = (fixmatch or FixMatchConfig()) if config.unlabeled_loss == "fixmatch" else None
+        self.fixmatch = (fixmatch or FixMatchConfig()) if config.unlabeled_loss in CONSISTENCY_LOSSES else None
         self.make_inputs = DistillInputs(
             labeled, unlabeled, self.labels, config, student_transform(student),
             targets={} if config.online_teachers else {s: self.targets[s] for s in alpha},
@@ -193,18 +204,28 @@ class Distill:
             self.total_steps = self.steps_per_epoch * train.epochs
         self.relevance = self._relevance() if config.lam_scale == "knn" else {s: 1.0 for s in alpha}
         self.guarded = config.lam_schedule != "constant" or config.lam_scale != "none"
+        self.probes = self._probes() if config.unlabeled_loss == "fixmatch-teachers" else None
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"student": self.student.model, "heads": self.heads}
 
     def _relevance(self) -> dict[str, float]:
         """r_s per source from its features on the plain labeled images (bank view 0, no new pass)."""
-        n_l, labels = len(self.labeled), self.labels.numpy()
+        features, labels = self._labeled_features(every_view=False), self.labels.numpy()
+        return {s: knn_relevance(features[s][0].float().cpu().numpy(), labels) for s in self.alpha}
+
+    def _labeled_features(self, every_view: bool) -> dict[str, torch.Tensor]:
+        """[views, labeled, D] per source: the bank's views (all, or view 0), or one online pass."""
+        n_l = len(self.labeled)
         if self.config.online_teachers:
             features = self._online_features([self.labeled.image(i) for i in range(n_l)])
-        else:
-            features = {s: bank[0, :n_l] for s, bank in self.targets.items()}
-        return {s: knn_relevance(features[s].float().cpu().numpy(), labels) for s in self.alpha}
+            return {s: f[None].cpu() for s, f in features.items()}
+        return {s: bank[:, :n_l] if every_view else bank[:1, :n_l] for s, bank in self.targets.items()}
+
+    def _probes(self) -> TeacherProbes:
+        """A probe per source on its features of every banked view of the labeled images (no new pass)."""
+        return TeacherProbes.fit(self._labeled_features(every_view=True), self.labels.numpy(),
+                                 int(self.student.model.num_classes), self.alpha)
 
     def image_weights(self, y: torch.Tensor, weak_logits: torch.Tensor | None) -> torch.Tensor | None:
         """[labeled + unlabeled, sources] per-image source weights (class mode), else None: the
@@ -257,7 +278,9 @@ class Distill:
         if self.guarded:
             logs["lam_feat"] = lam * sum(w * self.relevance[s] for s, w in self.alpha.items())
         if self.fixmatch is not None and logits is not None:
-            unsup, mask = consistency_loss(logits[:n_u], logits[n_u:], self.fixmatch.threshold)
+            prior = self.probes.probabilities({s: t[n_b:n_b + n_u] for s, t in targets.items()}) \
+                if self.probes is not None else None
+            unsup, mask = consistency_loss(logits[:n_u], logits[n_u:], self.fixmatch.threshold, prior)
             total = total + self.fixmatch.lambda_u * unsup
             logs.update(loss_unsup=unsup.detach(), mask=mask.mean())
         return total, logs
