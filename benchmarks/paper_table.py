@@ -88,7 +88,7 @@ def parse_args() -> argparse.Namespace:
 def split_runs(sources: list[str], methods: str) -> list[str]:
     """The runs of one split; ``nearest`` is the single-source run of the default metric's top source."""
     if methods == "headline":
-        return ["finetune", "fixmatch", "weighted", "nearest", "weighted+fixmatch"]
+        return ["finetune", "fixmatch", "weighted", "nearest", "weighted+fixmatch", "weighted+fixmatch-teachers"]
     return (["finetune", "fixmatch", "weighted", "weighted-class", "uniform", "weighted+fixmatch",
              "weighted-class+fixmatch", "nearest+fixmatch", "weighted+fixmatch-teachers"]
             + [f"single:{s}" for s in sources])
@@ -170,7 +170,7 @@ def main() -> int:
 def report(args, settings, build, rows, scores, sources, seconds, zoo_weights: str | None = None) -> int:
     out = args.out
     methods = list(HEADLINE) if args.methods == "all" else ["finetune", "fixmatch", "nearest", "weighted",
-                                                           "weighted+fixmatch"]
+                                                           "weighted+fixmatch", "weighted+fixmatch-teachers"]
     sections, summary = [], {"settings": settings.as_dict(), "epochs": args.epochs, "seeds": args.seeds,
                              "teacher_accuracy": build.teacher_accuracy, "generic_accuracy": build.generic_accuracy,
                              "zoo_weights": zoo_weights,  # which build: every kept run's signature names it

@@ -52,3 +52,20 @@ def test_consistency_loss_is_exactly_zero_without_confident_pseudo_labels():
     assert unsup.item() == 0.0 and mask.sum().item() == 0.0
     unsup.backward()
     assert torch.all(strong.grad == 0)
+
+
+def test_a_prior_supplies_labels_the_student_is_unsure_of_and_vetoes_those_it_contradicts():
+    weak = torch.tensor([[0.0, 0.0, 0.0],    # unsure student
+                         [4.0, 0.0, 0.0],    # confident student (0.965)
+                         [4.0, 0.0, 0.0]])   # confident student
+    prior = torch.tensor([[0.01, 0.98, 0.01],   # a confident teacher: its label
+                          [0.02, 0.96, 0.02],   # a teacher that disagrees: no label
+                          [1 / 3, 1 / 3, 1 / 3]])  # an indifferent teacher: the student's label
+    strong = torch.zeros(3, 3, requires_grad=True)
+    unsup, mask = consistency_loss(weak, strong, threshold=0.95, prior=prior)
+    assert mask.tolist() == [1.0, 0.0, 1.0]
+    unsup.backward()
+    assert strong.grad[0].argmin().item() == 1 and strong.grad[2].argmin().item() == 0  # the labels pulled up
+    assert torch.all(strong.grad[1] == 0)
+    plain, plain_mask = consistency_loss(weak, strong.detach(), threshold=0.95)
+    assert plain_mask.tolist() == [0.0, 1.0, 1.0]  # without the prior: FixMatch

@@ -208,7 +208,7 @@ def test_new_settings_are_validated_with_the_option_names():
         with pytest.raises(ConfigError, match=option):
             DistillConfig(**kwargs)
     # the benchmark's choice (docs/results.md); the paper's pure distillation is --unlabeled-loss none
-    assert DistillConfig().unlabeled_loss == "fixmatch"
+    assert DistillConfig().unlabeled_loss == "fixmatch-teachers"
 
 
 # --- per-class source weights (--source-weights class) ---
@@ -269,3 +269,36 @@ def test_per_class_weights_through_run_with_consistency(target_dir, tiny_zoo, tm
     assert spec["distill"]["source_weights"] == "class"
     with pytest.raises(ConfigError, match="--source-weights"):
         DistillConfig(source_weights="sample")
+
+
+# --- pseudo-labels weighed by the teacher probes (--unlabeled-loss fixmatch-teachers) ---
+
+def class_bank(target_dir) -> torch.Tensor:
+    """[V=2, N, 3] one-hot features of every image's true class (the unlabeled image i is of class i % 3)."""
+    data = load_target(target_dir)
+    classes = np.concatenate([np.asarray(data.train.labels), np.arange(len(data.unlabeled)) % 3])
+    return torch.from_numpy(np.eye(3)[classes]).float().expand(2, -1, -1).contiguous()
+
+
+def test_teacher_probes_give_pseudo_labels_the_untrained_student_cannot(target_dir):
+    bank = {"knows-the-classes": class_bank(target_dir)}
+    low = FixMatchConfig(threshold=0.6)
+    with_teachers = make_distill(target_dir, bank, fixmatch=low, unlabeled_loss="fixmatch-teachers")
+    unlabeled = bank["knows-the-classes"][0, 18:22]  # the batch's four unlabeled images
+    assert with_teachers.probes.probabilities({"knows-the-classes": unlabeled}).argmax(dim=1).tolist() == [0, 1, 2, 0]
+    _, logs = step_loss(with_teachers, batch())
+    _, plain = step_loss(make_distill(target_dir, bank, fixmatch=low, unlabeled_loss="fixmatch"), batch())
+    assert logs["mask"].item() == 1.0 and plain["mask"].item() < 1.0
+    assert make_distill(target_dir, bank, unlabeled_loss="fixmatch").probes is None
+
+
+def test_teacher_probes_through_run(target_dir, tiny_zoo, tmp_path):
+    outcome = distill_run(target_dir, tiny_zoo, tmp_path / "run", train=replace(TINY, epochs=2),
+                          unlabeled_loss="fixmatch-teachers")
+    assert {"loss_unsup", "mask"} <= set(outcome.metrics["history"][0])
+    assert column(outcome, "loss_ce")[-1] < column(outcome, "loss_ce")[0]
+    spec = json.loads((tmp_path / "run" / "run.json").read_text())["spec"]
+    assert spec["distill"]["unlabeled_loss"] == "fixmatch-teachers"
+    online = distill_run(target_dir, tiny_zoo, tmp_path / "online", train=replace(TINY, epochs=1),
+                         unlabeled_loss="fixmatch-teachers", online_teachers=True)
+    assert np.isfinite(column(online, "loss")[0])

@@ -49,6 +49,14 @@ def test_table_columns_say_whether_consistency_is_on_whatever_the_default(build)
                         "subset:a,b": "none", "weighted+fixmatch": "fixmatch", "nearest+fixmatch": "fixmatch"}
 
 
+def test_the_suffix_names_the_unlabeled_loss(build):
+    spec = method_spec("weighted+fixmatch-teachers", build, "test_resnet", 0, Budget())
+    assert (spec.aggregator, spec.distill.unlabeled_loss) == ("weighted", "fixmatch-teachers")
+    for bogus in ("weighted+bogus", "weighted+none", "bogus+fixmatch"):
+        with pytest.raises(ValueError, match="unknown method"):
+            method_spec(bogus, build, "test_resnet", 0, Budget())
+
+
 def test_nearest_picks_by_the_ranking_metric_and_the_rest_are_fed_the_weighting_metric(build):
     budget = Budget(metric="weigh-by", ranking_metric="rank-by")
     metric = {m: method_spec(m, build, "test_resnet", 0, budget).metric
