@@ -15,6 +15,7 @@ from zoo_distill.runs.run import run
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import DistillConfig, FixMatchConfig, TrainConfig
 from zoo_distill.training.loop import StepBatch
+from zoo_distill.training.methods import distill as distill_module
 from zoo_distill.training.methods.distill import Distill, active_weights, feature_loss
 from zoo_distill.training.student import create_student
 from zoo_distill.zoo.file import load_zoo
@@ -113,7 +114,8 @@ def test_without_confident_pseudo_labels_the_run_equals_pure_distillation(target
     """A student without batch-norm (test_vit): with it, the strong views in the batch shift the
     batch statistics, as in FixMatch, and the two runs differ by that alone."""
     train = replace(TINY, epochs=3)
-    pure = distill_run(target_dir, tiny_zoo, tmp_path / "pure", student="test_vit", train=train)
+    pure = distill_run(target_dir, tiny_zoo, tmp_path / "pure", student="test_vit", train=train,
+                       unlabeled_loss="none")
     mixed = distill_run(target_dir, tiny_zoo, tmp_path / "mixed", student="test_vit", train=train,
                         unlabeled_loss="fixmatch", fixmatch=never_confident())
     assert column(mixed, "loss_unsup") == [0.0] * 3 and column(mixed, "mask") == [0.0] * 3
@@ -181,7 +183,8 @@ def test_knn_scale_drops_a_misleading_zoo_and_leaves_consistency_training(target
     assert loss.item() == no_teacher.item()  # exactly what consistency training alone optimises
 
     fitting = torch.from_numpy(np.eye(3)[np.concatenate([labels, np.zeros(len(data.unlabeled), int)])]).float()
-    trusted = make_distill(target_dir, {"fitting": fitting.expand(2, -1, -1).contiguous()}, lam_scale="knn")
+    trusted = make_distill(target_dir, {"fitting": fitting.expand(2, -1, -1).contiguous()}, lam_scale="knn",
+                           unlabeled_loss="none")
     assert trusted.relevance == {"fitting": 1.0}
     loss, logs = step_loss(trusted, batch())
     assert logs["lam_feat"] == 10.0 and loss.item() == pytest.approx(logs["loss_ce"] + 10.0 * logs["loss_feat"])
@@ -280,25 +283,45 @@ def class_bank(target_dir) -> torch.Tensor:
     return torch.from_numpy(np.eye(3)[classes]).float().expand(2, -1, -1).contiguous()
 
 
-def test_teacher_probes_give_pseudo_labels_the_untrained_student_cannot(target_dir):
+def record_priors(monkeypatch) -> list:
+    """The ``prior`` of every consistency_loss call that distillation makes from now on."""
+    priors, real = [], distill_module.consistency_loss
+
+    def recording(weak, strong, threshold, prior=None):
+        priors.append(prior)
+        return real(weak, strong, threshold, prior)
+
+    monkeypatch.setattr(distill_module, "consistency_loss", recording)
+    return priors
+
+
+def test_teacher_probes_give_pseudo_labels_the_untrained_student_cannot(target_dir, monkeypatch):
     bank = {"knows-the-classes": class_bank(target_dir)}
     low = FixMatchConfig(threshold=0.6)
     with_teachers = make_distill(target_dir, bank, fixmatch=low, unlabeled_loss="fixmatch-teachers")
-    unlabeled = bank["knows-the-classes"][0, 18:22]  # the batch's four unlabeled images
-    assert with_teachers.probes.probabilities({"knows-the-classes": unlabeled}).argmax(dim=1).tolist() == [0, 1, 2, 0]
-    _, logs = step_loss(with_teachers, batch())
+    priors = record_priors(monkeypatch)
+    step = batch()
+    inputs = with_teachers.make_inputs(step)
+    _, logs = with_teachers.loss(inputs)
+    # the prior is the probes' prediction on the banked view of each unlabeled image of the batch (18 labeled first)
+    drawn = inputs["target:knows-the-classes"][8:]
+    assert torch.equal(priors[0], with_teachers.probes.probabilities({"knows-the-classes": drawn}))
+    assert priors[0].argmax(dim=1).tolist() == [0, 1, 2, 0]  # unlabeled images 0-3: classes i % 3
+    monkeypatch.undo()
     _, plain = step_loss(make_distill(target_dir, bank, fixmatch=low, unlabeled_loss="fixmatch"), batch())
     assert logs["mask"].item() == 1.0 and plain["mask"].item() < 1.0
     assert make_distill(target_dir, bank, unlabeled_loss="fixmatch").probes is None
 
 
-def test_teacher_probes_through_run(target_dir, tiny_zoo, tmp_path):
+def test_teacher_probes_through_run(target_dir, tiny_zoo, tmp_path, monkeypatch):
+    priors = record_priors(monkeypatch)
     outcome = distill_run(target_dir, tiny_zoo, tmp_path / "run", train=replace(TINY, epochs=2),
                           unlabeled_loss="fixmatch-teachers")
     assert {"loss_unsup", "mask"} <= set(outcome.metrics["history"][0])
     assert column(outcome, "loss_ce")[-1] < column(outcome, "loss_ce")[0]
     spec = json.loads((tmp_path / "run" / "run.json").read_text())["spec"]
     assert spec["distill"]["unlabeled_loss"] == "fixmatch-teachers"
+    assert priors and all(p is not None and torch.allclose(p.sum(dim=1), torch.ones(len(p))) for p in priors)
     online = distill_run(target_dir, tiny_zoo, tmp_path / "online", train=replace(TINY, epochs=1),
                          unlabeled_loss="fixmatch-teachers", online_teachers=True)
     assert np.isfinite(column(online, "loss")[0])

@@ -29,6 +29,7 @@ def _rows():
                                               "weighted+fixmatch": 0.7},
                          "shapes-and-latin": {"finetune": 0.4, "fixmatch": 0.45, "nearest": 0.6, "weighted": 0.6,
                                               "weighted+fixmatch": 0.6}}.items():
+        accs[summary_keys([])["default_method"]] = accs["weighted+fixmatch"]  # run's default, as the library names it
         for seed in range(2):
             rows += [{"target": target, "shot": 5, "seed": seed, "method": m, "accuracy": a + 0.01 * seed,
                       "seconds": 1.0} for m, a in accs.items()]

@@ -159,11 +159,11 @@ def run(
     online_teachers: bool = typer.Option(False, "--online-teachers", help="Run teachers every step on fresh "
                                          "views instead of the cached bank (slower; for comparison)."),
     unlabeled_loss: str = typer.Option(_D.unlabeled_loss, "--unlabeled-loss", help="What the unlabeled images "
-                                       "train besides the feature term: 'fixmatch' (the default: confident weak-view "
-                                       "predictions become targets on strong views; one forward pass, a FixMatch "
-                                       "step's cost), 'fixmatch-teachers' (the same, with each pseudo-label weighed "
-                                       "by a linear probe on the teachers' features of the labeled images) or 'none' "
-                                       "(the paper's pure distillation)."),
+                                       "train besides the feature term: 'fixmatch-teachers' (the default: FixMatch "
+                                       "consistency whose pseudo-labels weigh the student's weak-view prediction by "
+                                       "a linear probe on the teachers' features of the labeled images; one forward "
+                                       "pass, a FixMatch step's cost), 'fixmatch' (pseudo-labels from the student "
+                                       "alone) or 'none' (the paper's pure distillation)."),
     lam_schedule: str = typer.Option(_D.lam_schedule, "--lambda-schedule", help="λ over training: constant, or "
                                      "decayed to 0 by the last step (linear, cosine)."),
     lam_scale: str = typer.Option(_D.lam_scale, "--lambda-scale", help="'knn': weight each source's feature term "
@@ -174,10 +174,10 @@ def run(
                                        "per class, by each source's LEEP on that class's labeled images (feature "
                                        "average precision when a source has no head), so a task whose classes "
                                        "come from several domains learns each class from its own teacher."),
-    threshold: float = typer.Option(_F.threshold, "--threshold", help="With --unlabeled-loss fixmatch: confidence "
-                                    "needed for a pseudo-label."),
-    lambda_u: float = typer.Option(_F.lambda_u, "--lambda-u", help="With --unlabeled-loss fixmatch: weight of the "
-                                   "consistency loss."),
+    threshold: float = typer.Option(_F.threshold, "--threshold", help="With --unlabeled-loss fixmatch or "
+                                    "fixmatch-teachers: confidence needed for a pseudo-label."),
+    lambda_u: float = typer.Option(_F.lambda_u, "--lambda-u", help="With --unlabeled-loss fixmatch or "
+                                   "fixmatch-teachers: weight of the consistency loss."),
     cache_dir: Optional[Path] = CacheDir,
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write cached features."),
     settings: dict = None,

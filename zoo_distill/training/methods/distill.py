@@ -292,7 +292,10 @@ class Distill:
                 for source, teacher in self.teachers.items()}
 
     @torch.inference_mode()
-    def _online_features(self, images) -> dict[str, torch.Tensor]:
-        """Each teacher's features on ``images`` (for the relevance of its sources)."""
-        return self._online_targets({f"teacher:{s}": stack(tf, images).to(self.device)
-                                     for s, tf in self.teacher_tf.items()})
+    def _online_features(self, images, chunk: int = 256) -> dict[str, torch.Tensor]:
+        """Each teacher's features on ``images`` (for the relevance of its sources and the probes), in
+        chunks, so a large labeled set does not go through a teacher in one batch."""
+        parts = [self._online_targets({f"teacher:{s}": stack(tf, images[i:i + chunk]).to(self.device)
+                                       for s, tf in self.teacher_tf.items()})
+                 for i in range(0, len(images), chunk)]
+        return {s: torch.cat([p[s] for p in parts]) for s in self.teacher_tf}
