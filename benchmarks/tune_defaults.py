@@ -38,7 +38,7 @@ from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, 
 # The point the grid moves from: the defaults of zoo-distill 0.1.0, set on small synthetic targets.
 BASE: dict[str, Any] = {"temperature": 0.5, "top_k": 0, "lam": 10.0, "views": 8, "metric": "knn",
                         "unlabeled_loss": "none", "lam_schedule": "constant", "lam_scale": "none",
-                        "source_weights": "task"}
+                        "source_weights": "task", "teacher_probe": "mixture"}
 
 GRID: dict[str, dict[str, Any]] = {
     "base": {},
@@ -74,6 +74,8 @@ METHOD_GRID: dict[str, dict[str, Any]] = {
     "+fixmatch, metric nce": {"unlabeled_loss": "fixmatch", "metric": "nce"},
     # pseudo-labels from the student times a linear probe on the teachers' banked features
     "+fixmatch-teachers": {"unlabeled_loss": "fixmatch-teachers"},
+    # one probe on every teacher's features side by side instead of a mixture of one per teacher
+    "+fixmatch-teachers, joint probe": {"unlabeled_loss": "fixmatch-teachers", "teacher_probe": "joint"},
 }
 GRIDS = {"settings": GRID, "method": METHOD_GRID}
 
@@ -83,7 +85,8 @@ def budget_for(change: dict[str, Any], epochs: int) -> Budget:
     setting = {**BASE, **{k: v for k, v in change.items() if k != "method"}}
     distill = replace(DistillConfig(), lam=setting["lam"], views=setting["views"],
                       unlabeled_loss=setting["unlabeled_loss"], lam_schedule=setting["lam_schedule"],
-                      lam_scale=setting["lam_scale"], source_weights=setting["source_weights"])
+                      lam_scale=setting["lam_scale"], source_weights=setting["source_weights"],
+                      teacher_probe=setting["teacher_probe"])
     return Budget(epochs=epochs, metric=setting["metric"],
                   aggregator_options={"temperature": setting["temperature"], "top_k": setting["top_k"]},
                   distill=distill)
@@ -142,8 +145,10 @@ def main() -> int:
         results: dict[str, dict[str, list[float]]] = {}
         for row in args.only or list(grid):
             results[row] = {t: [] for t in targets}
-            unlabeled_loss = {**BASE, **grid[row]}["unlabeled_loss"]
-            method = grid[row].get("method", "weighted" if unlabeled_loss == "none" else f"weighted+{unlabeled_loss}")
+            setting = {**BASE, **grid[row]}
+            unlabeled_loss, joint = setting["unlabeled_loss"], setting["teacher_probe"] == "joint"
+            method = grid[row].get("method", "weighted" if unlabeled_loss == "none"
+                                   else f"weighted+{unlabeled_loss}" + ("-joint" if joint else ""))
             for target in targets:
                 for seed in args.seeds:
                     key = f"{shot}shot-s{seed}"

@@ -311,6 +311,8 @@ def test_teacher_probes_give_pseudo_labels_the_untrained_student_cannot(target_d
     _, plain = step_loss(make_distill(target_dir, bank, fixmatch=low, unlabeled_loss="fixmatch"), batch())
     assert logs["mask"].item() == 1.0 and plain["mask"].item() < 1.0
     assert make_distill(target_dir, bank, unlabeled_loss="fixmatch").probes is None
+    joint = make_distill(target_dir, bank, unlabeled_loss="fixmatch-teachers", teacher_probe="joint").probes
+    assert joint.joint is not None and not joint.probes
 
 
 def test_teacher_probes_through_run(target_dir, tiny_zoo, tmp_path, monkeypatch):

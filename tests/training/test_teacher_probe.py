@@ -54,3 +54,37 @@ def test_sources_are_mixed_with_their_weights():
     expected = 0.75 * probes.probes["good"].probabilities(features["good"]) \
         + 0.25 * probes.probes["noise"].probabilities(features["noise"])
     assert torch.allclose(mixed, expected) and torch.allclose(mixed.sum(dim=1), torch.ones(12))
+
+
+def complementary_views(per_class: int, seed: int) -> tuple[dict[str, torch.Tensor], np.ndarray]:
+    """Two teachers that each know part of a 4-class task: "a" tells 0 from 1 (2 and 3 look alike to it),
+    "b" tells 2 from 3 (0 and 1 look alike to it). [views=1, N, D] each."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(4), per_class)
+    code_a = np.array([[3.0, 0.0], [-3.0, 0.0], [0.0, 3.0], [0.0, 3.0]])[labels]
+    code_b = np.array([[0.0, 3.0], [0.0, 3.0], [3.0, 0.0], [-3.0, 0.0]])[labels]
+    return ({"a": torch.tensor(code_a + rng.normal(size=code_a.shape), dtype=torch.float32)[None],
+             "b": torch.tensor(code_b + rng.normal(size=code_b.shape), dtype=torch.float32)[None]}, labels)
+
+
+def test_a_joint_probe_uses_each_teacher_for_the_classes_it_knows():
+    train, labels = complementary_views(10, seed=1)
+    test, test_labels = complementary_views(100, seed=2)
+    alpha = {"a": 0.5, "b": 0.5}
+    confidence = {}
+    for joint in (False, True):
+        probes = TeacherProbes.fit(train, labels, 4, alpha, joint=joint)
+        p = probes.probabilities({s: f[0] for s, f in test.items()})
+        assert torch.allclose(p.sum(dim=1), torch.ones(len(p)))
+        assert (p.argmax(dim=1).numpy() == test_labels).mean() > 0.95
+        confidence[joint] = p[torch.arange(len(p)), torch.as_tensor(test_labels)].mean().item()
+    # each teacher alone is unsure of half the classes, so their mixture is never sure of any (<= 0.75 here)
+    assert confidence[False] < 0.75 and confidence[True] > confidence[False] + 0.15, confidence
+
+
+def test_feature_weights_make_a_feature_costlier_to_use():
+    x, y = blobs(2, 10, seed=1, dim=2)
+    light = fit_probe(x, y, 2, feature_weights=np.array([1.0, 1e-3]))  # the second feature nearly unusable
+    heavy = fit_probe(x, y, 2)
+    use = lambda probe: abs(probe.weight[1, 1].item() / probe.scale[1].item())  # noqa: E731 (the raw feature's coefficient)
+    assert use(light) < 0.1 * use(heavy)

@@ -51,8 +51,16 @@ def test_table_columns_say_whether_consistency_is_on_whatever_the_default(build)
 
 def test_the_suffix_names_the_unlabeled_loss(build):
     spec = method_spec("weighted+fixmatch-teachers", build, "test_resnet", 0, Budget())
-    assert (spec.aggregator, spec.distill.unlabeled_loss) == ("weighted", "fixmatch-teachers")
-    for bogus in ("weighted+bogus", "weighted+none", "bogus+fixmatch"):
+    assert (spec.aggregator, spec.distill.unlabeled_loss, spec.distill.teacher_probe) == (
+        "weighted", "fixmatch-teachers", "mixture")
+    joint = method_spec("weighted+fixmatch-teachers-joint", build, "test_resnet", 0, Budget())
+    assert (joint.distill.unlabeled_loss, joint.distill.teacher_probe) == ("fixmatch-teachers", "joint")
+    # the columns name their probe whatever run's default is, and runs without probes keep the neutral value
+    budget = Budget(distill=DistillConfig(teacher_probe="joint"))
+    assert method_spec("weighted+fixmatch-teachers", build, "test_resnet", 0, budget).distill.teacher_probe == "mixture"
+    assert {method_spec(m, build, "test_resnet", 0, budget).distill.teacher_probe
+            for m in ("finetune", "weighted", "single:a", "weighted+fixmatch")} == {"mixture"}
+    for bogus in ("weighted+bogus", "weighted+none", "bogus+fixmatch", "weighted+fixmatch-joint", "weighted-joint"):
         with pytest.raises(ValueError, match="unknown method"):
             method_spec(bogus, build, "test_resnet", 0, Budget())
 

@@ -126,3 +126,5 @@ def test_summary_keys_come_from_the_library():
     assert table_method("finetune", "weighted") == "finetune" and table_method("distill", "nearest") == "nearest"
     assert table_method("distill", "weighted", "fixmatch", "class") == "weighted-class+fixmatch"
     assert table_method("distill", "weighted", "none", "class") == "weighted-class"
+    assert table_method("distill", "weighted", "fixmatch-teachers", "task", "joint") == "weighted+fixmatch-teachers-joint"
+    assert table_method("distill", "weighted", "fixmatch", "task", "joint") == "weighted+fixmatch"  # no probe to name

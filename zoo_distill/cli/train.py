@@ -174,6 +174,9 @@ def run(
                                        "per class, by each source's LEEP on that class's labeled images (feature "
                                        "average precision when a source has no head), so a task whose classes "
                                        "come from several domains learns each class from its own teacher."),
+    teacher_probe: str = typer.Option(_D.teacher_probe, "--teacher-probe", help="With --unlabeled-loss "
+                                      "fixmatch-teachers: 'mixture', a probe per teacher mixed with α; 'joint', one "
+                                      "probe on every teacher's features side by side (each weighed by √α)."),
     threshold: float = typer.Option(_F.threshold, "--threshold", help="With --unlabeled-loss fixmatch or "
                                     "fixmatch-teachers: confidence needed for a pseudo-label."),
     lambda_u: float = typer.Option(_F.lambda_u, "--lambda-u", help="With --unlabeled-loss fixmatch or "
@@ -187,7 +190,8 @@ def run(
     settings.update(aggregator=aggregator, metric=metric, sources=source, temperature=temperature, top_k=top_k,
                     aggregator_options=options, lam=lam, views=views, feature_loss=feature_loss, head=head,
                     online_teachers=online_teachers, unlabeled_loss=unlabeled_loss, lam_schedule=lam_schedule,
-                    lam_scale=lam_scale, source_weights=source_weights, threshold=threshold, lambda_u=lambda_u,
+                    lam_scale=lam_scale, source_weights=source_weights, teacher_probe=teacher_probe,
+                    threshold=threshold, lambda_u=lambda_u,
                     cache_dir=cache_dir, no_cache=no_cache)
     _train("distill", settings, zoo)
 

@@ -18,8 +18,8 @@ from zoo_distill.util.checks import MAX_BATCH_SIZE, check_choice, check_float, c
 from zoo_distill.util.workers import MAX_WORKERS
 
 __all__ = ["ADDED_LATER", "CONSISTENCY_LOSSES", "EVALUATIONS_PER_RUN", "FEATURE_LOSSES", "HEADS", "LAMBDA_SCALES",
-           "LAMBDA_SCHEDULES", "PRECISIONS", "RUNTIME_ONLY", "SOURCE_WEIGHTINGS", "UNLABELED_LOSSES", "DistillConfig",
-           "FixMatchConfig", "TrainConfig", "check_device"]
+           "LAMBDA_SCHEDULES", "PRECISIONS", "RUNTIME_ONLY", "SOURCE_WEIGHTINGS", "TEACHER_PROBES", "UNLABELED_LOSSES",
+           "DistillConfig", "FixMatchConfig", "TrainConfig", "check_device"]
 
 FEATURE_LOSSES = ("cosine", "mse")
 HEADS = ("linear", "mlp")
@@ -27,6 +27,8 @@ HEADS = ("linear", "mlp")
 # whose pseudo-labels also weigh a linear probe on the teachers' banked features (teacher_probe.py).
 UNLABELED_LOSSES = ("none", "fixmatch", "fixmatch-teachers")
 CONSISTENCY_LOSSES = ("fixmatch", "fixmatch-teachers")
+# fixmatch-teachers' probe: one per source, mixed with alpha; or one on every source's features together
+TEACHER_PROBES = ("mixture", "joint")
 LAMBDA_SCHEDULES = ("constant", "linear", "cosine")  # lambda over training: kept, or decayed to 0
 LAMBDA_SCALES = ("none", "knn")  # per-source factor on lambda: 1, or kNN accuracy above chance
 SOURCE_WEIGHTINGS = ("task", "class")  # one alpha per source, or one per source and class (ranking/per_class.py)
@@ -38,7 +40,7 @@ EVALUATIONS_PER_RUN = 4  # by default; plus the last epoch when the epochs do no
 RUNTIME_ONLY = ("workers", "eval_every")  # TrainConfig fields that do not change the trained weights
 # DistillConfig fields added after results were kept: left out of a signature at these values, which
 # train exactly what was trained before the field existed, so those kept runs and checkpoints stay valid.
-ADDED_LATER = {"source_weights": "task"}
+ADDED_LATER = {"source_weights": "task", "teacher_probe": "mixture"}
 
 
 def check_device(value: str, option: str = "--device") -> str:
@@ -125,6 +127,10 @@ class DistillConfig:
     # "class": the aggregator weighs the sources once per class, on how well each knows that
     # class, so a task whose classes come from two domains learns each half from its own teacher.
     source_weights: str = "task"
+    # With fixmatch-teachers: "mixture", a probe per source mixed with alpha; "joint", one probe on every
+    # source's standardised features side by side (block s scaled by sqrt(alpha_s)), which can use one
+    # teacher for some classes and another for the rest.
+    teacher_probe: str = "mixture"
 
     def __post_init__(self) -> None:
         check_float("--lambda", self.lam, 0, 1e6)
@@ -137,6 +143,7 @@ class DistillConfig:
         check_choice("--lambda-schedule", self.lam_schedule, LAMBDA_SCHEDULES)
         check_choice("--lambda-scale", self.lam_scale, LAMBDA_SCALES)
         check_choice("--source-weights", self.source_weights, SOURCE_WEIGHTINGS)
+        check_choice("--teacher-probe", self.teacher_probe, TEACHER_PROBES)
 
     def identity(self) -> dict[str, Any]:
         """The settings the trained weights depend on, as signatures record them (``asdict`` less the

@@ -63,14 +63,18 @@ def margins(table: Mapping[str, Mapping[str, tuple[float, float, int]]], method:
     return out
 
 
-def table_method(method: str, aggregator: str, unlabeled_loss: str = "none", source_weights: str = "task") -> str:
+def table_method(method: str, aggregator: str, unlabeled_loss: str = "none", source_weights: str = "task",
+                 teacher_probe: str = "mixture") -> str:
     """The table's name of a run's method: the aggregator names a distillation (``weighted`` is
     DistillWeighted; ``weighted-class`` weighs its sources per class; ``weighted+fixmatch`` adds
     FixMatch consistency), the method names a baseline."""
     if method != "distill":
         return method
     name = aggregator if source_weights == "task" else f"{aggregator}-{source_weights}"
-    return name if unlabeled_loss == "none" else f"{name}+{unlabeled_loss}"
+    if unlabeled_loss == "none":
+        return name
+    joint = "-joint" if unlabeled_loss == "fixmatch-teachers" and teacher_probe == "joint" else ""
+    return f"{name}+{unlabeled_loss}{joint}"
 
 
 def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
@@ -80,7 +84,7 @@ def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
     which of ``targets`` are complementary."""
     spec = RunSpec()
     return {"default_method": table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss,
-                                           spec.distill.source_weights),
+                                           spec.distill.source_weights, spec.distill.teacher_probe),
             "default_metric": DEFAULT_PRIMARY_METRIC, "default_weighting_metric": spec.metric,
             "complementary": complementary_targets(targets)}
 

@@ -225,7 +225,8 @@ class Distill:
     def _probes(self) -> TeacherProbes:
         """A probe per source on its features of every banked view of the labeled images (no new pass)."""
         return TeacherProbes.fit(self._labeled_features(every_view=True), self.labels.numpy(),
-                                 int(self.student.model.num_classes), self.alpha)
+                                 int(self.student.model.num_classes), self.alpha,
+                                 joint=self.config.teacher_probe == "joint")
 
     def image_weights(self, y: torch.Tensor, weak_logits: torch.Tensor | None) -> torch.Tensor | None:
         """[labeled + unlabeled, sources] per-image source weights (class mode), else None: the

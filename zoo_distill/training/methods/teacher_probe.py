@@ -41,8 +41,11 @@ class LinearProbe:
             return (x @ self.weight.T + self.bias).softmax(dim=1)
 
 
-def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int) -> LinearProbe:
-    """A probe on [N, D] features and their labels (at least two classes present)."""
+def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int,
+              feature_weights: np.ndarray | None = None) -> LinearProbe:
+    """A probe on [N, D] features and their labels (at least two classes present). ``feature_weights``
+    (> 0, one per feature) multiply the standardised features: under the L2 penalty, a feature weighed
+    w costs 1 / w^2 as much to use."""
     features = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
     present = np.unique(labels)
@@ -51,6 +54,8 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int) -> Linea
     mean = features.mean(axis=0)
     scale = features.std(axis=0)
     scale[scale < 1e-12] = 1.0
+    if feature_weights is not None:
+        scale = scale / np.asarray(feature_weights, dtype=np.float64)
     clf = LogisticRegression(C=PROBE_C, max_iter=2000).fit((features - mean) / scale, labels)
     coef, intercept = clf.coef_, clf.intercept_
     if coef.shape[0] == 1:  # two classes: p(second) = sigmoid(w x + b) = softmax([0, w x + b])
@@ -62,16 +67,24 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int) -> Linea
 
 
 class TeacherProbes:
-    """One probe per source, their predictions mixed with the aggregator's weights alpha."""
+    """One probe per source, their predictions mixed with the aggregator's weights alpha; or one
+    ``joint`` probe on every source's features side by side, each block weighed by sqrt(alpha_s)."""
 
-    def __init__(self, probes: Mapping[str, LinearProbe], alpha: Mapping[str, float]) -> None:
-        self.probes, self.alpha = dict(probes), dict(alpha)
+    def __init__(self, probes: Mapping[str, LinearProbe], alpha: Mapping[str, float],
+                 joint: LinearProbe | None = None) -> None:
+        self.probes, self.alpha, self.joint = dict(probes), dict(alpha), joint
 
     @classmethod
     def fit(cls, features: Mapping[str, torch.Tensor], labels: np.ndarray, n_classes: int,
-            alpha: Mapping[str, float]) -> TeacherProbes:
+            alpha: Mapping[str, float], joint: bool = False) -> TeacherProbes:
         """``features[source]``: [views, labeled, D] (every banked view of each labeled image)."""
         labels = np.asarray(labels)
+        if joint:
+            blocks = [features[s].float().cpu().numpy() for s in alpha]
+            views = blocks[0].shape[0]
+            x = np.concatenate([b.reshape(-1, b.shape[-1]) for b in blocks], axis=1)
+            weights = np.concatenate([np.full(b.shape[-1], np.sqrt(alpha[s])) for s, b in zip(alpha, blocks)])
+            return cls({}, alpha, fit_probe(x, np.tile(labels, views), n_classes, weights))
         probes = {}
         for source in alpha:
             f = features[source].float().cpu().numpy()
@@ -80,7 +93,11 @@ class TeacherProbes:
         return cls(probes, alpha)
 
     def probabilities(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """[N, classes]: sum over sources of alpha_s * probe_s(features[source])."""
+        """[N, classes]: sum over sources of alpha_s * probe_s(features[source]), or the joint probe's."""
+        if self.joint is not None:
+            x = torch.cat([features[s].float() for s in self.alpha], dim=1)
+            self.joint = self.joint.to(x.device)
+            return self.joint.probabilities(x)
         mixed = None
         for source, weight in self.alpha.items():
             probe = self.probes[source] = self.probes[source].to(features[source].device)
