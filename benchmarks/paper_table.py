@@ -90,7 +90,8 @@ def split_runs(sources: list[str], methods: str) -> list[str]:
     if methods == "headline":
         return ["finetune", "fixmatch", "weighted", "nearest", "weighted+fixmatch", "weighted+fixmatch-teachers"]
     return (["finetune", "fixmatch", "weighted", "weighted-class", "uniform", "weighted+fixmatch",
-             "weighted-class+fixmatch", "nearest+fixmatch", "weighted+fixmatch-teachers"]
+             "weighted-class+fixmatch", "nearest+fixmatch", "weighted+fixmatch-teachers",
+             "weighted+fixmatch-teachers-joint"]
             + [f"single:{s}" for s in sources])
 
 

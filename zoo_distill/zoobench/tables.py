@@ -25,7 +25,8 @@ __all__ = ["HEADLINE", "accuracy_table", "average_row", "fmt", "group_summary", 
     "table_method"]
 
 HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "weighted-class", "weighted+fixmatch",
-            "weighted+fixmatch-teachers", "weighted-class+fixmatch", "nearest+fixmatch", "uniform", "best-single")
+            "weighted+fixmatch-teachers", "weighted+fixmatch-teachers-joint", "weighted-class+fixmatch",
+            "nearest+fixmatch", "uniform", "best-single")
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
