@@ -211,7 +211,7 @@ def test_new_settings_are_validated_with_the_option_names():
         with pytest.raises(ConfigError, match=option):
             DistillConfig(**kwargs)
     # the benchmark's choice (docs/results.md); the paper's pure distillation is --unlabeled-loss none
-    assert DistillConfig().unlabeled_loss == "fixmatch-teachers"
+    assert DistillConfig().unlabeled_loss == "fixmatch-teachers" and DistillConfig().teacher_probe == "joint"
 
 
 # --- per-class source weights (--source-weights class) ---

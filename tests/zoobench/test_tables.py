@@ -119,8 +119,9 @@ def test_summary_keys_come_from_the_library():
     keys = summary_keys(["cyrillic", "digits-and-greek", "lowercase", "shapes-and-latin"])
     assert keys["complementary"] == ["digits-and-greek", "shapes-and-latin"]
     spec = RunSpec()
-    assert keys["default_method"] == table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss) \
-        == "weighted+fixmatch-teachers"  # run's default since the seed-1 choice (docs/results.md)
+    assert keys["default_method"] == table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss,
+                                                  teacher_probe=spec.distill.teacher_probe) \
+        == "weighted+fixmatch-teachers-joint"  # run's default since the seed-1 choices (docs/results.md)
     assert keys["default_metric"] == DEFAULT_PRIMARY_METRIC == RunSpec(aggregator="nearest").metric
     assert keys["default_weighting_metric"] == DEFAULT_WEIGHTING_METRIC == spec.metric
     assert table_method("finetune", "weighted") == "finetune" and table_method("distill", "nearest") == "nearest"

@@ -175,8 +175,9 @@ def run(
                                        "average precision when a source has no head), so a task whose classes "
                                        "come from several domains learns each class from its own teacher."),
     teacher_probe: str = typer.Option(_D.teacher_probe, "--teacher-probe", help="With --unlabeled-loss "
-                                      "fixmatch-teachers: 'mixture', a probe per teacher mixed with α; 'joint', one "
-                                      "probe on every teacher's features side by side (each weighed by √α)."),
+                                      "fixmatch-teachers: 'joint' (the default), one probe on every teacher's "
+                                      "features side by side (each weighed by √α); 'mixture', a probe per teacher "
+                                      "mixed with α."),
     threshold: float = typer.Option(_F.threshold, "--threshold", help="With --unlabeled-loss fixmatch or "
                                     "fixmatch-teachers: confidence needed for a pseudo-label."),
     lambda_u: float = typer.Option(_F.lambda_u, "--lambda-u", help="With --unlabeled-loss fixmatch or "
