@@ -78,6 +78,10 @@ def parse_args() -> argparse.Namespace:
                         "single:digits-net, singles: every source's); the report still shows every kept run")
     p.add_argument("--kept-only", action="store_true",
                    help="train nothing: report the kept runs (a cell's n says how many seeds it has)")
+    p.add_argument("--zoo-weights", default=None, metavar="DIGEST",
+                   help="with --kept-only: report the runs kept on another build of this zoo (training is not "
+                        "bit-reproducible across CPUs, so a rebuild has other weights); the metric scores and "
+                        "the build's facts are read from --out's summary.json, which must name this digest")
     p.add_argument("--epochs", type=int, default=Budget.epochs)
     p.add_argument("--temperature", type=float, default=None,
                    help="DistillWeighted temperature (default: the plugin's)")
@@ -125,8 +129,12 @@ def main() -> int:
         budget = replace(budget, aggregator_options={"temperature": args.temperature})
     if args.lam is not None:
         budget = replace(budget, distill=replace(budget.distill, lam=args.lam))
+    kept_build = kept_build_facts(out / "summary.json", args.zoo_weights) if args.zoo_weights else None
+    if kept_build is not None and not args.kept_only:
+        raise SystemExit("--zoo-weights reports kept runs only: add --kept-only")
     with make_progress() as progress:
         build, zoo, registry, cache = open_workspace(root, settings, progress)
+    zoo_weights = args.zoo_weights or weights_digest(build)
     sources = list(zoo.entries)
     targets = args.targets or list(settings.targets)
     rows, scores = [], {}
@@ -135,8 +143,11 @@ def main() -> int:
             for seed in range(args.seeds):
                 key = f"{shot}shot-s{seed}"
                 data = load_split(build, target, key)
-                ranking = rank_sources(data, list(zoo.entries.values()), ALL_METRICS, registry, cache)
-                split_scores = {m: {s.name: s.scores.get(m) for s in ranking.sources} for m in ALL_METRICS}
+                if kept_build is not None:  # this build's teachers are not the ones the runs learned from
+                    split_scores = kept_build["scores"][(target, shot, seed)]
+                else:
+                    ranking = rank_sources(data, list(zoo.entries.values()), ALL_METRICS, registry, cache)
+                    split_scores = {m: {s.name: s.scores.get(m) for s in ranking.sources} for m in ALL_METRICS}
                 scores[(target, shot, seed)] = split_scores
                 top = max(sources, key=lambda s: split_scores[budget.ranking_metric][s])
                 train = set(args.method or split_runs(sources, args.methods))
@@ -150,8 +161,8 @@ def main() -> int:
                            (target, shot, seed)):
                         continue
                     if args.kept_only or not trains:
-                        result = kept_result(result_file, run_signature(actual, build, settings.student_arch,
-                                                                        seed, budget, registry))
+                        signature = run_signature(actual, build, settings.student_arch, seed, budget, registry)
+                        result = kept_result(result_file, {**signature, "zoo_weights": zoo_weights})
                         if result is None:
                             continue
                     else:
@@ -164,16 +175,32 @@ def main() -> int:
                            (target, shot, seed, f"single:{top}")]
                 if nearest:
                     rows.append({**nearest[0], "method": "nearest", "source": top})
-    return report(args, settings, build, rows, scores, sources, time.perf_counter() - started,
-                  zoo_weights=weights_digest(build))
+    facts = kept_build or {"teacher_accuracy": build.teacher_accuracy, "generic_accuracy": build.generic_accuracy}
+    return report(args, settings, facts, rows, scores, sources, time.perf_counter() - started,
+                  zoo_weights=zoo_weights)
 
 
-def report(args, settings, build, rows, scores, sources, seconds, zoo_weights: str | None = None) -> int:
+def kept_build_facts(summary_file: Path, digest: str) -> dict:
+    """What the report needs of the build a kept run trained on, from the summary.json written on it:
+    its teachers' and generic starts' accuracy and every split's metric scores."""
+    try:
+        summary = json.loads(summary_file.read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"--zoo-weights: cannot read {summary_file}: {err}") from None
+    if summary.get("zoo_weights") != digest:
+        raise SystemExit(f"--zoo-weights: {summary_file} was written on build {summary.get('zoo_weights')}, "
+                         f"not {digest}")
+    return {"teacher_accuracy": summary["teacher_accuracy"], "generic_accuracy": summary["generic_accuracy"],
+            "scores": {(s["target"], s["shot"], s["seed"]): s["scores"] for s in summary["scores"]}}
+
+
+def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: str | None = None) -> int:
     out = args.out
     methods = list(HEADLINE) if args.methods == "all" else ["finetune", "fixmatch", "nearest", "weighted",
                                                            "weighted+fixmatch", "weighted+fixmatch-teachers"]
     sections, summary = [], {"settings": settings.as_dict(), "epochs": args.epochs, "seeds": args.seeds,
-                             "teacher_accuracy": build.teacher_accuracy, "generic_accuracy": build.generic_accuracy,
+                             "teacher_accuracy": facts["teacher_accuracy"],
+                             "generic_accuracy": facts["generic_accuracy"],
                              "zoo_weights": zoo_weights,  # which build: every kept run's signature names it
                              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
                                         f"torch {torch.__version__}",

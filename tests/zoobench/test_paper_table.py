@@ -38,7 +38,7 @@ def _rows():
 
 def test_summary_names_defaults_and_reports_complementary_targets_apart(paper_table, tmp_path):
     args = SimpleNamespace(out=tmp_path, methods="headline", shots=[5], seeds=2, epochs=1)
-    build = SimpleNamespace(teacher_accuracy={"digits-net": 1.0}, generic_accuracy={"test_resnet": 0.8})
+    build = {"teacher_accuracy": {"digits-net": 1.0}, "generic_accuracy": {"test_resnet": 0.8}}
     assert paper_table.report(args, ZoobenchSettings.full(), build, _rows(), {}, ["digits-net"], 1.0,
                               zoo_weights="abc123") == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -60,7 +60,7 @@ def test_default_method_is_compared_on_the_original_targets_only(paper_table, tm
     monkeypatch.setattr(paper_table, "summary_keys", lambda targets: {**summary_keys(targets),
                                                                      "default_method": "weighted+fixmatch"})
     args = SimpleNamespace(out=tmp_path, methods="headline", shots=[5], seeds=2, epochs=1)
-    build = SimpleNamespace(teacher_accuracy={}, generic_accuracy={})
+    build = {"teacher_accuracy": {}, "generic_accuracy": {}}
     assert paper_table.report(args, ZoobenchSettings.full(), build, _rows(), {}, ["digits-net"], 1.0) == 0
     shot = json.loads((tmp_path / "summary.json").read_text())["shots"]["5"]
     assert shot["default_over"]["fixmatch"] == pytest.approx({"cyrillic": 10.0, "average": 10.0})
@@ -82,7 +82,21 @@ def test_methods_are_compared_on_the_draws_the_default_ran_on(paper_table, tmp_p
     rows = _rows() + [{"target": "cyrillic", "shot": 5, "seed": 2, "method": "finetune", "accuracy": 0.9,
                        "seconds": 1.0}]  # a kept draw the default has not run on yet
     args = SimpleNamespace(out=tmp_path, methods="headline", shots=[5], seeds=3, epochs=1)
-    build = SimpleNamespace(teacher_accuracy={}, generic_accuracy={})
+    build = {"teacher_accuracy": {}, "generic_accuracy": {}}
     assert paper_table.report(args, ZoobenchSettings.full(), build, rows, {}, ["digits-net"], 1.0) == 0
     shot = json.loads((tmp_path / "summary.json").read_text())["shots"]["5"]
     assert shot["seeds"] == [0, 1] and shot["table"]["cyrillic"]["finetune"][2] == 2
+
+
+def test_runs_kept_on_another_build_are_reported_with_that_builds_scores(paper_table, tmp_path):
+    scores = {"knn": {"digits-net": 0.9}}
+    summary = {"zoo_weights": "abc123", "teacher_accuracy": {"digits-net": 1.0}, "generic_accuracy": {},
+               "scores": [{"target": "cyrillic", "shot": 5, "seed": 0, "scores": scores}]}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    facts = paper_table.kept_build_facts(tmp_path / "summary.json", "abc123")
+    assert facts["scores"] == {("cyrillic", 5, 0): scores}
+    assert facts["teacher_accuracy"] == {"digits-net": 1.0}
+    with pytest.raises(SystemExit, match="written on build abc123, not def456"):
+        paper_table.kept_build_facts(tmp_path / "summary.json", "def456")
+    with pytest.raises(SystemExit, match="cannot read"):
+        paper_table.kept_build_facts(tmp_path / "missing.json", "abc123")
