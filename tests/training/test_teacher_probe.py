@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from zoo_distill.errors import DataError
 from zoo_distill.training.methods.teacher_probe import TeacherProbes, fit_probe
 
 
@@ -32,7 +33,7 @@ def test_two_classes_and_a_class_without_labels():
     assert p[:, 2].max().item() == 0.0  # never predicted
     seen = test_y < 2
     assert (p.argmax(dim=1).numpy()[seen] == test_y[seen]).mean() > 0.95
-    with pytest.raises(ValueError, match="at least two classes"):
+    with pytest.raises(DataError, match="at least two classes"):
         fit_probe(x[y == 0], y[y == 0], 3)
 
 

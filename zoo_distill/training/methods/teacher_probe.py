@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from zoo_distill.errors import DataError
+
 __all__ = ["LinearProbe", "TeacherProbes", "fit_probe"]
 
 PROBE_C = 1.0  # scikit-learn's default regularisation, on standardised features (as benchmarks/headroom.py)
@@ -50,7 +52,8 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int,
     labels = np.asarray(labels)
     present = np.unique(labels)
     if len(present) < 2:
-        raise ValueError(f"a teacher probe needs labeled images of at least two classes, got {len(present)}")
+        raise DataError(f"a teacher probe needs labeled images of at least two classes, got {len(present)}: "
+                        "give more classes or pass --unlabeled-loss fixmatch")
     mean = features.mean(axis=0)
     scale = features.std(axis=0)
     scale[scale < 1e-12] = 1.0
