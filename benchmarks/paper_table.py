@@ -129,9 +129,9 @@ def main() -> int:
         budget = replace(budget, aggregator_options={"temperature": args.temperature})
     if args.lam is not None:
         budget = replace(budget, distill=replace(budget.distill, lam=args.lam))
-    kept_build = kept_build_facts(out / "summary.json", args.zoo_weights) if args.zoo_weights else None
-    if kept_build is not None and not args.kept_only:
+    if args.zoo_weights and not args.kept_only:
         raise SystemExit("--zoo-weights reports kept runs only: add --kept-only")
+    kept_build = kept_build_facts(out / "summary.json", args.zoo_weights) if args.zoo_weights else None
     with make_progress() as progress:
         build, zoo, registry, cache = open_workspace(root, settings, progress)
     zoo_weights = args.zoo_weights or weights_digest(build)
@@ -161,8 +161,8 @@ def main() -> int:
                            (target, shot, seed)):
                         continue
                     if args.kept_only or not trains:
-                        signature = run_signature(actual, build, settings.student_arch, seed, budget, registry)
-                        result = kept_result(result_file, {**signature, "zoo_weights": zoo_weights})
+                        result = kept_result(result_file, run_signature(actual, build, settings.student_arch,
+                                                                        seed, budget, registry, zoo_weights))
                         if result is None:
                             continue
                     else:

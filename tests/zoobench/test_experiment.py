@@ -172,3 +172,18 @@ def test_run_or_reuse_trains_once_per_signature(tiny_zoobench, tmp_path, monkeyp
     assert str(tiny_zoobench.root) not in kept.read_text()
     go(Budget(epochs=2))  # another setting: trained again, not read back
     assert trained == ["weighted", "weighted"]
+
+
+def test_signature_names_the_build_it_is_given(build):
+    """A caller that hashed the build once passes its digest; a report of another machine's runs
+    names that machine's build, and everything else in the signature stays this build's."""
+    from zoo_distill.plugin.manager import get_registry
+    from zoo_distill.zoobench.build import weights_digest
+    from zoo_distill.zoobench.experiment import run_signature
+
+    registry = get_registry()
+    own = run_signature("weighted", build, "test_resnet", 0, Budget(), registry)
+    assert own["zoo_weights"] == weights_digest(build)
+    assert run_signature("weighted", build, "test_resnet", 0, Budget(), registry, weights_digest(build)) == own
+    other = run_signature("weighted", build, "test_resnet", 0, Budget(), registry, "abc123")
+    assert other == {**own, "zoo_weights": "abc123"}

@@ -125,12 +125,13 @@ def run_method(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, re
 
 
 def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: int, budget: Budget,
-                  registry: PluginRegistry) -> dict[str, Any]:
+                  registry: PluginRegistry, zoo_weights: str | None = None) -> dict[str, Any]:
     """Everything a kept result depends on: the full run spec with the aggregator's effective options
     (plugin defaults included, so a changed default is a changed signature), the digest of the zoo's
     trained weights (a rebuild on another machine is another zoo) and the package version. Settings
     that do not change the trained weights (worker count, evaluation schedule) are left out, so a
-    kept run stays valid whatever they were."""
+    kept run stays valid whatever they were. ``zoo_weights``: the digest when the caller has it
+    (hashing the build once, not once per run) or names the build another machine trained on."""
     spec = method_spec(method, build, student_arch, seed, budget)
     signature = json.loads(json.dumps(asdict(spec), default=str))
     signature["distill"] = json.loads(json.dumps(spec.distill.identity(), default=str))
@@ -138,7 +139,7 @@ def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: in
     signature["train"] = json.loads(json.dumps(spec.train.identity(), default=str))
     if spec.method == "distill":
         signature["aggregator_options"] = {**registry.aggregator(spec.aggregator).options, **spec.aggregator_options}
-    signature["zoo_weights"] = weights_digest(build)
+    signature["zoo_weights"] = zoo_weights or weights_digest(build)
     signature["version"] = __version__
     return signature
 

@@ -53,7 +53,7 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int,
     present = np.unique(labels)
     if len(present) < 2:
         raise DataError(f"a teacher probe needs labeled images of at least two classes, got {len(present)}: "
-                        "give more classes or pass --unlabeled-loss fixmatch")
+                        "label two classes or more, or train without the probes (--unlabeled-loss fixmatch)")
     mean = features.mean(axis=0)
     scale = features.std(axis=0)
     scale[scale < 1e-12] = 1.0
