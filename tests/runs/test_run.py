@@ -127,6 +127,20 @@ def test_unwritable_output_fails_before_training(digits_task, tmp_path):
         go(digits_task, blocker / "run")
 
 
+def test_a_timm_that_cannot_export_is_refused_before_training(digits_task, tmp_path, monkeypatch):
+    """timm < 1.0.31 has no data_config in save_config_for_hf: the run would train, then fail to export."""
+    import zoo_distill.runs.export as export
+
+    def old_save_config_for_hf(model, config_path, model_config=None, model_args=None):
+        raise AssertionError("never reached")
+
+    monkeypatch.setattr(export, "save_config_for_hf", old_save_config_for_hf)
+    monkeypatch.setattr("zoo_distill.runs.run.train", lambda *a, **k: pytest.fail("trained before refusing"))
+    with pytest.raises(ZooDistillError, match=r"timm>=1\.0\.31"):
+        go(digits_task, tmp_path / "old-timm")
+    assert not (tmp_path / "old-timm").exists()
+
+
 def test_baselines_run_with_the_same_budget(digits_task, tmp_path):
     steps = {}
     for method in ("finetune", "fixmatch"):

@@ -11,6 +11,7 @@ link, or a copy where the filesystem cannot link); both names are rewritten on e
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import shutil
@@ -33,7 +34,8 @@ from zoo_distill.zoo.providers import check_cfg_value
 from zoo_distill.zoo.teacher import PREPROCESSING_KEYS
 from zoo_distill.zoo.weights import check_safetensors, file_digest, load_into
 
-__all__ = ["CONFIG_FILE", "MAX_CLASSES", "TIMM_WEIGHTS_FILE", "WEIGHTS_FILE", "load_student", "save_student"]
+__all__ = ["CONFIG_FILE", "MAX_CLASSES", "TIMM_WEIGHTS_FILE", "WEIGHTS_FILE", "check_export_support", "load_student",
+           "save_student"]
 
 WEIGHTS_FILE = "student.safetensors"
 TIMM_WEIGHTS_FILE = "model.safetensors"  # the name timm's ``local-dir:`` loader prefers
@@ -46,6 +48,15 @@ _RESERVED = ("architecture", "num_classes", "num_features", "global_pool", "labe
 # Where weights come from is decided by the loader, never by a saved config.
 _SOURCE_KEYS = ("url", "file", "hf_hub_id", "hf_hub_filename", "source", "state_dict", "architecture")
 _CFG_FIELDS = frozenset(f.name for f in dataclasses.fields(PretrainedCfg))
+
+
+def check_export_support(export: Any = None) -> None:
+    """Refuse, before any training, a timm whose ``save_config_for_hf`` cannot record the student's
+    preprocessing (``data_config``, new in timm 1.0.31): otherwise a run would train to the end and
+    then fail to write its config.json."""
+    if "data_config" not in inspect.signature(export or save_config_for_hf).parameters:
+        raise ZooDistillError(f"timm {timm.__version__} cannot export a trained student (its save_config_for_hf "
+                              "has no data_config); upgrade it: pip install 'timm>=1.0.31'")
 
 
 def _fsync_dir(folder: Path) -> None:

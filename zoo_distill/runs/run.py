@@ -192,11 +192,12 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     ``overwrite`` (replace it) is given; every setting is checked before any work starts.
     """
     from zoo_distill.runs.cost import measure_cost
-    from zoo_distill.runs.export import save_student
+    from zoo_distill.runs.export import check_export_support, save_student
     from zoo_distill.runs.plots import plot_curves
 
     if spec.method not in METHODS:
         raise ZooDistillError(f"unknown method {spec.method!r}; known: {', '.join(METHODS)}")
+    check_export_support()
     if spec.method == "distill":
         check_aggregator(spec, registry)
     out_note = check_out_dir(Path(out), resume, overwrite)
