@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu"))
     args = parser.parse_args()
 
+    import timm
     import torch
 
     if not torch.cuda.is_available():
@@ -81,7 +82,8 @@ def main() -> None:
               f"| {r['images_per_second']:.0f} | {r['data_wait_share']:.1%} |")
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "gpu.json", {
-        "machine": {"platform": platform.platform(), "gpu": name, "torch": torch.__version__},
+        "machine": {"platform": platform.platform(), "gpu": name, "torch": torch.__version__,
+                    "timm": timm.__version__, "cpu_threads": torch.get_num_threads()},
         "settings": {"preset": args.preset, "target": args.target, "split": args.split, "epochs": args.epochs},
         "build_s": build_s, "rows": rows})
     print(f"\nwrote {args.out / 'gpu.json'}")

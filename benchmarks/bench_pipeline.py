@@ -18,10 +18,10 @@ Part ``input``: photo-like JPEGs of ``--image-size`` (500x375) are generated (10
 labeled, 240 unlabeled, 240 test: a test split as large as the unlabeled pool). Measured side by
 side in one process: (1) the input pipeline alone, the distillation inputs of 224-px student
 views (views, student preprocessing, bank rows of a [V, N, 2048] bank) from the decoded pool, in
-images/s with 0, 1 and 2 DataLoader workers (steady state: from the first step received to the
+images/s with 0, 1 and 2 DataLoader workers (``--workers``; steady state: from the first step received to the
 last); (2) the resnet18 student's training step alone on ready inputs (forward, backward, SGD),
-images/s; (3) the training loop with both, the share of its time spent waiting for inputs, with 0,
-1 and 2 workers; (4) one end-to-end ``run`` (ranking, a bank from a resnet50-shaped teacher with
+images/s; (3) the training loop with both, the share of its time spent waiting for inputs, with the
+same worker counts; (4) one end-to-end ``run`` (ranking, a bank from a resnet50-shaped teacher with
 random weights, 2 epochs, evaluation at the defaults' schedule for 2 epochs: every epoch), with
 evaluation's share of the wall time, and that share projected for the default 30 epochs (4
 evaluations) from the measured per-epoch and per-evaluation seconds.
@@ -208,6 +208,8 @@ def _student_rate(method: Any, data: Any, args: argparse.Namespace) -> float:
     plan = StepPlan(0, len(data.train), len(data.unlabeled), args.input_batch, args.mu * args.input_batch)
     ready = [to_device(method.make_inputs(plan.batch(0, s)), device, channels_last=cuda)
              for s in range(min(args.steps, 4) + 1)]
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # as train() does
     for module in method.modules().values():
         module.to(device)
         if cuda:
@@ -220,7 +222,7 @@ def _student_rate(method: Any, data: Any, args: argparse.Namespace) -> float:
         inputs = ready[k % len(ready)]
         if k == 1:
             if cuda:
-                torch.cuda.synchronize()
+                torch.cuda.synchronize(device)
             started = time.perf_counter()
         with autocast(device, args.precision):
             loss, _ = method.loss(inputs)
@@ -229,7 +231,7 @@ def _student_rate(method: Any, data: Any, args: argparse.Namespace) -> float:
         optimizer.step()
         images += int(inputs["x"].shape[0]) if k else 0
     if cuda:
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
     return images / (time.perf_counter() - started)
 
 
@@ -314,9 +316,10 @@ def bench_input(args: argparse.Namespace) -> dict[str, Any]:
           f"{step} images per step (B = {args.input_batch}, mu = {args.mu}), V = {args.views}, "
           f"torch {torch.__version__} with {torch.get_num_threads()} threads in the main process, "
           f"device {_device_name(args.device)}, {args.precision}\n")
-    print("| workers | input images/s (pipeline alone) | vs 0 workers | training loop images/s | waiting for inputs |")
-    print("|---:|---:|---:|---:|---:|")
     first = args.workers[0]
+    print(f"| workers | input images/s (pipeline alone) | vs {first} workers | training loop images/s "
+          "| waiting for inputs |")
+    print("|---:|---:|---:|---:|---:|")
     for k in args.workers:
         print(f"| {k} | {rates[k]:.0f} | {rates[k] / rates[first]:.2f}x | {loops[k]['images_per_second']:.1f} "
               f"| {loops[k]['data_wait_share']:.1%} |")
@@ -339,6 +342,7 @@ def bench_input(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{goal}: {'ok' if met else 'MISSED'}")
     return {"settings": {"image_size": args.image_size, "input_size": args.input_size, "student": args.student,
                          "device": _device_name(args.device), "precision": args.precision,
+                         "workers": args.workers,
                          "teacher": args.teacher, "batch": args.input_batch, "mu": args.mu, "views": args.views,
                          "steps": args.steps, "classes": args.classes, "labeled_per_class": args.labeled_per_class,
                          "unlabeled": args.unlabeled, "test": args.test, "run_epochs": args.run_epochs,
