@@ -38,7 +38,7 @@ from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, 
 # The point the grid moves from: the defaults of zoo-distill 0.1.0, set on small synthetic targets.
 BASE: dict[str, Any] = {"temperature": 0.5, "top_k": 0, "lam": 10.0, "views": 8, "metric": "knn",
                         "unlabeled_loss": "none", "lam_schedule": "constant", "lam_scale": "none",
-                        "source_weights": "task", "teacher_probe": "mixture"}
+                        "source_weights": "task", "teacher_probe": "mixture", "head": "linear"}
 
 GRID: dict[str, dict[str, Any]] = {
     "base": {},
@@ -76,6 +76,10 @@ METHOD_GRID: dict[str, dict[str, Any]] = {
     "+fixmatch-teachers": {"unlabeled_loss": "fixmatch-teachers"},
     # one probe on every teacher's features side by side instead of a mixture of one per teacher
     "+fixmatch-teachers, joint probe": {"unlabeled_loss": "fixmatch-teachers", "teacher_probe": "joint"},
+    # the default with an MLP projection head per source: the student's features need only be a
+    # non-linear map away from each teacher's, so the feature term constrains them less
+    "+fixmatch-teachers, joint probe, mlp head": {"unlabeled_loss": "fixmatch-teachers", "teacher_probe": "joint",
+                                                   "head": "mlp"},
 }
 GRIDS = {"settings": GRID, "method": METHOD_GRID}
 
@@ -86,7 +90,7 @@ def budget_for(change: dict[str, Any], epochs: int) -> Budget:
     distill = replace(DistillConfig(), lam=setting["lam"], views=setting["views"],
                       unlabeled_loss=setting["unlabeled_loss"], lam_schedule=setting["lam_schedule"],
                       lam_scale=setting["lam_scale"], source_weights=setting["source_weights"],
-                      teacher_probe=setting["teacher_probe"])
+                      teacher_probe=setting["teacher_probe"], head=setting["head"])
     return Budget(epochs=epochs, metric=setting["metric"],
                   aggregator_options={"temperature": setting["temperature"], "top_k": setting["top_k"]},
                   distill=distill)
