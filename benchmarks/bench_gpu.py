@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,8 @@ def _one(data: Any, build: Any, student: str, zoo: Any, cache: Any, device: str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=None, help="zoobench folder (default: a temporary one)")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="zoobench folder (default: <cache>/zoobench/<preset>, the one `zoo-distill demo` builds)")
     parser.add_argument("--preset", default="mini", choices=["mini", "full"])
     parser.add_argument("--target", default="shapes-on-textures")
     parser.add_argument("--split", default="5shot-s0")
@@ -55,11 +55,12 @@ def main() -> None:
     if not torch.cuda.is_available():
         sys.exit("bench_gpu: no CUDA device is visible to torch; run it on a machine with a GPU")
     from zoo_distill.util.atomic import atomic_write_json
+    from zoo_distill.util.paths import default_cache_dir
     from zoo_distill.zoobench.experiment import load_split, open_workspace
     from zoo_distill.zoobench.spec import ZoobenchSettings
 
     settings = ZoobenchSettings.mini() if args.preset == "mini" else ZoobenchSettings.full()
-    root = args.root or Path(tempfile.mkdtemp(prefix="zd-bench-gpu-"))
+    root = args.root or default_cache_dir() / "zoobench" / args.preset
     started = time.perf_counter()
     build, zoo, _, cache = open_workspace(root, settings)
     build_s = time.perf_counter() - started

@@ -200,7 +200,7 @@ def _student_rate(method: Any, data: Any, args: argparse.Namespace) -> float:
     in the layout and precision ``train`` uses)."""
     import torch
 
-    from zoo_distill.training.loop import autocast
+    from zoo_distill.training.loop import autocast, place_modules
     from zoo_distill.training.pipeline import StepPlan, to_device
 
     device = torch.device(args.device)
@@ -208,12 +208,8 @@ def _student_rate(method: Any, data: Any, args: argparse.Namespace) -> float:
     plan = StepPlan(0, len(data.train), len(data.unlabeled), args.input_batch, args.mu * args.input_batch)
     ready = [to_device(method.make_inputs(plan.batch(0, s)), device, channels_last=cuda)
              for s in range(min(args.steps, 4) + 1)]
-    if cuda:
-        torch.backends.cudnn.benchmark = True  # as train() does
+    place_modules(method.modules().values(), device)  # as train() does
     for module in method.modules().values():
-        module.to(device)
-        if cuda:
-            module.to(memory_format=torch.channels_last)
         module.train()
     params = [p for m in method.modules().values() for p in m.parameters()]
     optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)

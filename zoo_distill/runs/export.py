@@ -50,11 +50,11 @@ _SOURCE_KEYS = ("url", "file", "hf_hub_id", "hf_hub_filename", "source", "state_
 _CFG_FIELDS = frozenset(f.name for f in dataclasses.fields(PretrainedCfg))
 
 
-def check_export_support(export: Any = None) -> None:
+def check_export_support() -> None:
     """Refuse, before any training, a timm whose ``save_config_for_hf`` cannot record the student's
     preprocessing (``data_config``, new in timm 1.0.31): otherwise a run would train to the end and
     then fail to write its config.json."""
-    if "data_config" not in inspect.signature(export or save_config_for_hf).parameters:
+    if "data_config" not in inspect.signature(save_config_for_hf).parameters:
         raise ZooDistillError(f"timm {timm.__version__} cannot export a trained student (its save_config_for_hf "
                               "has no data_config); upgrade it: pip install 'timm>=1.0.31'")
 

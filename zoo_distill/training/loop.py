@@ -16,7 +16,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,7 +45,7 @@ from zoo_distill.util import distributed
 from zoo_distill.util.digest import json_digest
 
 __all__ = ["CHECKPOINT", "Method", "StepBatch", "TrainConfig", "TrainResult", "autocast", "cosine_lr", "epoch_line",
-           "predict_logits", "sample", "step_rng", "train"]
+           "place_modules", "predict_logits", "sample", "step_rng", "train"]
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -158,6 +158,19 @@ def _plain_lines(progress: Progress | None) -> bool:
     return distributed.is_main() and not shown
 
 
+def place_modules(modules: Iterable[torch.nn.Module], device: torch.device) -> None:
+    """Move ``modules`` to ``device``; on CUDA in channels-last layout (the one cuDNN's convolutions
+    are fastest in, matching ``to_device``'s inputs) with cuDNN's autotuner on (fixed input shapes:
+    the fastest convolutions are picked once)."""
+    cuda = device.type == "cuda"
+    for module in modules:
+        module.to(device)
+        if cuda:
+            module.to(memory_format=torch.channels_last)
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+
+
 def train(
     method: Method,
     config: TrainConfig,
@@ -180,12 +193,7 @@ def train(
     device = torch.device(distributed.local_device(config.device))
     cuda = device.type == "cuda"
     modules = method.modules()
-    for module in modules.values():
-        module.to(device)
-        if cuda:  # with channels-last inputs (to_device): the layout cuDNN's convolutions are fastest in
-            module.to(memory_format=torch.channels_last)
-    if cuda:
-        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest convolutions once
+    place_modules(modules.values(), device)
     world = distributed.world_size()
     if world > 1 and config.batch_size < world:
         raise ZooDistillError(f"--batch-size {config.batch_size} is smaller than the {world} processes")
