@@ -38,7 +38,8 @@ from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, 
 # The point the grid moves from: the defaults of zoo-distill 0.1.0, set on small synthetic targets.
 BASE: dict[str, Any] = {"temperature": 0.5, "top_k": 0, "lam": 10.0, "views": 8, "metric": "knn",
                         "unlabeled_loss": "none", "lam_schedule": "constant", "lam_scale": "none",
-                        "source_weights": "task", "teacher_probe": "mixture", "head": "linear"}
+                        "source_weights": "task", "teacher_probe": "mixture", "head": "linear",
+                        "feature_space": "full"}
 
 GRID: dict[str, dict[str, Any]] = {
     "base": {},
@@ -80,6 +81,11 @@ METHOD_GRID: dict[str, dict[str, Any]] = {
     # non-linear map away from each teacher's, so the feature term constrains them less
     "+fixmatch-teachers, joint probe, mlp head": {"unlabeled_loss": "fixmatch-teachers", "teacher_probe": "joint",
                                                    "head": "mlp"},
+    # the default whose feature term keeps only each teacher's discriminant coordinates for the labeled
+    # classes: what a teacher of another domain sees besides the classes (textured backgrounds) is not
+    # pulled into the student
+    "+fixmatch-teachers, joint probe, class subspace": {"unlabeled_loss": "fixmatch-teachers",
+                                                         "teacher_probe": "joint", "feature_space": "class"},
 }
 GRIDS = {"settings": GRID, "method": METHOD_GRID}
 
@@ -90,7 +96,8 @@ def budget_for(change: dict[str, Any], epochs: int) -> Budget:
     distill = replace(DistillConfig(), lam=setting["lam"], views=setting["views"],
                       unlabeled_loss=setting["unlabeled_loss"], lam_schedule=setting["lam_schedule"],
                       lam_scale=setting["lam_scale"], source_weights=setting["source_weights"],
-                      teacher_probe=setting["teacher_probe"], head=setting["head"])
+                      teacher_probe=setting["teacher_probe"], head=setting["head"],
+                      feature_space=setting["feature_space"])
     return Budget(epochs=epochs, metric=setting["metric"],
                   aggregator_options={"temperature": setting["temperature"], "top_k": setting["top_k"]},
                   distill=distill)

@@ -327,3 +327,54 @@ def test_teacher_probes_through_run(target_dir, tiny_zoo, tmp_path, monkeypatch)
     online = distill_run(target_dir, tiny_zoo, tmp_path / "online", train=replace(TINY, epochs=1),
                          unlabeled_loss="fixmatch-teachers", online_teachers=True)
     assert np.isfinite(column(online, "loss")[0])
+
+
+# --- the teachers' discriminant subspace (--feature-space class) ---
+
+def nuisance_bank(target_dir, seed: int = 0) -> torch.Tensor:
+    """[V=2, N, 6] features: the class one-hot on dims 0-2 plus noise, and a large nuisance on dims 3-5
+    that varies from image to image whatever its class."""
+    rng = np.random.default_rng(seed)
+    onehot = class_bank(target_dir)[0].numpy()
+    x = np.concatenate([3.0 * onehot, 20.0 * rng.normal(size=(len(onehot), 3))], axis=1)
+    views = np.stack([x + 0.1 * rng.normal(size=x.shape) for _ in range(2)])
+    return torch.from_numpy(views).float()
+
+
+def test_class_subspace_distills_the_classes_coordinates_and_probes_the_full_features(target_dir):
+    bank = {"teacher": nuisance_bank(target_dir)}
+    method = make_distill(target_dir, bank, unlabeled_loss="fixmatch-teachers", feature_space="class")
+    subspace = method.subspaces["teacher"]
+    assert subspace.dim == 2 and method.heads["teacher"].out_features == 2  # 3 classes
+    assert method.probes.joint.weight.shape[1] == 6  # the probe still reads every feature
+    inputs = method.make_inputs(batch())
+    loss, logs = method.loss(inputs)
+    assert torch.isfinite(loss) and 0 < logs["loss_feat"] <= 2.0
+    loss.backward()
+    assert float(method.heads["teacher"].weight.grad.abs().max()) > 0
+    # the coordinates it distills tell the classes apart and ignore the nuisance
+    labeled = bank["teacher"][0, :18]
+    coords = subspace(labeled)
+    moved = labeled.clone()
+    moved[:, 3:] += 40.0
+    assert (subspace(moved) - coords).norm(dim=1).mean() < 0.1 * coords.norm(dim=1).mean()
+    full = make_distill(target_dir, bank, unlabeled_loss="fixmatch-teachers")
+    assert full.subspaces == {} and full.heads["teacher"].out_features == 6
+
+
+def test_class_subspace_through_run_is_recorded(target_dir, tiny_zoo, tmp_path):
+    outcome = distill_run(target_dir, tiny_zoo, tmp_path / "run", train=replace(TINY, epochs=2),
+                          feature_space="class")
+    assert column(outcome, "loss_ce")[-1] < column(outcome, "loss_ce")[0]
+    spec = json.loads((tmp_path / "run" / "run.json").read_text())["spec"]
+    assert spec["distill"]["feature_space"] == "class"
+    online = distill_run(target_dir, tiny_zoo, tmp_path / "online", train=replace(TINY, epochs=1),
+                         feature_space="class", online_teachers=True, unlabeled_loss="none")
+    assert np.isfinite(column(online, "loss_feat")[0])
+
+
+def test_feature_space_is_validated_and_left_out_of_old_signatures():
+    with pytest.raises(ConfigError, match="--feature-space"):
+        DistillConfig(feature_space="pca")
+    assert "feature_space" not in DistillConfig().identity()  # kept runs trained before it existed stay valid
+    assert DistillConfig(feature_space="class").identity()["feature_space"] == "class"

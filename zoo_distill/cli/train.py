@@ -156,6 +156,10 @@ def run(
     views: int = typer.Option(_D.views, "--views", min=1, help="Augmented views per image in the teacher bank."),
     feature_loss: str = typer.Option(_D.feature_loss, "--feature-loss", help="cosine or mse."),
     head: str = typer.Option(_D.head, "--head", help="Projection head per source: linear or mlp."),
+    feature_space: str = typer.Option(_D.feature_space, "--feature-space", help="What the student reproduces of "
+                                      "each teacher's features: 'full', all of them; 'class', only their "
+                                      "coordinates that tell the labeled classes apart (LDA on the labeled "
+                                      "images), so what a teacher sees besides the classes is not learned."),
     online_teachers: bool = typer.Option(False, "--online-teachers", help="Run teachers every step on fresh "
                                          "views instead of the cached bank (slower; for comparison)."),
     unlabeled_loss: str = typer.Option(_D.unlabeled_loss, "--unlabeled-loss", help="What the unlabeled images "
@@ -190,6 +194,7 @@ def run(
     options = _parse_agg_options(agg_opt)
     settings.update(aggregator=aggregator, metric=metric, sources=source, temperature=temperature, top_k=top_k,
                     aggregator_options=options, lam=lam, views=views, feature_loss=feature_loss, head=head,
+                    feature_space=feature_space,
                     online_teachers=online_teachers, unlabeled_loss=unlabeled_loss, lam_schedule=lam_schedule,
                     lam_scale=lam_scale, source_weights=source_weights, teacher_probe=teacher_probe,
                     threshold=threshold, lambda_u=lambda_u,

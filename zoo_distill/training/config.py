@@ -17,9 +17,9 @@ from zoo_distill.errors import ConfigError
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_choice, check_float, check_int
 from zoo_distill.util.workers import MAX_WORKERS
 
-__all__ = ["ADDED_LATER", "CONSISTENCY_LOSSES", "EVALUATIONS_PER_RUN", "FEATURE_LOSSES", "HEADS", "LAMBDA_SCALES",
-           "LAMBDA_SCHEDULES", "PRECISIONS", "RUNTIME_ONLY", "SOURCE_WEIGHTINGS", "TEACHER_PROBES", "UNLABELED_LOSSES",
-           "DistillConfig", "FixMatchConfig", "TrainConfig", "check_device"]
+__all__ = ["ADDED_LATER", "CONSISTENCY_LOSSES", "EVALUATIONS_PER_RUN", "FEATURE_LOSSES", "FEATURE_SPACES", "HEADS",
+           "LAMBDA_SCALES", "LAMBDA_SCHEDULES", "PRECISIONS", "RUNTIME_ONLY", "SOURCE_WEIGHTINGS", "TEACHER_PROBES",
+           "UNLABELED_LOSSES", "DistillConfig", "FixMatchConfig", "TrainConfig", "check_device"]
 
 FEATURE_LOSSES = ("cosine", "mse")
 HEADS = ("linear", "mlp")
@@ -31,6 +31,7 @@ CONSISTENCY_LOSSES = ("fixmatch", "fixmatch-teachers")
 TEACHER_PROBES = ("mixture", "joint")
 LAMBDA_SCHEDULES = ("constant", "linear", "cosine")  # lambda over training: kept, or decayed to 0
 LAMBDA_SCALES = ("none", "knn")  # per-source factor on lambda: 1, or kNN accuracy above chance
+FEATURE_SPACES = ("full", "class")  # every feature dimension, or the teacher's discriminant subspace (feature_space.py)
 SOURCE_WEIGHTINGS = ("task", "class")  # one alpha per source, or one per source and class (ranking/per_class.py)
 PRECISIONS = ("fp32", "bf16")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
@@ -40,7 +41,7 @@ EVALUATIONS_PER_RUN = 4  # by default; plus the last epoch when the epochs do no
 RUNTIME_ONLY = ("workers", "eval_every")  # TrainConfig fields that do not change the trained weights
 # DistillConfig fields added after results were kept: left out of a signature at these values, which
 # train exactly what was trained before the field existed, so those kept runs and checkpoints stay valid.
-ADDED_LATER = {"source_weights": "task", "teacher_probe": "mixture"}
+ADDED_LATER = {"source_weights": "task", "teacher_probe": "mixture", "feature_space": "full"}
 
 
 def check_device(value: str, option: str = "--device") -> str:
@@ -132,6 +133,9 @@ class DistillConfig:
     # standardised features side by side (block s scaled by sqrt(alpha_s)), which can use one teacher for
     # some classes and another for the rest; "mixture", a probe per source mixed with alpha.
     teacher_probe: str = "joint"
+    # "class": each teacher's term compares only the coordinates that tell the target's labeled classes
+    # apart (feature_space.py), not everything the teacher sees in the image. Opt-in.
+    feature_space: str = "full"
 
     def __post_init__(self) -> None:
         check_float("--lambda", self.lam, 0, 1e6)
@@ -145,6 +149,7 @@ class DistillConfig:
         check_choice("--lambda-scale", self.lam_scale, LAMBDA_SCALES)
         check_choice("--source-weights", self.source_weights, SOURCE_WEIGHTINGS)
         check_choice("--teacher-probe", self.teacher_probe, TEACHER_PROBES)
+        check_choice("--feature-space", self.feature_space, FEATURE_SPACES)
 
     def identity(self) -> dict[str, Any]:
         """The settings the trained weights depend on, as signatures record them (``asdict`` less the

@@ -21,7 +21,9 @@ a step costs what a FixMatch step costs. ``unlabeled_loss="fixmatch-teachers"`` 
 from p(x_w) times the alpha-weighted prediction of a linear probe on each teacher's features of x_w
 (teacher_probe.py): the teachers' knowledge of the target's classes, not only of its features.
 ``lam_schedule`` and ``lam_scale`` (feature_weight.py) are opt-in guards that lower lambda when the
-zoo does not fit the target.
+zoo does not fit the target. ``feature_space="class"`` (feature_space.py) replaces phi_s by its
+coordinates in source s's discriminant subspace for the labeled classes, so the student reproduces
+what each teacher knows about the target's classes and not the rest of what it sees.
 
 With per-class source weights A[s, c] (``run --source-weights class``, ranking/per_class.py) alpha_s
 becomes a weight per image, w_s(x) = sum_c q_c(x) A[s, c], with q the label of a labeled image and
@@ -52,6 +54,7 @@ from zoo_distill.training.config import (
 )
 from zoo_distill.training.inputs import Transform, classify, pooled_features, stack, student_transform
 from zoo_distill.training.methods.consistency import StrongViews, consistency_loss
+from zoo_distill.training.methods.feature_space import ClassSubspace, fit_class_subspace
 from zoo_distill.training.methods.feature_weight import knn_relevance, schedule_factor
 from zoo_distill.training.methods.teacher_probe import TeacherProbes
 from zoo_distill.training.pipeline import Inputs, StepBatch
@@ -186,10 +189,12 @@ class Distill:
             self.class_alpha = _class_table(class_alpha, alpha, int(student.model.num_classes))
         dims = ({s: t.shape[-1] for s, t in self.targets.items()} if not config.online_teachers
                 else {s: t.feature_dim for s, t in self.teachers.items()})
-        self.heads = torch.nn.ModuleDict({head_key(s): make_head(config.head, student.feature_dim, dims[s])
-                                          for s in alpha})
         self.teacher_tf = {s: create_transform(**t.data_config, is_training=False) for s, t in self.teachers.items()} \
             if config.online_teachers else {}
+        self.subspaces = self._subspaces() if config.feature_space == "class" else {}
+        dims.update({s: subspace.dim for s, subspace in self.subspaces.items()})
+        self.heads = torch.nn.ModuleDict({head_key(s): make_head(config.head, student.feature_dim, dims[s])
+                                          for s in alpha})
         self.fixmatch = (fixmatch or FixMatchConfig()) if config.unlabeled_loss in CONSISTENCY_LOSSES else None
         self.make_inputs = DistillInputs(
             labeled, unlabeled, self.labels, config, student_transform(student),
@@ -228,6 +233,15 @@ class Distill:
                                  int(self.student.model.num_classes), self.alpha,
                                  joint=self.config.teacher_probe == "joint")
 
+    def _subspaces(self) -> dict[str, ClassSubspace]:
+        """Each source's discriminant subspace, from every banked view of the labeled images."""
+        features, labels = self._labeled_features(every_view=True), self.labels.numpy()
+        subspaces = {}
+        for source in self.alpha:
+            f = features[source].float().cpu().numpy()
+            subspaces[source] = fit_class_subspace(f.reshape(-1, f.shape[-1]), np.tile(labels, f.shape[0]), source)
+        return subspaces
+
     def image_weights(self, y: torch.Tensor, weak_logits: torch.Tensor | None) -> torch.Tensor | None:
         """[labeled + unlabeled, sources] per-image source weights (class mode), else None: the
         label's row of A for labeled images, the student's weak-view prediction times A for the others."""
@@ -261,14 +275,15 @@ class Distill:
         feat = torch.zeros((), device=g.device)  # alpha-weighted, as logged
         guarded = torch.zeros((), device=g.device)  # alpha * relevance-weighted, as trained
         logs: dict[str, torch.Tensor | float] = {"loss_ce": ce.detach()}
+        wanted = {s: self.subspaces[s](t) for s, t in targets.items()} if self.subspaces else targets
         for k, (source, weight) in enumerate(self.alpha.items()):
             pred = self.heads[head_key(source)](g[:n_b + n_u])
             if weights is None:  # one alpha per source: the objective as it always was
-                term = feature_loss(self.config.feature_loss, pred, targets[source])
+                term = feature_loss(self.config.feature_loss, pred, wanted[source])
                 feat = feat + weight * term
                 guarded = guarded + weight * self.relevance[source] * term
             else:  # a weight per image, from its class
-                distance = feature_distance(self.config.feature_loss, pred, targets[source])
+                distance = feature_distance(self.config.feature_loss, pred, wanted[source])
                 term, weighted = distance.mean(), (weights[:, k] * distance).mean()
                 feat = feat + weighted
                 guarded = guarded + self.relevance[source] * weighted
