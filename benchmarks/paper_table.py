@@ -95,7 +95,7 @@ def split_runs(sources: list[str], methods: str) -> list[str]:
         return ["finetune", "fixmatch", "weighted", "nearest", "weighted+fixmatch", "weighted+fixmatch-teachers"]
     return (["finetune", "fixmatch", "weighted", "weighted-class", "uniform", "weighted+fixmatch",
              "weighted-class+fixmatch", "nearest+fixmatch", "weighted+fixmatch-teachers",
-             "weighted+fixmatch-teachers-joint"]
+             "weighted+fixmatch-teachers-joint", "weighted+fixmatch-teachers-joint-subspace"]
             + [f"single:{s}" for s in sources])
 
 

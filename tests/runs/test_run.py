@@ -120,6 +120,20 @@ def test_no_unlabeled_data_trains_on_labeled_only(digits_task, tmp_path):
     assert outcome.metrics["data"]["unlabeled"] == 0
 
 
+def test_fewer_than_three_classes_distill_the_full_features_and_say_so(finished, digits_task, tmp_path, caplog):
+    assert json.loads((finished.run_dir / "run.json").read_text())["spec"]["distill"]["feature_space"] == "class"
+    two = tmp_path / "two-classes"
+    for name in sorted(p.name for p in (digits_task.target / "train").iterdir())[:2]:
+        shutil.copytree(digits_task.target / "train" / name, two / name)
+    data = load_target(labeled=two, unlabeled=digits_task.target / "unlabeled")
+    with caplog.at_level(logging.WARNING):
+        outcome = go(digits_task, tmp_path / "binary", s=spec(train=replace(SHORT, epochs=1)), data=data)
+    assert any("--feature-space class needs labeled images of at least 3 classes" in n for n in outcome.notes)
+    assert "distilling the teachers' full features" in caplog.text
+    recorded = json.loads((tmp_path / "binary" / "run.json").read_text())["spec"]["distill"]
+    assert recorded["feature_space"] == "full"
+
+
 def test_unwritable_output_fails_before_training(digits_task, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -212,6 +212,7 @@ def test_new_settings_are_validated_with_the_option_names():
             DistillConfig(**kwargs)
     # the benchmark's choice (docs/results.md); the paper's pure distillation is --unlabeled-loss none
     assert DistillConfig().unlabeled_loss == "fixmatch-teachers" and DistillConfig().teacher_probe == "joint"
+    assert DistillConfig().feature_space == "class"
 
 
 # --- per-class source weights (--source-weights class) ---
@@ -358,7 +359,7 @@ def test_class_subspace_distills_the_classes_coordinates_and_probes_the_full_fea
     moved = labeled.clone()
     moved[:, 3:] += 40.0
     assert (subspace(moved) - coords).norm(dim=1).mean() < 0.1 * coords.norm(dim=1).mean()
-    full = make_distill(target_dir, bank, unlabeled_loss="fixmatch-teachers")
+    full = make_distill(target_dir, bank, unlabeled_loss="fixmatch-teachers", feature_space="full")
     assert full.subspaces == {} and full.heads["teacher"].out_features == 6
 
 
@@ -376,5 +377,6 @@ def test_class_subspace_through_run_is_recorded(target_dir, tiny_zoo, tmp_path):
 def test_feature_space_is_validated_and_left_out_of_old_signatures():
     with pytest.raises(ConfigError, match="--feature-space"):
         DistillConfig(feature_space="pca")
-    assert "feature_space" not in DistillConfig().identity()  # kept runs trained before it existed stay valid
-    assert DistillConfig(feature_space="class").identity()["feature_space"] == "class"
+    # kept runs trained before it existed (full features) keep their signatures; the default is named
+    assert "feature_space" not in DistillConfig(feature_space="full").identity()
+    assert DistillConfig().identity()["feature_space"] == "class"

@@ -23,7 +23,7 @@ def test_demo_builds_ranks_distills_and_compares(tmp_path):
     result = run_demo(tmp_path / "zoo", tmp_path / "runs", settings, "shapes-on-textures", Budget(epochs=1),
                       console, on_result=lambda method, _: seen.append(method))
     text = console.export_text()
-    assert seen == ["weighted+fixmatch-teachers-joint", "weighted", "finetune", "fixmatch", "nearest"]
+    assert seen == ["weighted+fixmatch-teachers-joint-subspace", "weighted", "finetune", "fixmatch", "nearest"]
     assert f"Sources ranked by {DEFAULT_PRIMARY_METRIC}" in text and "zoo-distill run --aggregator weighted" in text
     for label in ("DistillWeighted \\+ FixMatch with a joint teacher probe", "DistillWeighted", "fine-tune", "FixMatch", "DistillNearest"):
         assert re.search(rf"{label}\s+\d+\.\d%", text), label

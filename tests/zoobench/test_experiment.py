@@ -60,7 +60,15 @@ def test_the_suffix_names_the_unlabeled_loss(build):
     assert method_spec("weighted+fixmatch-teachers", build, "test_resnet", 0, budget).distill.teacher_probe == "mixture"
     assert {method_spec(m, build, "test_resnet", 0, budget).distill.teacher_probe
             for m in ("finetune", "weighted", "single:a", "weighted+fixmatch")} == {"mixture"}
-    for bogus in ("weighted+bogus", "weighted+none", "bogus+fixmatch", "weighted+fixmatch-joint", "weighted-joint"):
+    subspace = method_spec("weighted+fixmatch-teachers-joint-subspace", build, "test_resnet", 0, Budget())
+    assert (subspace.distill.teacher_probe, subspace.distill.feature_space) == ("joint", "class")
+    assert method_spec("nearest-subspace", build, "test_resnet", 0, Budget()).distill.feature_space == "class"
+    # and every other column distills the full features, whatever run's default is
+    budget = Budget(distill=DistillConfig(feature_space="class"))
+    assert {method_spec(m, build, "test_resnet", 0, budget).distill.feature_space
+            for m in ("finetune", "weighted", "single:a", "weighted+fixmatch-teachers-joint")} == {"full"}
+    for bogus in ("weighted+bogus", "weighted+none", "bogus+fixmatch", "weighted+fixmatch-joint", "weighted-joint",
+                  "weighted-subspace-class", "fixmatch-subspace"):
         with pytest.raises(ValueError, match="unknown method"):
             method_spec(bogus, build, "test_resnet", 0, Budget())
 

@@ -120,8 +120,9 @@ def test_summary_keys_come_from_the_library():
     assert keys["complementary"] == ["digits-and-greek", "shapes-and-latin"]
     spec = RunSpec()
     assert keys["default_method"] == table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss,
-                                                  teacher_probe=spec.distill.teacher_probe) \
-        == "weighted+fixmatch-teachers-joint"  # run's default since the seed-1 choices (docs/results.md)
+                                                  teacher_probe=spec.distill.teacher_probe,
+                                                  feature_space=spec.distill.feature_space) \
+        == "weighted+fixmatch-teachers-joint-subspace"  # run's default since the seed-1 choices (docs/results.md)
     assert keys["default_metric"] == DEFAULT_PRIMARY_METRIC == RunSpec(aggregator="nearest").metric
     assert keys["default_weighting_metric"] == DEFAULT_WEIGHTING_METRIC == spec.metric
     assert table_method("finetune", "weighted") == "finetune" and table_method("distill", "nearest") == "nearest"
@@ -129,3 +130,6 @@ def test_summary_keys_come_from_the_library():
     assert table_method("distill", "weighted", "none", "class") == "weighted-class"
     assert table_method("distill", "weighted", "fixmatch-teachers", "task", "joint") == "weighted+fixmatch-teachers-joint"
     assert table_method("distill", "weighted", "fixmatch", "task", "joint") == "weighted+fixmatch"  # no probe to name
+    assert table_method("distill", "weighted", "fixmatch-teachers", "task", "joint", "class") \
+        == "weighted+fixmatch-teachers-joint-subspace"
+    assert table_method("distill", "nearest", feature_space="class") == "nearest-subspace"

@@ -157,9 +157,10 @@ def run(
     feature_loss: str = typer.Option(_D.feature_loss, "--feature-loss", help="cosine or mse."),
     head: str = typer.Option(_D.head, "--head", help="Projection head per source: linear or mlp."),
     feature_space: str = typer.Option(_D.feature_space, "--feature-space", help="What the student reproduces of "
-                                      "each teacher's features: 'full', all of them; 'class', only their "
-                                      "coordinates that tell the labeled classes apart (LDA on the labeled "
-                                      "images), so what a teacher sees besides the classes is not learned."),
+                                      "each teacher's features: 'class' (the default), only their coordinates "
+                                      "that tell the labeled classes apart (LDA on the labeled images), so what "
+                                      "a teacher sees besides the classes is not learned; 'full', all of them "
+                                      "(the paper's term). Fewer than 3 labeled classes: full."),
     online_teachers: bool = typer.Option(False, "--online-teachers", help="Run teachers every step on fresh "
                                          "views instead of the cached bank (slower; for comparison)."),
     unlabeled_loss: str = typer.Option(_D.unlabeled_loss, "--unlabeled-loss", help="What the unlabeled images "
@@ -167,7 +168,7 @@ def run(
                                        "consistency whose pseudo-labels weigh the student's weak-view prediction by "
                                        "a linear probe on the teachers' features of the labeled images; one forward "
                                        "pass, a FixMatch step's cost), 'fixmatch' (pseudo-labels from the student "
-                                       "alone) or 'none' (the paper's pure distillation)."),
+                                       "alone) or 'none' (pure distillation; with --feature-space full, the paper's)."),
     lam_schedule: str = typer.Option(_D.lam_schedule, "--lambda-schedule", help="λ over training: constant, or "
                                      "decayed to 0 by the last step (linear, cosine)."),
     lam_scale: str = typer.Option(_D.lam_scale, "--lambda-scale", help="'knn': weight each source's feature term "

@@ -8,7 +8,7 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from zoo_distill.runs.spec import METHODS, RunSpec
 from zoo_distill.training.inputs import predict_batches, student_transform
 from zoo_distill.training.loop import predict_logits, train
 from zoo_distill.training.methods.distill import Distill, active_weights
+from zoo_distill.training.methods.feature_space import MIN_CLASSES
 from zoo_distill.training.methods.finetune import FineTune
 from zoo_distill.training.methods.fixmatch import FixMatch
 from zoo_distill.training.pipeline import image_loader, resolve_workers, to_device, unwrap
@@ -41,7 +42,7 @@ from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.zoo.file import Zoo
 
 __all__ = ["Evaluator", "RunResult", "accuracy_of", "accuracy_report", "check_aggregator", "check_writable",
-    "input_size_warning", "run"]
+    "feature_space_for", "input_size_warning", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +175,20 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
         raise ZooDistillError(f"aggregator {spec.aggregator!r}: {exc}") from None
 
 
+def feature_space_for(spec: RunSpec, labels: np.ndarray, notes: list[str]) -> RunSpec:
+    """``--feature-space class`` (the default) needs labeled images of 3 classes or more; with fewer the
+    run distills the full features, records that in its spec and says so."""
+    present = len(np.unique(labels))
+    if spec.method != "distill" or spec.distill.feature_space != "class" or present >= MIN_CLASSES:
+        return spec
+    note = (f"--feature-space class needs labeled images of at least {MIN_CLASSES} classes and this target has "
+            f"{present}: distilling the teachers' full features (--feature-space full)")
+    if distributed.is_main():
+        logger.warning(note)
+    notes.append(note)
+    return replace(spec, distill=replace(spec.distill, feature_space="full"))
+
+
 def check_aggregator(spec: RunSpec, registry: PluginRegistry) -> None:
     """The aggregator, its options and the metric exist and are valid: before ranking or any folder."""
     aggregator = registry.aggregator(spec.aggregator)
@@ -213,6 +228,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     if data.test is None:
         notes.append("the target has no test split: no accuracy is reported")
     labels = np.asarray(data.train.labels)
+    spec = feature_space_for(spec, labels, notes)
     labeled, unlabeled = ImagePool(data.train.paths), ImagePool(data.unlabeled)
 
     scores: dict[str, float] = {}

@@ -23,7 +23,8 @@ from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_wor
 __all__ = ["DEMO_METHODS", "DEMO_TARGET", "DemoResult", "comparison_table", "default_root", "run_demo"]
 
 DEMO_TARGET = "shapes-on-textures"
-DEMO_METHODS = ("weighted+fixmatch-teachers-joint", "weighted", "finetune", "fixmatch", "nearest")  # run's default 1st
+DEMO_METHODS = ("weighted+fixmatch-teachers-joint-subspace", "weighted", "finetune", "fixmatch",
+                "nearest")  # run's default first
 
 
 def default_root(preset: str = "mini") -> Path:

@@ -25,8 +25,9 @@ __all__ = ["HEADLINE", "accuracy_table", "average_row", "fmt", "group_summary", 
     "table_method"]
 
 HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "weighted-class", "weighted+fixmatch",
-            "weighted+fixmatch-teachers", "weighted+fixmatch-teachers-joint", "weighted-class+fixmatch",
-            "nearest+fixmatch", "uniform", "best-single")
+            "weighted+fixmatch-teachers", "weighted+fixmatch-teachers-joint",
+            "weighted+fixmatch-teachers-joint-subspace", "weighted-class+fixmatch", "nearest+fixmatch", "uniform",
+            "best-single")
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -65,17 +66,19 @@ def margins(table: Mapping[str, Mapping[str, tuple[float, float, int]]], method:
 
 
 def table_method(method: str, aggregator: str, unlabeled_loss: str = "none", source_weights: str = "task",
-                 teacher_probe: str = "mixture") -> str:
+                 teacher_probe: str = "mixture", feature_space: str = "full") -> str:
     """The table's name of a run's method: the aggregator names a distillation (``weighted`` is
     DistillWeighted; ``weighted-class`` weighs its sources per class; ``weighted+fixmatch`` adds
-    FixMatch consistency), the method names a baseline."""
+    FixMatch consistency; a ``-subspace`` ending distills the teachers' class subspace), the method
+    names a baseline."""
     if method != "distill":
         return method
     name = aggregator if source_weights == "task" else f"{aggregator}-{source_weights}"
+    subspace = "-subspace" if feature_space == "class" else ""
     if unlabeled_loss == "none":
-        return name
+        return name + subspace
     joint = "-joint" if unlabeled_loss == "fixmatch-teachers" and teacher_probe == "joint" else ""
-    return f"{name}+{unlabeled_loss}{joint}"
+    return f"{name}+{unlabeled_loss}{joint}{subspace}"
 
 
 def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
@@ -85,7 +88,8 @@ def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
     which of ``targets`` are complementary."""
     spec = RunSpec()
     return {"default_method": table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss,
-                                           spec.distill.source_weights, spec.distill.teacher_probe),
+                                           spec.distill.source_weights, spec.distill.teacher_probe,
+                                           spec.distill.feature_space),
             "default_metric": DEFAULT_PRIMARY_METRIC, "default_weighting_metric": spec.metric,
             "complementary": complementary_targets(targets)}
 
