@@ -45,3 +45,18 @@ def test_too_few_classes_are_refused_with_the_option_and_source():
     keep = labels < 2
     with pytest.raises(DataError, match=r"--feature-space class.*'digits'.*has 2"):
         fit_class_subspace(x[keep], labels[keep], source="digits")
+
+
+def test_classes_without_spread_still_give_a_subspace():
+    """One-hot features (a teacher that is sure of every labeled image): LDA's own solver fails on the
+    singular within-class scatter, and the ridged fallback still separates the classes."""
+    labels = np.repeat(np.arange(4), 5)
+    onehot = np.eye(4)[labels]
+    subspace = fit_class_subspace(onehot, labels)
+    assert subspace.dim == 3
+    coords = subspace(torch.as_tensor(onehot, dtype=torch.float32)).numpy()
+    assert np.all(np.isfinite(coords))
+    centroids = np.stack([coords[labels == c][0] for c in range(4)])
+    assert np.allclose(coords, centroids[labels], atol=1e-5)  # every image of a class at one point
+    gaps = np.linalg.norm(centroids[:, None] - centroids[None], axis=-1)[~np.eye(4, dtype=bool)]
+    assert gaps.min() > 1.0  # and the classes apart

@@ -25,7 +25,8 @@ def test_demo_builds_ranks_distills_and_compares(tmp_path):
     text = console.export_text()
     assert seen == ["weighted+fixmatch-teachers-joint-subspace", "weighted", "finetune", "fixmatch", "nearest"]
     assert f"Sources ranked by {DEFAULT_PRIMARY_METRIC}" in text and "zoo-distill run --aggregator weighted" in text
-    for label in ("DistillWeighted \\+ FixMatch with a joint teacher probe", "DistillWeighted", "fine-tune", "FixMatch", "DistillNearest"):
+    for label in ("DistillWeighted \\+ FixMatch, joint probe, class subspace", "DistillWeighted", "fine-tune",
+                  "FixMatch", "DistillNearest"):
         assert re.search(rf"{label}\s+\d+\.\d%", text), label
     params = {m: r["student"]["params"] for m, r in result.results.items()}
     assert len(set(params.values())) == 1  # one student, one cost

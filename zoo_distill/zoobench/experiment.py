@@ -50,8 +50,7 @@ LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNe
           "weighted-class+fixmatch": "DistillWeighted per class + FixMatch",
           "weighted+fixmatch-teachers": "DistillWeighted + FixMatch with teacher probes",
           "weighted+fixmatch-teachers-joint": "DistillWeighted + FixMatch with a joint teacher probe",
-          "weighted+fixmatch-teachers-joint-subspace":
-              "DistillWeighted + FixMatch with a joint teacher probe, class subspace"}
+          "weighted+fixmatch-teachers-joint-subspace": "DistillWeighted + FixMatch, joint probe, class subspace"}
 
 
 @dataclass(frozen=True)

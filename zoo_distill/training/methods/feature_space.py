@@ -14,14 +14,16 @@ costs the student nothing.
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 import torch
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from zoo_distill.errors import DataError
 
-__all__ = ["ClassSubspace", "fit_class_subspace"]
+__all__ = ["ClassSubspace", "fit_class_subspace", "ridged_basis"]
 
 MIN_CLASSES = 3  # two classes give one coordinate, whose cosine with another is only its sign
+RIDGE = 1e-3  # added to the within-class scatter of standardised features when LDA's own solver fails
 
 
 class ClassSubspace:
@@ -41,6 +43,24 @@ class ClassSubspace:
             return (features.float() - self.mean) @ self.basis
 
 
+def ridged_basis(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """[D, k] discriminant directions whose within-class scatter (of standardised features) gets a
+    ridge of ``RIDGE``: for labeled features with (almost) no spread within a class, such as a
+    teacher whose features are its one-hot predictions, where LDA's own solver fails."""
+    mean, scale = features.mean(axis=0), features.std(axis=0)
+    scale[scale < 1e-12] = 1.0
+    z = (features - mean) / scale
+    _, index = np.unique(labels, return_inverse=True)
+    means = np.stack([z[index == c].mean(axis=0) for c in range(index.max() + 1)])
+    residual = z - means[index]
+    within = residual.T @ residual / len(z) + RIDGE * np.eye(z.shape[1])
+    priors = np.bincount(index) / len(index)
+    centred = means - priors @ means
+    between = (centred * priors[:, None]).T @ centred
+    values, vectors = scipy.linalg.eigh(between, within)
+    return vectors[:, np.argsort(values)[::-1][:k]] / scale[:, None]
+
+
 def fit_class_subspace(features: np.ndarray, labels: np.ndarray, source: str = "teacher") -> ClassSubspace:
     """The discriminant subspace of [N, D] ``features`` for their ``labels`` (every view of every
     labeled image, so N is views x labeled). Deterministic: LDA's eigen solver has no randomness."""
@@ -50,9 +70,11 @@ def fit_class_subspace(features: np.ndarray, labels: np.ndarray, source: str = "
     if len(present) < MIN_CLASSES:
         raise DataError(f"--feature-space class needs labeled images of at least {MIN_CLASSES} classes "
                         f"(source {source!r} has {len(present)}): label more classes, or use --feature-space full")
-    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(features, labels)
     k = min(len(present) - 1, features.shape[1])
-    basis = lda.scalings_[:, :k]
+    try:
+        basis = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(features, labels).scalings_[:, :k]
+    except np.linalg.LinAlgError:  # no spread within the classes: shrinkage cannot make the scatter invertible
+        basis = ridged_basis(features, labels, k)
     if not np.all(np.isfinite(basis)):
         raise DataError(f"--feature-space class: the features of source {source!r} on the labeled images give "
                         "no finite discriminant subspace (constant features?); use --feature-space full")
