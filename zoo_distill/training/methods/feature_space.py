@@ -1,9 +1,9 @@
 """Which part of each teacher's features the student is asked to reproduce.
 
-``full`` (the default) is the paper's feature term: every dimension of the teacher's feature. A
-teacher of another domain also sees what does not matter for the target's classes (a digits
-teacher reads the textured backgrounds of digits on textures as strokes), and the full term makes
-the student spend its few features on that as well. ``class`` keeps only what the teacher knows
+``full`` is the paper's feature term: every dimension of the teacher's feature. A teacher of
+another domain also sees what does not matter for the target's classes (a digits teacher reads
+the textured backgrounds of digits on textures as strokes), and the full term makes the student
+spend its few features on that as well. ``class`` (the default) keeps only what the teacher knows
 about the target's classes: its features' coordinates in their discriminant subspace (linear
 discriminant analysis with Ledoit-Wolf shrinkage, scikit-learn), fitted on every banked view of
 the labeled images. That is at most classes - 1 coordinates per teacher, scaled so the spread
