@@ -50,7 +50,7 @@ def comparison_table(results: dict[str, dict[str, Any]], title: str) -> Table:
     table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False)
     for col, justify in (("method", "left"), ("test acc.", "right"), ("params", "right"), ("train s", "right"),
                          ("top sources (α)", "left")):
-        table.add_column(col, justify=justify, no_wrap=col != "top sources (α)")
+        table.add_column(col, justify=justify, no_wrap=col not in ("method", "top sources (α)"))  # figures whole
     best = max((r["test_accuracy"] for r in results.values()), default=None)
     for method, r in results.items():
         acc = f"{100 * r['test_accuracy']:.1f}%"
