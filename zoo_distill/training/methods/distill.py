@@ -191,7 +191,11 @@ class Distill:
                 else {s: t.feature_dim for s, t in self.teachers.items()})
         self.teacher_tf = {s: create_transform(**t.data_config, is_training=False) for s, t in self.teachers.items()} \
             if config.online_teachers else {}
-        self.subspaces = self._subspaces() if config.feature_space == "class" else {}
+        # every view of the labeled images, read once for the subspaces and the probes (with online
+        # teachers, one pass through each teacher)
+        wanted = config.feature_space == "class" or config.unlabeled_loss == "fixmatch-teachers"
+        labeled_features = self._labeled_features(every_view=True) if wanted else {}
+        self.subspaces = self._subspaces(labeled_features) if config.feature_space == "class" else {}
         dims.update({s: subspace.dim for s, subspace in self.subspaces.items()})
         self.heads = torch.nn.ModuleDict({head_key(s): make_head(config.head, student.feature_dim, dims[s])
                                           for s in alpha})
@@ -209,7 +213,7 @@ class Distill:
             self.total_steps = self.steps_per_epoch * train.epochs
         self.relevance = self._relevance() if config.lam_scale == "knn" else {s: 1.0 for s in alpha}
         self.guarded = config.lam_schedule != "constant" or config.lam_scale != "none"
-        self.probes = self._probes() if config.unlabeled_loss == "fixmatch-teachers" else None
+        self.probes = self._probes(labeled_features) if config.unlabeled_loss == "fixmatch-teachers" else None
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"student": self.student.model, "heads": self.heads}
@@ -227,16 +231,15 @@ class Distill:
             return {s: f[None].cpu() for s, f in features.items()}
         return {s: bank[:, :n_l] if every_view else bank[:1, :n_l] for s, bank in self.targets.items()}
 
-    def _probes(self) -> TeacherProbes:
+    def _probes(self, features: dict[str, torch.Tensor]) -> TeacherProbes:
         """A probe per source on its features of every banked view of the labeled images (no new pass)."""
-        return TeacherProbes.fit(self._labeled_features(every_view=True), self.labels.numpy(),
+        return TeacherProbes.fit(features, self.labels.numpy(),
                                  int(self.student.model.num_classes), self.alpha,
                                  joint=self.config.teacher_probe == "joint")
 
-    def _subspaces(self) -> dict[str, ClassSubspace]:
+    def _subspaces(self, features: dict[str, torch.Tensor]) -> dict[str, ClassSubspace]:
         """Each source's discriminant subspace, from every banked view of the labeled images."""
-        features, labels = self._labeled_features(every_view=True), self.labels.numpy()
-        subspaces = {}
+        labels, subspaces = self.labels.numpy(), {}
         for source in self.alpha:
             f = features[source].float().cpu().numpy()
             subspaces[source] = fit_class_subspace(f.reshape(-1, f.shape[-1]), np.tile(labels, f.shape[0]), source)
