@@ -39,7 +39,7 @@ from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, 
 BASE: dict[str, Any] = {"temperature": 0.5, "top_k": 0, "lam": 10.0, "views": 8, "metric": "knn",
                         "unlabeled_loss": "none", "lam_schedule": "constant", "lam_scale": "none",
                         "source_weights": "task", "teacher_probe": "mixture", "head": "linear",
-                        "feature_space": "full"}
+                        "feature_space": "full", "feature_gate": "none"}
 
 GRID: dict[str, dict[str, Any]] = {
     "base": {},
@@ -86,6 +86,11 @@ METHOD_GRID: dict[str, dict[str, Any]] = {
     # pulled into the student
     "+fixmatch-teachers, joint probe, class subspace": {"unlabeled_loss": "fixmatch-teachers",
                                                          "teacher_probe": "joint", "feature_space": "class"},
+    # the default (class subspace) whose feature term leaves an unlabeled image to the consistency term
+    # where the confident student and a teacher's LDA class disagree: the teacher's mistakes stop pulling
+    "+fixmatch-teachers, joint probe, class subspace, agreement gate": {
+        "unlabeled_loss": "fixmatch-teachers", "teacher_probe": "joint", "feature_space": "class",
+        "feature_gate": "agreement"},
 }
 GRIDS = {"settings": GRID, "method": METHOD_GRID}
 
@@ -97,7 +102,7 @@ def budget_for(change: dict[str, Any], epochs: int) -> Budget:
                       unlabeled_loss=setting["unlabeled_loss"], lam_schedule=setting["lam_schedule"],
                       lam_scale=setting["lam_scale"], source_weights=setting["source_weights"],
                       teacher_probe=setting["teacher_probe"], head=setting["head"],
-                      feature_space=setting["feature_space"])
+                      feature_space=setting["feature_space"], feature_gate=setting["feature_gate"])
     return Budget(epochs=epochs, metric=setting["metric"],
                   aggregator_options={"temperature": setting["temperature"], "top_k": setting["top_k"]},
                   distill=distill)

@@ -14,6 +14,7 @@ from zoo_distill.plugin.manager import get_registry
 from zoo_distill.runs.run import run
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import DistillConfig, FixMatchConfig, TrainConfig
+from zoo_distill.training.inputs import classify, pooled_features
 from zoo_distill.training.loop import StepBatch
 from zoo_distill.training.methods import distill as distill_module
 from zoo_distill.training.methods.distill import Distill, active_weights, feature_loss
@@ -380,3 +381,54 @@ def test_feature_space_is_validated_and_left_out_of_old_signatures():
     # kept runs trained before it existed (full features) keep their signatures; the default is named
     assert "feature_space" not in DistillConfig(feature_space="full").identity()
     assert DistillConfig().identity()["feature_space"] == "class"
+
+
+# --- the agreement gate on the feature term (--feature-gate agreement) ---
+
+def student_weak_classes(method: Distill, inputs) -> torch.Tensor:
+    """The student's class for each unlabeled weak view of the step (what the gate compares)."""
+    n_b, n_u = len(inputs["y"]), inputs["n_unlabeled"]
+    with torch.no_grad():
+        g = pooled_features(method.student.model, inputs["x"])
+        return classify(method.student.model, g[n_b:n_b + n_u]).argmax(dim=1)
+
+
+def test_the_gate_drops_the_terms_the_confident_student_contradicts(target_dir):
+    bank = {"teacher": nuisance_bank(target_dir)}
+    everyone_confident = FixMatchConfig(threshold=0.0)
+    method = make_distill(target_dir, bank, unlabeled_loss="fixmatch", feature_space="class",
+                          feature_gate="agreement", fixmatch=everyone_confident)
+    inputs = method.make_inputs(batch())
+    loss, logs = method.loss(inputs)
+    # the teacher's LDA classes are the unlabeled images' true ones (image i is of class i % 3)
+    teacher = torch.as_tensor(np.arange(4) % 3)
+    expected = (student_weak_classes(method, inputs) != teacher).float().mean()
+    assert float(logs["gated"]) == pytest.approx(float(expected))
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert float(method.heads["teacher"].weight.grad.abs().max()) > 0  # the labeled images still distill
+
+
+def test_an_unsure_student_keeps_every_term_and_the_loss_of_no_gate(target_dir):
+    bank = {"teacher": nuisance_bank(target_dir)}
+    losses_by_gate = {}
+    for gate in ("none", "agreement"):
+        method = make_distill(target_dir, bank, unlabeled_loss="fixmatch", feature_space="class",
+                              feature_gate=gate, fixmatch=never_confident())
+        loss, logs = method.loss(method.make_inputs(batch()))
+        losses_by_gate[gate] = (float(loss.detach()), float(logs["loss_feat"]), logs.get("gated"))
+    assert losses_by_gate["agreement"][2] == 0.0 and losses_by_gate["none"][2] is None
+    assert losses_by_gate["agreement"][:2] == pytest.approx(losses_by_gate["none"][:2], rel=1e-5)
+
+
+def test_the_gate_through_run_is_recorded_and_needs_the_class_subspace(target_dir, tiny_zoo, tmp_path):
+    with pytest.raises(ConfigError, match="--feature-gate agreement.*--feature-space class"):
+        DistillConfig(feature_space="full", feature_gate="agreement")
+    with pytest.raises(ConfigError, match="--feature-gate"):
+        DistillConfig(feature_gate="always")
+    assert "feature_gate" not in DistillConfig().identity()  # kept runs keep their signatures
+    outcome = distill_run(target_dir, tiny_zoo, tmp_path / "run", train=replace(TINY, epochs=2),
+                          unlabeled_loss="fixmatch-teachers", feature_space="class", feature_gate="agreement")
+    assert all(0.0 <= g <= 1.0 for g in column(outcome, "gated"))
+    spec = json.loads((tmp_path / "run" / "run.json").read_text())["spec"]
+    assert spec["distill"]["feature_gate"] == "agreement"

@@ -161,6 +161,10 @@ def run(
                                       "that tell the labeled classes apart (LDA on the labeled images), so what "
                                       "a teacher sees besides the classes is not learned; 'full', all of them "
                                       "(the paper's term). Fewer than 3 labeled classes: full."),
+    feature_gate: str = typer.Option(_D.feature_gate, "--feature-gate", help="With --feature-space class: "
+                                     "'agreement' drops a teacher's feature term on an unlabeled image where the "
+                                     "student is confident (--threshold) and the teacher's class for it (LDA in its "
+                                     "class subspace) is another one; 'none' (the default) keeps it everywhere."),
     online_teachers: bool = typer.Option(False, "--online-teachers", help="Run teachers every step on fresh "
                                          "views instead of the cached bank (slower; for comparison)."),
     unlabeled_loss: str = typer.Option(_D.unlabeled_loss, "--unlabeled-loss", help="What the unlabeled images "
@@ -195,7 +199,7 @@ def run(
     options = _parse_agg_options(agg_opt)
     settings.update(aggregator=aggregator, metric=metric, sources=source, temperature=temperature, top_k=top_k,
                     aggregator_options=options, lam=lam, views=views, feature_loss=feature_loss, head=head,
-                    feature_space=feature_space,
+                    feature_space=feature_space, feature_gate=feature_gate,
                     online_teachers=online_teachers, unlabeled_loss=unlabeled_loss, lam_schedule=lam_schedule,
                     lam_scale=lam_scale, source_weights=source_weights, teacher_probe=teacher_probe,
                     threshold=threshold, lambda_u=lambda_u,

@@ -181,12 +181,14 @@ def feature_space_for(spec: RunSpec, labels: np.ndarray, notes: list[str]) -> Ru
     present = len(np.unique(labels))
     if spec.method != "distill" or spec.distill.feature_space != "class" or present >= MIN_CLASSES:
         return spec
+    gate = spec.distill.feature_gate != "none"
     note = (f"--feature-space class needs labeled images of at least {MIN_CLASSES} classes and this target has "
-            f"{present}: distilling the teachers' full features (--feature-space full)")
+            f"{present}: distilling the teachers' full features (--feature-space full"
+            + (", without --feature-gate)" if gate else ")"))
     if distributed.is_main():
         logger.warning(note)
     notes.append(note)
-    return replace(spec, distill=replace(spec.distill, feature_space="full"))
+    return replace(spec, distill=replace(spec.distill, feature_space="full", feature_gate="none"))
 
 
 def check_aggregator(spec: RunSpec, registry: PluginRegistry) -> None:

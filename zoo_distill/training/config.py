@@ -17,9 +17,10 @@ from zoo_distill.errors import ConfigError
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_choice, check_float, check_int
 from zoo_distill.util.workers import MAX_WORKERS
 
-__all__ = ["ADDED_LATER", "CONSISTENCY_LOSSES", "EVALUATIONS_PER_RUN", "FEATURE_LOSSES", "FEATURE_SPACES", "HEADS",
-           "LAMBDA_SCALES", "LAMBDA_SCHEDULES", "PRECISIONS", "RUNTIME_ONLY", "SOURCE_WEIGHTINGS", "TEACHER_PROBES",
-           "UNLABELED_LOSSES", "DistillConfig", "FixMatchConfig", "TrainConfig", "check_device"]
+__all__ = ["ADDED_LATER", "CONSISTENCY_LOSSES", "EVALUATIONS_PER_RUN", "FEATURE_GATES", "FEATURE_LOSSES",
+           "FEATURE_SPACES", "HEADS", "LAMBDA_SCALES", "LAMBDA_SCHEDULES", "PRECISIONS", "RUNTIME_ONLY",
+           "SOURCE_WEIGHTINGS", "TEACHER_PROBES", "UNLABELED_LOSSES", "DistillConfig",
+           "FixMatchConfig", "TrainConfig", "check_device"]
 
 FEATURE_LOSSES = ("cosine", "mse")
 HEADS = ("linear", "mlp")
@@ -32,6 +33,8 @@ TEACHER_PROBES = ("mixture", "joint")
 LAMBDA_SCHEDULES = ("constant", "linear", "cosine")  # lambda over training: kept, or decayed to 0
 LAMBDA_SCALES = ("none", "knn")  # per-source factor on lambda: 1, or kNN accuracy above chance
 FEATURE_SPACES = ("full", "class")  # every feature dimension, or the teacher's discriminant subspace (feature_space.py)
+# the feature term on every image, or not where a confident student and the teacher's LDA class disagree
+FEATURE_GATES = ("none", "agreement")
 SOURCE_WEIGHTINGS = ("task", "class")  # one alpha per source, or one per source and class (ranking/per_class.py)
 PRECISIONS = ("fp32", "bf16")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
@@ -41,7 +44,7 @@ EVALUATIONS_PER_RUN = 4  # by default; plus the last epoch when the epochs do no
 RUNTIME_ONLY = ("workers", "eval_every")  # TrainConfig fields that do not change the trained weights
 # DistillConfig fields added after results were kept: left out of a signature at these values, which
 # train exactly what was trained before the field existed, so those kept runs and checkpoints stay valid.
-ADDED_LATER = {"source_weights": "task", "teacher_probe": "mixture", "feature_space": "full"}
+ADDED_LATER = {"source_weights": "task", "teacher_probe": "mixture", "feature_space": "full", "feature_gate": "none"}
 
 
 def check_device(value: str, option: str = "--device") -> str:
@@ -139,6 +142,10 @@ class DistillConfig:
     # a rule written before the runs (docs/results.md). A task with fewer than 3 labeled classes
     # distills the full features (runs/run.py says so).
     feature_space: str = "class"
+    # "agreement": an unlabeled image drops a teacher's feature term where the student is confident
+    # and the teacher's class (LDA in its class subspace) is another one (feature_gate.py). Needs
+    # feature_space="class".
+    feature_gate: str = "none"
 
     def __post_init__(self) -> None:
         check_float("--lambda", self.lam, 0, 1e6)
@@ -153,6 +160,10 @@ class DistillConfig:
         check_choice("--source-weights", self.source_weights, SOURCE_WEIGHTINGS)
         check_choice("--teacher-probe", self.teacher_probe, TEACHER_PROBES)
         check_choice("--feature-space", self.feature_space, FEATURE_SPACES)
+        check_choice("--feature-gate", self.feature_gate, FEATURE_GATES)
+        if self.feature_gate != "none" and self.feature_space != "class":
+            raise ConfigError(f"--feature-gate {self.feature_gate} reads each teacher's class from its class "
+                              f"subspace: use it with --feature-space class, not {self.feature_space!r}")
 
     def identity(self) -> dict[str, Any]:
         """The settings the trained weights depend on, as signatures record them (``asdict`` less the

@@ -23,7 +23,9 @@ from p(x_w) times the alpha-weighted prediction of a linear probe on each teache
 ``lam_schedule`` and ``lam_scale`` (feature_weight.py) are opt-in guards that lower lambda when the
 zoo does not fit the target. ``feature_space="class"`` (feature_space.py) replaces phi_s by its
 coordinates in source s's discriminant subspace for the labeled classes, so the student reproduces
-what each teacher knows about the target's classes and not the rest of what it sees.
+what each teacher knows about the target's classes and not the rest of what it sees; with it,
+``feature_gate="agreement"`` (feature_gate.py) drops source s's term on an unlabeled image where the
+confident student and teacher s's class in that subspace disagree.
 
 With per-class source weights A[s, c] (``run --source-weights class``, ranking/per_class.py) alpha_s
 becomes a weight per image, w_s(x) = sum_c q_c(x) A[s, c], with q the label of a labeled image and
@@ -54,6 +56,7 @@ from zoo_distill.training.config import (
 )
 from zoo_distill.training.inputs import Transform, classify, pooled_features, stack, student_transform
 from zoo_distill.training.methods.consistency import StrongViews, consistency_loss
+from zoo_distill.training.methods.feature_gate import agreement_gate
 from zoo_distill.training.methods.feature_space import ClassSubspace, fit_class_subspace
 from zoo_distill.training.methods.feature_weight import knn_relevance, schedule_factor
 from zoo_distill.training.methods.teacher_probe import TeacherProbes
@@ -272,26 +275,33 @@ class Distill:
             {s: inputs[f"target:{s}"] for s in self.alpha}
         g = pooled_features(self.student.model, inputs["x"])
         ce = F.cross_entropy(classify(self.student.model, g[:n_b]), inputs["y"])
-        logits = classify(self.student.model, g[n_b:]) if n_u and (self.fixmatch is not None
+        gating = self.config.feature_gate != "none"
+        logits = classify(self.student.model, g[n_b:]) if n_u and (self.fixmatch is not None or gating
                                                                     or self.class_alpha is not None) else None
         weights = self.image_weights(inputs["y"], logits[:n_u] if logits is not None else None)
         feat = torch.zeros((), device=g.device)  # alpha-weighted, as logged
         guarded = torch.zeros((), device=g.device)  # alpha * relevance-weighted, as trained
         logs: dict[str, torch.Tensor | float] = {"loss_ce": ce.detach()}
         wanted = {s: self.subspaces[s](t) for s, t in targets.items()} if self.subspaces else targets
+        gates = self._gates(logits[:n_u], wanted, n_b) if gating and logits is not None else None
         for k, (source, weight) in enumerate(self.alpha.items()):
             pred = self.heads[head_key(source)](g[:n_b + n_u])
-            if weights is None:  # one alpha per source: the objective as it always was
+            if weights is None and gates is None:  # one alpha per source: the objective as it always was
                 term = feature_loss(self.config.feature_loss, pred, wanted[source])
                 feat = feat + weight * term
                 guarded = guarded + weight * self.relevance[source] * term
-            else:  # a weight per image, from its class
+            else:  # a weight per image: from its class, times the gate
                 distance = feature_distance(self.config.feature_loss, pred, wanted[source])
-                term, weighted = distance.mean(), (weights[:, k] * distance).mean()
+                per_image = weights[:, k] if weights is not None else torch.full_like(distance, weight)
+                if gates is not None:
+                    per_image = per_image * gates[source]
+                term, weighted = distance.mean(), (per_image * distance).mean()
                 feat = feat + weighted
                 guarded = guarded + self.relevance[source] * weighted
             logs[f"loss_feat_{source}"] = term.detach()
         logs["loss_feat"] = feat.detach()
+        if gates is not None:  # the share of unlabeled images whose term a teacher lost, over the sources
+            logs["gated"] = 1.0 - torch.stack([gate[n_b:] for gate in gates.values()]).mean()
         lam = self.lam_at(inputs["epoch"], inputs["step"])
         total = ce + lam * (guarded if self.config.lam_scale != "none" else feat)
         if self.guarded:
@@ -303,6 +313,19 @@ class Distill:
             total = total + self.fixmatch.lambda_u * unsup
             logs.update(loss_unsup=unsup.detach(), mask=mask.mean())
         return total, logs
+
+    def _gates(self, weak_logits: torch.Tensor, wanted: Mapping[str, torch.Tensor],
+               n_b: int) -> dict[str, torch.Tensor]:
+        """[labeled + unlabeled] per source: 1 where its feature term applies (every labeled image; an
+        unlabeled one unless the confident student names another class than the teacher's LDA)."""
+        threshold = self.fixmatch.threshold if self.fixmatch is not None else FixMatchConfig().threshold
+        n_u = len(weak_logits)
+        gates = {}
+        for source in self.alpha:
+            coordinates = wanted[source][n_b:n_b + n_u]
+            unlabeled = agreement_gate(weak_logits, self.subspaces[source].predict(coordinates.detach()), threshold)
+            gates[source] = torch.cat([torch.ones(n_b, device=unlabeled.device), unlabeled])
+        return gates
 
     @torch.inference_mode()
     def _online_targets(self, inputs: Inputs) -> dict[str, torch.Tensor]:

@@ -27,10 +27,17 @@ RIDGE = 1e-3  # added to the within-class scatter of standardised features when 
 
 
 class ClassSubspace:
-    """(x - mean) @ basis: a teacher's [N, D] features as [N, k] discriminant coordinates."""
+    """(x - mean) @ basis: a teacher's [N, D] features as [N, k] discriminant coordinates.
 
-    def __init__(self, mean: torch.Tensor, basis: torch.Tensor) -> None:
+    ``classes`` and ``centroids`` ([n, k], the labeled classes' mean coordinates) make it LDA's
+    classifier as well: the teacher's class for an image is its nearest centroid, which
+    ``--feature-gate agreement`` compares with the student's (feature_gate.py).
+    """
+
+    def __init__(self, mean: torch.Tensor, basis: torch.Tensor, classes: torch.Tensor | None = None,
+                 centroids: torch.Tensor | None = None) -> None:
         self.mean, self.basis = mean, basis
+        self.classes, self.centroids = classes, centroids
 
     @property
     def dim(self) -> int:
@@ -41,6 +48,16 @@ class ClassSubspace:
             self.mean, self.basis = self.mean.to(features.device), self.basis.to(features.device)
         with torch.autocast(features.device.type, enabled=False):  # float32 targets, also under bf16
             return (features.float() - self.mean) @ self.basis
+
+    def predict(self, coordinates: torch.Tensor) -> torch.Tensor:
+        """[N] the class whose centroid is nearest to each row of [N, k] ``coordinates``."""
+        if self.classes is None or self.centroids is None:
+            raise ValueError("this subspace was built without its classes' centroids")
+        if self.centroids.device != coordinates.device:
+            self.classes, self.centroids = self.classes.to(coordinates.device), self.centroids.to(coordinates.device)
+        with torch.autocast(coordinates.device.type, enabled=False):
+            distances = torch.cdist(coordinates.float(), self.centroids)
+        return self.classes[distances.argmin(dim=1)]
 
 
 def ridged_basis(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -79,4 +96,7 @@ def fit_class_subspace(features: np.ndarray, labels: np.ndarray, source: str = "
         raise DataError(f"--feature-space class: the features of source {source!r} on the labeled images give "
                         "no finite discriminant subspace (constant features?); use --feature-space full")
     mean = features.mean(axis=0)
-    return ClassSubspace(torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(basis, dtype=torch.float32))
+    coordinates = (features - mean) @ basis
+    centroids = np.stack([coordinates[labels == c].mean(axis=0) for c in present])
+    return ClassSubspace(torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(basis, dtype=torch.float32),
+                         torch.as_tensor(present, dtype=torch.long), torch.as_tensor(centroids, dtype=torch.float32))
