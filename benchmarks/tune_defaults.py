@@ -33,7 +33,14 @@ from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
-from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse
+from zoo_distill.zoobench.experiment import (
+    AGREEMENT_GATE,
+    CLASS_SUBSPACE,
+    Budget,
+    load_split,
+    open_workspace,
+    run_or_reuse,
+)
 
 # The point the grid moves from: the defaults of zoo-distill 0.1.0, set on small synthetic targets.
 BASE: dict[str, Any] = {"temperature": 0.5, "top_k": 0, "lam": 10.0, "views": 8, "metric": "knn",
@@ -165,6 +172,9 @@ def main() -> int:
             unlabeled_loss, joint = setting["unlabeled_loss"], setting["teacher_probe"] == "joint"
             method = grid[row].get("method", "weighted" if unlabeled_loss == "none"
                                    else f"weighted+{unlabeled_loss}" + ("-joint" if joint else ""))
+            # zoobench pins what a method's name does not say (experiment.method_spec)
+            method += (CLASS_SUBSPACE if setting["feature_space"] == "class" else "") \
+                + (AGREEMENT_GATE if setting["feature_gate"] == "agreement" else "")
             for target in targets:
                 for seed in args.seeds:
                     key = f"{shot}shot-s{seed}"

@@ -93,3 +93,4 @@ def test_epoch_line_names_the_loss_parts_but_not_each_source():
            "test_accuracy": 0.8125, "seconds": 8.34}
     assert epoch_line(row, 20, 412.4, 0.031) == ("epoch 3/20  loss 0.512 (ce 0.31, feat 0.02)  mask 0.50  "
                                                  "test_acc 0.8125  412 img/s  data wait 3%  8.3 s")
+    assert "mask 0.50  gated 0.07  test_acc" in epoch_line({**row, "gated": 0.071}, 20, 412.4, 0.031)

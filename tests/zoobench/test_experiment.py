@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from zoo_distill.errors import ConfigError
 from zoo_distill.training.config import DistillConfig
 from zoo_distill.zoobench.build import ZoobenchBuild
 from zoo_distill.zoobench.experiment import Budget, method_spec, run_signature
@@ -63,10 +64,19 @@ def test_the_suffix_names_the_unlabeled_loss(build):
     subspace = method_spec("weighted+fixmatch-teachers-joint-subspace", build, "test_resnet", 0, Budget())
     assert (subspace.distill.teacher_probe, subspace.distill.feature_space) == ("joint", "class")
     assert method_spec("nearest-subspace", build, "test_resnet", 0, Budget()).distill.feature_space == "class"
+    gated = method_spec("weighted+fixmatch-teachers-joint-subspace-agree", build, "test_resnet", 0, Budget())
+    assert (gated.distill.feature_space, gated.distill.feature_gate) == ("class", "agreement")
+    assert subspace.distill.feature_gate == "none"
+    # a gate needs the subspace: the name without it is refused with the option at fault
+    with pytest.raises(ConfigError, match="--feature-gate agreement"):
+        method_spec("weighted+fixmatch-teachers-joint-agree", build, "test_resnet", 0, Budget())
     # and every other column distills the full features, whatever run's default is
-    budget = Budget(distill=DistillConfig(feature_space="class"))
-    assert {method_spec(m, build, "test_resnet", 0, budget).distill.feature_space
-            for m in ("finetune", "weighted", "single:a", "weighted+fixmatch-teachers-joint")} == {"full"}
+    budget = Budget(distill=DistillConfig(feature_space="class", feature_gate="agreement"))
+    assert {(method_spec(m, build, "test_resnet", 0, budget).distill.feature_space,
+             method_spec(m, build, "test_resnet", 0, budget).distill.feature_gate)
+            for m in ("finetune", "weighted", "single:a", "weighted+fixmatch-teachers-joint")} == {("full", "none")}
+    assert method_spec("weighted+fixmatch-teachers-joint-subspace", build, "test_resnet", 0,
+                       budget).distill.feature_gate == "none"
     for bogus in ("weighted+bogus", "weighted+none", "bogus+fixmatch", "weighted+fixmatch-joint", "weighted-joint",
                   "weighted-subspace-class", "fixmatch-subspace"):
         with pytest.raises(ValueError, match="unknown method"):

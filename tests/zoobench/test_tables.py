@@ -133,3 +133,5 @@ def test_summary_keys_come_from_the_library():
     assert table_method("distill", "weighted", "fixmatch-teachers", "task", "joint", "class") \
         == "weighted+fixmatch-teachers-joint-subspace"
     assert table_method("distill", "nearest", feature_space="class") == "nearest-subspace"
+    assert table_method("distill", "weighted", "fixmatch-teachers", "task", "joint", "class", "agreement") \
+        == "weighted+fixmatch-teachers-joint-subspace-agree"

@@ -146,6 +146,8 @@ def epoch_line(row: Mapping[str, Any], epochs: int, images_per_second: float, wa
     fields = [f"epoch {row['epoch']}/{epochs}", loss]
     if "mask" in row:
         fields.append(f"mask {row['mask']:.2f}")
+    if "gated" in row:  # --feature-gate agreement: the share of unlabeled feature terms dropped
+        fields.append(f"gated {row['gated']:.2f}")
     if "test_accuracy" in row:
         fields.append(f"test_acc {row['test_accuracy']:.4f}")
     fields += [f"{images_per_second:.0f} img/s", f"data wait {wait_share:.0%}", f"{row['seconds']:.1f} s"]

@@ -31,8 +31,8 @@ from zoo_distill.zoo.file import Zoo
 from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench, weights_digest
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
-__all__ = ["BASELINES", "Budget", "CLASS_SUBSPACE", "CONSISTENCY", "DISTILL_AGGREGATORS", "JOINT_PROBE", "LABELS",
-    "PER_CLASS",
+__all__ = ["AGREEMENT_GATE", "BASELINES", "Budget", "CLASS_SUBSPACE", "CONSISTENCY", "DISTILL_AGGREGATORS",
+    "JOINT_PROBE", "LABELS", "PER_CLASS",
     "Workspace", "load_split", "keep_result", "kept_result", "method_spec", "open_workspace", "run_method",
     "run_or_reuse", "run_signature", "zoo_relative"]
 
@@ -41,7 +41,8 @@ DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
 CONSISTENCY = "+fixmatch"  # e.g. "weighted+fixmatch": the aggregator's distillation plus FixMatch consistency
 PER_CLASS = "-class"  # e.g. "weighted-class": the aggregator's weights per class (--source-weights class)
 JOINT_PROBE = "-joint"  # "weighted+fixmatch-teachers-joint": one probe on all teachers (--teacher-probe joint)
-CLASS_SUBSPACE = "-subspace"  # last: "weighted+fixmatch-teachers-joint-subspace" (--feature-space class)
+CLASS_SUBSPACE = "-subspace"  # "weighted+fixmatch-teachers-joint-subspace" (--feature-space class)
+AGREEMENT_GATE = "-agree"  # last, after -subspace: "…-joint-subspace-agree" (--feature-gate agreement)
 LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNearest",
           "weighted": "DistillWeighted", "uniform": "uniform",
           "weighted+fixmatch": "DistillWeighted + FixMatch", "nearest+fixmatch": "DistillNearest + FixMatch",
@@ -50,7 +51,9 @@ LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNe
           "weighted-class+fixmatch": "DistillWeighted per class + FixMatch",
           "weighted+fixmatch-teachers": "DistillWeighted + FixMatch with teacher probes",
           "weighted+fixmatch-teachers-joint": "DistillWeighted + FixMatch with a joint teacher probe",
-          "weighted+fixmatch-teachers-joint-subspace": "DistillWeighted + FixMatch, joint probe, class subspace"}
+          "weighted+fixmatch-teachers-joint-subspace": "DistillWeighted + FixMatch, joint probe, class subspace",
+          "weighted+fixmatch-teachers-joint-subspace-agree": "DistillWeighted + FixMatch, joint probe, class "
+                                                             "subspace, agreement gate"}
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
     train = TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, mu=budget.mu, lr=budget.lr, seed=seed)
     # single and subset runs rank sources: no consistency, one weight per source
     pure = replace(budget.distill, unlabeled_loss="none", source_weights="task", teacher_probe="mixture",
-                   feature_space="full")
+                   feature_space="full", feature_gate="none")
     spec = RunSpec(student=student_arch, student_init=str(build.generic[student_arch]), train=train,
                    metric=budget.metric, distill=pure)
     if method in BASELINES:
@@ -104,6 +107,7 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
         return replace(spec, method="distill", aggregator="nearest", sources=[method.split(":", 1)[1]])
     if method.startswith("subset:"):
         return replace(spec, method="distill", aggregator="uniform", sources=method.split(":", 1)[1].split(","))
+    method, gated = method.removesuffix(AGREEMENT_GATE), method.endswith(AGREEMENT_GATE)
     method, subspace = method.removesuffix(CLASS_SUBSPACE), method.endswith(CLASS_SUBSPACE)
     aggregator, _, unlabeled_loss = method.partition("+")
     aggregator, per_class = aggregator.removesuffix(PER_CLASS), aggregator.endswith(PER_CLASS)
@@ -115,7 +119,8 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
         distill = replace(budget.distill, unlabeled_loss=unlabeled_loss or "none",
                           source_weights="class" if per_class else budget.distill.source_weights,
                           teacher_probe="joint" if joint else "mixture",
-                          feature_space="class" if subspace else "full")
+                          feature_space="class" if subspace else "full",
+                          feature_gate="agreement" if gated else "none")
         metric = budget.ranking_metric if aggregator in RANKING_AGGREGATORS else budget.metric
         return replace(spec, method="distill", aggregator=aggregator, aggregator_options=dict(options),
                        metric=metric, distill=distill)

@@ -66,15 +66,15 @@ def margins(table: Mapping[str, Mapping[str, tuple[float, float, int]]], method:
 
 
 def table_method(method: str, aggregator: str, unlabeled_loss: str = "none", source_weights: str = "task",
-                 teacher_probe: str = "mixture", feature_space: str = "full") -> str:
+                 teacher_probe: str = "mixture", feature_space: str = "full", feature_gate: str = "none") -> str:
     """The table's name of a run's method: the aggregator names a distillation (``weighted`` is
     DistillWeighted; ``weighted-class`` weighs its sources per class; ``weighted+fixmatch`` adds
-    FixMatch consistency; a ``-subspace`` ending distills the teachers' class subspace), the method
-    names a baseline."""
+    FixMatch consistency; a ``-subspace`` ending distills the teachers' class subspace, and
+    ``-subspace-agree`` gates it by agreement), the method names a baseline."""
     if method != "distill":
         return method
     name = aggregator if source_weights == "task" else f"{aggregator}-{source_weights}"
-    subspace = "-subspace" if feature_space == "class" else ""
+    subspace = ("-subspace" if feature_space == "class" else "") + ("-agree" if feature_gate == "agreement" else "")
     if unlabeled_loss == "none":
         return name + subspace
     joint = "-joint" if unlabeled_loss == "fixmatch-teachers" and teacher_probe == "joint" else ""
@@ -89,7 +89,7 @@ def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
     spec = RunSpec()
     return {"default_method": table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss,
                                            spec.distill.source_weights, spec.distill.teacher_probe,
-                                           spec.distill.feature_space),
+                                           spec.distill.feature_space, spec.distill.feature_gate),
             "default_metric": DEFAULT_PRIMARY_METRIC, "default_weighting_metric": spec.metric,
             "complementary": complementary_targets(targets)}
 
