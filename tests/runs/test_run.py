@@ -126,12 +126,13 @@ def test_fewer_than_three_classes_distill_the_full_features_and_say_so(finished,
     for name in sorted(p.name for p in (digits_task.target / "train").iterdir())[:2]:
         shutil.copytree(digits_task.target / "train" / name, two / name)
     data = load_target(labeled=two, unlabeled=digits_task.target / "unlabeled")
+    gated = replace(spec(train=replace(SHORT, epochs=1)), distill=DistillConfig(views=2, feature_gate="agreement"))
     with caplog.at_level(logging.WARNING):
-        outcome = go(digits_task, tmp_path / "binary", s=spec(train=replace(SHORT, epochs=1)), data=data)
+        outcome = go(digits_task, tmp_path / "binary", s=gated, data=data)
     assert any("--feature-space class needs labeled images of at least 3 classes" in n for n in outcome.notes)
-    assert "distilling the teachers' full features" in caplog.text
+    assert "distilling the teachers' full features (--feature-space full, without --feature-gate)" in caplog.text
     recorded = json.loads((tmp_path / "binary" / "run.json").read_text())["spec"]["distill"]
-    assert recorded["feature_space"] == "full"
+    assert (recorded["feature_space"], recorded.get("feature_gate", "none")) == ("full", "none")
 
 
 def test_unwritable_output_fails_before_training(digits_task, tmp_path):

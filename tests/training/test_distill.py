@@ -393,16 +393,18 @@ def student_weak_classes(method: Distill, inputs) -> torch.Tensor:
         return classify(method.student.model, g[n_b:n_b + n_u]).argmax(dim=1)
 
 
-def test_the_gate_drops_the_terms_the_confident_student_contradicts(target_dir):
+@pytest.mark.parametrize("unlabeled_loss", ["fixmatch", "none"])  # --threshold applies without consistency too
+def test_the_gate_drops_the_terms_the_confident_student_contradicts(target_dir, unlabeled_loss):
     bank = {"teacher": nuisance_bank(target_dir)}
     everyone_confident = FixMatchConfig(threshold=0.0)
-    method = make_distill(target_dir, bank, unlabeled_loss="fixmatch", feature_space="class",
+    method = make_distill(target_dir, bank, unlabeled_loss=unlabeled_loss, feature_space="class",
                           feature_gate="agreement", fixmatch=everyone_confident)
     inputs = method.make_inputs(batch())
     loss, logs = method.loss(inputs)
     # the teacher's LDA classes are the unlabeled images' true ones (image i is of class i % 3)
     teacher = torch.as_tensor(np.arange(4) % 3)
     expected = (student_weak_classes(method, inputs) != teacher).float().mean()
+    assert float(expected) > 0  # the untrained student contradicts the teacher (on 1 to 4 of the 4 images)
     assert float(logs["gated"]) == pytest.approx(float(expected))
     assert torch.isfinite(loss)
     loss.backward()

@@ -188,7 +188,8 @@ def run(
                                       "features side by side (each weighed by √α); 'mixture', a probe per teacher "
                                       "mixed with α."),
     threshold: float = typer.Option(_F.threshold, "--threshold", help="With --unlabeled-loss fixmatch or "
-                                    "fixmatch-teachers: confidence needed for a pseudo-label."),
+                                    "fixmatch-teachers: confidence needed for a pseudo-label; with --feature-gate "
+                                    "agreement, for the student to overrule a teacher."),
     lambda_u: float = typer.Option(_F.lambda_u, "--lambda-u", help="With --unlabeled-loss fixmatch or "
                                    "fixmatch-teachers: weight of the consistency loss."),
     cache_dir: Optional[Path] = CacheDir,

@@ -203,6 +203,7 @@ class Distill:
         self.heads = torch.nn.ModuleDict({head_key(s): make_head(config.head, student.feature_dim, dims[s])
                                           for s in alpha})
         self.fixmatch = (fixmatch or FixMatchConfig()) if config.unlabeled_loss in CONSISTENCY_LOSSES else None
+        self.gate_threshold = (fixmatch or FixMatchConfig()).threshold  # --threshold, also without consistency
         self.make_inputs = DistillInputs(
             labeled, unlabeled, self.labels, config, student_transform(student),
             targets={} if config.online_teachers else {s: self.targets[s] for s in alpha},
@@ -318,12 +319,12 @@ class Distill:
                n_b: int) -> dict[str, torch.Tensor]:
         """[labeled + unlabeled] per source: 1 where its feature term applies (every labeled image; an
         unlabeled one unless the confident student names another class than the teacher's LDA)."""
-        threshold = self.fixmatch.threshold if self.fixmatch is not None else FixMatchConfig().threshold
         n_u = len(weak_logits)
         gates = {}
         for source in self.alpha:
             coordinates = wanted[source][n_b:n_b + n_u]
-            unlabeled = agreement_gate(weak_logits, self.subspaces[source].predict(coordinates.detach()), threshold)
+            teacher_classes = self.subspaces[source].predict(coordinates.detach())
+            unlabeled = agreement_gate(weak_logits, teacher_classes, self.gate_threshold)
             gates[source] = torch.cat([torch.ones(n_b, device=unlabeled.device), unlabeled])
         return gates
 
