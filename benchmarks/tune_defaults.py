@@ -33,14 +33,8 @@ from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
-from zoo_distill.zoobench.experiment import (
-    AGREEMENT_GATE,
-    CLASS_SUBSPACE,
-    Budget,
-    load_split,
-    open_workspace,
-    run_or_reuse,
-)
+from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse
+from zoo_distill.zoobench.tables import table_method
 
 # The point the grid moves from: the defaults of zoo-distill 0.1.0, set on small synthetic targets.
 BASE: dict[str, Any] = {"temperature": 0.5, "top_k": 0, "lam": 10.0, "views": 8, "metric": "knn",
@@ -169,12 +163,10 @@ def main() -> int:
         for row in args.only or list(grid):
             results[row] = {t: [] for t in targets}
             setting = {**BASE, **grid[row]}
-            unlabeled_loss, joint = setting["unlabeled_loss"], setting["teacher_probe"] == "joint"
-            method = grid[row].get("method", "weighted" if unlabeled_loss == "none"
-                                   else f"weighted+{unlabeled_loss}" + ("-joint" if joint else ""))
-            # zoobench pins what a method's name does not say (experiment.method_spec)
-            method += (CLASS_SUBSPACE if setting["feature_space"] == "class" else "") \
-                + (AGREEMENT_GATE if setting["feature_gate"] == "agreement" else "")
+            # zoobench pins what a method's name does not say (experiment.method_spec): name it as the tables do
+            method = grid[row].get("method") or table_method(
+                "distill", "weighted", setting["unlabeled_loss"], setting["source_weights"],
+                setting["teacher_probe"], setting["feature_space"], setting["feature_gate"])
             for target in targets:
                 for seed in args.seeds:
                     key = f"{shot}shot-s{seed}"

@@ -19,3 +19,11 @@ def test_the_gate_carries_no_gradient_and_is_float32_under_bf16():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         gate = agreement_gate(logits.bfloat16(), torch.zeros(5, dtype=torch.long), 0.5)
     assert gate.dtype == torch.float32 and not gate.requires_grad
+
+
+def test_every_teacher_at_once_gives_each_its_own_row():
+    logits = torch.tensor([[9.0, 0.0, 0.0], [0.0, 9.0, 0.0]])  # confident in 0, then in 1
+    teachers = torch.tensor([[0, 0], [1, 1]])  # teacher a: 0 and 0; teacher b: 1 and 1
+    assert agreement_gate(logits, teachers, 0.95).tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    for row in range(2):
+        assert torch.equal(agreement_gate(logits, teachers, 0.95)[row], agreement_gate(logits, teachers[row], 0.95))

@@ -202,8 +202,9 @@ class Distill:
         dims.update({s: subspace.dim for s, subspace in self.subspaces.items()})
         self.heads = torch.nn.ModuleDict({head_key(s): make_head(config.head, student.feature_dim, dims[s])
                                           for s in alpha})
-        self.fixmatch = (fixmatch or FixMatchConfig()) if config.unlabeled_loss in CONSISTENCY_LOSSES else None
-        self.gate_threshold = (fixmatch or FixMatchConfig()).threshold  # --threshold, also without consistency
+        consistency = fixmatch or FixMatchConfig()
+        self.fixmatch = consistency if config.unlabeled_loss in CONSISTENCY_LOSSES else None
+        self.gate_threshold = consistency.threshold  # --threshold, also without a consistency loss
         self.make_inputs = DistillInputs(
             labeled, unlabeled, self.labels, config, student_transform(student),
             targets={} if config.online_teachers else {s: self.targets[s] for s in alpha},
@@ -293,16 +294,16 @@ class Distill:
                 guarded = guarded + weight * self.relevance[source] * term
             else:  # a weight per image: from its class, times the gate
                 distance = feature_distance(self.config.feature_loss, pred, wanted[source])
-                per_image = weights[:, k] if weights is not None else torch.full_like(distance, weight)
+                per_image = weights[:, k] if weights is not None else weight
                 if gates is not None:
-                    per_image = per_image * gates[source]
+                    per_image = per_image * gates[k]
                 term, weighted = distance.mean(), (per_image * distance).mean()
                 feat = feat + weighted
                 guarded = guarded + self.relevance[source] * weighted
             logs[f"loss_feat_{source}"] = term.detach()
         logs["loss_feat"] = feat.detach()
         if gates is not None:  # the share of unlabeled images whose term a teacher lost, over the sources
-            logs["gated"] = 1.0 - torch.stack([gate[n_b:] for gate in gates.values()]).mean()
+            logs["gated"] = 1.0 - gates[:, n_b:].mean()
         lam = self.lam_at(inputs["epoch"], inputs["step"])
         total = ce + lam * (guarded if self.config.lam_scale != "none" else feat)
         if self.guarded:
@@ -315,18 +316,14 @@ class Distill:
             logs.update(loss_unsup=unsup.detach(), mask=mask.mean())
         return total, logs
 
-    def _gates(self, weak_logits: torch.Tensor, wanted: Mapping[str, torch.Tensor],
-               n_b: int) -> dict[str, torch.Tensor]:
-        """[labeled + unlabeled] per source: 1 where its feature term applies (every labeled image; an
-        unlabeled one unless the confident student names another class than the teacher's LDA)."""
+    def _gates(self, weak_logits: torch.Tensor, wanted: Mapping[str, torch.Tensor], n_b: int) -> torch.Tensor:
+        """[sources in alpha's order, labeled + unlabeled]: 1 where a source's feature term applies (every
+        labeled image; an unlabeled one unless the confident student names another class than its LDA)."""
         n_u = len(weak_logits)
-        gates = {}
-        for source in self.alpha:
-            coordinates = wanted[source][n_b:n_b + n_u]
-            teacher_classes = self.subspaces[source].predict(coordinates.detach())
-            unlabeled = agreement_gate(weak_logits, teacher_classes, self.gate_threshold)
-            gates[source] = torch.cat([torch.ones(n_b, device=unlabeled.device), unlabeled])
-        return gates
+        teacher_classes = torch.stack([self.subspaces[s].predict(wanted[s][n_b:n_b + n_u].detach())
+                                       for s in self.alpha])
+        unlabeled = agreement_gate(weak_logits, teacher_classes, self.gate_threshold)
+        return torch.cat([unlabeled.new_ones(len(self.alpha), n_b), unlabeled], dim=1)
 
     @torch.inference_mode()
     def _online_targets(self, inputs: Inputs) -> dict[str, torch.Tensor]:

@@ -20,8 +20,9 @@ __all__ = ["agreement_gate"]
 
 @torch.no_grad()
 def agreement_gate(student_logits: torch.Tensor, teacher_classes: torch.Tensor, threshold: float) -> torch.Tensor:
-    """[N] 1.0 where the teacher's feature term applies, 0.0 where the student's weak-view prediction
-    is confident (max softmax >= ``threshold``) and names another class than ``teacher_classes``."""
+    """1.0 where the teacher's feature term applies, 0.0 where the student's weak-view prediction is
+    confident (max softmax >= ``threshold``) and names another class than ``teacher_classes`` ([N], or
+    [sources, N] for every teacher at once: the student's softmax is computed once)."""
     with torch.autocast(student_logits.device.type, enabled=False):
         confidence, student_classes = torch.softmax(student_logits.detach().float(), dim=1).max(dim=1)
     contradicted = (confidence >= threshold) & (student_classes != teacher_classes)

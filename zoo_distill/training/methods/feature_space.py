@@ -39,13 +39,19 @@ class ClassSubspace:
         self.mean, self.basis = mean, basis
         self.classes, self.centroids = classes, centroids
 
+    def _to(self, device: torch.device) -> None:
+        """Move every tensor to ``device`` (once: on the first batch that lives there)."""
+        if self.basis.device != device:
+            self.mean, self.basis = self.mean.to(device), self.basis.to(device)
+            if self.centroids is not None and self.classes is not None:
+                self.classes, self.centroids = self.classes.to(device), self.centroids.to(device)
+
     @property
     def dim(self) -> int:
         return int(self.basis.shape[1])
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
-        if self.basis.device != features.device:
-            self.mean, self.basis = self.mean.to(features.device), self.basis.to(features.device)
+        self._to(features.device)
         with torch.autocast(features.device.type, enabled=False):  # float32 targets, also under bf16
             return (features.float() - self.mean) @ self.basis
 
@@ -53,8 +59,7 @@ class ClassSubspace:
         """[N] the class whose centroid is nearest to each row of [N, k] ``coordinates``."""
         if self.classes is None or self.centroids is None:
             raise ValueError("this subspace was built without its classes' centroids")
-        if self.centroids.device != coordinates.device:
-            self.classes, self.centroids = self.classes.to(coordinates.device), self.centroids.to(coordinates.device)
+        self._to(coordinates.device)
         with torch.autocast(coordinates.device.type, enabled=False):
             distances = torch.cdist(coordinates.float(), self.centroids)
         return self.classes[distances.argmin(dim=1)]
