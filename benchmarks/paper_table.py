@@ -52,6 +52,7 @@ from zoo_distill.zoobench.tables import (
     margins,
     markdown_table,
     metric_quality,
+    nearest_counterpart,
     oracle_rows,
     single_source_accuracy,
     source_choices,
@@ -207,6 +208,10 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
                              "wall_seconds": seconds, "shots": {},
                              **summary_keys(dict.fromkeys(r["target"] for r in rows))}
     complementary = summary["complementary"]
+    counterpart = nearest_counterpart(summary["default_method"])  # what weighting adds to the default
+    if counterpart and summary["default_method"] in methods and counterpart not in methods \
+            and any(r["method"] == counterpart for r in rows):
+        methods.insert(methods.index(summary["default_method"]) + 1, counterpart)
     ranked = complete_singles(rows, len(sources))  # the oracle and tau need every source's run of a split
     rows = rows + oracle_rows(ranked)
     # Methods are compared on the same draws only: the splits the default method ran on (a method
@@ -219,7 +224,7 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
         summary["shots"][shot] = {"seeds": seeds}
         quality = metric_quality({k: v for k, v in scores.items() if k[1] == shot},
                                  single_source_accuracy([r for r in ranked if r["shot"] == shot]))
-        group = group_summary(table, complementary, methods)
+        group = group_summary(table, complementary, methods, summary["default_method"])
         original = {t: by for t, by in table.items() if t not in complementary}  # the 0.1 table's six
         over_ft = margins(original, "weighted", "finetune")
         over_fm = margins(original, "weighted", "fixmatch")
@@ -245,6 +250,10 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
             text += (f"On the complementary targets ({', '.join(group['targets'])}): DistillWeighted − "
                      f"DistillNearest: {group['weighted_over_nearest']['average']:+.1f} points"
                      + (f"; with per-class weights: {per_class:+.1f}" if per_class == per_class else "") + ".\n")
+            own = group["default_over_nearest"]["average"]
+            if own == own:
+                text += (f"The default method − the same with DistillNearest's one source ({counterpart}), on "
+                         f"the complementary targets: {own:+.1f} points.\n")
         sections.append(text)
         if quality:
             lines = ["| metric | Kendall τ (mean ± std over splits) | accuracy lost by its top pick (points) |",

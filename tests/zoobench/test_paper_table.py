@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from zoo_distill.zoobench import ZoobenchSettings
+from zoo_distill.zoobench.experiment import LABELS
 from zoo_distill.zoobench.tables import summary_keys
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_table.py"
@@ -54,6 +55,23 @@ def test_summary_names_defaults_and_reports_complementary_targets_apart(paper_ta
     table = (tmp_path / "table.md").read_text()
     assert "| **average, complementary** | 40.5 | 45.5 | 55.5 | 65.5 |" in table
     assert "DistillWeighted − DistillNearest: +10.0 points" in table
+
+
+def test_default_method_is_compared_with_its_own_nearest_on_the_complementary_targets(paper_table, tmp_path):
+    default = summary_keys([])["default_method"]
+    counterpart = "nearest" + default.removeprefix("weighted")
+    rows = _rows() + [{"target": t, "shot": 5, "seed": seed, "method": counterpart, "accuracy": a, "seconds": 1.0}
+                      for t, a in (("digits-and-greek", 0.66), ("shapes-and-latin", 0.6)) for seed in range(2)]
+    args = SimpleNamespace(out=tmp_path, methods="all", shots=[5], seeds=2, epochs=1)
+    build = {"teacher_accuracy": {}, "generic_accuracy": {}}
+    assert paper_table.report(args, ZoobenchSettings.full(), build, rows, {}, ["digits-net"], 1.0) == 0
+    group = json.loads((tmp_path / "summary.json").read_text())["shots"]["5"]["complementary"]
+    # the default is 0.70 / 0.60 (+0.01 on draw 1) on the two targets; its counterpart 0.66 / 0.60 (+0.00)
+    assert group["default_over_nearest"]["digits-and-greek"] == pytest.approx(4.5)
+    assert group["default_over_nearest"]["average"] == pytest.approx(2.5)
+    table = (tmp_path / "table.md").read_text()
+    assert f"({counterpart}), on the complementary targets: +2.5 points" in table
+    assert f"| {LABELS[default]} | {LABELS[counterpart]} |" in table  # its column sits next to the default's
 
 
 def test_default_method_is_compared_on_the_original_targets_only(paper_table, tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ from zoo_distill.zoobench.tables import (
     markdown_table,
     mean_std,
     metric_quality,
+    nearest_counterpart,
     oracle_rows,
     single_source_accuracy,
     source_choices,
@@ -98,6 +99,31 @@ def test_group_summary_averages_only_its_targets():
     assert math.isnan(g["weighted_class_over_nearest"]["average"])  # no per-class run in this table
     empty = group_summary(_with_complementary(), [], ("nearest", "weighted"))
     assert empty["targets"] == [] and math.isnan(empty["weighted_over_nearest"]["average"])
+
+
+@pytest.mark.parametrize(("method", "counterpart"), [
+    ("weighted", "nearest"),
+    ("weighted+fixmatch", "nearest+fixmatch"),
+    ("weighted+fixmatch-teachers-joint-subspace", "nearest+fixmatch-teachers-joint-subspace"),
+    ("weighted-subspace", "nearest-subspace"),
+    ("weighted-class", None),
+    ("weighted-class+fixmatch", None),
+    ("fixmatch", None),
+    ("uniform+fixmatch", None),
+])
+def test_nearest_counterpart_swaps_only_the_aggregator(method, counterpart):
+    assert nearest_counterpart(method) == counterpart
+
+
+def test_group_summary_compares_the_default_with_its_own_nearest():
+    rows = [{"target": "mix", "shot": 5, "seed": 0, "method": m, "accuracy": a} for m, a in
+            [("weighted+fixmatch", 0.8), ("nearest+fixmatch", 0.75), ("weighted", 0.6), ("nearest", 0.6)]]
+    table = accuracy_table(rows, 5, ("weighted", "nearest", "weighted+fixmatch", "nearest+fixmatch"))
+    g = group_summary(table, ["mix"], ("weighted", "nearest"), default="weighted+fixmatch")
+    assert g["default_over_nearest"]["average"] == pytest.approx(5.0)
+    assert g["weighted_over_nearest"]["average"] == pytest.approx(0.0)
+    assert math.isnan(group_summary(table, ["mix"], ("weighted",))["default_over_nearest"]["average"])
+    assert math.isnan(group_summary(table, ["mix"], ("weighted",), default="fixmatch")["default_over_nearest"]["average"])
 
 
 def test_markdown_table_marks_cells_with_fewer_draws():

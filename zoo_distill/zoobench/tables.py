@@ -21,8 +21,8 @@ from zoo_distill.runs.spec import RunSpec
 from zoo_distill.zoobench.spec import complementary_targets
 
 __all__ = ["HEADLINE", "accuracy_table", "average_row", "fmt", "group_summary", "margins", "markdown_table",
-    "mean_std", "metric_quality", "oracle_rows", "single_source_accuracy", "source_choices", "summary_keys",
-    "table_method"]
+    "mean_std", "metric_quality", "nearest_counterpart", "oracle_rows", "single_source_accuracy", "source_choices",
+    "summary_keys", "table_method"]
 
 HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "weighted-class", "weighted+fixmatch",
             "weighted+fixmatch-teachers", "weighted+fixmatch-teachers-joint",
@@ -94,15 +94,30 @@ def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
             "complementary": complementary_targets(targets)}
 
 
+def nearest_counterpart(method: str) -> str | None:
+    """The same method with DistillNearest's one source in place of DistillWeighted's weighted sources
+    (``weighted+fixmatch-teachers-joint`` → ``nearest+fixmatch-teachers-joint``): what weighting the
+    sources adds to a method is its margin over this. None for a method that weighs no sources."""
+    head, sep, rest = method.partition("+")
+    name, dash, options = head.partition("-")
+    if name != "weighted" or options == "class":  # per-class weights are compared with plain nearest
+        return None
+    return "nearest" + dash + options + sep + rest
+
+
 def group_summary(table: Mapping[str, Mapping[str, tuple[float, float, int]]], targets: Sequence[str],
-                  methods: Sequence[str]) -> dict[str, Any]:
+                  methods: Sequence[str], default: str | None = None) -> dict[str, Any]:
     """A group of targets on its own: which of them the table has, each method's mean over them
     (``average_row``) and DistillWeighted − DistillNearest on them (``margins``, points), with its
-    sources weighed per task and per class."""
+    sources weighed per task and per class, and for the ``default`` method against its own
+    DistillNearest counterpart (the same options, one source)."""
     sub = {t: table[t] for t in targets if t in table}
+    counterpart = nearest_counterpart(default) if default else None
     return {"targets": list(sub), "average": average_row(sub, methods),
             "weighted_over_nearest": margins(sub, "weighted", "nearest"),
-            "weighted_class_over_nearest": margins(sub, "weighted-class", "nearest")}
+            "weighted_class_over_nearest": margins(sub, "weighted-class", "nearest"),
+            "default_over_nearest": margins(sub, default, counterpart) if default and counterpart
+            else {"average": math.nan}}
 
 
 def single_source_accuracy(rows: Iterable[Mapping[str, Any]]) -> dict[tuple, dict[str, float]]:
