@@ -212,6 +212,8 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
     if counterpart and summary["default_method"] in methods and counterpart not in methods \
             and any(r["method"] == counterpart for r in rows):
         methods.insert(methods.index(summary["default_method"]) + 1, counterpart)
+    named = [m for m in getattr(args, "method", None) or [] if m != "singles" and not m.startswith("single:")]
+    methods += [m for m in named if m not in methods]  # a method asked for by name has its column
     ranked = complete_singles(rows, len(sources))  # the oracle and tau need every source's run of a split
     rows = rows + oracle_rows(ranked)
     # Methods are compared on the same draws only: the splits the default method ran on (a method

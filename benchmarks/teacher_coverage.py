@@ -6,8 +6,10 @@ DistillWeighted can only beat DistillNearest by what the other teachers know tha
 one teacher does not. This measures that room on the complementary targets, whose classes come from
 two source domains ("halves"), at the level of a linear probe: for every labeled draw, a logistic
 regression on each teacher's frozen features of the labeled images (standardized), scored on the test
-images of each half; and the same on all teachers' features side by side. Per target and shot it
-reports, averaged over draws:
+images of each half; and the same on all teachers' features side by side, with equal block weights
+and with each block weighed by √α as the default's joint teacher probe does (α: the weights the
+default method's run of that split recorded in ``--summary``). Per target and shot it reports,
+averaged over draws:
 
 - each half's best teacher and its probe accuracy on that half;
 - the probe accuracy of the teacher NCE ranks first on the split (DistillNearest's teacher; read
@@ -33,11 +35,13 @@ from sklearn.preprocessing import StandardScaler
 
 from zoo_distill.features.extract import extract
 from zoo_distill.synthetic.domains import DOMAINS
+from zoo_distill.training.methods.teacher_probe import fit_probe
 from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.zoobench.experiment import load_split, open_workspace
 from zoo_distill.zoobench.spec import ZoobenchSettings, complementary_targets, target_spec
 
 ALL = "all teachers"
+WEIGHED = "all teachers, blocks weighed by sqrt(alpha)"
 
 
 def halves(target: str, class_names: tuple[str, ...]) -> list[tuple[str, np.ndarray]]:
@@ -50,11 +54,13 @@ def halves(target: str, class_names: tuple[str, ...]) -> list[tuple[str, np.ndar
 
 
 def probe_accuracy(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray,
-                   groups: list[tuple[str, np.ndarray]]) -> dict[str, float]:
-    """Test accuracy of a logistic-regression probe, per group of classes (the whole task as ``all``)."""
-    scaler = StandardScaler().fit(train)
-    clf = LogisticRegression(max_iter=2000, C=1.0).fit(scaler.transform(train), y_train)
-    pred = clf.predict(scaler.transform(test))
+                   groups: list[tuple[str, np.ndarray]], pred: np.ndarray | None = None) -> dict[str, float]:
+    """Test accuracy of a logistic-regression probe (or of the given predictions), per group of
+    classes (the whole task as ``all``)."""
+    if pred is None:
+        scaler = StandardScaler().fit(train)
+        clf = LogisticRegression(max_iter=2000, C=1.0).fit(scaler.transform(train), y_train)
+        pred = clf.predict(scaler.transform(test))
     out = {"all": float((pred == y_test).mean())}
     for name, classes in groups:
         mask = np.isin(y_test, classes)
@@ -74,6 +80,8 @@ def main() -> int:
     torch.set_num_threads(os.cpu_count() or 1)
     summary = json.loads(args.summary.read_text())
     nce = {(s["target"], s["shot"], s["seed"]): s["scores"]["nce"] for s in summary["scores"]}
+    alphas = {(r["target"], r["shot"], r["seed"]): r["alpha"] for r in summary["rows"]
+              if r["method"] == summary["default_method"] and r.get("alpha")}
     settings = ZoobenchSettings.full(seed=args.zoo_seed)
     folder = "full" if args.zoo_seed == 0 else f"full-seed{args.zoo_seed}"
     build, zoo, registry, cache = open_workspace(default_cache_dir() / "zoobench" / folder, settings)
@@ -91,10 +99,18 @@ def main() -> int:
                 accs = {name: probe_accuracy(tr, y_train, te, y_test, groups) for name, (tr, te) in feats.items()}
                 accs[ALL] = probe_accuracy(np.hstack([tr for tr, _ in feats.values()]), y_train,
                                            np.hstack([te for _, te in feats.values()]), y_test, groups)
+                alpha = alphas.get((target, shot, seed))
+                if alpha:  # the default's joint probe, refitted on these (eval-view) features
+                    names = [n for n in teachers if alpha.get(n, 0.0) > 0]
+                    weights = np.concatenate([np.full(feats[n][0].shape[1], np.sqrt(alpha[n])) for n in names])
+                    probe = fit_probe(np.hstack([feats[n][0] for n in names]), y_train, len(data.class_names),
+                                      weights)
+                    pred = probe.probabilities(torch.as_tensor(np.hstack([feats[n][1] for n in names])))
+                    accs[WEIGHED] = probe_accuracy(None, y_train, None, y_test, groups, pred.argmax(1).numpy())
                 scores = nce.get((target, shot, seed))
                 pick = max(scores, key=scores.get) if scores else None
                 per_draw.append({"accuracy": accs, "nce_pick": pick})
-            names = list(teachers) + [ALL]
+            names = list(teachers) + [ALL] + ([WEIGHED] if all(WEIGHED in d["accuracy"] for d in per_draw) else [])
             mean = {n: {g: float(np.mean([d["accuracy"][n][g] for d in per_draw])) for g in per_draw[0]["accuracy"][n]}
                     for n in names}
             half_names = [g for g in mean[ALL] if g != "all"]
@@ -105,20 +121,25 @@ def main() -> int:
             result[f"{target}/{shot}"] = {
                 "target": target, "shot": shot, "draws": len(per_draw), "mean": mean, "nce_picks": picks,
                 "nce_pick_accuracy": nce_acc, "best_single": best_single,
+                "weighed_by_draw": [d["accuracy"].get(WEIGHED, {}).get("all") for d in per_draw],
+                "all_by_draw": [d["accuracy"][ALL]["all"] for d in per_draw],
                 "best_per_half": {g: [n, mean[n][g]] for g, n in best_per_half.items()},
                 "room": 100.0 * (float(np.mean([mean[n][g] for g, n in best_per_half.items()]))
                                  - mean[best_single]["all"]),
                 "room_over_nce": 100.0 * (float(np.mean([mean[n][g] for g, n in best_per_half.items()]))
                                           - nce_acc)}
     print("| target, labels | each half's best teacher (probe acc. on its half) | best single (all) | "
-          "NCE's pick (all) | all teachers (all) | room over best single / over NCE's pick |")
-    print("|---|---|---:|---:|---:|---:|")
+          "NCE's pick (all) | all teachers (all) | the same, √α blocks (all) | "
+          "room over best single / over NCE's pick |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for r in result.values():
         halves_text = "; ".join(f"{g}: {n.removesuffix('-net')} {100 * a:.1f}" for g, (n, a) in r["best_per_half"].items())
         picks = ", ".join(sorted({p.removesuffix("-net") for p in r["nce_picks"] if p}))
         print(f"| {r['target']}, {r['shot']} | {halves_text} | {r['best_single'].removesuffix('-net')} "
               f"{100 * r['mean'][r['best_single']]['all']:.1f} | {picks} {100 * r['nce_pick_accuracy']:.1f} | "
-              f"{100 * r['mean'][ALL]['all']:.1f} | {r['room']:+.1f} / {r['room_over_nce']:+.1f} |")
+              f"{100 * r['mean'][ALL]['all']:.1f} | "
+              f"{100 * r['mean'][WEIGHED]['all'] if WEIGHED in r['mean'] else float('nan'):.1f} | "
+              f"{r['room']:+.1f} / {r['room_over_nce']:+.1f} |")
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 

@@ -74,6 +74,18 @@ def test_default_method_is_compared_with_its_own_nearest_on_the_complementary_ta
     assert f"| {LABELS[default]} | {LABELS[counterpart]} |" in table  # its column sits next to the default's
 
 
+def test_a_method_asked_for_by_name_gets_its_column(paper_table, tmp_path):
+    rows = _rows() + [{"target": "cyrillic", "shot": 5, "seed": seed, "method": "uniform+fixmatch",
+                       "accuracy": 0.3, "seconds": 1.0} for seed in range(2)]
+    args = SimpleNamespace(out=tmp_path, methods="headline", shots=[5], seeds=2, epochs=1,
+                           method=["uniform+fixmatch", "single:digits-net", "singles"])
+    assert paper_table.report(args, ZoobenchSettings.full(), {"teacher_accuracy": {}, "generic_accuracy": {}},
+                              rows, {}, ["digits-net"], 1.0) == 0
+    table = (tmp_path / "table.md").read_text()
+    assert f"| {LABELS['uniform+fixmatch']} |" in table and "| 30.0 ± 0.0 |" in table
+    assert "single:digits-net" not in table and "singles" not in table
+
+
 def test_default_method_is_compared_on_the_original_targets_only(paper_table, tmp_path, monkeypatch):
     monkeypatch.setattr(paper_table, "summary_keys", lambda targets: {**summary_keys(targets),
                                                                      "default_method": "weighted+fixmatch"})

@@ -54,6 +54,8 @@ LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNe
           "weighted+fixmatch-teachers-joint-subspace": "DistillWeighted + FixMatch, joint probe, class subspace",
           "nearest+fixmatch-teachers-joint": "DistillNearest + FixMatch with a joint teacher probe",
           "nearest+fixmatch-teachers-joint-subspace": "DistillNearest + FixMatch, joint probe, class subspace",
+          "weighted-class+fixmatch-teachers-joint-subspace": "DistillWeighted per class + FixMatch, joint probe, "
+                                                             "class subspace",
           "weighted+fixmatch-teachers-joint-subspace-agree": "DistillWeighted + FixMatch, joint probe, class "
                                                              "subspace, agreement gate"}
 
