@@ -92,6 +92,11 @@ METHOD_GRID: dict[str, dict[str, Any]] = {
     "+fixmatch-teachers, joint probe, class subspace, agreement gate": {
         "unlabeled_loss": "fixmatch-teachers", "teacher_probe": "joint", "feature_space": "class",
         "feature_gate": "agreement"},
+    # the default whose joint probe weighs every chosen teacher's features alike instead of by sqrt(alpha):
+    # alpha from 5 labels can all but drop the one teacher that knows part of the classes, and the probe's
+    # own fit on the labeled images can weigh the teachers' features instead
+    "+fixmatch-teachers, joint probe with equal blocks, class subspace": {
+        "unlabeled_loss": "fixmatch-teachers", "teacher_probe": "joint-equal", "feature_space": "class"},
 }
 GRIDS = {"settings": GRID, "method": METHOD_GRID}
 

@@ -64,6 +64,10 @@ def test_the_suffix_names_the_unlabeled_loss(build):
     subspace = method_spec("weighted+fixmatch-teachers-joint-subspace", build, "test_resnet", 0, Budget())
     assert (subspace.distill.teacher_probe, subspace.distill.feature_space) == ("joint", "class")
     assert method_spec("nearest-subspace", build, "test_resnet", 0, Budget()).distill.feature_space == "class"
+    equal = method_spec("weighted+fixmatch-teachers-joint-equal-subspace", build, "test_resnet", 0, Budget())
+    assert (equal.distill.teacher_probe, equal.distill.feature_space) == ("joint-equal", "class")
+    with pytest.raises(ValueError, match="unknown method"):  # equal blocks are a joint probe's
+        method_spec("weighted+fixmatch-teachers-equal", build, "test_resnet", 0, Budget())
     gated = method_spec("weighted+fixmatch-teachers-joint-subspace-agree", build, "test_resnet", 0, Budget())
     assert (gated.distill.feature_space, gated.distill.feature_gate) == ("class", "agreement")
     assert subspace.distill.feature_gate == "none"

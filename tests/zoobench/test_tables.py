@@ -156,6 +156,8 @@ def test_summary_keys_come_from_the_library():
     assert table_method("distill", "weighted", "none", "class") == "weighted-class"
     assert table_method("distill", "weighted", "fixmatch-teachers", "task", "joint") == "weighted+fixmatch-teachers-joint"
     assert table_method("distill", "weighted", "fixmatch", "task", "joint") == "weighted+fixmatch"  # no probe to name
+    assert table_method("distill", "weighted", "fixmatch-teachers", "task", "joint-equal", "class") \
+        == "weighted+fixmatch-teachers-joint-equal-subspace"
     assert table_method("distill", "weighted", "fixmatch-teachers", "task", "joint", "class") \
         == "weighted+fixmatch-teachers-joint-subspace"
     assert table_method("distill", "nearest", feature_space="class") == "nearest-subspace"

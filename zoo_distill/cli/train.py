@@ -185,8 +185,9 @@ def run(
                                        "come from several domains learns each class from its own teacher."),
     teacher_probe: str = typer.Option(_D.teacher_probe, "--teacher-probe", help="With --unlabeled-loss "
                                       "fixmatch-teachers: 'joint' (the default), one probe on every teacher's "
-                                      "features side by side (each weighed by √α); 'mixture', a probe per teacher "
-                                      "mixed with α."),
+                                      "features side by side (each weighed by √α); 'joint-equal', the same with "
+                                      "every teacher's features weighed alike (α only picks the teachers); "
+                                      "'mixture', a probe per teacher mixed with α."),
     threshold: float = typer.Option(_F.threshold, "--threshold", help="With --unlabeled-loss fixmatch or "
                                     "fixmatch-teachers: confidence needed for a pseudo-label; with --feature-gate "
                                     "agreement, for the student to overrule a teacher."),

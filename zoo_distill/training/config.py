@@ -28,8 +28,9 @@ HEADS = ("linear", "mlp")
 # whose pseudo-labels also weigh a linear probe on the teachers' banked features (teacher_probe.py).
 UNLABELED_LOSSES = ("none", "fixmatch", "fixmatch-teachers")
 CONSISTENCY_LOSSES = ("fixmatch", "fixmatch-teachers")
-# fixmatch-teachers' probe: one per source, mixed with alpha; or one on every source's features together
-TEACHER_PROBES = ("mixture", "joint")
+# fixmatch-teachers' probe: one per source, mixed with alpha; or one on every source's features together,
+# each source's block weighed by sqrt(alpha) ("joint") or all alike ("joint-equal": alpha only picks them)
+TEACHER_PROBES = ("mixture", "joint", "joint-equal")
 LAMBDA_SCHEDULES = ("constant", "linear", "cosine")  # lambda over training: kept, or decayed to 0
 LAMBDA_SCALES = ("none", "knn")  # per-source factor on lambda: 1, or kNN accuracy above chance
 FEATURE_SPACES = ("full", "class")  # every feature dimension, or the teacher's discriminant subspace (feature_space.py)

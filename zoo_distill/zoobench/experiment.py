@@ -32,7 +32,7 @@ from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench, weights_di
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
 __all__ = ["AGREEMENT_GATE", "BASELINES", "Budget", "CLASS_SUBSPACE", "CONSISTENCY", "DISTILL_AGGREGATORS",
-    "JOINT_PROBE", "LABELS", "PER_CLASS",
+    "EQUAL_BLOCKS", "JOINT_PROBE", "LABELS", "PER_CLASS",
     "Workspace", "load_split", "keep_result", "kept_result", "method_spec", "open_workspace", "run_method",
     "run_or_reuse", "run_signature", "zoo_relative"]
 
@@ -41,6 +41,7 @@ DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
 CONSISTENCY = "+fixmatch"  # e.g. "weighted+fixmatch": the aggregator's distillation plus FixMatch consistency
 PER_CLASS = "-class"  # e.g. "weighted-class": the aggregator's weights per class (--source-weights class)
 JOINT_PROBE = "-joint"  # "weighted+fixmatch-teachers-joint": one probe on all teachers (--teacher-probe joint)
+EQUAL_BLOCKS = "-equal"  # after -joint: "…-joint-equal" (--teacher-probe joint-equal)
 CLASS_SUBSPACE = "-subspace"  # "weighted+fixmatch-teachers-joint-subspace" (--feature-space class)
 AGREEMENT_GATE = "-agree"  # last, after -subspace: "…-joint-subspace-agree" (--feature-gate agreement)
 LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNearest",
@@ -56,6 +57,8 @@ LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNe
           "nearest+fixmatch-teachers-joint-subspace": "DistillNearest + FixMatch, joint probe, class subspace",
           "weighted-class+fixmatch-teachers-joint-subspace": "DistillWeighted per class + FixMatch, joint probe, "
                                                              "class subspace",
+          "weighted+fixmatch-teachers-joint-equal-subspace": "DistillWeighted + FixMatch, joint probe with equal "
+                                                             "blocks, class subspace",
           "weighted+fixmatch-teachers-joint-subspace-agree": "DistillWeighted + FixMatch, joint probe, class "
                                                              "subspace, agreement gate"}
 
@@ -115,14 +118,15 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
     method, subspace = method.removesuffix(CLASS_SUBSPACE), method.endswith(CLASS_SUBSPACE)
     aggregator, _, unlabeled_loss = method.partition("+")
     aggregator, per_class = aggregator.removesuffix(PER_CLASS), aggregator.endswith(PER_CLASS)
+    unlabeled_loss, equal = unlabeled_loss.removesuffix(EQUAL_BLOCKS), unlabeled_loss.endswith(EQUAL_BLOCKS)
     unlabeled_loss, joint = unlabeled_loss.removesuffix(JOINT_PROBE), unlabeled_loss.endswith(JOINT_PROBE)
     if aggregator in DISTILL_AGGREGATORS and unlabeled_loss in ("", *CONSISTENCY_LOSSES) \
-            and (not joint or unlabeled_loss == "fixmatch-teachers"):
+            and (not joint or unlabeled_loss == "fixmatch-teachers") and (not equal or joint):
         options = budget.aggregator_options if aggregator == "weighted" else {}
         # Explicit either way: the paper's columns stay pure distillation whatever run's default is.
         distill = replace(budget.distill, unlabeled_loss=unlabeled_loss or "none",
                           source_weights="class" if per_class else budget.distill.source_weights,
-                          teacher_probe="joint" if joint else "mixture",
+                          teacher_probe=("joint-equal" if equal else "joint") if joint else "mixture",
                           feature_space="class" if subspace else "full",
                           feature_gate="agreement" if gated else "none")
         metric = budget.ranking_metric if aggregator in RANKING_AGGREGATORS else budget.metric

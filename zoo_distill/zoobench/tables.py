@@ -77,7 +77,8 @@ def table_method(method: str, aggregator: str, unlabeled_loss: str = "none", sou
     subspace = ("-subspace" if feature_space == "class" else "") + ("-agree" if feature_gate == "agreement" else "")
     if unlabeled_loss == "none":
         return name + subspace
-    joint = "-joint" if unlabeled_loss == "fixmatch-teachers" and teacher_probe == "joint" else ""
+    joint = {"joint": "-joint", "joint-equal": "-joint-equal"}.get(teacher_probe, "") \
+        if unlabeled_loss == "fixmatch-teachers" else ""
     return f"{name}+{unlabeled_loss}{joint}{subspace}"
 
 

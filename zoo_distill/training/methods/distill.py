@@ -240,7 +240,8 @@ class Distill:
         """A probe per source on its features of every banked view of the labeled images (no new pass)."""
         return TeacherProbes.fit(features, self.labels.numpy(),
                                  int(self.student.model.num_classes), self.alpha,
-                                 joint=self.config.teacher_probe == "joint")
+                                 joint=self.config.teacher_probe.startswith("joint"),
+                                 equal_blocks=self.config.teacher_probe == "joint-equal")
 
     def _subspaces(self, features: dict[str, torch.Tensor]) -> dict[str, ClassSubspace]:
         """Each source's discriminant subspace, from every banked view of the labeled images."""

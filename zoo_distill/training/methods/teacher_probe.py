@@ -71,7 +71,9 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int,
 
 class TeacherProbes:
     """One probe per source, their predictions mixed with the aggregator's weights alpha; or one
-    ``joint`` probe on every source's features side by side, each block weighed by sqrt(alpha_s)."""
+    ``joint`` probe on every source's features side by side, each block weighed by sqrt(alpha_s), or
+    all blocks alike (``equal_blocks``: alpha then only decides which sources take part, and the
+    probe's own fit decides how much each one's features count)."""
 
     def __init__(self, probes: Mapping[str, LinearProbe], alpha: Mapping[str, float],
                  joint: LinearProbe | None = None) -> None:
@@ -79,14 +81,15 @@ class TeacherProbes:
 
     @classmethod
     def fit(cls, features: Mapping[str, torch.Tensor], labels: np.ndarray, n_classes: int,
-            alpha: Mapping[str, float], joint: bool = False) -> TeacherProbes:
+            alpha: Mapping[str, float], joint: bool = False, equal_blocks: bool = False) -> TeacherProbes:
         """``features[source]``: [views, labeled, D] (every banked view of each labeled image)."""
         labels = np.asarray(labels)
         if joint:
             blocks = [features[s].float().cpu().numpy() for s in alpha]
             views = blocks[0].shape[0]
             x = np.concatenate([b.reshape(-1, b.shape[-1]) for b in blocks], axis=1)
-            weights = np.concatenate([np.full(b.shape[-1], np.sqrt(alpha[s])) for s, b in zip(alpha, blocks)])
+            weights = np.concatenate([np.full(b.shape[-1], 1.0 if equal_blocks else np.sqrt(alpha[s]))
+                                      for s, b in zip(alpha, blocks)])
             return cls({}, alpha, fit_probe(x, np.tile(labels, views), n_classes, weights))
         probes = {}
         for source in alpha:
