@@ -58,7 +58,8 @@ def main() -> int:
     summary = json.loads(args.summary.read_text())
     scores = {(s["target"], s["shot"], s["seed"]): s["scores"] for s in summary["scores"]}
     single = single_source_accuracy(summary["rows"])
-    single = {k: v for k, v in single.items() if len(v) == len(max(single.values(), key=len))}
+    sources = max(map(len, single.values()))
+    single = {k: v for k, v in single.items() if len(v) == sources}  # splits with every source's run
     others = other_draws_mean(single)
     result: dict[str, dict] = {}
     for shot in sorted({k[1] for k in others}):

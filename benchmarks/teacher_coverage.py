@@ -30,8 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from zoo_distill.features.extract import extract
 from zoo_distill.synthetic.domains import DOMAINS
@@ -53,14 +51,18 @@ def halves(target: str, class_names: tuple[str, ...]) -> list[tuple[str, np.ndar
     return out
 
 
-def probe_accuracy(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray,
-                   groups: list[tuple[str, np.ndarray]], pred: np.ndarray | None = None) -> dict[str, float]:
-    """Test accuracy of a logistic-regression probe (or of the given predictions), per group of
-    classes (the whole task as ``all``)."""
-    if pred is None:
-        scaler = StandardScaler().fit(train)
-        clf = LogisticRegression(max_iter=2000, C=1.0).fit(scaler.transform(train), y_train)
-        pred = clf.predict(scaler.transform(test))
+def probe_predictions(train: list[np.ndarray], y_train: np.ndarray, test: list[np.ndarray], n_classes: int,
+                      block_weights: list[float] | None = None) -> np.ndarray:
+    """Test-set classes from the teacher probe's recipe (``fit_probe``: standardised features,
+    logistic regression) on feature blocks side by side, each weighed as given (default: alike)."""
+    weights = None if block_weights is None else np.concatenate(
+        [np.full(b.shape[1], w) for b, w in zip(train, block_weights)])
+    probe = fit_probe(np.hstack(train), y_train, n_classes, weights)
+    return probe.probabilities(torch.as_tensor(np.hstack(test))).argmax(dim=1).numpy()
+
+
+def accuracy_by_group(pred: np.ndarray, y_test: np.ndarray, groups: list[tuple[str, np.ndarray]]) -> dict[str, float]:
+    """Accuracy on the whole test set (``all``) and on each group of classes."""
     out = {"all": float((pred == y_test).mean())}
     for name, classes in groups:
         mask = np.isin(y_test, classes)
@@ -96,17 +98,19 @@ def main() -> int:
                 y_train, y_test = np.asarray(data.train.labels), np.asarray(data.test.labels)
                 feats = {name: (extract(t, data.train.paths, cache).features,
                                 extract(t, data.test.paths, cache).features) for name, t in teachers.items()}
-                accs = {name: probe_accuracy(tr, y_train, te, y_test, groups) for name, (tr, te) in feats.items()}
-                accs[ALL] = probe_accuracy(np.hstack([tr for tr, _ in feats.values()]), y_train,
-                                           np.hstack([te for _, te in feats.values()]), y_test, groups)
+                n_classes = len(data.class_names)
+
+                def accuracy(names: list[str], block_weights: list[float] | None = None) -> dict[str, float]:
+                    pred = probe_predictions([feats[n][0] for n in names], y_train, [feats[n][1] for n in names],
+                                             n_classes, block_weights)  # noqa: B023 (called in this iteration)
+                    return accuracy_by_group(pred, y_test, groups)  # noqa: B023
+
+                accs = {name: accuracy([name]) for name in teachers}
+                accs[ALL] = accuracy(list(teachers))
                 alpha = alphas.get((target, shot, seed))
                 if alpha:  # the default's joint probe, refitted on these (eval-view) features
                     names = [n for n in teachers if alpha.get(n, 0.0) > 0]
-                    weights = np.concatenate([np.full(feats[n][0].shape[1], np.sqrt(alpha[n])) for n in names])
-                    probe = fit_probe(np.hstack([feats[n][0] for n in names]), y_train, len(data.class_names),
-                                      weights)
-                    pred = probe.probabilities(torch.as_tensor(np.hstack([feats[n][1] for n in names])))
-                    accs[WEIGHED] = probe_accuracy(None, y_train, None, y_test, groups, pred.argmax(1).numpy())
+                    accs[WEIGHED] = accuracy(names, [float(np.sqrt(alpha[n])) for n in names])
                 scores = nce.get((target, shot, seed))
                 pick = max(scores, key=scores.get) if scores else None
                 per_draw.append({"accuracy": accs, "nce_pick": pick})
