@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,19 @@ def test_signature_names_the_build_it_is_given(build):
     assert run_signature("weighted", build, "test_resnet", 0, Budget(), registry, weights_digest(build)) == own
     other = run_signature("weighted", build, "test_resnet", 0, Budget(), registry, "abc123")
     assert other == {**own, "zoo_weights": "abc123"}
+
+
+def test_a_subset_takes_a_recipe_after_plus_and_keeps_its_sources(build):
+    budget = Budget()
+    subset = method_spec("subset:shapes-net,digits-net+fixmatch-teachers-joint-subspace", build, "test_resnet", 0,
+                         budget)
+    default = method_spec("uniform+fixmatch-teachers-joint-subspace", build, "test_resnet", 0, budget)
+    assert (subset.aggregator, subset.sources) == ("uniform", ["shapes-net", "digits-net"])
+    assert subset.distill == default.distill  # the same recipe as the uniform column, on the sources named
+    assert (subset.distill.unlabeled_loss, subset.distill.teacher_probe, subset.distill.feature_space) == (
+        "fixmatch-teachers", "joint", "class")
+    pure = method_spec("subset:shapes-net,digits-net", build, "test_resnet", 0, budget)
+    assert pure.distill.unlabeled_loss == "none" and pure.distill.feature_space == "full"  # kept runs unchanged
+    for bad in ("subset:a,b+", "subset:a,b+nonsense"):
+        with pytest.raises(ValueError, match=re.escape(f"unknown method '{bad}'")):
+            method_spec(bad, build, "test_resnet", 0, budget)

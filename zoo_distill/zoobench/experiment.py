@@ -2,7 +2,8 @@
 
 Methods are named the way the tables show them: ``finetune``, ``fixmatch``, ``nearest``
 (DistillNearest), ``weighted`` (DistillWeighted), ``uniform``, ``single:<source>`` and
-``subset:<source>,<source>,...`` (equal weights on the sources named, nothing on the others).
+``subset:<source>,<source>,...`` (equal weights on the sources named, nothing on the others; pure
+distillation, or with a recipe after ``+`` as below: ``subset:a,b+fixmatch-teachers-joint-subspace``).
 ``+fixmatch`` adds FixMatch consistency to an aggregator's distillation (``+fixmatch-teachers``: with the
 teacher probes in its pseudo-labels) and ``-class`` weighs its sources per class
 (``weighted-class+fixmatch``: both).
@@ -112,8 +113,14 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
         return replace(spec, method=method)
     if method.startswith("single:"):
         return replace(spec, method="distill", aggregator="nearest", sources=[method.split(":", 1)[1]])
+    name, sources = method, []  # name: for the error, as the caller wrote it
     if method.startswith("subset:"):
-        return replace(spec, method="distill", aggregator="uniform", sources=method.split(":", 1)[1].split(","))
+        names, plus, rest = method.removeprefix("subset:").partition("+")
+        if not plus:
+            return replace(spec, method="distill", aggregator="uniform", sources=names.split(","))
+        if not rest:
+            raise ValueError(f"unknown method {method!r}: name what follows '+'")
+        sources, method = names.split(","), "uniform+" + rest  # equal weights, with that recipe
     method, gated = method.removesuffix(AGREEMENT_GATE), method.endswith(AGREEMENT_GATE)
     method, subspace = method.removesuffix(CLASS_SUBSPACE), method.endswith(CLASS_SUBSPACE)
     aggregator, _, unlabeled_loss = method.partition("+")
@@ -131,8 +138,8 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
                           feature_gate="agreement" if gated else "none")
         metric = budget.ranking_metric if aggregator in RANKING_AGGREGATORS else budget.metric
         return replace(spec, method="distill", aggregator=aggregator, aggregator_options=dict(options),
-                       metric=metric, distill=distill)
-    raise ValueError(f"unknown method {method!r}")
+                       metric=metric, distill=distill, **({"sources": sources} if sources else {}))
+    raise ValueError(f"unknown method {name!r}")
 
 
 def run_method(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, registry: PluginRegistry,
