@@ -54,7 +54,7 @@ def test_run_summary_and_baselines(digits_task, tmp_path):
     (["--metric", "nope"], "unknown metric 'nope'; known:"),
     (["--temperature", "0.5", "--aggregator", "nearest"], "aggregator 'nearest' has no option(s) ['temperature']"),
     (["--feature-loss", "l1"], "--feature-loss must be cosine or mse"),
-    (["--source-weights", "sample"], "--source-weights must be task or class"),
+    (["--source-weights", "sample"], "--source-weights must be task, class or class-mean"),
 ])
 def test_bad_options_exit_2(digits_task, tmp_path, args, message):
     base = ["run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--out", tmp_path / "x"]
@@ -76,6 +76,18 @@ def test_all_zero_weights_is_an_error(digits_task, tmp_path, monkeypatch):
     res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "-m", "knn", "--aggregator",
                  "zero-per-class", "--source-weights", "class", "--out", tmp_path / "zc")
     assert res.exit_code == 2 and "every source weight is zero" in res.output and "Traceback" not in res.output
+
+
+def test_class_mean_weights_are_the_per_class_weights_mean_and_one_per_source(digits_task, tmp_path):
+    runs = {}
+    for mode in ("class", "class-mean"):
+        res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--source-weights", mode,
+                     "--out", tmp_path / mode, "--json")
+        assert res.exit_code == 0, res.output
+        runs[mode] = json.loads(res.stdout)
+    assert "class_alpha" in runs["class"] and "class_alpha" not in runs["class-mean"]
+    assert runs["class-mean"]["alpha"] == pytest.approx(runs["class"]["alpha"])  # class mode reports that mean too
+    assert sum(runs["class-mean"]["alpha"].values()) == pytest.approx(1.0)
 
 
 def test_missing_run_dir_is_a_clear_error(tmp_path):

@@ -226,3 +226,15 @@ def test_a_subset_takes_a_recipe_after_plus_and_keeps_its_sources(build):
     for bad in ("subset:a,b+", "subset:a,b+nonsense"):
         with pytest.raises(ValueError, match=re.escape(f"unknown method '{bad}'")):
             method_spec(bad, build, "test_resnet", 0, budget)
+
+
+def test_class_mean_names_one_weight_per_source_from_the_per_class_weights(build):
+    spec = method_spec("weighted-class-mean+fixmatch-teachers-joint-subspace", build, "test_resnet", 0, Budget())
+    assert (spec.aggregator, spec.distill.source_weights, spec.distill.teacher_probe, spec.distill.feature_space) == (
+        "weighted", "class-mean", "joint", "class")
+    assert method_spec("weighted-class+fixmatch", build, "test_resnet", 0, Budget()).distill.source_weights == "class"
+    from zoo_distill.zoobench.tables import nearest_counterpart, table_method
+
+    assert table_method("distill", "weighted", "fixmatch-teachers", "class-mean", "joint", "class") == \
+        "weighted-class-mean+fixmatch-teachers-joint-subspace"
+    assert nearest_counterpart("weighted-class-mean+fixmatch-teachers-joint-subspace") is None

@@ -182,7 +182,9 @@ def run(
                                        "source for the whole task; 'class': the aggregator weighs the sources once "
                                        "per class, by each source's LEEP on that class's labeled images (feature "
                                        "average precision when a source has no head), so a task whose classes "
-                                       "come from several domains learns each class from its own teacher."),
+                                       "come from several domains learns each class from its own teacher; "
+                                       "'class-mean': one weight per source, the mean over the classes of those "
+                                       "per-class weights."),
     teacher_probe: str = typer.Option(_D.teacher_probe, "--teacher-probe", help="With --unlabeled-loss "
                                       "fixmatch-teachers: 'joint' (the default), one probe on every teacher's "
                                       "features side by side (each weighed by √α); 'joint-equal', the same with "

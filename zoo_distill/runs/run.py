@@ -138,10 +138,11 @@ def input_size_warning(student, paths, explicit: bool, sample: int = 32) -> str 
 def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry, cache, progress,
              notes: list[str]) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray] | None]:
     """Similarity scores on the labeled set, then the aggregator's alpha (thresholded), and with
-    ``--source-weights class`` its weights per class (``ranking.per_class``; else None)."""
+    ``--source-weights class`` its weights per class (``ranking.per_class``; else None; ``class-mean``
+    returns their mean over the classes as alpha and no table)."""
     aggregator = registry.aggregator(spec.aggregator)
     registry.metric(spec.metric)
-    per_class = spec.distill.source_weights == "class"
+    per_class = spec.distill.source_weights in ("class", "class-mean")
     ranking = rank_sources(data, zoo.select(spec.sources), [spec.metric], registry, cache,
                            spec.train.batch_size, spec.train.device, progress, per_class=per_class)
     for s in ranking.sources:
@@ -169,6 +170,10 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
             return weights
 
         alpha, table = effective_alpha(class_weights(by_class, aggregate, alpha), spec.distill.weight_threshold)
+        if spec.distill.source_weights == "class-mean":  # one weight per source: the classes' mean
+            notes.append(f"source weights: the mean over classes of per-class weights, from each source's "
+                         f"per-class {kind} on the labeled images")
+            return scores, alpha, None
         notes.append(f"source weights per class, from each source's per-class {kind} on the labeled images")
         return scores, alpha, table
     except ValueError as exc:

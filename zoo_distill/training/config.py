@@ -36,7 +36,9 @@ LAMBDA_SCALES = ("none", "knn")  # per-source factor on lambda: 1, or kNN accura
 FEATURE_SPACES = ("full", "class")  # every feature dimension, or the teacher's discriminant subspace (feature_space.py)
 # the feature term on every image, or not where a confident student and the teacher's LDA class disagree
 FEATURE_GATES = ("none", "agreement")
-SOURCE_WEIGHTINGS = ("task", "class")  # one alpha per source, or one per source and class (ranking/per_class.py)
+#: one alpha per source; one per source and class (ranking/per_class.py); or one per source, the mean over
+#: the classes of the per-class weights (each class's own teachers share the whole task)
+SOURCE_WEIGHTINGS = ("task", "class", "class-mean")
 PRECISIONS = ("fp32", "bf16")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
 _MAX_EPOCHS = 100_000

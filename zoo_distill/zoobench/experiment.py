@@ -33,7 +33,7 @@ from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench, weights_di
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
 __all__ = ["AGREEMENT_GATE", "BASELINES", "Budget", "CLASS_SUBSPACE", "CONSISTENCY", "DISTILL_AGGREGATORS",
-    "EQUAL_BLOCKS", "JOINT_PROBE", "LABELS", "PER_CLASS",
+    "CLASS_MEAN", "EQUAL_BLOCKS", "JOINT_PROBE", "LABELS", "PER_CLASS",
     "Workspace", "load_split", "keep_result", "kept_result", "method_spec", "open_workspace", "run_method",
     "run_or_reuse", "run_signature", "zoo_relative"]
 
@@ -41,6 +41,7 @@ BASELINES = ("finetune", "fixmatch")
 DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
 CONSISTENCY = "+fixmatch"  # e.g. "weighted+fixmatch": the aggregator's distillation plus FixMatch consistency
 PER_CLASS = "-class"  # e.g. "weighted-class": the aggregator's weights per class (--source-weights class)
+CLASS_MEAN = "-class-mean"  # "weighted-class-mean": their mean over the classes (--source-weights class-mean)
 JOINT_PROBE = "-joint"  # "weighted+fixmatch-teachers-joint": one probe on all teachers (--teacher-probe joint)
 EQUAL_BLOCKS = "-equal"  # after -joint: "…-joint-equal" (--teacher-probe joint-equal)
 CLASS_SUBSPACE = "-subspace"  # "weighted+fixmatch-teachers-joint-subspace" (--feature-space class)
@@ -61,7 +62,9 @@ LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNe
           "weighted+fixmatch-teachers-joint-equal-subspace": "DistillWeighted + FixMatch, joint probe with equal "
                                                              "blocks, class subspace",
           "weighted+fixmatch-teachers-joint-subspace-agree": "DistillWeighted + FixMatch, joint probe, class "
-                                                             "subspace, agreement gate"}
+                                                             "subspace, agreement gate",
+          "weighted-class-mean+fixmatch-teachers-joint-subspace": "DistillWeighted + FixMatch, joint probe, class "
+                                                                  "subspace, per-class weights' mean"}
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
     method, gated = method.removesuffix(AGREEMENT_GATE), method.endswith(AGREEMENT_GATE)
     method, subspace = method.removesuffix(CLASS_SUBSPACE), method.endswith(CLASS_SUBSPACE)
     aggregator, _, unlabeled_loss = method.partition("+")
+    aggregator, class_mean = aggregator.removesuffix(CLASS_MEAN), aggregator.endswith(CLASS_MEAN)
     aggregator, per_class = aggregator.removesuffix(PER_CLASS), aggregator.endswith(PER_CLASS)
     unlabeled_loss, equal = unlabeled_loss.removesuffix(EQUAL_BLOCKS), unlabeled_loss.endswith(EQUAL_BLOCKS)
     unlabeled_loss, joint = unlabeled_loss.removesuffix(JOINT_PROBE), unlabeled_loss.endswith(JOINT_PROBE)
@@ -132,7 +136,8 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
         options = budget.aggregator_options if aggregator == "weighted" else {}
         # Explicit either way: the paper's columns stay pure distillation whatever run's default is.
         distill = replace(budget.distill, unlabeled_loss=unlabeled_loss or "none",
-                          source_weights="class" if per_class else budget.distill.source_weights,
+                          source_weights="class-mean" if class_mean else "class" if per_class
+                          else budget.distill.source_weights,
                           teacher_probe=("joint-equal" if equal else "joint") if joint else "mixture",
                           feature_space="class" if subspace else "full",
                           feature_gate="agreement" if gated else "none")

@@ -101,7 +101,7 @@ def nearest_counterpart(method: str) -> str | None:
     sources adds to a method is its margin over this. None for a method that weighs no sources."""
     head, sep, rest = method.partition("+")
     name, dash, options = head.partition("-")
-    if name != "weighted" or options == "class":  # per-class weights are compared with plain nearest
+    if name != "weighted" or options in ("class", "class-mean"):  # per-class weights: with plain nearest
         return None
     return "nearest" + dash + options + sep + rest
 
