@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -239,21 +240,23 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
                                   "default_wins_over_fixmatch": [wins, len(default_over["fixmatch"]) - 1],
                                   "complementary": group, "metrics": quality}
         text = (f"## {shot} labels per class, seeds {', '.join(map(str, seeds))}\n\n"
-                + markdown_table(table, methods, LABELS, {"complementary": complementary})
-                + f"\n\nDistillWeighted − fine-tune: {over_ft['average']:+.1f} points; "
-                  f"DistillWeighted − FixMatch: {over_fm['average']:+.1f} points (averages over the {len(original)} "
-                  f"original targets).\n"
-                + (f"The default method ({LABELS.get(default, default)}), on the {len(original)} original targets: "
-                   f"− FixMatch {default_over['fixmatch']['average']:+.1f} points (ahead or level on {wins} of "
-                   f"{len(default_over['fixmatch']) - 1}), − fine-tune {default_over['finetune']['average']:+.1f}.\n"
-                   if default in methods else ""))
+                + markdown_table(table, methods, LABELS, {"complementary": complementary}) + "\n\n")
+        # a sentence only where its figure exists (a table of some targets or methods has NaN for the rest)
+        if math.isfinite(over_ft["average"]) and math.isfinite(over_fm["average"]):
+            text += (f"DistillWeighted − fine-tune: {over_ft['average']:+.1f} points; DistillWeighted − FixMatch: "
+                     f"{over_fm['average']:+.1f} points (averages over the {len(original)} original targets).\n")
+        if default in methods and math.isfinite(default_over["fixmatch"]["average"]):
+            text += (f"The default method ({LABELS.get(default, default)}), on the {len(original)} original targets: "
+                     f"− FixMatch {default_over['fixmatch']['average']:+.1f} points (ahead or level on {wins} of "
+                     f"{len(default_over['fixmatch']) - 1}), − fine-tune {default_over['finetune']['average']:+.1f}.\n")
         if group["targets"]:
             per_class = group["weighted_class_over_nearest"]["average"]
-            text += (f"On the complementary targets ({', '.join(group['targets'])}): DistillWeighted − "
-                     f"DistillNearest: {group['weighted_over_nearest']['average']:+.1f} points"
-                     + (f"; with per-class weights: {per_class:+.1f}" if per_class == per_class else "") + ".\n")
+            if math.isfinite(group["weighted_over_nearest"]["average"]):
+                text += (f"On the complementary targets ({', '.join(group['targets'])}): DistillWeighted − "
+                         f"DistillNearest: {group['weighted_over_nearest']['average']:+.1f} points"
+                         + (f"; with per-class weights: {per_class:+.1f}" if math.isfinite(per_class) else "") + ".\n")
             own = group["default_over_nearest"]["average"]
-            if own == own:
+            if math.isfinite(own):
                 text += (f"The default method − the same with DistillNearest's one source ({counterpart}), on "
                          f"the complementary targets: {own:+.1f} points.\n")
         sections.append(text)

@@ -100,7 +100,7 @@ METHOD_GRID: dict[str, dict[str, Any]] = {
     # the default whose one weight per source is the mean over the classes of the per-class weights: a
     # teacher that knows half of the classes gets its share of the whole task (feature term and probe
     # blocks alike), where kNN's whole-task alpha from 5 labels can all but drop it
-    "+fixmatch-teachers, joint probe, class subspace, per-class weights' mean": {
+    "+fixmatch-teachers, joint probe, class subspace, class-mean weights": {
         "unlabeled_loss": "fixmatch-teachers", "teacher_probe": "joint", "feature_space": "class",
         "source_weights": "class-mean"},
 }

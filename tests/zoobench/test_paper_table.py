@@ -74,6 +74,19 @@ def test_default_method_is_compared_with_its_own_nearest_on_the_complementary_ta
     assert f"| {LABELS[default]} | {LABELS[counterpart]} |" in table  # its column sits next to the default's
 
 
+def test_a_table_of_complementary_targets_only_states_no_figure_it_lacks(paper_table, tmp_path):
+    default = summary_keys([])["default_method"]
+    counterpart = "nearest" + default.removeprefix("weighted")
+    rows = [{"target": t, "shot": 5, "seed": 0, "method": m, "accuracy": a, "seconds": 1.0}
+            for t in ("digits-and-greek", "shapes-and-latin") for m, a in ((default, 0.7), (counterpart, 0.6))]
+    args = SimpleNamespace(out=tmp_path, methods="all", shots=[5], seeds=1, epochs=1, method=[default, counterpart])
+    assert paper_table.report(args, ZoobenchSettings.full(), {"teacher_accuracy": {}, "generic_accuracy": {}},
+                              rows, {}, ["digits-net"], 1.0) == 0
+    table = (tmp_path / "table.md").read_text()
+    assert "nan" not in table and "original targets" not in table and "DistillWeighted − DistillNearest" not in table
+    assert f"({counterpart}), on the complementary targets: +10.0 points" in table
+
+
 def test_a_method_asked_for_by_name_gets_its_column(paper_table, tmp_path):
     rows = _rows() + [{"target": "cyrillic", "shot": 5, "seed": seed, "method": "uniform+fixmatch",
                        "accuracy": 0.3, "seconds": 1.0} for seed in range(2)]

@@ -64,7 +64,7 @@ LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNe
           "weighted+fixmatch-teachers-joint-subspace-agree": "DistillWeighted + FixMatch, joint probe, class "
                                                              "subspace, agreement gate",
           "weighted-class-mean+fixmatch-teachers-joint-subspace": "DistillWeighted + FixMatch, joint probe, class "
-                                                                  "subspace, per-class weights' mean"}
+                                                                  "subspace, class-mean weights"}
 
 
 @dataclass(frozen=True)
