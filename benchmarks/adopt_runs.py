@@ -25,11 +25,11 @@ from typing import Any
 
 import torch
 
-from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
 from zoo_distill.zoobench.experiment import (
     Budget,
+    full_root,
     keep_result,
     load_split,
     open_workspace,
@@ -73,7 +73,7 @@ def main() -> int:
                                                                                    "best-single"}]
     settings = ZoobenchSettings.full(split_seeds=old["seeds"], shots=tuple(sorted({5, 20, *map(int, old["shots"])})))
     with make_progress() as progress:
-        build, zoo, registry, cache = open_workspace(args.root or default_cache_dir() / "zoobench" / "full",
+        build, zoo, registry, cache = open_workspace(args.root or full_root(),
                                                      settings, progress)
     budget = Budget(epochs=old["epochs"])
     student_arch = old["settings"]["student_arch"]

@@ -55,12 +55,11 @@ def main() -> None:
     if not torch.cuda.is_available():
         sys.exit("bench_gpu: no CUDA device is visible to torch; run it on a machine with a GPU")
     from zoo_distill.util.atomic import atomic_write_json
-    from zoo_distill.util.paths import default_cache_dir
-    from zoo_distill.zoobench.experiment import load_split, open_workspace
+    from zoo_distill.zoobench.experiment import default_root, load_split, open_workspace
     from zoo_distill.zoobench.spec import ZoobenchSettings
 
     settings = ZoobenchSettings.mini() if args.preset == "mini" else ZoobenchSettings.full()
-    root = args.root or default_cache_dir() / "zoobench" / args.preset
+    root = args.root or default_root(args.preset)
     started = time.perf_counter()
     build, zoo, _, cache = open_workspace(root, settings)
     build_s = time.perf_counter() - started

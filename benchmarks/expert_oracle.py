@@ -31,9 +31,8 @@ import numpy as np
 import torch
 
 from zoo_distill.util.atomic import atomic_write_json
-from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.zoobench.build import weights_digest
-from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse
+from zoo_distill.zoobench.experiment import Budget, full_root, load_split, open_workspace, run_or_reuse
 from zoo_distill.zoobench.spec import ZoobenchSettings, complementary_targets, target_spec
 from zoo_distill.zoobench.tables import nearest_counterpart
 
@@ -43,7 +42,7 @@ COLUMNS = (("nearest", "its DistillNearest counterpart"), ("default", "the defau
 
 def experts_method(target: str, default_method: str) -> str:
     """``subset:<expert>,<expert>+<recipe>``: the default's recipe on the target's expert teachers."""
-    aggregator, plus, recipe = default_method.partition("+")
+    _, plus, recipe = default_method.partition("+")
     if not plus:
         raise ValueError(f"the default method {default_method!r} has no recipe after '+' to reuse")
     return "subset:" + ",".join(f"{d}-net" for d in target_spec(target).helped_by) + "+" + recipe
@@ -65,8 +64,7 @@ def main() -> int:
     nearest = nearest_counterpart(default)
     kept = {(r["target"], r["shot"], r["seed"], r["method"]): r["accuracy"] for r in summary["rows"]}
     settings = ZoobenchSettings.full(seed=args.zoo_seed)
-    folder = "full" if args.zoo_seed == 0 else f"full-seed{args.zoo_seed}"
-    build, zoo, registry, cache = open_workspace(default_cache_dir() / "zoobench" / folder, settings)
+    build, zoo, registry, cache = open_workspace(full_root(args.zoo_seed), settings)
     digest = weights_digest(build)
     if digest != summary.get("zoo_weights"):
         print(f"{args.summary} was trained on build {str(summary.get('zoo_weights'))[:8]}…, this zoo is "
@@ -89,19 +87,21 @@ def main() -> int:
                                       args.out / "runs" / target / f"{key}.json", args.out / "last-run",
                                       settings.student_arch, seed, budget)
                 row = {"target": target, "shot": shot, "seed": seed, "method": method,
-                       "experts": result["accuracy"], **reference}
+                       "experts": result["accuracy"], "seconds": result["seconds"], **reference}
                 rows.append(row)
                 print(f"{target:28s} {key:9s} nearest {100 * row['nearest']:5.1f}  default "
                       f"{100 * row['default']:5.1f}  experts {100 * row['experts']:5.1f}", flush=True)
-    text = report(rows, args.shots, default)
+    summary_margins = margins(rows, args.shots)
+    text = report(rows, args.shots, default, summary_margins)
     seconds = time.perf_counter() - started
-    text += f"\nWall time: {seconds / 60:.1f} min (kept runs are not retrained).\n"
+    text += (f"\nWall time of this invocation: {seconds / 60:.1f} min; the {len(rows)} oracle runs it reports took "
+             f"{sum(r['seconds'] for r in rows) / 60:.1f} min to train (kept runs are not retrained).\n")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(text)
     atomic_write_json(args.out / "summary.json", {"summary": str(args.summary), "zoo_weights": digest,
                                                   "default_method": default, "nearest_method": nearest,
                                                   "wall_seconds": seconds, "rows": rows,
-                                                  "margins": margins(rows, args.shots)})
+                                                  "margins": summary_margins})
     print(text)
     return 0
 
@@ -116,7 +116,7 @@ def margins(rows: list[dict], shots: list[int]) -> dict[str, dict[str, float]]:
     return out
 
 
-def report(rows: list[dict], shots: list[int], default: str) -> str:
+def report(rows: list[dict], shots: list[int], default: str, means: dict[str, dict[str, float]]) -> str:
     lines = [f"Complementary targets; the default is `{default}`. Test accuracy, mean of the draws.\n",
              "| target, labels | " + " | ".join(label for _, label in COLUMNS)
              + " | default − nearest | experts − nearest |", "|---|" + "---:|" * (len(COLUMNS) + 2)]
@@ -126,7 +126,7 @@ def report(rows: list[dict], shots: list[int], default: str) -> str:
             cells = [f"{100 * np.mean([r[c] for r in mine]):.1f}" for c, _ in COLUMNS]
             gains = [100 * np.mean([r[c] - r["nearest"] for r in mine]) for c in ("default", "experts")]
             lines.append(f"| {target}, {shot} | " + " | ".join(cells) + "".join(f" | {g:+.1f}" for g in gains) + " |")
-        m = margins(rows, [shot])[str(shot)]
+        m = means[str(shot)]
         lines.append(f"| **mean, {shot} labels** | | | | **{m['default_over_nearest']:+.2f}** | "
                      f"**{m['experts_over_nearest']:+.2f}** |")
     return "\n".join(lines) + "\n"

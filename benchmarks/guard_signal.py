@@ -91,14 +91,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from zoo_distill.util.atomic import atomic_write_json
-    from zoo_distill.util.paths import default_cache_dir
     from zoo_distill.zoobench.build import weights_digest
-    from zoo_distill.zoobench.experiment import open_workspace
+    from zoo_distill.zoobench.experiment import full_root, open_workspace
     from zoo_distill.zoobench.spec import ZoobenchSettings
 
     settings = ZoobenchSettings.full(seed=args.zoo_seed)
-    folder = "full" if args.zoo_seed == 0 else f"full-seed{args.zoo_seed}"
-    workspace = open_workspace(args.root or default_cache_dir() / "zoobench" / folder, settings)
+    workspace = open_workspace(args.root or full_root(args.zoo_seed), settings)
     targets = args.targets or list(settings.targets[:6])
     started, rows = time.perf_counter(), []
     for shot in settings.shots:

@@ -33,9 +33,8 @@ from sklearn.preprocessing import StandardScaler
 
 from zoo_distill.features.extract import extract
 from zoo_distill.util.atomic import atomic_write_json
-from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.zoobench import ZoobenchSettings
-from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse
+from zoo_distill.zoobench.experiment import Budget, full_root, load_split, open_workspace, run_or_reuse
 from zoo_distill.zoobench.tables import mean_std
 
 
@@ -66,7 +65,7 @@ def main() -> int:
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()
     settings = ZoobenchSettings.full()
-    root = args.root or default_cache_dir() / "zoobench" / "full"
+    root = args.root or full_root()
     build, zoo, registry, cache = open_workspace(root, settings)
     teachers = {name: registry.provider(e.provider).load(e) for name, e in zoo.entries.items()}
     budget = Budget(epochs=args.epochs)

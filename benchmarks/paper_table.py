@@ -32,13 +32,13 @@ import torch
 
 from zoo_distill.ranking.rank import rank_sources
 from zoo_distill.util.atomic import atomic_write_json
-from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
 from zoo_distill.zoobench.build import weights_digest
 from zoo_distill.zoobench.experiment import (
     LABELS,
     Budget,
+    full_root,
     kept_result,
     load_split,
     open_workspace,
@@ -122,8 +122,7 @@ def main() -> int:
     started = time.perf_counter()
     settings = ZoobenchSettings.full(seed=args.zoo_seed, split_seeds=max(args.seeds, 3),
                                      shots=tuple(sorted({5, 20, *args.shots})))
-    folder = "full" if args.zoo_seed == 0 else f"full-seed{args.zoo_seed}"
-    root = args.root or default_cache_dir() / "zoobench" / folder
+    root = args.root or full_root(args.zoo_seed)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     budget = Budget(epochs=args.epochs)

@@ -34,8 +34,7 @@ import torch
 from zoo_distill.features.extract import extract
 from zoo_distill.synthetic.domains import DOMAINS
 from zoo_distill.training.methods.teacher_probe import fit_probe
-from zoo_distill.util.paths import default_cache_dir
-from zoo_distill.zoobench.experiment import load_split, open_workspace
+from zoo_distill.zoobench.experiment import full_root, load_split, open_workspace
 from zoo_distill.zoobench.spec import ZoobenchSettings, complementary_targets, target_spec
 
 ALL = "all teachers"
@@ -85,8 +84,7 @@ def main() -> int:
     alphas = {(r["target"], r["shot"], r["seed"]): r["alpha"] for r in summary["rows"]
               if r["method"] == summary["default_method"] and r.get("alpha")}
     settings = ZoobenchSettings.full(seed=args.zoo_seed)
-    folder = "full" if args.zoo_seed == 0 else f"full-seed{args.zoo_seed}"
-    build, zoo, registry, cache = open_workspace(default_cache_dir() / "zoobench" / folder, settings)
+    build, zoo, registry, cache = open_workspace(full_root(args.zoo_seed), settings)
     teachers = {name: registry.provider(e.provider).load(e) for name, e in zoo.entries.items()}
     result: dict[str, dict] = {}
     for target in complementary_targets(settings.targets):

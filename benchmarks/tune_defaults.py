@@ -30,10 +30,9 @@ import torch
 
 from zoo_distill.training.config import DistillConfig
 from zoo_distill.util.atomic import atomic_write_json
-from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
-from zoo_distill.zoobench.experiment import Budget, load_split, open_workspace, run_or_reuse
+from zoo_distill.zoobench.experiment import Budget, full_root, load_split, open_workspace, run_or_reuse
 from zoo_distill.zoobench.tables import table_method
 
 # The point the grid moves from: the defaults of zoo-distill 0.1.0, set on small synthetic targets.
@@ -156,8 +155,7 @@ def main() -> int:
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()
     settings = ZoobenchSettings.full(seed=args.zoo_seed)
-    folder = "full" if args.zoo_seed == 0 else f"full-seed{args.zoo_seed}"
-    root = args.root or default_cache_dir() / "zoobench" / folder
+    root = args.root or full_root(args.zoo_seed)
     with make_progress() as progress:
         build, zoo, registry, cache = open_workspace(root, settings, progress)
     targets = list(settings.targets)

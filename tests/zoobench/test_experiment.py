@@ -238,3 +238,12 @@ def test_class_mean_names_one_weight_per_source_from_the_per_class_weights(build
     assert table_method("distill", "weighted", "fixmatch-teachers", "class-mean", "joint", "class") == \
         "weighted-class-mean+fixmatch-teachers-joint-subspace"
     assert nearest_counterpart("weighted-class-mean+fixmatch-teachers-joint-subspace") is None
+
+
+def test_each_zoo_seed_has_its_own_folder_beside_the_feature_cache(tmp_path, monkeypatch):
+    from zoo_distill.zoobench.experiment import default_root, full_root
+
+    monkeypatch.setenv("ZOO_DISTILL_CACHE", str(tmp_path))
+    assert full_root() == full_root(0) == tmp_path / "zoobench" / "full"  # the reported zoo
+    assert full_root(1) == tmp_path / "zoobench" / "full-seed1"  # the zoo defaults are chosen on
+    assert default_root() == tmp_path / "zoobench" / "mini"  # the demo's

@@ -15,21 +15,15 @@ from rich.table import Table
 from zoo_distill import api
 from zoo_distill.ranking.rank import RankResult
 from zoo_distill.ranking.report import rank_table
-from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchBuild, ZoobenchSettings
-from zoo_distill.zoobench.experiment import LABELS, Budget, load_split, open_workspace, run_method
+from zoo_distill.zoobench.experiment import LABELS, Budget, default_root, load_split, open_workspace, run_method
 
 __all__ = ["DEMO_METHODS", "DEMO_TARGET", "DemoResult", "comparison_table", "default_root", "run_demo"]
 
 DEMO_TARGET = "shapes-on-textures"
 DEMO_METHODS = ("weighted+fixmatch-teachers-joint-subspace", "weighted", "finetune", "fixmatch",
                 "nearest")  # run's default first
-
-
-def default_root(preset: str = "mini") -> Path:
-    """Where ``demo`` keeps its zoo: beside the feature cache, so one ``cache clear`` finds it."""
-    return default_cache_dir() / "zoobench" / preset
 
 
 @dataclass

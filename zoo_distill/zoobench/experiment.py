@@ -28,14 +28,15 @@ from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTI
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import CONSISTENCY_LOSSES, DistillConfig, TrainConfig
 from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.zoo.file import Zoo
 from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench, weights_digest
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
 __all__ = ["AGREEMENT_GATE", "BASELINES", "Budget", "CLASS_SUBSPACE", "CONSISTENCY", "DISTILL_AGGREGATORS",
-    "CLASS_MEAN", "EQUAL_BLOCKS", "JOINT_PROBE", "LABELS", "PER_CLASS",
-    "Workspace", "load_split", "keep_result", "kept_result", "method_spec", "open_workspace", "run_method",
-    "run_or_reuse", "run_signature", "zoo_relative"]
+    "CLASS_MEAN", "EQUAL_BLOCKS", "JOINT_PROBE", "LABELS", "PER_CLASS", "Workspace", "default_root", "full_root",
+    "load_split", "keep_result", "kept_result", "method_spec", "open_workspace", "run_method", "run_or_reuse",
+    "run_signature", "zoo_relative"]
 
 BASELINES = ("finetune", "fixmatch")
 DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
@@ -88,6 +89,17 @@ class Workspace(NamedTuple):
     zoo: Zoo
     registry: PluginRegistry
     cache: FeatureCache
+
+
+def default_root(preset: str = "mini") -> Path:
+    """Where a zoobench preset is kept: beside the feature cache, so one ``cache clear`` finds it."""
+    return default_cache_dir() / "zoobench" / preset
+
+
+def full_root(zoo_seed: int = 0) -> Path:
+    """The full zoobench of ``zoo_seed``: ``full`` for seed 0 (the zoo results are reported on), else
+    ``full-seed<N>`` (the zoos defaults are chosen on)."""
+    return default_root("full" if zoo_seed == 0 else f"full-seed{zoo_seed}")
 
 
 def open_workspace(root: Path, settings: ZoobenchSettings, progress: Progress | None = None) -> Workspace:
