@@ -564,5 +564,7 @@ MESSAGES = [
          "Exit 2: \"image ... is not a file\".", _predict_folder),
 ]
 
-CASES = [*LOST, *TRACE, *MESSAGES]
+from . import round3_data, round3_output, round3_runs  # noqa: E402 (they import this module's helpers)
+
+CASES = [*LOST, *TRACE, *MESSAGES, *round3_runs.CASES, *round3_data.CASES, *round3_output.CASES]
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
