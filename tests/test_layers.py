@@ -30,7 +30,7 @@ LAYERS = [
     {"synthetic", "zoobench", "example"},
     {"cli", "__main__"},
 ]
-HEAVY = ("torch", "timm", "torchvision", "sklearn", "matplotlib")
+HEAVY = ("torch", "timm", "torchvision", "sklearn", "matplotlib", "onnx", "onnxruntime", "onnxscript")
 
 
 def _layer_of(module: str) -> int:

@@ -9,7 +9,7 @@ import logging
 import typer
 
 from zoo_distill._version import __version__
-from zoo_distill.cli import cache, demo, plugins, rank, runs, train, zoo
+from zoo_distill.cli import cache, demo, export, plugins, rank, runs, train, zoo
 from zoo_distill.cli._common import stderr, stdout
 
 __all__ = ["main", "run"]
@@ -51,6 +51,7 @@ app.add_typer(train.baseline_app, name="baseline")
 app.command("eval")(runs.evaluate)
 app.command("predict")(runs.predict)
 app.command("push")(runs.push)
+app.command("export")(export.export)
 app.add_typer(zoo.zoo_app, name="zoo")
 app.add_typer(cache.cache_app, name="cache")
 app.command("plugins")(plugins.plugins)

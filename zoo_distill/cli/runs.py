@@ -13,7 +13,8 @@ __all__ = ["evaluate", "predict", "push"]
 
 @cli_errors
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="A run directory (student.safetensors + config.json)."),
+    run_dir: Path = typer.Argument(..., help="A run directory (student.safetensors + config.json), or the "
+                                   "student.onnx that `export` wrote."),
     data: Path = typer.Option(..., "--data", help="Target folder (its test/ split is used) or a folder of "
                               "class folders."),
     as_json: bool = typer.Option(False, "--json"),
@@ -37,7 +38,7 @@ def evaluate(
 
 @cli_errors
 def predict(
-    run_dir: Path = typer.Argument(..., help="A run directory."),
+    run_dir: Path = typer.Argument(..., help="A run directory, or the student.onnx that `export` wrote."),
     images: list[Path] = typer.Argument(..., help="Image files to classify."),
     top: int = typer.Option(1, "--top", min=1, help="Show the top-N classes."),
     as_json: bool = typer.Option(False, "--json"),
