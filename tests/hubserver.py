@@ -10,6 +10,10 @@ It speaks the parts of the Hub protocol that ``huggingface_hub`` 2.x uses for
   ``Link: xet-auth`` is ever sent, so the client never switches to hf_xet and downloads over plain HTTP.
 * repo metadata: ``GET /api/models/{repo}[/revision/{rev}]`` (``model_info``) and
   ``GET /api/models/{repo}/tree/{rev}`` (``list_repo_files``/``list_repo_tree``, one page);
+* the model listing ``GET /api/models`` (``list_models``): ``filter`` (a library name or a tag), ``pipeline_tag``,
+  ``search`` (a case-insensitive substring of the repo id), ``author``, ``sort`` (descending, as the Hub sorts),
+  ``limit`` and ``expand`` (the fields asked for, beside ``id``), one page; each repo's listing fields are set
+  with :meth:`HubServer.set_listing` (library ``timm``, task ``image-classification`` and 0 downloads by default);
 * uploads (``create_repo``, ``create_branch``, ``upload_folder``/``create_commit``): ``POST /api/repos/create``,
   ``POST /api/models/{repo}/branch/{branch}``, ``POST /api/models/{repo}/preupload/{rev}`` (every file is
   answered ``uploadMode: regular``, so contents travel base64-inline in the commit and neither the LFS batch
@@ -62,6 +66,8 @@ class Repo:
     refs: dict[str, str] = field(default_factory=dict)  # branch or tag -> commit id
     branches: set[str] = field(default_factory=set)
     private: bool = False
+    listing: dict[str, Any] = field(default_factory=lambda: {"library_name": "timm", "pipeline_tag": "image-classification",
+                                                             "downloads": 0, "likes": 0, "tags": []})
 
     def resolve(self, revision: str) -> str | None:
         if revision in self.refs:
@@ -120,6 +126,39 @@ class HubServer:
                 repo.refs["main"] = commit
                 repo.branches.add("main")
             return commit
+
+    def set_listing(self, repo_id: str, **fields: Any) -> None:
+        """What the model listing says of ``repo_id`` (``library_name``, ``pipeline_tag``, ``downloads``, ``likes``,
+        ``tags``); the repo must exist."""
+        with self._lock:
+            self.repos[repo_id].listing.update(fields)
+
+    def list_models(self, query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        """The Hub's ``/api/models`` answer for ``query`` (parsed query string), best first."""
+        def one(name: str) -> str | None:
+            return query.get(name, [None])[0]
+
+        with self._lock:
+            rows = [(repo_id, repo.refs["main"], dict(repo.listing)) for repo_id, repo in self.repos.items()
+                    if not repo.private]
+        wanted, search, task, author = query.get("filter", []), one("search"), one("pipeline_tag"), one("author")
+        out = []
+        for repo_id, sha, meta in rows:
+            labels = {meta.get("library_name"), *meta.get("tags", [])}
+            if any(f not in labels for f in wanted) or (task and meta.get("pipeline_tag") != task):
+                continue
+            if (search and search.lower() not in repo_id.lower()) or (author and repo_id.split("/")[0] != author):
+                continue
+            out.append({"_id": sha[:24], "id": repo_id, "modelId": repo_id, "sha": sha, **meta})
+        sort = one("sort")
+        if sort in ("downloads", "likes"):
+            out.sort(key=lambda row: row.get(sort, 0), reverse=True)
+        if one("limit"):
+            out = out[:int(one("limit"))]
+        expand = query.get("expand")
+        if expand:
+            out = [{k: v for k, v in row.items() if k in ("_id", "id") or k in expand} for row in out]
+        return out
 
     @classmethod
     def from_folder(cls, root: Path) -> HubServer:
@@ -263,9 +302,10 @@ class HubServer:
         with self._lock:
             repo, commit = self._commit(repo_id, revision)
             files = repo.commits[commit]
-            private = repo.private
+            private, listing = repo.private, dict(repo.listing)
         return {"id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0], "sha": commit,
-                "private": private, "disabled": False, "gated": False, "tags": [], "library_name": "timm",
+                "private": private, "disabled": False, "gated": False, "tags": listing["tags"],
+                "library_name": listing["library_name"], "pipeline_tag": listing["pipeline_tag"],
                 "siblings": [{"rfilename": name} for name in sorted(files)]}
 
     def create_repo(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -464,6 +504,9 @@ class _Handler(BaseHTTPRequestHandler):
             if status == 409:
                 return self._error(409, "RepoExists", out["error"], url=out["url"])  # the client reads url
             return self._json(status, out)
+        if path == "/api/models" and self.command == "GET":
+            req.status = 200
+            return self._json(200, hub.list_models(req.query))
         if path == "/api/validate-yaml" and self.command == "POST":
             self._body()
             req.status = 200

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from zoo_distill._version import __version__
 
 if TYPE_CHECKING:
-    from zoo_distill.api import evaluate, load_target, load_zoo, metric_order, predict, rank, run
+    from zoo_distill.api import evaluate, export, load_target, load_zoo, metric_order, predict, rank, run
     from zoo_distill.data.target import TargetData
     from zoo_distill.errors import ConfigError, DataError, ZooDistillError
     from zoo_distill.ranking.rank import RankResult, SourceScore
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "rank": "zoo_distill.api", "run": "zoo_distill.api", "load_zoo": "zoo_distill.api",
     "load_target": "zoo_distill.api", "evaluate": "zoo_distill.api", "predict": "zoo_distill.api",
-    "metric_order": "zoo_distill.api",
+    "metric_order": "zoo_distill.api", "export": "zoo_distill.api",
     "RankResult": "zoo_distill.ranking.rank", "SourceScore": "zoo_distill.ranking.rank",
     "RunResult": "zoo_distill.runs.run", "RunSpec": "zoo_distill.runs.spec",
     "TrainConfig": "zoo_distill.training.config", "DistillConfig": "zoo_distill.training.config",
@@ -41,8 +41,8 @@ _EXPORTS = {
 
 __all__ = [
     "ConfigError", "DataError", "DistillConfig", "FixMatchConfig", "RankResult", "RunResult", "RunSpec", "SourceScore",
-    "TargetData", "TrainConfig", "Zoo", "ZooDistillError", "__version__", "evaluate", "load_target", "load_zoo",
-    "metric_order", "predict", "rank", "run",
+    "TargetData", "TrainConfig", "Zoo", "ZooDistillError", "__version__", "evaluate", "export", "load_target",
+    "load_zoo", "metric_order", "predict", "rank", "run",
 ]
 
 

@@ -33,8 +33,8 @@ if TYPE_CHECKING:  # the heavy modules load when a function runs, not when the p
     from zoo_distill.runs.spec import RunSpec
     from zoo_distill.zoo.file import Zoo
 
-__all__ = ["check_rank_settings", "check_run_settings", "evaluate", "export", "load_target", "load_zoo",
-           "metric_order", "predict", "rank", "run"]
+__all__ = ["check_rank_settings", "check_run_settings", "evaluate", "export", "installed_providers", "load_target",
+           "load_zoo", "metric_order", "predict", "rank", "run"]
 
 PathLike = str | Path
 TRAINING_SPLITS = ("train", "unlabeled", "test")
@@ -63,6 +63,13 @@ def load_target(target: PathLike | None = None, *, labeled: PathLike | None = No
 
     return _load_target(as_path(target), as_path(labeled), as_path(unlabeled), as_path(test),
                         skip_bad_images=skip_bad_images, check=tuple(check_images), on_progress=on_progress)
+
+
+def installed_providers(registry: PluginRegistry | None = None) -> list[str]:
+    """The source providers installed now (built-ins and plugins): what a zoo entry's ``provider`` may name."""
+    from zoo_distill.plugin.manager import get_registry
+
+    return sorted((registry or get_registry()).providers)
 
 
 def metric_order(registry: PluginRegistry | None = None) -> list[str]:

@@ -10,7 +10,7 @@ from rich.markup import escape
 from zoo_distill.cli._common import ZooOption, cli_errors, make_progress, stderr, stdout
 from zoo_distill.errors import ZooDistillError
 
-__all__ = ["ls", "pull"]
+__all__ = ["ls", "pull", "search"]
 
 zoo_app = typer.Typer(help="Inspect the zoo of source models.", no_args_is_help=True)
 
@@ -79,3 +79,52 @@ def pull(
         for r in failed:
             stderr.print(f"[bold red]Error:[/bold red] {escape(r.error)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
+
+
+@zoo_app.command("search")
+@cli_errors
+def search(
+    query: Optional[str] = typer.Argument(None, help="Text the repo id must contain (e.g. resnet50, plant, xray).",
+                                          show_default=False),
+    library: list[str] = typer.Option(["timm"], "--library", "-l", help="Hub library to list: timm (hf-hub "
+                                      "entries), transformers or open_clip (their plugin's provider); repeatable."),
+    task: str = typer.Option("image-classification", "--task", help="The Hub's pipeline tag."),
+    sort: str = typer.Option("downloads", "--sort", help="downloads, likes, last_modified, created_at or "
+                             "trending_score (best first)."),
+    limit: int = typer.Option(20, "--limit", help="At most this many models in all."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the results as a zoo file here, each "
+                                       "pinned to its commit, ready for `rank --zoo`."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Find candidate teachers on the Hugging Face Hub and write them as a zoo file.
+
+    Asks the Hub's model listing (huggingface_hub's HfApi.list_models; HF_ENDPOINT and HF_TOKEN honoured).
+    Every entry is pinned to the commit the listing reported, so the zoo names exact weights."""
+    from rich.table import Table
+
+    from zoo_distill.api import installed_providers
+    from zoo_distill.zoo.search import search_hub, write_zoo_file, zoo_document
+
+    models = search_hub(query, library, task or None, sort, limit, installed_providers())
+    if out is not None:
+        header = (f"# zoo-distill zoo search {query or ''} --library {' --library '.join(library)} --task {task} "
+                  f"--sort {sort} --limit {limit}\n# every entry is pinned to the commit the Hub listed\n")
+        write_zoo_file(out, zoo_document(models, query), overwrite, header)
+    if as_json:
+        print(json.dumps({"models": [m.to_dict() for m in models], "zoo_file": str(out) if out else None},
+                         indent=2, allow_nan=False))
+        return
+    table = Table(title=f"Hub models for {escape(repr(query or ''))} ({', '.join(library)}, {escape(task)}, "
+                        f"by {sort}): {len(models)}")
+    for col in ("repo", "library", "downloads", "likes", "license", "revision"):
+        table.add_column(col, justify="right" if col in ("downloads", "likes") else "left")
+    for m in models:
+        table.add_row(escape(m.repo_id), m.library, str(m.downloads), str(m.likes), escape(m.license or ""),
+                      m.revision[:12])
+    stdout.print(table)
+    if out is not None:
+        stdout.print(f"wrote {len(models)} sources to {escape(str(out))}: zoo-distill rank --zoo {escape(str(out))} "
+                     "--target ...", highlight=False, soft_wrap=True)
+    elif not models:
+        stderr.print("no model matched; widen the query or the libraries", highlight=False)
