@@ -95,6 +95,17 @@ def _zoo(zoo: Zoo | PathLike | None, registry: PluginRegistry) -> Zoo:
     return zoo if isinstance(zoo, Zoo) else load_zoo(zoo, registry=registry)
 
 
+def _with_classes(zoo: Zoo, data: TargetData, registry: PluginRegistry) -> Zoo:
+    """The zoo as the target's sources see it: providers that read class names get the target's."""
+    from zoo_distill.zoo.target_classes import reads_class_names, with_target_classes
+
+    if not reads_class_names(zoo, registry):
+        return zoo
+    from zoo_distill.data.classes import class_prompts
+
+    return with_target_classes(zoo, class_prompts(data), registry)
+
+
 def _cache(cache_dir: PathLike | None, use_cache: bool):
     from zoo_distill.features.cache import FeatureCache
 
@@ -152,8 +163,10 @@ def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, me
     registry = get_registry()
     names = check_rank_settings(metrics=metrics, device=device, batch_size=batch_size, workers=workers,
                                 registry=registry)
-    entries = _zoo(zoo, registry).select(list(sources))
+    zoo_obj = _zoo(zoo, registry)
+    zoo_obj.select(list(sources))  # an unknown source fails before the images are read
     data = _target(target, skip_bad_images, ("train",))
+    entries = _with_classes(zoo_obj, data, registry).select(list(sources))
     distributed.init_from_env(device)
     fed = None if metrics else {name: default_metric(name) for name in registry.aggregators}
     return rank_sources(data, entries, names, registry, _cache(cache_dir, use_cache), batch_size, device, progress,
@@ -187,6 +200,8 @@ def run(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, met
         zoo_obj = _zoo(zoo, registry)
         zoo_obj.select(spec.sources)  # an unknown source fails before the images are read
     data = _target(target, skip_bad_images, TRAINING_SPLITS)
+    if zoo_obj is not None:
+        zoo_obj = _with_classes(zoo_obj, data, registry)
     cache = _cache(cache_dir, use_cache) if spec.method == "distill" else None
     return _run(spec, data, zoo_obj, registry, cache, Path(out), resume=resume, overwrite=overwrite,
                 progress=progress)

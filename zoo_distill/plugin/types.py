@@ -182,3 +182,7 @@ class SourceProvider:
     identify: Callable[[ZooEntry], TeacherIdentity] | None = None
     description: str = ""
     files: Callable[[ZooEntry], HubFiles | LocalFile | None] | None = None
+    #: True: the teachers read the target's class names (a zero-shot head over the target's classes): each
+    #: entry gets ``options["target_classes"]`` = ``[{"name": folder, "prompt": text}, ...]`` in label order
+    #: before ``identify`` / ``load`` (``zoo_distill.zoo.target_classes``), and the digest must depend on them.
+    class_names: bool = False

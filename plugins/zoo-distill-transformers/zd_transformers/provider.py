@@ -20,90 +20,56 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from zoo_distill.errors import ProviderUnavailable, UnsafeWeightsError
 from zoo_distill.plugin.types import EntryFieldError, HubFiles, LocalFile, TeacherIdentity, ZooEntry
+from zoo_distill.zoo.repo_source import availability, fetch, validate_location, where
+from zoo_distill.zoo.repo_source import files as location_files
 
 __all__ = ["CONFIG", "KINDS", "PROCESSOR", "WEIGHTS", "data_config_of", "files", "identify", "is_available", "load",
            "validate"]
 
 CONFIG, PROCESSOR, WEIGHTS = "config.json", "preprocessor_config.json", "model.safetensors"
 KINDS = ("auto", "classifier", "backbone")
-_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 # PIL's resampling codes, as image processors store them (an int, or a name in newer releases)
 _RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 
 
-def _where(entry: ZooEntry) -> str:
-    o = entry.options
-    if o.get("path"):
-        return f"folder {o['path']!r}"
-    return f"Hub repo {o['repo']!r} (revision {o.get('revision') or 'main'})"
-
-
 def validate(entry: ZooEntry) -> None:
-    """Exactly one of ``repo`` / ``path``; a repo id, revision and kind of the right form (no file is read)."""
-    o = entry.options
-    if ("repo" in o) == ("path" in o):
-        raise EntryFieldError("repo", "give exactly one of 'repo' (a Hub repo id such as org/name) or 'path' "
-                                      "(a local folder written by save_pretrained)")
-    if "repo" in o and (not isinstance(o["repo"], str) or not _REPO_ID.fullmatch(o["repo"])):
-        raise EntryFieldError("repo", f"must be a Hub repo id such as org/name, got {o['repo']!r}")
-    if "path" in o and (not isinstance(o["path"], str) or not o["path"].strip()):
-        raise EntryFieldError("path", f"must be a folder path, got {o['path']!r}")
-    if "revision" in o and (not isinstance(o["revision"], str) or not o["revision"].strip() or "path" in o):
-        raise EntryFieldError("revision", "must be a branch, tag or commit of 'repo' (a local 'path' has none)")
-    if o.get("kind", "auto") not in KINDS:
-        raise EntryFieldError("kind", f"must be one of {', '.join(KINDS)}, got {o.get('kind')!r}")
-
-
-def _folder(entry: ZooEntry) -> Path:
-    path = Path(entry.options["path"]).expanduser()
-    return Path(entry.base_dir) / path if not path.is_absolute() and entry.base_dir else path
-
-
-def _file(entry: ZooEntry, filename: str) -> Path:
-    """One of the model's files: from its local folder, or downloaded (or reused) from the Hub cache."""
-    if entry.options.get("path"):
-        path = _folder(entry) / filename
-        if not path.is_file():
-            raise ProviderUnavailable(f"source {entry.name!r}: {_where(entry)} has no {filename}"
-                                      + (" (is it a folder written by save_pretrained?)" if filename == CONFIG else ""))
-        return path
-    from zoo_distill.zoo.hub import download
-
-    return download(entry.name, entry.options["repo"], filename, entry.options.get("revision"))
+    """``repo`` or ``path`` (``zoo_distill.zoo.repo_source``), and a known ``kind`` (no file is read)."""
+    validate_location(entry, "config.json, preprocessor_config.json and model.safetensors from save_pretrained")
+    if entry.options.get("kind", "auto") not in KINDS:
+        raise EntryFieldError("kind", f"must be one of {', '.join(KINDS)}, got {entry.options.get('kind')!r}")
 
 
 def _json(entry: ZooEntry, filename: str, missing: str) -> dict[str, Any]:
     try:
-        path = _file(entry, filename)
+        path = fetch(entry, filename)
     except ProviderUnavailable as exc:
-        if "does not exist in the repository" in str(exc) or f"has no {filename}" in str(exc):
-            raise ProviderUnavailable(f"source {entry.name!r}: {_where(entry)} has no {filename}: {missing}") from None
+        if f"has no {filename}" in str(exc):
+            raise ProviderUnavailable(f"source {entry.name!r}: {where(entry)} has no {filename}: {missing}") from None
         raise
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ProviderUnavailable(f"source {entry.name!r}: {filename} of {_where(entry)} is not JSON: {exc}") from None
+        raise ProviderUnavailable(f"source {entry.name!r}: {filename} of {where(entry)} is not JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise ProviderUnavailable(f"source {entry.name!r}: {filename} of {_where(entry)} must hold a JSON object")
+        raise ProviderUnavailable(f"source {entry.name!r}: {filename} of {where(entry)} must hold a JSON object")
     return value
 
 
 def _weights(entry: ZooEntry) -> Path:
     """``model.safetensors``; a repo or folder with only a pickle checkpoint is refused with the conversion."""
     try:
-        return _file(entry, WEIGHTS)
+        return fetch(entry, WEIGHTS)
     except (UnsafeWeightsError, ProviderUnavailable) as exc:
         if isinstance(exc, ProviderUnavailable) and f"has no {WEIGHTS}" not in str(exc):
             raise
         raise UnsafeWeightsError(
-            f"source {entry.name!r}: {_where(entry)} has no {WEIGHTS}; pickle checkpoints (pytorch_model.bin) are "
+            f"source {entry.name!r}: {where(entry)} has no {WEIGHTS}; pickle checkpoints (pytorch_model.bin) are "
             f"refused. Convert it once where you trust the file: python -c \"from transformers import AutoModel; "
             f"AutoModel.from_pretrained('<repo or folder>').save_pretrained('converted')\" (writes safetensors), "
             f"then point 'path' at the folder") from None
@@ -112,7 +78,7 @@ def _weights(entry: ZooEntry) -> Path:
 def _kind(entry: ZooEntry, config: Mapping[str, Any]) -> str:
     """classifier or backbone, from the entry's ``kind`` and the config's ``architectures``."""
     if config.get("auto_map"):
-        raise ProviderUnavailable(f"source {entry.name!r}: {_where(entry)} needs custom model code (auto_map), "
+        raise ProviderUnavailable(f"source {entry.name!r}: {where(entry)} needs custom model code (auto_map), "
                                   "which zoo-distill never runs")
     archs = [a for a in config.get("architectures") or [] if isinstance(a, str)]
     if any(a.endswith("ForImageClassification") for a in archs):
@@ -121,11 +87,11 @@ def _kind(entry: ZooEntry, config: Mapping[str, Any]) -> str:
         found = "backbone"
     else:
         what = archs[0] if archs else f"model_type {config.get('model_type')!r} with no architectures"
-        raise ProviderUnavailable(f"source {entry.name!r}: {_where(entry)} is a {what}, not an image classifier "
+        raise ProviderUnavailable(f"source {entry.name!r}: {where(entry)} is a {what}, not an image classifier "
                                   "(...ForImageClassification) or an image backbone (...Model)")
     asked = entry.options.get("kind", "auto")
     if asked == "classifier" and found != "classifier":
-        raise ProviderUnavailable(f"source {entry.name!r}: kind classifier, but {_where(entry)} is a {archs[0]} "
+        raise ProviderUnavailable(f"source {entry.name!r}: kind classifier, but {where(entry)} is a {archs[0]} "
                                   "with no classification head; use kind backbone")
     return found if asked == "auto" else asked
 
@@ -140,7 +106,7 @@ def _pair(value: Any, field: str, entry: ZooEntry) -> tuple[int, int]:
         value = (value, value)
     if not (isinstance(value, (list, tuple)) and len(value) == 2
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise ProviderUnavailable(f"source {entry.name!r}: {PROCESSOR} of {_where(entry)}: {field} must be "
+        raise ProviderUnavailable(f"source {entry.name!r}: {PROCESSOR} of {where(entry)}: {field} must be "
                                   f"{{height, width}} or {{shortest_edge}} of positive numbers, got {value!r}")
     return int(value[0]), int(value[1])
 
@@ -155,7 +121,7 @@ def data_config_of(processor: Mapping[str, Any], entry: ZooEntry) -> dict[str, A
     """
     from zoo_distill.zoo.providers import check_cfg_value
 
-    who = f"source {entry.name!r}: {PROCESSOR} of {_where(entry)}"
+    who = f"source {entry.name!r}: {PROCESSOR} of {where(entry)}"
     if processor.get("do_rescale", True) and abs(float(processor.get("rescale_factor", 1 / 255)) - 1 / 255) > 1e-6:
         raise ProviderUnavailable(f"{who}: rescale_factor {processor.get('rescale_factor')!r} is not 1/255")
     normalise = processor.get("do_normalize", True)
@@ -206,19 +172,12 @@ def load(entry: ZooEntry):
     identity = identify(entry)
     config = _json(entry, CONFIG, "")
     folder = _weights(entry).parent  # the folder (or Hub cache snapshot) holding all three files
-    return TransformersTeacher.from_folder(entry.name, folder, _kind(entry, config), identity, _where(entry))
+    return TransformersTeacher.from_folder(entry.name, folder, _kind(entry, config), identity, where(entry))
 
 
 def files(entry: ZooEntry) -> HubFiles | LocalFile:
-    if entry.options.get("path"):
-        return LocalFile(_folder(entry) / WEIGHTS)
-    return HubFiles(entry.options["repo"], entry.options.get("revision"), (CONFIG, PROCESSOR, WEIGHTS), WEIGHTS)
+    return location_files(entry, (CONFIG, PROCESSOR, WEIGHTS), WEIGHTS)
 
 
 def is_available(entry: ZooEntry) -> str | None:
-    if entry.options.get("path"):
-        missing = [name for name in (CONFIG, PROCESSOR, WEIGHTS) if not (_folder(entry) / name).is_file()]
-        return f"source {entry.name!r}: {_where(entry)} has no {', '.join(missing)}" if missing else None
-    from zoo_distill.zoo.hub import availability
-
-    return availability(entry.name, entry.options["repo"], entry.options.get("revision"))
+    return availability(entry, (CONFIG, PROCESSOR, WEIGHTS))
