@@ -40,7 +40,11 @@ pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / run
 ROOT = Path(__file__).resolve().parents[2]
 TRANSRATE = ROOT / "plugins" / "zoo-distill-transrate"
 HUB_TEACHERS = ROOT / "plugins" / "zoo-distill-hub-teachers"
-DISTRIBUTIONS = ("zoo-distill-transrate", "zoo-distill-hub-teachers")
+# source providers (their end-to-end tests, in process, are test_transformers_plugin.py / test_openclip_plugin.py)
+PROVIDER_PLUGINS = (ROOT / "plugins" / "zoo-distill-transformers", ROOT / "plugins" / "zoo-distill-openclip")
+DISTRIBUTIONS = ("zoo-distill-transrate", "zoo-distill-hub-teachers", "zoo-distill-transformers",
+                 "zoo-distill-openclip")
+HEAVY = ("torch", "timm", "transformers", "open_clip", "onnxruntime")
 HUB_NAMES = {"hub-resnet18-a1-in1k", "hub-mobilenetv3-small-in1k", "hub-convnext-atto-in1k",
              "hub-vit-tiny-augreg-in21k"}
 TIMEOUT = 300
@@ -117,7 +121,7 @@ def runs(env, task):
     """Install both packages, start every check's command, yield them; always uninstall afterwards."""
     no_isolation = all(importlib.util.find_spec(m) is not None for m in ("hatchling", "editables"))
     args = ["install", "--no-deps", *(["--no-build-isolation"] if no_isolation else []),
-            "-e", str(TRANSRATE), "-e", str(HUB_TEACHERS)]
+            "-e", str(TRANSRATE), "-e", str(HUB_TEACHERS), *[a for p in PROVIDER_PLUGINS for a in ("-e", str(p))]]
     started: dict[str, Run] = {}
     try:
         result = _pip(*args)
@@ -133,6 +137,9 @@ def runs(env, task):
             "rank": [*zd, "rank", "--target", str(task["target"]), "--zoo", str(task["zoo"]),
                      "-m", "transrate", "-m", "knn", "--json"],
             "zoo-ls": [*zd, "zoo", "ls", "--zoo", str(task["zoo"]), "--json"],
+            "light": [sys.executable, "-c", "import json, sys; from zoo_distill.plugin.manager import get_registry; "
+                      "r = get_registry(); print(json.dumps({'providers': sorted(r.providers), "
+                      f"'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))"],
             **{f"tests:{p.name}": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(p / "tests")]
                for p in (TRANSRATE, HUB_TEACHERS)},
         }
@@ -155,6 +162,12 @@ def test_plugins_json_lists_both_with_version_and_hooks(runs):
     assert not hub["builtin"] and hub["distribution"] == "zoo-distill-hub-teachers"
     assert hub["hooks"] == ["register_zoo_entries"] and hub["error"] is None
     assert set(hub["registers"]["register_zoo_entries"]) == HUB_NAMES
+
+
+def test_provider_plugins_register_through_entry_points_without_heavy_imports(runs):
+    loaded = runs["light"].json()
+    assert {"transformers", "open_clip"} <= set(loaded["providers"])
+    assert loaded["heavy"] == []  # loading every plugin imports none of torch, transformers, open_clip
 
 
 def test_rank_uses_the_plugin_metric_and_reports_hub_teachers_unavailable(runs):
@@ -203,4 +216,5 @@ def test_uninstalling_removes_them(runs):
     assert not installed & set(DISTRIBUTIONS)
     result = CliRunner().invoke(app, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
-    assert not {"transrate", "hub_teachers"} & {row["name"] for row in json.loads(result.stdout)}
+    assert not {"transrate", "hub_teachers", "transformers", "open_clip"} & {row["name"] for row in
+                                                                            json.loads(result.stdout)}
