@@ -18,7 +18,7 @@ from rich.progress import Progress
 
 from zoo_distill._version import __version__
 from zoo_distill.data.pool import ImagePool
-from zoo_distill.data.target import TargetData, fingerprint
+from zoo_distill.data.target import TargetData, check_out_outside_target, fingerprint
 from zoo_distill.errors import ConfigError, ZooDistillError
 from zoo_distill.features.bank import build_bank
 from zoo_distill.features.cache import FeatureCache
@@ -223,13 +223,14 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     if spec.method == "distill":
         check_aggregator(spec, registry)
     out_note = check_out_dir(Path(out), resume, overwrite)
+    check_out_outside_target(Path(out), data)
     started = time.perf_counter()
     distributed.init_from_env(spec.train.device)
     device = resolve_device(distributed.local_device(spec.train.device))
     if distributed.is_main():
         check_writable(out)
     distributed.barrier()
-    notes: list[str] = [out_note] if out_note else []
+    notes: list[str] = ([out_note] if out_note else []) + list(data.notes)
     if not data.unlabeled and spec.method != "finetune":
         notes.append("the target has no unlabeled images: training on the labeled images only")
     if data.test is None:
