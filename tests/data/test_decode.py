@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import struct
 import warnings
-import zlib
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ from zoo_distill.data.decode import load_rgb
 from zoo_distill.data.target import load_target
 from zoo_distill.errors import DataError
 
-from ..conftest import write_split
+from ..conftest import png_header, write_split
 
 UPRIGHT = np.dstack([np.tile(np.arange(32, dtype=np.uint8) * 8, (16, 1))] * 3)  # 32 wide, 16 high, a ramp
 UPRIGHT[:4, :, 0] = 255  # a red band along the top: any rotation or flip moves it
@@ -43,13 +41,6 @@ def test_a_rotated_jpeg_phone_photo_is_read_upright(tmp_path):
     exif_rotated(path, 6, Image.fromarray(UPRIGHT).transpose(STORED[6]), "JPEG")
     pixels = np.asarray(load_rgb(path)).astype(int)
     assert pixels.shape == UPRIGHT.shape and np.abs(pixels - UPRIGHT).mean() < 4
-
-
-def png_header(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IEND", b""))
 
 
 @pytest.mark.parametrize("side", [10_000, 100_000])  # Pillow's warning (> 89 M pixels), then its error (2x)

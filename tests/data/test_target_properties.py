@@ -13,9 +13,7 @@ import io
 import itertools
 import re
 import signal
-import struct
 import traceback
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,8 @@ from PIL import Image
 
 from zoo_distill.data.target import IMAGE_EXTENSIONS, TargetData, is_image, load_rgb, load_target
 from zoo_distill.errors import DataError, ZooDistillError
+
+from ..conftest import png_header
 
 SETTINGS = settings(max_examples=100, deadline=5000, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -44,14 +44,6 @@ def _encode(mode: str, fmt: str, **kw) -> bytes:
     buf = io.BytesIO()
     image.save(buf, fmt, **kw)
     return buf.getvalue()
-
-
-def _png_header(width: int, height: int) -> bytes:
-    """A PNG that declares a size and has no pixel data."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + \
-        chunk(b"IEND", b"")
 
 
 VALID = {  # extension -> encoded image (several modes: load_rgb converts them all)
@@ -82,7 +74,7 @@ def file_contents(draw, valid: int = 3) -> tuple[str, bytes]:
         pos = draw(st.integers(0, len(data) - 1))
         data = data[:pos] + bytes([data[pos] ^ draw(st.integers(1, 255))]) + data[pos + 1:]
     elif kind == "header-only":
-        ext, data = ".png", _png_header(draw(st.integers(0, 4000)), draw(st.integers(0, 4000)))
+        ext, data = ".png", png_header(draw(st.integers(0, 4000)), draw(st.integers(0, 4000)))
     elif kind == "text":
         data = draw(st.text(max_size=40)).encode()
     elif kind == "other-ext":
@@ -303,7 +295,7 @@ def test_decompression_bomb_is_a_data_error(tmp_path, skip):
     for k in ("a", "b"):
         (root / "train" / k).mkdir(parents=True)
         (root / "train" / k / "x.png").write_bytes(VALID[".png"])
-    (root / "train" / "a" / "bomb.png").write_bytes(_png_header(100_000, 100_000))
+    (root / "train" / "a" / "bomb.png").write_bytes(png_header(100_000, 100_000))
     if not skip:
         with pytest.raises(DataError, match="bomb.png.*--skip-bad-images"):
             load_target(root)

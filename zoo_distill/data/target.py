@@ -266,15 +266,19 @@ def _check_overlap(train: LabeledSplit, pool: tuple[Path, ...], test: LabeledSpl
         for name, paths, root in (("train", train.paths, train.root), ("unlabeled", pool, unlabeled_root)):
             shared = index.shared(paths, test.paths)
             if shared:
-                path, other = shared[0]
                 raise DataError(f"the {name} split {root} holds {len(shared)} image(s) of the test split {test.root} "
-                                f"(the same bytes, e.g. {path} and {other}): the test accuracy would be measured on "
+                                f"(the same bytes, e.g. {_example(shared)}): the test accuracy would be measured on "
                                 f"images the student trained on; remove them from one of the two splits")
     shared = index.shared(pool, train.paths)
     if not shared:
         return []
     return [f"{len(shared)} of the {len(pool)} unlabeled images are also labeled images of the train split "
-            f"(the same bytes, e.g. {shared[0][0]} and {shared[0][1]}); they train as both, which is usual"]
+            f"(the same bytes, e.g. {_example(shared)}); they train as both, which is usual"]
+
+
+def _example(shared: list[tuple[Path, Path]]) -> str:
+    path, other = shared[0]
+    return str(path) if path == other else f"{path} and {other}"
 
 
 def fingerprint(paths: Iterable[Path], labels: Iterable[int] | None = None) -> str:
