@@ -119,3 +119,22 @@ def test_a_plain_tree_is_found_as_before(tmp_path):
     expected = sorted(p for p in (root / "train").rglob("*") if p.is_file())
     assert list(data.train.paths) == expected and data.notes == ()
     assert list(data.unlabeled) == sorted((root / "unlabeled").rglob("*.jpeg"))
+
+
+def test_a_folder_that_cannot_be_searched_is_named(tmp_path, monkeypatch):
+    """As chmod 000 does for a user (root ignores it): listing the folder and any stat inside it fail."""
+    import errno
+
+    root = tmp_path / "t"
+    write_split(root / "train", 2, 2, seed=0)
+    blocked = root / "train" / "class_1"
+    real_scandir, real_stat = os.scandir, os.stat
+
+    def refuse(path, inside: bool) -> None:
+        if (Path(os.fsdecode(path)).parent if inside else Path(os.fsdecode(path))) == blocked:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(path))
+
+    monkeypatch.setattr(os, "scandir", lambda path=".": refuse(path, False) or real_scandir(path))
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: refuse(path, True) or real_stat(path, *a, **k))
+    with pytest.raises(DataError, match=f"cannot read folder {blocked}: permission denied"):
+        load_target(root)

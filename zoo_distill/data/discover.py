@@ -75,7 +75,10 @@ def holds_run(folder: Path, names: set[str] | None = None) -> bool:
     """Whether ``folder`` is a run directory (it holds ``run.json``)."""
     if names is not None:
         return RUN_MARKER in names
-    return (folder / RUN_MARKER).is_file()
+    try:
+        return (folder / RUN_MARKER).is_file()
+    except OSError:  # a folder that cannot be searched: listing it next says so, naming it
+        return False
 
 
 def _entries(folder: Path) -> list[os.DirEntry]:
@@ -119,10 +122,9 @@ def find_images(top: Path, left_out: LeftOut | None = None) -> list[Path]:
     top_real = os.path.realpath(top)
     seen: set[tuple[int, int]] = set()
     found: list[Path] = []
-    stack = [Path(top)]
+    stack = [(Path(top), stat_through_links(Path(top)))]
     while stack:
-        folder = stack.pop()
-        info = folder.stat()
+        folder, info = stack.pop()
         if (info.st_dev, info.st_ino) in seen:
             left_out.add(REPEATED_FOLDER, folder)
             continue
@@ -136,12 +138,13 @@ def find_images(top: Path, left_out: LeftOut | None = None) -> list[Path]:
             if entry.name.startswith(".") and not entry.is_dir():
                 continue  # hidden files (.DS_Store, ._x.jpg); hidden folders are walked, as they always were
             path = folder / entry.name
-            mode = stat_through_links(path, entry).st_mode
+            info = stat_through_links(path, entry)
+            mode = info.st_mode
             if stat.S_ISDIR(mode):
                 if entry.is_symlink() and _is_loop(path, top_real):
                     left_out.add(REPEATED_FOLDER, path)
                 else:
-                    below.append(path)
+                    below.append((path, info))
             elif not stat.S_ISREG(mode):
                 left_out.add(SPECIAL_FILE, path)
             elif path.suffix.lower() in extensions:
