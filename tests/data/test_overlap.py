@@ -61,3 +61,10 @@ def test_only_files_of_a_shared_size_are_read(tmp_path, monkeypatch):
     twin = tmp_path / "c.bin"
     twin.write_bytes(b"y" * 10_000)  # same size, other bytes: read, and not the same
     assert index.shared([twin], [large]) == [] and sorted(set(read)) == ["b.bin", "c.bin"]
+
+
+def test_empty_files_are_not_the_same_image(root):
+    (root / "test" / "class_0" / "empty.png").write_bytes(b"")
+    (root / "train" / "class_0" / "empty.png").write_bytes(b"")
+    with pytest.raises(DataError, match=r"2 unreadable image\(s\)"):  # named as unreadable, not as shared
+        load_target(root, check=("train", "test"))

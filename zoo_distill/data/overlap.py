@@ -8,6 +8,7 @@ are reported, not refused.
 
 Cheap by construction: only files whose size also occurs on the other side are read, each once
 (blake2b of its bytes), and the same file reached twice (a hard or symbolic link) is not read at all.
+Empty files are no images (the decoding check names them), so two of them are not "the same image".
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class ContentIndex:
         sizes: dict[int, list[Path]] = {}
         for other in others:
             sizes.setdefault(self._identity(other)[0], []).append(other)
+        sizes.pop(0, None)  # empty files hold no image at all
         candidates = [p for p in paths if self._identity(p)[0] in sizes]
         if not candidates:
             return []
