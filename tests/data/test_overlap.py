@@ -42,6 +42,11 @@ def test_unlabeled_pointing_at_the_target_root_is_refused(root):
         load_target(root, unlabeled=root)
 
 
+def test_a_test_split_that_is_the_train_split_is_refused(root):
+    with pytest.raises(DataError, match="the train split .* holds 6 image\\(s\\) of the test split"):
+        load_target(root, test=root / "train")
+
+
 def test_labeled_images_in_the_pool_are_noted_not_refused(root):
     os.link(root / "train" / "class_0" / "000.png", root / "unlabeled" / "hard-link.png")
     shutil.copy(root / "train" / "class_1" / "000.png", root / "unlabeled" / "copy.png")

@@ -1,7 +1,8 @@
 """Target data: ImageFolder splits (labeled / unlabeled / test), validation and fingerprints.
 
 Layout: ``DIR/train/<class>/*`` (the few labels, also the metrics' probe set), optional
-``DIR/unlabeled/**`` (any depth) and ``DIR/test/<class>/*``. Every problem is raised as a
+``DIR/unlabeled/**`` (any depth) and ``DIR/test/<class>/*``. Every split's images are found by
+``data/discover.py`` and compared across splits by ``data/overlap.py``. Every problem is raised as a
 DataError naming the path, so the CLI can print it and exit 2 instead of a traceback.
 """
 
