@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo_distill.data.decode import load_rgb
+from zoo_distill.data.decode import image_size, load_rgb
 from zoo_distill.data.target import load_target
 from zoo_distill.errors import DataError
 
@@ -62,3 +62,14 @@ def test_a_bomb_in_a_target_is_skipped_and_counted(tmp_path):
     with pytest.raises(DataError, match=r"1 unreadable image\(s\): .*bomb.png \(it declares 100,000,000 pixels"):
         load_target(root)
     assert load_target(root, skip_bad_images=True).skipped == (bomb,)
+
+
+def test_image_size_reads_the_header_and_never_warns(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(png_header(100_000, 100_000))
+    (tmp_path / "huge.png").write_bytes(png_header(10_000, 10_000))
+    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "ok.png").write_bytes(png_header(40, 30))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [image_size(tmp_path / n) for n in ("bomb.png", "huge.png", "text.png", "ok.png")] == [
+            None, None, None, (40, 30)]

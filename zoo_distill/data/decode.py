@@ -18,7 +18,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from zoo_distill.errors import DataError
 
-__all__ = ["DECODER_VERSION", "load_rgb", "reason"]
+__all__ = ["DECODER_VERSION", "image_size", "load_rgb", "reason"]
 
 #: Bumped when the same file decodes to other pixels (2: EXIF orientation applied); part of the data
 #: fingerprint, so features cached from the old pixels are not reused for the new ones.
@@ -113,3 +113,16 @@ def load_rgb(path: Path) -> Image.Image:
                 return _to_rgb(_upright(img))
     except (UnidentifiedImageError, *_BOMB, OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"cannot read image {path}: {reason(exc)}") from None
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from the file's header (nothing decoded), or None when it cannot be opened or
+    declares more pixels than Pillow allows; never a raw warning."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return img.size
+    except (UnidentifiedImageError, *_BOMB, OSError, ValueError, SyntaxError):
+        return None

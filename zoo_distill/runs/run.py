@@ -17,6 +17,7 @@ import torch
 from rich.progress import Progress
 
 from zoo_distill._version import __version__
+from zoo_distill.data.decode import image_size
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.target import TargetData, check_out_outside_target, fingerprint
 from zoo_distill.errors import ConfigError, ZooDistillError
@@ -112,16 +113,8 @@ def input_size_warning(student, paths, explicit: bool, sample: int = 32) -> str 
     that in compute per image for nothing, 4x smaller loses their detail. None if ``explicit``."""
     if explicit or not paths:
         return None
-    from PIL import Image
-
     picked = [paths[i] for i in np.linspace(0, len(paths) - 1, min(sample, len(paths))).astype(int)]
-    sides = []
-    for path in picked:
-        try:
-            with Image.open(path) as img:
-                sides.append(min(img.size))
-        except OSError:
-            continue
+    sides = [min(size) for size in map(image_size, picked) if size is not None]
     if not sides:
         return None
     image_side, side = int(np.median(sides)), int(student.data_config["input_size"][-1])
