@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
+import zlib
 
 os.environ.setdefault("COLUMNS", "200")  # rich tables unwrapped in captured output
 # huggingface_hub reads these once, at import: point them away from the user's cache before any import.
@@ -62,6 +64,14 @@ def write_split(root: Path, classes: int, per_class: int, seed: int, fmt: str = 
         for i in range(per_class):
             Image.fromarray(make_image(rng, k)).save(folder / f"{i:03d}.{fmt}")
     return root
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares a size and has no pixel data: Pillow checks the size when it opens it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IEND", b""))
 
 
 @pytest.fixture

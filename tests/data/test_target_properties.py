@@ -13,9 +13,7 @@ import io
 import itertools
 import re
 import signal
-import struct
 import traceback
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,8 @@ from PIL import Image
 
 from zoo_distill.data.target import IMAGE_EXTENSIONS, TargetData, is_image, load_rgb, load_target
 from zoo_distill.errors import DataError, ZooDistillError
+
+from ..conftest import png_header
 
 SETTINGS = settings(max_examples=100, deadline=5000, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -46,21 +46,13 @@ def _encode(mode: str, fmt: str, **kw) -> bytes:
     return buf.getvalue()
 
 
-def _png_header(width: int, height: int) -> bytes:
-    """A PNG that declares a size and has no pixel data."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + \
-        chunk(b"IEND", b"")
-
-
 VALID = {  # extension -> encoded image (several modes: load_rgb converts them all)
     ".png": _encode("RGB", "PNG"), ".PNG": _encode("RGBA", "PNG"), ".gif": _encode("P", "GIF"),
     ".jpg": _encode("RGB", "JPEG"), ".jpeg": _encode("L", "JPEG"), ".bmp": _encode("1", "BMP"),
     ".tif": _encode("CMYK", "TIFF"), ".tiff": _encode("I;16", "TIFF"), ".webp": _encode("RGB", "WEBP"),
     ".ppm": _encode("RGB", "PPM"), ".pgm": _encode("L", "PPM"),
 }
-assert set(map(str.lower, VALID)) == IMAGE_EXTENSIONS
+assert set(map(str.lower, VALID)) <= IMAGE_EXTENSIONS  # and .jfif, .tga, ... (Pillow's registered formats)
 
 
 BAD_KINDS = ["empty", "garbage", "truncated", "flipped", "header-only", "text", "other-ext"]
@@ -82,11 +74,11 @@ def file_contents(draw, valid: int = 3) -> tuple[str, bytes]:
         pos = draw(st.integers(0, len(data) - 1))
         data = data[:pos] + bytes([data[pos] ^ draw(st.integers(1, 255))]) + data[pos + 1:]
     elif kind == "header-only":
-        ext, data = ".png", _png_header(draw(st.integers(0, 4000)), draw(st.integers(0, 4000)))
+        ext, data = ".png", png_header(draw(st.integers(0, 4000)), draw(st.integers(0, 4000)))
     elif kind == "text":
         data = draw(st.text(max_size=40)).encode()
     elif kind == "other-ext":
-        ext = draw(st.sampled_from(["", ".txt", ".json", ".png.bak", ".npy", ".svg", ".jp2", ".JPG~"]))
+        ext = draw(st.sampled_from(["", ".txt", ".json", ".png.bak", ".npy", ".svg", ".pdf", ".JPG~"]))
     return ext, data
 
 
@@ -132,19 +124,28 @@ top_level = st.dictionaries(
 )
 
 
+_VALID_BYTES = set(VALID.values())
+
+
+def _unique(data: bytes) -> bytes:
+    """A valid image made unique by bytes after its end (every format here ignores them), so that the
+    same drawn image in train and test is not refused as a test image trained on (test_discover.py)."""
+    return data + b"\0unique %d" % next(_counter) if data in _VALID_BYTES else data
+
+
 def materialise(root: Path, node) -> None:
     if isinstance(node, dict):
         root.mkdir(parents=True, exist_ok=True)
         for name, child in node.items():
             if isinstance(child, tuple):
                 ext, data = child
-                (root / (name + ext)).write_bytes(data)
+                (root / (name + ext)).write_bytes(_unique(data))
             else:
                 materialise(root / name, child)
     else:  # a file where a folder name was drawn: the folder name is the file name
         ext, data = node
         root.parent.mkdir(parents=True, exist_ok=True)
-        root.with_name(root.name + ext).write_bytes(data)
+        root.with_name(root.name + ext).write_bytes(_unique(data))
 
 
 @contextlib.contextmanager
@@ -197,6 +198,9 @@ def check_load(root: Path, **kwargs) -> TargetData | DataError:
     assert all(is_image(p) for p in data.unlabeled)
     kept = set(train.paths) | set(data.unlabeled) | (set(data.test.paths) if data.test else set())
     assert not kept & set(data.skipped)
+    if data.test:  # no test image is trained on: by content, whatever its name
+        test_bytes = {p.read_bytes() for p in data.test.paths}
+        assert not any(p.read_bytes() in test_bytes for p in [*train.paths, *data.unlabeled])
     checked = kwargs.get("check", ("train",))
     decoded = [*train.paths, *(data.unlabeled if "unlabeled" in checked else ()),
                *(data.test.paths if data.test and "test" in checked else ())]
@@ -261,22 +265,28 @@ def test_class_folders_with_mixed_files(trees, files, skip):
 
 
 def test_symlinks_and_odd_entries(tmp_path):
-    """Dangling links, links looping back, a FIFO named like an image, a split that is a file."""
+    """Dangling links (an error naming them), links looping back and a FIFO named like an image (left
+    out and counted), a split that is a file."""
     import os
 
     root = tmp_path / "t"
     for k in ("a", "b"):
         (root / "train" / k).mkdir(parents=True)
-        (root / "train" / k / "x.png").write_bytes(VALID[".png"])
-    (root / "train" / "a" / "dangling.png").symlink_to(tmp_path / "absent.png")
+        (root / "train" / k / "x.png").write_bytes(_unique(VALID[".png"]))
+    dangling = root / "train" / "a" / "dangling.png"
+    dangling.symlink_to(tmp_path / "absent.png")
     (root / "train" / "b" / "loop").symlink_to(root / "train")
     os.mkfifo(root / "train" / "a" / "fifo.png")
     (root / "unlabeled").write_bytes(b"a file, not a folder")
+    result = check_load(root, target=root, check=("train", "unlabeled", "test"))
+    assert isinstance(result, DataError) and f"broken symbolic link {dangling}" in str(result)
+    dangling.unlink()
     result = check_load(root, target=root, check=("train", "unlabeled", "test"))
     assert isinstance(result, DataError) and "unlabeled" in str(result)
     (root / "unlabeled").unlink()
     data = check_load(root, target=root, check=("train", "unlabeled", "test"))
     assert isinstance(data, TargetData) and len(data.train) == 2
+    assert "1 special file(s)" in data.notes[0] and "1 linked folder(s) that loop" in data.notes[0]
 
 
 @pytest.mark.parametrize("skip", [False, True])
@@ -285,7 +295,7 @@ def test_decompression_bomb_is_a_data_error(tmp_path, skip):
     for k in ("a", "b"):
         (root / "train" / k).mkdir(parents=True)
         (root / "train" / k / "x.png").write_bytes(VALID[".png"])
-    (root / "train" / "a" / "bomb.png").write_bytes(_png_header(100_000, 100_000))
+    (root / "train" / "a" / "bomb.png").write_bytes(png_header(100_000, 100_000))
     if not skip:
         with pytest.raises(DataError, match="bomb.png.*--skip-bad-images"):
             load_target(root)

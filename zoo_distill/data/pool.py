@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from zoo_distill.data.target import load_rgb
+from zoo_distill.data.decode import load_rgb
 
 __all__ = ["DEFAULT_BUDGET_PIXELS", "ImagePool"]
 

@@ -1,27 +1,43 @@
 """Target data: ImageFolder splits (labeled / unlabeled / test), validation and fingerprints.
 
 Layout: ``DIR/train/<class>/*`` (the few labels, also the metrics' probe set), optional
-``DIR/unlabeled/**`` (any depth) and ``DIR/test/<class>/*``. Every problem is raised as a
+``DIR/unlabeled/**`` (any depth) and ``DIR/test/<class>/*``. Every split's images are found by
+``data/discover.py`` and compared across splits by ``data/overlap.py``. Every problem is raised as a
 DataError naming the path, so the CLI can print it and exit 2 instead of a traceback.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
+from zoo_distill.data.decode import DECODER_VERSION, load_rgb
+from zoo_distill.data.decode import reason as _reason
+from zoo_distill.data.discover import (
+    LOOSE,
+    RUN_FOLDER,
+    LeftOut,
+    find_images,
+    holds_run,
+    image_extensions,
+    stat_through_links,
+)
+from zoo_distill.data.overlap import ContentIndex
+from zoo_distill.errors import ConfigError, DataError
 
-from zoo_distill.errors import DataError
+__all__ = ["IMAGE_EXTENSIONS", "LabeledSplit", "TargetData", "check_out_outside_target", "find_bad_images",
+    "fingerprint", "image_problem", "is_image", "load_rgb", "load_target", "scan_labeled", "scan_unlabeled"]
 
-__all__ = ["IMAGE_EXTENSIONS", "LabeledSplit", "TargetData", "find_bad_images", "fingerprint", "image_problem",
-    "is_image", "load_rgb", "load_target", "scan_labeled", "scan_unlabeled"]
+logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+#: The image extensions when this module was imported (discovery asks Pillow again on every walk,
+#: so a format registered later by a Pillow plugin is found too).
+IMAGE_EXTENSIONS = image_extensions()
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,8 @@ class TargetData:
     unlabeled: tuple[Path, ...] = ()
     test: LabeledSplit | None = None
     skipped: tuple[Path, ...] = field(default=())  # bad images left out with --skip-bad-images
+    notes: tuple[str, ...] = field(default=())  # what discovery left out or found shared, for the user
+    unlabeled_root: Path | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -55,66 +73,8 @@ class TargetData:
 
 
 def is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-
-
-def _reason(exc: BaseException) -> str:
-    """Why an image cannot be used, in words (Pillow's own messages repeat the path)."""
-    if isinstance(exc, Image.DecompressionBombError):
-        return "it declares too many pixels (a decompression bomb?)"
-    if isinstance(exc, UnidentifiedImageError):
-        return "not an image format Pillow can decode"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
-
-
-def _scaled_to_8bit(img: Image.Image) -> Image.Image:
-    """A single-channel image of more than 8 bits (I;16*, I, F) as 8-bit L, keeping its content.
-
-    ``convert("RGB")`` clips these at 255, so a 16-bit scan comes out almost all white. 16-bit
-    data is scaled by the range of its type (>> 8); 32-bit integers that fit 8 or 16 bits are
-    read as such, larger ones min-max scaled; floats in [0, 1] or [0, 255] are scaled to 8 bits,
-    others min-max scaled (NaN as 0, infinities as the extreme finite values).
-    """
-    values = np.asarray(img)
-    if img.mode.startswith("I;16"):
-        out = values.astype(np.uint32) >> 8
-    else:
-        values = values.astype(np.float64)
-        finite = values[np.isfinite(values)]
-        top, bottom = (float(finite.max()), float(finite.min())) if finite.size else (0.0, 0.0)
-        values = np.nan_to_num(values, nan=0.0, posinf=top, neginf=bottom)  # inf: as the brightest finite pixel
-        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-        if img.mode == "F" and low >= 0 and high <= 1:
-            out = values * 255.0
-        elif low >= 0 and high <= 255:
-            out = values
-        elif img.mode == "I" and low >= 0 and high <= 65535:
-            out = values / 257.0
-        else:
-            out = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
-    return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8), mode="L")
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Every Pillow mode as RGB; transparent pixels are composited on white."""
-    if img.mode.startswith("I") or img.mode == "F":
-        return _scaled_to_8bit(img).convert("RGB")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA") if img.mode != "La" else img.convert("LA").convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", img.size, (255, 255, 255, 255)), rgba).convert("RGB")
-    return img.convert("RGB")
-
-
-def load_rgb(path: Path) -> Image.Image:
-    """Open any supported image as 8-bit RGB with its content kept (16-bit, float, alpha, CMYK...)."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return _to_rgb(img)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"cannot read image {path}: {_reason(exc)}") from None
+    """Whether discovery would take ``path`` as an image (a regular file, through links, not hidden)."""
+    return path.is_file() and path.suffix.lower() in image_extensions() and not path.name.startswith(".")
 
 
 def image_problem(path: Path) -> str | None:
@@ -138,28 +98,28 @@ def find_bad_images(paths: Iterable[Path], on_progress: Callable[[], None] | Non
     return bad
 
 
-def _images_under(folder: Path) -> list[Path]:
-    """Image files anywhere under ``folder`` (symlinked folders are not followed), sorted.
+def _class_folders(root: Path, split: str, left_out: LeftOut) -> tuple[list[Path], bool]:
+    """The class folders of a labeled split, sorted, and whether loose images sit beside them.
 
-    Unlike ``Path.rglob``, which skips a folder it cannot list, an unreadable folder is an error
-    that says so, not a class "with no images".
-    """
-    def fail(exc: OSError) -> None:
-        where = exc.filename or folder
-        raise DataError(f"cannot read folder {where}: {_reason(exc)}")
-
-    found = []
-    for top, dirs, files in os.walk(folder, onerror=fail):
-        dirs.sort()
-        found.extend(p for p in (Path(top) / name for name in files) if is_image(p))
-    return sorted(found)
-
-
-def _list_dir(root: Path, split: str) -> list[Path]:
+    Hidden folders are not classes; a run folder (an ``--out`` inside the split) and files beside
+    the folders are left out and counted; a broken link is an error naming it."""
     try:
-        return list(root.iterdir())
+        entries = sorted(root.iterdir())
     except OSError as exc:
         raise DataError(f"cannot read {split} split {root}: {_reason(exc)}") from None
+    folders, loose_images = [], False
+    for path in entries:
+        if path.name.startswith("."):
+            continue
+        if stat.S_ISDIR(stat_through_links(path).st_mode):
+            if holds_run(path):
+                left_out.add(RUN_FOLDER, path)
+            else:
+                folders.append(path)
+        else:
+            loose_images = loose_images or is_image(path)
+            left_out.add(LOOSE, path)
+    return folders, loose_images
 
 
 def _check_name(folder: Path, split: str) -> None:
@@ -171,21 +131,28 @@ def _check_name(folder: Path, split: str) -> None:
                         f"UTF-8; rename it (class names become the student's label names)") from None
 
 
-def scan_labeled(root: Path, split: str, class_names: tuple[str, ...] | None = None) -> LabeledSplit:
-    """Scan ``root/<class>/*``; with ``class_names`` given (test split), labels follow train's classes."""
-    if not root.exists():
+def _report(left_out: LeftOut) -> None:
+    note = left_out.note()
+    if note:
+        logger.warning(note)
+
+
+def scan_labeled(root: Path, split: str, class_names: tuple[str, ...] | None = None,
+                 left_out: LeftOut | None = None) -> LabeledSplit:
+    """Scan ``root/<class>/**`` (``data/discover.py``); with ``class_names`` given (test split), labels
+    follow train's classes. What is left out is added to ``left_out``, or logged when it is None."""
+    if not os.path.lexists(root):
         raise DataError(f"{split} split {root} does not exist")
-    if not root.is_dir():
+    if not stat.S_ISDIR(stat_through_links(root).st_mode):
         raise DataError(f"{split} split {root} is not a directory")
-    entries = _list_dir(root, split)
-    folders = sorted(p for p in entries if p.is_dir() and not p.name.startswith("."))
+    mine = left_out if left_out is not None else LeftOut()
+    folders, loose = _class_folders(root, split, mine)
     if not folders:
-        loose = [p for p in entries if is_image(p)]
         hint = " (images must sit in one sub-folder per class)" if loose else ""
         raise DataError(f"{split} split {root} has no class folders{hint}")
     for folder in folders:
         _check_name(folder, split)
-    found = {f.name: _images_under(f) for f in folders}
+    found = {f.name: find_images(f, mine) for f in folders}
     empty = [name for name, files in found.items() if not files]
     if empty:
         raise DataError(f"{split} split {root}: class folder(s) with no images: {', '.join(empty)}")
@@ -202,15 +169,26 @@ def scan_labeled(root: Path, split: str, class_names: tuple[str, ...] | None = N
     for name, files in found.items():
         paths.extend(files)
         labels.extend([index[name]] * len(files))
+    if left_out is None:
+        _report(mine)
     return LabeledSplit(tuple(paths), tuple(labels), tuple(class_names), root)
 
 
-def scan_unlabeled(root: Path) -> tuple[Path, ...]:
-    if not root.is_dir():
+def scan_unlabeled(root: Path, left_out: LeftOut | None = None) -> tuple[Path, ...]:
+    """Every image under ``root`` at any depth (``data/discover.py``); what is left out is added to
+    ``left_out``, or logged when it is None."""
+    if not os.path.lexists(root):
         raise DataError(f"unlabeled split {root} does not exist or is not a directory")
-    files = tuple(_images_under(root))
+    if not stat.S_ISDIR(stat_through_links(root).st_mode):
+        raise DataError(f"unlabeled split {root} does not exist or is not a directory")
+    if holds_run(root):
+        raise DataError(f"unlabeled split {root} is a run folder (it holds run.json), not a folder of images")
+    mine = left_out if left_out is not None else LeftOut()
+    files = tuple(find_images(root, mine))
     if not files:
         raise DataError(f"unlabeled split {root} has no images")
+    if left_out is None:
+        _report(mine)
     return files
 
 
@@ -235,19 +213,27 @@ def load_target(
     check: tuple[str, ...] = ("train",),
     on_progress: Callable[[], None] | None = None,
 ) -> TargetData:
-    """Scan a target folder (or explicit split paths) and check the images of the ``check`` splits."""
+    """Scan a target folder (or explicit split paths) and check the images of the ``check`` splits.
+
+    Every split is found by the same walk (``data/discover.py``); what it left out, and labeled images
+    also in the unlabeled pool, are logged and kept in ``notes``; test images among the training images
+    are refused (``_check_overlap``)."""
     if target is None and labeled is None:
         raise DataError("give a target folder (with train/ inside) or an explicit labeled split")
     if target is not None and not Path(target).is_dir():
         raise DataError(f"target folder {target} does not exist or is not a directory")
+    left_out = LeftOut()
     labeled = Path(labeled) if labeled else Path(target) / "train"
-    train = scan_labeled(labeled, "train")
-    if unlabeled is None and target is not None and (Path(target) / "unlabeled").exists():
+    train = scan_labeled(labeled, "train", left_out=left_out)
+    if unlabeled is None and target is not None and os.path.lexists(Path(target) / "unlabeled"):
         unlabeled = Path(target) / "unlabeled"
-    pool = scan_unlabeled(Path(unlabeled)) if unlabeled else ()
-    if test is None and target is not None and (Path(target) / "test").exists():
+    pool = scan_unlabeled(Path(unlabeled), left_out) if unlabeled else ()
+    if test is None and target is not None and os.path.lexists(Path(target) / "test"):
         test = Path(target) / "test"
-    test_split = scan_labeled(Path(test), "test", train.class_names) if test else None
+    test_split = scan_labeled(Path(test), "test", train.class_names, left_out) if test else None
+    notes = [note for note in (left_out.note(), *_check_overlap(train, pool, test_split, unlabeled)) if note]
+    for note in notes:
+        logger.warning(note)
 
     to_check: list[Path] = []
     if "train" in check:
@@ -266,23 +252,65 @@ def load_target(
         train = _drop(train, bad_set)
         pool = tuple(p for p in pool if p not in bad_set)
         test_split = _drop(test_split, bad_set) if test_split else None
-    return TargetData(train, pool, test_split, tuple(bad))
+    return TargetData(train, pool, test_split, tuple(bad), tuple(notes), Path(unlabeled) if unlabeled else None)
+
+
+def _check_overlap(train: LabeledSplit, pool: tuple[Path, ...], test: LabeledSplit | None,
+                   unlabeled_root: Path | None) -> list[str]:
+    """Refuse test images among the training images (by content); note labeled images in the pool.
+
+    A test image trained on makes the test accuracy a measure of memory, reported with exit 0, so
+    it is an error naming both splits and an example; a labeled image that is also unlabeled is usual
+    (the pool is often every image the user has) and only noted."""
+    index = ContentIndex()
+    if test is not None:
+        for name, paths, root in (("train", train.paths, train.root), ("unlabeled", pool, unlabeled_root)):
+            shared = index.shared(paths, test.paths)
+            if shared:
+                raise DataError(f"the {name} split {root} holds {len(shared)} image(s) of the test split {test.root} "
+                                f"(the same bytes, e.g. {_example(shared)}): the test accuracy would be measured on "
+                                f"images the student trained on; remove them from one of the two splits")
+    shared = index.shared(pool, train.paths)
+    if not shared:
+        return []
+    return [f"{len(shared)} of the {len(pool)} unlabeled images are also labeled images of the train split "
+            f"(the same bytes, e.g. {_example(shared)}); they train as both, which is usual"]
+
+
+def _example(shared: list[tuple[Path, Path]]) -> str:
+    path, other = shared[0]
+    return str(path) if path == other else f"{path} and {other}"
 
 
 def fingerprint(paths: Iterable[Path], labels: Iterable[int] | None = None) -> str:
-    """A cheap identity of a file list: names, sizes, mtimes (and labels), in order.
+    """A cheap identity of a file list: names, sizes, mtimes (and labels), in order, and the decoder's version.
 
     Names are hashed as the file system's bytes (``os.fsencode``), so a name that is not valid
     UTF-8 works too; for every other name these are its UTF-8 bytes, as before.
     """
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"decoder {DECODER_VERSION}\n".encode())  # other pixels from the same files: other data
     labels = list(labels) if labels is not None else None
     for i, path in enumerate(paths):
         try:
-            stat = path.stat()
+            info = path.stat()
         except OSError as exc:
             raise DataError(f"cannot read {path}: {_reason(exc)} (did it change while running?)") from None
-        digest.update(os.fsencode(path.resolve()) + f"\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        digest.update(os.fsencode(path.resolve()) + f"\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
         if labels is not None:
             digest.update(f"{labels[i]}\n".encode())
     return digest.hexdigest()
+
+
+def check_out_outside_target(out: Path, data: TargetData) -> None:
+    """Refuse a run directory inside one of the target's splits, before any work.
+
+    The run's files would sit among the images (its ``curves.png`` is one): discovery leaves a
+    folder holding ``run.json`` out, but an unfinished run has none yet, and the user's splits
+    are theirs, not a place for outputs."""
+    where = Path(out).resolve()
+    roots = [("train", data.train.root), ("unlabeled", data.unlabeled_root),
+             ("test", data.test.root if data.test is not None else None)]
+    for split, root in roots:
+        if root is not None and where.is_relative_to(Path(root).resolve()):
+            raise ConfigError(f"--out {out} is inside the {split} split {root}: the run's files (curves.png is an "
+                              f"image) would be read with its images; choose a folder outside the target's splits")

@@ -181,7 +181,7 @@ def rank_sources(
     check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
     check_device(device)
     metrics = [registry.metric(name) for name in metric_names]
-    warnings = _label_warnings(data)
+    warnings = [*data.notes, *_label_warnings(data)]  # what discovery left out, then the labels' own
     labels = np.asarray(data.train.labels, dtype=np.int64)
     labels_fp = fingerprint(data.train.paths, data.train.labels)
     totals = {"load": 0.0, "extract": 0.0, "metrics": 0.0}

@@ -17,8 +17,9 @@ import torch
 from rich.progress import Progress
 
 from zoo_distill._version import __version__
+from zoo_distill.data.decode import image_size
 from zoo_distill.data.pool import ImagePool
-from zoo_distill.data.target import TargetData, fingerprint
+from zoo_distill.data.target import TargetData, check_out_outside_target, fingerprint
 from zoo_distill.errors import ConfigError, ZooDistillError
 from zoo_distill.features.bank import build_bank
 from zoo_distill.features.cache import FeatureCache
@@ -112,16 +113,8 @@ def input_size_warning(student, paths, explicit: bool, sample: int = 32) -> str 
     that in compute per image for nothing, 4x smaller loses their detail. None if ``explicit``."""
     if explicit or not paths:
         return None
-    from PIL import Image
-
     picked = [paths[i] for i in np.linspace(0, len(paths) - 1, min(sample, len(paths))).astype(int)]
-    sides = []
-    for path in picked:
-        try:
-            with Image.open(path) as img:
-                sides.append(min(img.size))
-        except OSError:
-            continue
+    sides = [min(size) for size in map(image_size, picked) if size is not None]
     if not sides:
         return None
     image_side, side = int(np.median(sides)), int(student.data_config["input_size"][-1])
@@ -223,13 +216,14 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     if spec.method == "distill":
         check_aggregator(spec, registry)
     out_note = check_out_dir(Path(out), resume, overwrite)
+    check_out_outside_target(Path(out), data)
     started = time.perf_counter()
     distributed.init_from_env(spec.train.device)
     device = resolve_device(distributed.local_device(spec.train.device))
     if distributed.is_main():
         check_writable(out)
     distributed.barrier()
-    notes: list[str] = [out_note] if out_note else []
+    notes: list[str] = ([out_note] if out_note else []) + list(data.notes)
     if not data.unlabeled and spec.method != "finetune":
         notes.append("the target has no unlabeled images: training on the labeled images only")
     if data.test is None:
