@@ -153,6 +153,13 @@ class PluginRegistry:
         owner = self.owner_of(hook, name)
         return f"{owner.name}=={owner.version}" if owner else "unknown"
 
+    def describe(self, hook: str, name: str) -> str:
+        """``"aggregator 'x' of plugin 'p'"`` (no plugin for a built-in): how a message attributes a
+        registered thing's failure or bad result to the plugin that registered it."""
+        owner = self.owner_of(hook, name)
+        label = f"{HOOKS[hook].kind} {name!r}"
+        return label if owner is None or owner.builtin else f"{label} of plugin {owner.name!r}"
+
     def warn(self, message: str) -> None:
         self.warnings.append(message)
         logger.warning(message)
