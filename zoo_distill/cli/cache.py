@@ -6,6 +6,7 @@ from typing import Optional
 import typer
 
 from zoo_distill.cli._common import CacheDir, cli_errors, literal, print_json, say, stdout
+from zoo_distill.errors import CacheError
 
 __all__ = ["clear", "ls"]
 
@@ -45,7 +46,8 @@ def clear(
     teacher: Optional[str] = typer.Option(None, help="Only this teacher's features."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Delete cached features (all, or one teacher's)."""
+    """Delete cached features (all, or one teacher's) and, when no teacher is named, the cached list of
+    timm architectures and data configs."""
     from zoo_distill.features.cache import FeatureCache
     from zoo_distill.util.units import human_size
 
@@ -53,4 +55,16 @@ def clear(
     if not yes and not typer.confirm(f"Delete cached features in {cache.dir}?"):
         raise typer.Exit(1)
     count, size = cache.clear(teacher)
+    if teacher is None:  # what zoo/architectures.py keeps there too: rebuilt on next use
+        from zoo_distill.zoo.architectures import helper_files
+
+        for path in helper_files(cache.root):
+            try:
+                size += path.stat().st_size
+                path.unlink()
+                count += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise CacheError(f"cannot clear the feature cache: {path}: {exc.strerror or exc}") from None
     say(stdout, f"removed {count} file(s), {human_size(size)}")
