@@ -55,6 +55,7 @@ def clear(
     if not yes and not typer.confirm(f"Delete cached features in {cache.dir}?"):
         raise typer.Exit(1)
     count, size = cache.clear(teacher)
+    helpers = 0
     if teacher is None:  # what zoo/architectures.py keeps there too: rebuilt on next use
         from zoo_distill.zoo.architectures import helper_files
 
@@ -62,9 +63,10 @@ def clear(
             try:
                 size += path.stat().st_size
                 path.unlink()
-                count += 1
+                helpers += 1
             except FileNotFoundError:
                 continue
             except OSError as exc:
                 raise CacheError(f"cannot clear the feature cache: {path}: {exc.strerror or exc}") from None
-    say(stdout, f"removed {count} file(s), {human_size(size)}")
+    also = f" (and {helpers} cached timm helper file(s))" if helpers else ""
+    say(stdout, f"removed {count} file(s), {human_size(size)}{also}")

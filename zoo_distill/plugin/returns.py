@@ -77,5 +77,6 @@ def check_weights(weights: Any, sources: Sequence[str], tolerance: float = SUM_T
         out[name] = number
     total = math.fsum(out.values())
     if not abs(total - 1.0) <= tolerance:
-        raise PluginOutputError(f"weights sum to {total:.6g}, not 1")
+        zero = ": every source weight is zero" if total == 0 else ""
+        raise PluginOutputError(f"weights sum to {total:.6g}, not 1{zero}")
     return out if total == 1.0 else {name: w / total for name, w in out.items()}
