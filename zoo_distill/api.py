@@ -135,8 +135,10 @@ def check_run_settings(method: str = "distill", **settings: Any) -> RunSpec:
     from zoo_distill.plugin.manager import get_registry
     from zoo_distill.runs.run import check_aggregator
     from zoo_distill.runs.spec import spec_from_settings
+    from zoo_distill.training.init_config import check_student_init
 
     spec = spec_from_settings(method, **settings)
+    check_student_init(spec.student_init)  # its config.json's fields, before any image is read
     if spec.method == "distill":
         check_aggregator(spec, get_registry())
     return spec

@@ -107,6 +107,17 @@ def test_allow_list_limits_external_plugins(fake_plugins, monkeypatch):
     assert "logme" in registry.metrics  # built-ins always load
 
 
+def test_a_listed_plugin_that_is_not_installed_is_warned_about(fake_plugins, monkeypatch):
+    monkeypatch.setenv("ZOO_DISTILL_LOAD_PLUGINS", "zd-good, zd-typo")
+    monkeypatch.setenv("ZOO_DISTILL_DISABLE_PLUGINS", "nothing-like-it")
+    registry = load_plugins()
+    assert "goodplugin" in {p.name for p in registry.plugins}
+    typo = [w for w in registry.warnings if "'zd-typo'" in w]
+    assert len(typo) == 1 and "ZOO_DISTILL_LOAD_PLUGINS" in typo[0] and "zd-good" in typo[0]  # the installed
+    assert any("ZOO_DISTILL_DISABLE_PLUGINS names 'nothing-like-it'" in w for w in registry.warnings)
+    assert not any("'zd-good'" in w for w in registry.warnings)
+
+
 def test_disable_list_skips_plugins(fake_plugins, monkeypatch):
     monkeypatch.setenv("ZOO_DISTILL_DISABLE_PLUGINS", "brokenplugin, zd-raises")
     registry = load_plugins()

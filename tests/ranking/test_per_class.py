@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from zoo_distill.plugin.returns import PluginOutputError
 from zoo_distill.ranking.aggregators import nearest, weighted
 from zoo_distill.ranking.metrics.leep import leep
 from zoo_distill.ranking.per_class import (
@@ -82,6 +83,14 @@ def test_a_class_some_source_cannot_be_scored_on_takes_the_whole_task_alpha():
     assert weights["b"].tolist() == pytest.approx([0.0, 1.0, 0.25])
     with pytest.raises(ValueError, match="fallback"):
         class_weights(scores, nearest, {"a": 0.0, "b": 0.0})
+
+
+@pytest.mark.parametrize("returned, says", [({"a": 2.0, "b": -1.0}, "'b' is -1.0"), ([1.0, 0.0], "not a mapping"),
+                                             ({"a": 1.0, "ghost": 0.0}, "'ghost'"), ({"a": 0.6, "b": 0.6}, "sum to")])
+def test_what_the_aggregator_returns_per_class_is_checked_naming_the_class(returned, says):
+    scores = {"a": np.array([0.9, 0.1]), "b": np.array([0.1, 0.9])}
+    with pytest.raises(PluginOutputError, match=f"on class 0: .*{says}"):
+        class_weights(scores, lambda _: returned, {"a": 0.5, "b": 0.5})
 
 
 def test_effective_alpha_drops_sources_no_class_uses_and_reports_their_mean_weight():

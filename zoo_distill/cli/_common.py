@@ -11,14 +11,32 @@ from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from zoo_distill.errors import ZooDistillError
 from zoo_distill.util.progress import make_progress, stderr
+from zoo_distill.util.strict_json import json_text
+from zoo_distill.util.text import line, literal, styled
 
-__all__ = ["CacheDir", "ZooOption", "cli_errors", "make_progress", "stderr", "stdout", "with_options"]
+__all__ = ["CacheDir", "ZooOption", "cli_errors", "error_line", "literal", "make_progress", "print_json", "say",
+           "stderr", "stdout", "styled", "with_options"]
 
 stdout = Console()
+
+
+def say(console: Console, *parts: Any) -> None:
+    """Print one line of parts (plain values are shown literally, ``(value, style)`` in our style):
+    the CLI's one way to print a message, so user text is never read as markup."""
+    console.print(line(*parts), highlight=False, soft_wrap=True)
+
+
+def error_line(message: Any) -> None:
+    """``Error: <message>`` on stderr, the message exactly as written."""
+    say(stderr, ("Error:", "bold red"), " ", message)
+
+
+def print_json(value: Any) -> None:
+    """Strict JSON on stdout (no NaN or Infinity; ``util.strict_json``), for ``--json``."""
+    print(json_text(value))
 
 
 def cli_errors(fn: Callable) -> Callable:
@@ -29,7 +47,7 @@ def cli_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except ZooDistillError as exc:
-            stderr.print(f"[bold red]Error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            error_line(exc)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper

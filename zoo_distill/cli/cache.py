@@ -1,12 +1,12 @@
 """``zoo-distill cache ls`` and ``cache clear``: the feature cache on disk."""
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from zoo_distill.cli._common import CacheDir, cli_errors, stdout
+from zoo_distill.cli._common import CacheDir, cli_errors, literal, print_json, say, stdout
+from zoo_distill.errors import CacheError
 
 __all__ = ["clear", "ls"]
 
@@ -26,17 +26,17 @@ def ls(cache_dir: Optional[Path] = CacheDir, as_json: bool = typer.Option(False,
     entries = cache.entries()
     if as_json:
         rows = [{"path": str(e.path), "bytes": e.size, **e.metadata} for e in entries]
-        print(json.dumps(rows, indent=2, default=str))
+        print_json(rows)
         return
-    table = Table(title=f"feature cache: {cache.dir}")
+    table = Table(title=literal(f"feature cache: {cache.dir}"))
     for col in ("teacher", "view", "images", "size", "file"):
         table.add_column(col)
     for e in entries:
         m = e.metadata
-        table.add_row(str(m.get("teacher", "?")), str(m.get("view", "?")), str(m.get("images", "?")),
-                      human_size(e.size), e.path.name)
+        table.add_row(literal(m.get("teacher", "?")), literal(m.get("view", "?")), literal(m.get("images", "?")),
+                      human_size(e.size), literal(e.path.name))
     stdout.print(table)
-    stdout.print(f"{len(entries)} file(s), {human_size(sum(e.size for e in entries))}")
+    say(stdout, f"{len(entries)} file(s), {human_size(sum(e.size for e in entries))}")
 
 
 @cache_app.command("clear")
@@ -46,7 +46,8 @@ def clear(
     teacher: Optional[str] = typer.Option(None, help="Only this teacher's features."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Delete cached features (all, or one teacher's)."""
+    """Delete cached features (all, or one teacher's) and, when no teacher is named, the cached list of
+    timm architectures and data configs."""
     from zoo_distill.features.cache import FeatureCache
     from zoo_distill.util.units import human_size
 
@@ -54,4 +55,18 @@ def clear(
     if not yes and not typer.confirm(f"Delete cached features in {cache.dir}?"):
         raise typer.Exit(1)
     count, size = cache.clear(teacher)
-    stdout.print(f"removed {count} file(s), {human_size(size)}")
+    helpers = 0
+    if teacher is None:  # what zoo/architectures.py keeps there too: rebuilt on next use
+        from zoo_distill.zoo.architectures import helper_files
+
+        for path in helper_files(cache.root):
+            try:
+                size += path.stat().st_size
+                path.unlink()
+                helpers += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise CacheError(f"cannot clear the feature cache: {path}: {exc.strerror or exc}") from None
+    also = f" (and {helpers} cached timm helper file(s))" if helpers else ""
+    say(stdout, f"removed {count} file(s), {human_size(size)}{also}")

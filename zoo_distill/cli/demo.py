@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from zoo_distill.cli._common import cli_errors, make_progress, stdout
+from zoo_distill.cli._common import cli_errors, make_progress, say, stdout
 from zoo_distill.errors import ConfigError
 
 __all__ = ["build", "demo", "example"]
@@ -66,14 +66,14 @@ def build(
     root = root or default_root(preset)
     with make_progress() as progress:
         result = build_zoobench(root, settings, progress)
-    stdout.print(f"zoobench ({preset}) in {root}: built {len(result.built)}, reused {len(result.reused)}")
+    say(stdout, f"zoobench ({preset}) in {root}: built {len(result.built)}, reused {len(result.reused)}")
     for arch, acc in result.generic_accuracy.items():
-        stdout.print(f"  generic start {arch}: held-out accuracy on the source mixture {acc:.3f}")
+        say(stdout, f"  generic start {arch}: held-out accuracy on the source mixture {acc:.3f}")
     for name, acc in result.teacher_accuracy.items():
-        stdout.print(f"  {name}: held-out accuracy on its own domain {acc:.3f}")
-    stdout.print(f"zoo file: {result.zoo}")
+        say(stdout, f"  {name}: held-out accuracy on its own domain {acc:.3f}")
+    say(stdout, f"zoo file: {result.zoo}")
     for name, splits in result.targets.items():
-        stdout.print(f"  target {name}: {', '.join(sorted(splits.train))} (test {splits.test})")
+        say(stdout, f"  target {name}: {', '.join(sorted(splits.train))} (test {splits.test})")
 
 
 @cli_errors
@@ -88,7 +88,7 @@ def example(
     with make_progress() as progress:
         build = build_example(root, ExampleSettings(seed=seed), progress, force=force)
     verb = "reused" if build.reused else "built"
-    stdout.print(f"{verb} example in {build.root}: target {build.target}, zoo {build.zoo}")
+    say(stdout, f"{verb} example in {build.root}: target {build.target}, zoo {build.zoo}")
     for name, acc in build.teacher_accuracy.items():
-        stdout.print(f"  {name}: held-out accuracy on its own domain {acc:.3f}")
-    stdout.print(f"next: zoo-distill rank --target {build.target} --zoo {build.zoo}")
+        say(stdout, f"  {name}: held-out accuracy on its own domain {acc:.3f}")
+    say(stdout, f"next: zoo-distill rank --target {build.target} --zoo {build.zoo}")

@@ -1,10 +1,9 @@
 """``zoo-distill plugins`` and ``metrics``: what the installed plugins contribute."""
 
-import json
-
 import typer
 
-from zoo_distill.cli._common import cli_errors, stdout
+from zoo_distill.cli._common import cli_errors, literal, print_json, stdout
+from zoo_distill.util.text import line
 
 __all__ = ["metrics", "plugins"]
 
@@ -18,17 +17,16 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
 
     registry = get_registry()
     if as_json:
-        print(json.dumps([p.to_dict() for p in registry.plugins], indent=2))
+        print_json([p.to_dict() for p in registry.plugins])
         return
     table = Table(title="zoo-distill plugins")
     for col in ("plugin", "version", "hooks", "registers"):
         table.add_column(col)
     for p in registry.plugins:
         what = "; ".join(f"{hook.removeprefix('register_')}: {', '.join(names)}" for hook, names in p.registers.items())
-        if p.error:
-            what = f"[red]{p.error}[/red]" + (f"; {what}" if what else "")
-        table.add_row(p.name + (" [dim](built-in)[/dim]" if p.builtin else ""), p.version,
-                      ", ".join(sorted(p.registers)), what)
+        shown = line((p.error, "red"), f"; {what}" if what else "") if p.error else literal(what)
+        table.add_row(line(p.name, (" (built-in)", "dim") if p.builtin else ""), literal(p.version),
+                      ", ".join(sorted(p.registers)), shown)
     stdout.print(table)
 
 
@@ -46,5 +44,5 @@ def metrics() -> None:
         table.add_column(col)
     for name in metric_order(registry):
         m = registry.metrics[name]
-        table.add_row(m.name, ", ".join(m.needs), m.reference, m.description)
+        table.add_row(literal(m.name), literal(", ".join(m.needs)), literal(m.reference), literal(m.description))
     stdout.print(table)

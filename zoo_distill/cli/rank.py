@@ -1,11 +1,9 @@
 """``zoo-distill rank``: the ranking table (or ``--json``) for a target and a zoo."""
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
 from zoo_distill.cli._common import (
     TARGET_OPTIONS,
@@ -13,6 +11,8 @@ from zoo_distill.cli._common import (
     ZooOption,
     cli_errors,
     make_progress,
+    print_json,
+    say,
     stderr,
     stdout,
     with_options,
@@ -47,7 +47,7 @@ def rank(
     skip = settings.pop("skip_bad_images")
     data = api.load_target(**settings, skip_bad_images=skip)
     if data.skipped:
-        stderr.print(f"[yellow]skipped {len(data.skipped)} unreadable image(s)[/yellow]")
+        say(stderr, (f"skipped {len(data.skipped)} unreadable image(s)", "yellow"))
     zoo_obj = api.load_zoo(zoo)
     with make_progress(disable=None if not as_json else True) as progress:
         result = api.rank(data, zoo_obj, metrics=metric, sources=source, device=device, batch_size=batch_size,
@@ -56,12 +56,14 @@ def rank(
         return
     for s in result.sources:
         if s.status != "ok":
-            stderr.print(f"[yellow]{s.status}:[/yellow] {escape(str(s.error))}", highlight=False, soft_wrap=True)
+            say(stderr, (f"{s.status}:", "yellow"), " ", s.error)
         for m, err in s.metric_errors.items():
-            stderr.print(f"[dim]{escape(s.name)}: {m}: {escape(str(err))}[/dim]", highlight=False)
+            say(stderr, (f"{s.name}: {m}: {err}", "dim"))
+    for name, err in result.weight_errors.items():  # shown as failed in the table; the others stand
+        say(stderr, ("warning:", "yellow"), f" aggregator {name!r} gave no weights: {err}")
     if as_json:
         payload = result.to_dict() | {"zoo": str(zoo_obj.path), "skipped_images": [str(p) for p in data.skipped]}
-        print(json.dumps(payload, indent=2, default=str))
+        print_json(payload)
         return
     from zoo_distill.ranking.report import rank_table, scores_table
 
@@ -69,5 +71,5 @@ def rank(
     if len(result.metrics) > 1:
         stdout.print(scores_table(result))
     t = result.timings
-    stdout.print(f"[dim]time: {t['total']:.2f}s (load {t['load']:.2f}s, features {t['extract']:.2f}s, "
-                 f"metrics {t['metrics']:.2f}s)[/dim]")
+    say(stdout, (f"time: {t['total']:.2f}s (load {t['load']:.2f}s, features {t['extract']:.2f}s, "
+                 f"metrics {t['metrics']:.2f}s)", "dim"))

@@ -1,12 +1,11 @@
 """``zoo-distill eval``, ``predict`` and ``push``: use a finished run directory."""
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from zoo_distill.cli._common import cli_errors, stdout
+from zoo_distill.cli._common import cli_errors, literal, print_json, say, stdout
 
 __all__ = ["evaluate", "predict", "push"]
 
@@ -26,13 +25,13 @@ def evaluate(
 
     report = api.evaluate(run_dir, data)
     if as_json:
-        print(json.dumps(report, indent=2))
+        print_json(report)
         return
-    table = Table(title=f"{run_dir}: accuracy {report['test_accuracy']:.4f} on {report['images']} images")
+    table = Table(title=literal(f"{run_dir}: accuracy {report['test_accuracy']:.4f} on {report['images']} images"))
     table.add_column("class")
     table.add_column("accuracy", justify="right")
     for name, acc in report["per_class_accuracy"].items():
-        table.add_row(name, f"{acc:.3f}")
+        table.add_row(literal(name), f"{acc:.3f}")
     stdout.print(table)
 
 
@@ -50,15 +49,15 @@ def predict(
 
     rows = api.predict(run_dir, images, top)
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return
-    table = Table(title=f"predictions of {run_dir}")
+    table = Table(title=literal(f"predictions of {run_dir}"))
     table.add_column("image")
     table.add_column("class")
     table.add_column("probability", justify="right")
     for row in rows:
         for i, (name, p) in enumerate(row["top"]):
-            table.add_row(row["image"] if i == 0 else "", name, f"{p:.3f}")
+            table.add_row(literal(row["image"] if i == 0 else ""), literal(name), f"{p:.3f}")
     stdout.print(table)
 
 
@@ -78,6 +77,5 @@ def push(
     from zoo_distill.runs.push import push as push_run
 
     result = push_run(run_dir, repo_id, revision=revision, private=private, message=message)
-    stdout.print(f"pushed {', '.join(result.files)} to {result.repo_id}@{result.revision}: {result.commit_url}",
-                 highlight=False, soft_wrap=True)
-    stdout.print(f'load with: timm.create_model("hf-hub:{result.repo_id}", pretrained=True)', highlight=False)
+    say(stdout, f"pushed {', '.join(result.files)} to {result.repo_id}@{result.revision}: {result.commit_url}")
+    say(stdout, f'load with: timm.create_model("hf-hub:{result.repo_id}", pretrained=True)')

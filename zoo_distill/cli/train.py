@@ -9,15 +9,17 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.markup import escape
 
 from zoo_distill.cli._common import (
     TARGET_OPTIONS,
     CacheDir,
     ZooOption,
     cli_errors,
+    literal,
     make_progress,
     option,
+    print_json,
+    say,
     stderr,
     stdout,
     with_options,
@@ -103,7 +105,7 @@ def _train(method: str, settings: dict[str, Any], zoo: Optional[Path] = None) ->
         data = api.load_target(**where, skip_bad_images=run_kw.pop("skip_bad_images", False),
                                check_images=api.TRAINING_SPLITS, on_progress=lambda: progress.advance(task))
     if data.skipped:
-        stderr.print(f"[yellow]skipped {len(data.skipped)} unreadable image(s)[/yellow]")
+        say(stderr, (f"skipped {len(data.skipped)} unreadable image(s)", "yellow"))
     cache_dir, no_cache = run_kw.pop("cache_dir", None), run_kw.pop("no_cache", True)
     with make_progress(disable=None if not as_json else True) as progress:
         outcome = api.run(data, zoo, method=method, cache_dir=cache_dir, use_cache=not no_cache, progress=progress,
@@ -117,26 +119,25 @@ def _report(outcome: Any, as_json: bool) -> None:
     from rich.table import Table
 
     for note in outcome.notes:
-        stderr.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
+        say(stderr, ("note:", "yellow"), " ", note)
     m = outcome.metrics
     if as_json:
-        print(json.dumps(m, indent=2, default=str))
+        print_json(m)
         return
     if m.get("alpha"):
-        stdout.print(f"source weights α ({m['aggregator']}, from {m['metric']})")
+        say(stdout, f"source weights α ({m['aggregator']}, from {m['metric']})")
         table = Table(box=box.SIMPLE_HEAD)
         table.add_column("source")
-        table.add_column(m["metric"], justify="right")
+        table.add_column(literal(m["metric"]), justify="right")
         table.add_column("α", justify="right")
         for name, weight in sorted(m["alpha"].items(), key=lambda kv: -kv[1]):
-            table.add_row(name, f"{m['scores'][name]:.4g}", f"{weight:.3f}")
+            table.add_row(literal(name), f"{m['scores'][name]:.4g}", f"{weight:.3f}")
         stdout.print(table)
     st = m["student"]
     acc = f"test accuracy {m['test_accuracy']:.4f}" if "test_accuracy" in m else "no test split"
-    stdout.print(f"[bold]{m['method']}[/bold]: {acc} | student {st['arch']} ({st['params'] / 1e6:.2f}M params, "
-                 f"{st['macs'] / 1e6:.1f} MMACs, {st['cpu_latency_ms']:.2f} ms/img CPU) | "
-                 f"{m['train_seconds']:.1f}s training")
-    stdout.print(f"run directory: {outcome.run_dir}")
+    say(stdout, (m["method"], "bold"), f": {acc} | student {st['arch']} ({st['params'] / 1e6:.2f}M params, "
+        f"{st['macs'] / 1e6:.1f} MMACs, {st['cpu_latency_ms']:.2f} ms/img CPU) | {m['train_seconds']:.1f}s training")
+    say(stdout, f"run directory: {outcome.run_dir}")
 
 
 @cli_errors

@@ -1,14 +1,23 @@
 """``zoo-distill zoo ls`` and ``zoo pull``: what the zoo holds, and prefetching its weights."""
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
-from zoo_distill.cli._common import ZooOption, cli_errors, make_progress, stderr, stdout
+from zoo_distill.cli._common import (
+    ZooOption,
+    cli_errors,
+    error_line,
+    literal,
+    make_progress,
+    print_json,
+    say,
+    stdout,
+    styled,
+)
 from zoo_distill.errors import ZooDistillError
+from zoo_distill.util.text import line
 
 __all__ = ["ls", "pull", "search"]
 
@@ -28,15 +37,16 @@ def ls(zoo: Optional[Path] = ZooOption, as_json: bool = typer.Option(False, "--j
     zoo_obj = load_zoo(zoo)
     rows = ls_rows(zoo_obj)
     if as_json:
-        print(json.dumps(rows, indent=2, default=str))
+        print_json(rows)
         return
-    table = Table(title=f"zoo: {zoo_obj.path} ({len(zoo_obj)} sources)")
+    table = Table(title=literal(f"zoo: {zoo_obj.path} ({len(zoo_obj)} sources)"))
     for col in ("source", "provider", "domain", "cached", "size", "available"):
         table.add_column(col, justify="right" if col == "size" else "left")
     for r in rows:
-        cached = {True: "yes", False: "[yellow]no[/yellow]", None: "?"}[r["cached"]]
-        table.add_row(r["name"], r["provider"], r["domain"] or "", cached, human_size(r["size_bytes"]),
-                      "yes" if r["available"] else f"[red]no[/red]: {r['reason']}")
+        cached = {True: literal("yes"), False: styled("no", "yellow"), None: literal("?")}[r["cached"]]
+        table.add_row(literal(r["name"]), literal(r["provider"]), literal(r["domain"]), cached,
+                      human_size(r["size_bytes"]),
+                      literal("yes") if r["available"] else line(("no", "red"), ": ", r["reason"]))
     stdout.print(table)
 
 
@@ -61,23 +71,22 @@ def pull(
     with make_progress(disable=None if not as_json else True) as progress:
         results = pull_entries(entries, progress)
     if as_json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print_json([r.to_dict() for r in results])
     else:
         for r in results:
             where = f" ({r.repo_id}@{r.revision or 'main'})" if r.repo_id else ""
             if r.error:
-                stdout.print(f"[red]failed[/red] {r.name}{where}", highlight=False)
+                say(stdout, ("failed", "red"), f" {r.name}{where}")
             elif r.skipped:
-                stdout.print(f"[dim]skipped[/dim] {r.name}: {r.skipped}", highlight=False)
+                say(stdout, ("skipped", "dim"), f" {r.name}: {r.skipped}")
             else:
                 got = f"downloaded {', '.join(r.downloaded)} ({human_size(r.bytes_downloaded)})" if r.downloaded else ""
                 had = f"already cached {', '.join(r.cached)}" if r.cached else ""
-                stdout.print(f"[green]ok[/green] {r.name}{where}: {'; '.join(x for x in (got, had) if x)}",
-                             highlight=False)
+                say(stdout, ("ok", "green"), f" {r.name}{where}: {'; '.join(x for x in (got, had) if x)}")
     failed = [r for r in results if r.error]
     if failed:
         for r in failed:
-            stderr.print(f"[bold red]Error:[/bold red] {escape(r.error)}", highlight=False, soft_wrap=True)
+            error_line(r.error)
         raise typer.Exit(2)
 
 

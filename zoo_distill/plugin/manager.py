@@ -153,6 +153,13 @@ class PluginRegistry:
         owner = self.owner_of(hook, name)
         return f"{owner.name}=={owner.version}" if owner else "unknown"
 
+    def describe(self, hook: str, name: str) -> str:
+        """``"aggregator 'x' of plugin 'p'"`` (no plugin for a built-in): how a message attributes a
+        registered thing's failure or bad result to the plugin that registered it."""
+        owner = self.owner_of(hook, name)
+        label = f"{HOOKS[hook].kind} {name!r}"
+        return label if owner is None or owner.builtin else f"{label} of plugin {owner.name!r}"
+
     def warn(self, message: str) -> None:
         self.warnings.append(message)
         logger.warning(message)
@@ -300,24 +307,34 @@ def _env_names(var: str) -> set[str] | None:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
-def _selected_entry_points() -> list[importlib.metadata.EntryPoint]:
-    """Installed entry points in our group, filtered by the allow-list and the deny-list, by name."""
+def _selected_entry_points(registry: PluginRegistry) -> list[importlib.metadata.EntryPoint]:
+    """Installed entry points in our group, filtered by the allow-list and the deny-list, by name.
+
+    A name in either list that no installed plugin has (a typo, an uninstalled plugin) is warned
+    about, with the installed names: it would otherwise change nothing, silently."""
     allow, deny = _env_names(LOAD_ENV), _env_names(DISABLE_ENV) or set()
+    every = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    installed: set[str] = set()
     selected = []
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in every:
         dist = ep.dist.name if ep.dist else None
         names = {ep.name, dist} - {None}
+        installed |= names
         if allow is not None and not names & allow:
             continue
         if names & deny:
             continue
         selected.append(ep)
+    for var, wanted in ((LOAD_ENV, allow or set()), (DISABLE_ENV, deny)):
+        for name in sorted(wanted - installed):
+            registry.warn(f"{var} names {name!r}, which is not an installed zoo-distill plugin; installed: "
+                          f"{', '.join(sorted(installed)) or '(none)'}")
     return sorted(selected, key=lambda ep: ep.name)
 
 
-def _installed() -> list[tuple[PluginInfo, Callable[[], object]]]:
+def _installed(registry: PluginRegistry) -> list[tuple[PluginInfo, Callable[[], object]]]:
     out = []
-    for ep in _selected_entry_points():
+    for ep in _selected_entry_points(registry):
         info = PluginInfo(name=ep.name, version=ep.dist.version if ep.dist else "unknown", builtin=False,
                           distribution=ep.dist.name if ep.dist else None)
         out.append((info, ep.load))
@@ -337,7 +354,7 @@ def load_plugins(extra: Sequence[tuple[str, object]] = ()) -> PluginRegistry:
                 for name in BUILTIN_PLUGINS]
     registry.plugins.extend(info for info, _ in builtins)
 
-    candidates = _installed() + [
+    candidates = _installed(registry) + [
         (PluginInfo(name=name, version=str(getattr(obj, "__version__", "unknown")), builtin=False),
          lambda obj=obj: obj)
         for name, obj in extra

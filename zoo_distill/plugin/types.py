@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from zoo_distill.plugin.returns import check_score, check_weights
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -29,7 +31,8 @@ class Metric:
 
     ``fn(features, labels, source_logits)`` receives float64 features ``[N, D]``,
     integer labels ``[N]`` already remapped to ``0..C-1``, and the source model's
-    logits ``[N, K]`` (or ``None`` when the source has no classifier head).
+    logits ``[N, K]`` (or ``None`` when the source has no classifier head). ``score`` returns
+    what ``fn`` returns as a finite float, or raises ``PluginOutputError`` (``plugin.returns``).
     """
 
     name: str
@@ -39,7 +42,7 @@ class Metric:
     description: str = ""
 
     def score(self, features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | None = None) -> float:
-        return float(self.fn(features, labels, source_logits))
+        return check_score(self.fn(features, labels, source_logits))
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,9 @@ class Aggregator:
     ``options`` are the aggregator's tunables (e.g. ``temperature``) with their defaults.
     ``check_options`` (optional) gets the options merged with those defaults and raises (a
     ``ConfigError`` naming the option) when a value is unusable; it runs before any ranking, so a
-    bad value fails at once rather than after every teacher was scored.
+    bad value fails at once rather than after every teacher was scored. ``weights`` checks what
+    ``fn`` returns (``plugin.returns.check_weights``): a mapping over exactly the scored sources (a
+    missing one weighs 0), finite, >= 0, summing to 1; ``PluginOutputError`` otherwise.
     """
 
     name: str
@@ -73,7 +78,7 @@ class Aggregator:
         return merged
 
     def weights(self, scores: Mapping[str, float], **options: Any) -> dict[str, float]:
-        return self.fn(scores, **self.validate_options(options))
+        return check_weights(self.fn(scores, **self.validate_options(options)), list(scores))
 
 
 @dataclass(frozen=True)

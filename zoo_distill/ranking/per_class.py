@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from zoo_distill.plugin.returns import PluginOutputError, check_weights
 from zoo_distill.ranking.metrics._common import leep_per_sample, softmax
 
 __all__ = ["class_average_precision", "class_leep", "class_scores", "class_weights", "comparable_scores",
@@ -92,7 +93,8 @@ def class_weights(scores: Mapping[str, np.ndarray], aggregate: Aggregate,
                   fallback: Mapping[str, float]) -> dict[str, np.ndarray]:
     """``{source: [n_classes] weights}``: the aggregator applied class by class to the sources'
     scores on that class; a class some source has no score on takes ``fallback`` (the whole-task
-    alpha). Every class's weights sum to 1."""
+    alpha). Every class's weights sum to 1: what ``aggregate`` returns is checked like any aggregator's
+    (``plugin.returns.check_weights``), a PluginOutputError naming the class otherwise."""
     sources = list(scores)
     table = np.stack([np.asarray(scores[s], dtype=np.float64) for s in sources])  # [S, C]
     total = sum(fallback.get(s, 0.0) for s in sources)
@@ -101,8 +103,11 @@ def class_weights(scores: Mapping[str, np.ndarray], aggregate: Aggregate,
     columns = []
     for c in range(table.shape[1]):
         if np.all(np.isfinite(table[:, c])):
-            weights = aggregate({s: float(table[k, c]) for k, s in enumerate(sources)})
-            columns.append([float(weights.get(s, 0.0)) for s in sources])
+            try:
+                weights = check_weights(aggregate({s: float(table[k, c]) for k, s in enumerate(sources)}), sources)
+            except PluginOutputError as exc:
+                raise PluginOutputError(f"on class {c}: {exc}") from None
+            columns.append([weights[s] for s in sources])
         else:
             columns.append([fallback.get(s, 0.0) / total for s in sources])
     matrix = np.asarray(columns, dtype=np.float64).T  # [S, C]

@@ -26,7 +26,7 @@ from zoo_distill.ranking.per_class import class_scores
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_int
 from zoo_distill.util.digest import json_digest
 
-__all__ = ["RankResult", "SourceScore", "rank_sources", "score_source"]
+__all__ = ["RankResult", "SourceScore", "plugin_failure", "rank_sources", "score_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +87,24 @@ class RankResult:
         return asdict(self)
 
 
+def plugin_failure(exc: BaseException, plugin: str | None = None) -> str:
+    """How a plugin's exception or refused result is reported: its type and message, and the plugin
+    (``None`` for a built-in)."""
+    return (f"plugin {plugin!r}: " if plugin else "") + f"{type(exc).__name__}: {exc}"
+
+
+def _plugins_of(registry: PluginRegistry, hook: str, names: Sequence[str]) -> dict[str, str]:
+    """{name: plugin} for the names registered by a plugin that is not built in."""
+    owners = {name: registry.owner_of(hook, name) for name in names}
+    return {name: owner.name for name, owner in owners.items() if owner is not None and not owner.builtin}
+
+
 def score_source(metrics: Sequence[Metric], features: np.ndarray, labels: np.ndarray,
-                 logits: np.ndarray | None, result: SourceScore, known: dict[str, float] | None = None) -> None:
-    """Run each metric (unless ``known`` has its score), recording a score or why it could not run."""
+                 logits: np.ndarray | None, result: SourceScore, known: dict[str, float] | None = None,
+                 plugins: Mapping[str, str] | None = None) -> None:
+    """Run each metric (unless ``known`` has its score), recording a finite score or why it could not
+    run (``Metric.score`` refuses a result that is not a finite number); ``plugins`` names the
+    plugin of each metric that is not built in, for its messages."""
     feats = features.astype(np.float64, copy=False)
     for metric in metrics:
         if known and metric.name in known:
@@ -101,14 +116,11 @@ def score_source(metrics: Sequence[Metric], features: np.ndarray, labels: np.nda
             result.metric_errors[metric.name] = "needs source logits; this source has no classifier head"
             continue
         try:
-            value = metric.score(feats, labels,
-                                 logits.astype(np.float64) if logits is not None else None)
-            if not np.isfinite(value):
-                raise ValueError(f"returned a non-finite score ({value})")
-            result.scores[metric.name] = value
+            result.scores[metric.name] = metric.score(feats, labels,
+                                                      logits.astype(np.float64) if logits is not None else None)
         except Exception as exc:  # noqa: BLE001 - a metric failure is reported per source, not fatal
             result.scores[metric.name] = None
-            result.metric_errors[metric.name] = f"{type(exc).__name__}: {exc}"
+            result.metric_errors[metric.name] = plugin_failure(exc, (plugins or {}).get(metric.name))
         result.seconds[f"metric:{metric.name}"] = time.perf_counter() - start
 
 
@@ -211,7 +223,8 @@ def rank_sources(
         if cache is not None and fs.key:
             saved = cache.load_scores(score_key)
             known = {m: saved[f"{m}@{v}"] for m, v in versions.items() if f"{m}@{v}" in saved}
-        score_source(metrics, fs.features, labels, fs.logits, result, known)
+        score_source(metrics, fs.features, labels, fs.logits, result, known,
+                     _plugins_of(registry, "register_metrics", metric_names))
         if per_class:
             try:
                 result.class_scores = class_scores(fs.features, fs.logits, labels, len(data.class_names))
@@ -232,6 +245,7 @@ def rank_sources(
     results.sort(key=_sort_key(primary))
     out = RankResult(primary, [m.name for m in metrics], results, {}, {}, len(labels),
                      list(data.class_names), {}, warnings)
+    plugins = _plugins_of(registry, "register_aggregators", list(registry.aggregators))
     for name, aggregator in registry.aggregators.items():
         metric = (aggregator_metrics or {}).get(name, primary)
         if metric not in out.metrics:
@@ -239,9 +253,9 @@ def rank_sources(
         if metric != primary:
             out.weights_from[name] = metric
         try:
-            out.weights[name] = aggregator.weights(out.scores_of(metric))
-        except Exception as exc:  # noqa: BLE001 - show the failure in the table instead
-            out.weight_errors[name] = f"{type(exc).__name__}: {exc}"
+            out.weights[name] = aggregator.weights(out.scores_of(metric))  # checked: Aggregator.weights
+        except Exception as exc:  # noqa: BLE001 - any plugin's failure: shown as failed, the others stand
+            out.weight_errors[name] = plugin_failure(exc, plugins.get(name))
     totals["total"] = time.perf_counter() - start
     out.timings = totals
     return out

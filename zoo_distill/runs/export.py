@@ -30,6 +30,7 @@ from timm.models._hub import save_config_for_hf
 from zoo_distill.errors import ZooDistillError
 from zoo_distill.training.checkpoint import non_finite
 from zoo_distill.util.atomic import atomic_write
+from zoo_distill.util.regular import NotARegularFile, read_regular
 from zoo_distill.zoo.providers import check_cfg_value
 from zoo_distill.zoo.teacher import PREPROCESSING_KEYS
 from zoo_distill.zoo.weights import check_safetensors, file_digest, load_into
@@ -189,10 +190,14 @@ def save_student(run_dir: Path, model: torch.nn.Module, arch: str, num_classes: 
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.exists():
         raise ZooDistillError(f"student export: {path} does not exist")
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads(read_regular(path).decode("utf-8"))  # a FIFO is refused, never waited on
+    except (NotARegularFile, IsADirectoryError) as exc:
+        raise ZooDistillError(f"student export: {path} {exc.strerror}") from None
+    except OSError as exc:
+        raise ZooDistillError(f"student export: {path} cannot be read: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ZooDistillError(f"student export: {path} is not valid JSON: {exc}") from None
     if not isinstance(config, dict):

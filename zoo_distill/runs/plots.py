@@ -88,7 +88,7 @@ def plot_curves(history: Sequence[Mapping[str, Any]], path: Path, title: str) ->
         handles, labels = handles + more_handles, labels + more_labels
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize="small",
                frameon=False)  # below the axes, never over a curve
-    ax.set_title(title)
+    ax.set_title(title.replace("$", r"\$"))  # user text (a folder name): never mathtext
     return _save_png(fig, path)
 
 
@@ -105,7 +105,7 @@ def plot_bars(rows: Mapping[str, float], path: Path, title: str, ylabel: str) ->
     ax.set_xticks(range(len(names)), names, rotation=30 if max(map(len, names)) > 10 else 0, ha="right"
                   if max(map(len, names)) > 10 else "center")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title.replace("$", r"\$"))  # user text (a folder name): never mathtext
     ax.grid(axis="y", alpha=0.3)
     ax.margins(y=0.12)
     return _save_png(fig, path)

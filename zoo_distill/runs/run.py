@@ -27,7 +27,7 @@ from zoo_distill.features.extract import resolve_device
 from zoo_distill.plugin.manager import PluginRegistry
 from zoo_distill.ranking.defaults import DEFAULT_WEIGHTING_METRIC
 from zoo_distill.ranking.per_class import class_weights, comparable_scores, effective_alpha
-from zoo_distill.ranking.rank import rank_sources
+from zoo_distill.ranking.rank import plugin_failure, rank_sources
 from zoo_distill.runs.outdir import check_out_dir, clear_run_files
 from zoo_distill.runs.spec import METHODS, RunSpec
 from zoo_distill.training.inputs import predict_batches, student_transform
@@ -156,9 +156,7 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
         kind, by_class = comparable_scores({s.name: s.class_scores for s in ranking.sources if s.name in scores})
 
         def aggregate(class_scores: dict[str, float]) -> dict[str, float]:
-            weights = aggregator.weights(class_scores, **spec.aggregator_options)
-            if not all(math.isfinite(w) and w >= 0 for w in weights.values()):
-                raise ValueError(f"weights must be finite and >= 0 on every class, got {weights}")
+            weights = aggregator.weights(class_scores, **spec.aggregator_options)  # checked there
             active_weights(weights, 0.0)
             return weights
 
@@ -169,8 +167,11 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
             return scores, alpha, None
         notes.append(f"source weights per class, from each source's per-class {kind} on the labeled images")
         return scores, alpha, table
-    except ValueError as exc:
-        raise ZooDistillError(f"aggregator {spec.aggregator!r}: {exc}") from None
+    except ZooDistillError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's failure, whatever it raised: one line naming it
+        who = registry.describe("register_aggregators", spec.aggregator)
+        raise ZooDistillError(f"{who}: {exc if isinstance(exc, ValueError) else plugin_failure(exc)}") from None
 
 
 def feature_space_for(spec: RunSpec, labels: np.ndarray, notes: list[str]) -> RunSpec:

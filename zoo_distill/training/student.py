@@ -3,7 +3,6 @@ safetensors file (with its timm ``config.json`` if present), or from scratch."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -12,12 +11,11 @@ import timm
 import torch
 
 from zoo_distill.errors import ZooDistillError
+from zoo_distill.training.init_config import PRETRAINED, SCRATCH, init_weights_file, read_init_config
 from zoo_distill.zoo.teacher import preprocessing
 from zoo_distill.zoo.weights import load_state_dict
 
 __all__ = ["Student", "create_student", "init_weights_file"]
-
-SCRATCH, PRETRAINED = "scratch", "pretrained"
 
 
 @dataclass
@@ -56,28 +54,6 @@ def _load_backbone(model: torch.nn.Module, state: Mapping[str, torch.Tensor], so
         )
 
 
-def init_weights_file(init: Path) -> Path:
-    """The weights file a local ``--student-init`` names: the file itself, or a folder's
-    ``model.safetensors`` (a timm/Hub folder), else its ``student.safetensors`` (a run directory)."""
-    if not init.is_dir():
-        return init
-    weights = init / "model.safetensors"
-    return weights if weights.exists() else init / "student.safetensors"
-
-
-def _local_init(init: Path) -> tuple[Path, dict[str, Any]]:
-    """A safetensors file, or a folder with ``model.safetensors`` (+ timm ``config.json``)."""
-    weights = init_weights_file(init)
-    config_path = weights.with_name("config.json")
-    config = {}
-    if config_path.exists():
-        try:
-            config = json.loads(config_path.read_text())
-        except ValueError as exc:
-            raise ZooDistillError(f"student init: {config_path} is not valid JSON: {exc}") from None
-    return weights, config
-
-
 def create_student(arch: str, num_classes: int, init: str = PRETRAINED,
                    input_size: int | None = None) -> Student:
     """Build the student with a fresh classifier for ``num_classes`` target classes."""
@@ -89,7 +65,7 @@ def create_student(arch: str, num_classes: int, init: str = PRETRAINED,
         weights, pretrained_cfg = timm_pretrained_weights(arch, who=f"student {arch!r}")
         state = load_state_dict(weights, f"student {arch!r}")
     elif init != SCRATCH:
-        weights, config = _local_init(Path(init))
+        weights, config = read_init_config(Path(init))  # every field it uses checked, the file named
         state = load_state_dict(weights, f"student init {init}")
         pretrained_cfg = dict(config.get("pretrained_cfg") or {})
     overlay = {k: tuple(v) if isinstance(v, list) else v for k, v in pretrained_cfg.items()

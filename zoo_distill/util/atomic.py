@@ -3,11 +3,12 @@ run would read as valid (temporary file in the same folder, fsync, rename over).
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
+
+from zoo_distill.util.strict_json import json_text
 
 __all__ = ["atomic_write", "atomic_write_json", "atomic_write_text"]
 
@@ -33,4 +34,5 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 
 def atomic_write_json(path: Path, payload: Any) -> Path:
-    return atomic_write_text(path, json.dumps(payload, indent=2, default=str))
+    """Strict JSON: a NaN or infinite number is written as null (``util.strict_json``)."""
+    return atomic_write_text(path, json_text(payload))

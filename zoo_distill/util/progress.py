@@ -20,10 +20,10 @@ def make_progress(disable: bool | None = None) -> Progress:
         disable = bool(os.environ.get("ZOO_DISTILL_NO_PROGRESS"))
     disable = disable or int(os.environ.get("RANK", "0")) > 0  # under torchrun, rank 0 shows progress
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),  # names and paths: never markup
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=stderr,

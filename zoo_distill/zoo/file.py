@@ -20,6 +20,7 @@ import yaml
 from zoo_distill.errors import ZooFileError
 from zoo_distill.plugin.manager import PluginRegistry, get_registry
 from zoo_distill.plugin.types import EntryFieldError, ZooEntry
+from zoo_distill.util.regular import NotARegularFile, read_regular
 
 __all__ = ["COMMON_FIELDS", "MAX_ZOO_BYTES", "NAME_PATTERN", "ZOO_ENV", "Zoo", "default_zoo_path", "load_zoo",
     "parse_entry"]
@@ -126,12 +127,13 @@ def parse_entry(raw: Any, where: str, origin: str, base_dir: str | None, registr
 def _read_text(path: Path) -> str:
     """The file's text, refusing a file larger than MAX_ZOO_BYTES before parsing any of it."""
     try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_ZOO_BYTES + 1)  # a FIFO or /dev/zero has no size to check first
+        data = read_regular(path, MAX_ZOO_BYTES)  # never blocks on a FIFO; only regular files are read
     except FileNotFoundError:
         raise ZooFileError(f"zoo file {path} does not exist") from None
     except IsADirectoryError:
         raise ZooFileError(f"zoo file {path} is a folder; pass the registry.yaml file inside it") from None
+    except NotARegularFile as exc:
+        raise ZooFileError(f"zoo file {path} {exc.strerror}; pass a zoo file (YAML)") from None
     except OSError as exc:
         raise ZooFileError(f"zoo file {path} cannot be read: {exc.strerror or exc}") from None
     if len(data) > MAX_ZOO_BYTES:

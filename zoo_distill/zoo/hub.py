@@ -14,14 +14,16 @@ from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
+    HFValidationError,
     LocalEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils import validate_repo_id
 
 from zoo_distill.errors import ProviderUnavailable, UnsafeWeightsError
 
-__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "availability", "cached_path", "download", "is_offline"]
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "availability", "cached_path", "download", "is_offline", "repo_id_problem"]
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -33,9 +35,22 @@ def is_offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").lower() in _TRUE
 
 
+def repo_id_problem(repo_id: str) -> str | None:
+    """Why ``repo_id`` is not a Hub repo id (huggingface_hub's own rules), or None."""
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        return f"{repo_id!r} is not a valid Hub repo id ('name' or 'namespace/name'): {str(exc).split(':')[0]}"
+    return None
+
+
 def cached_path(repo_id: str, filename: str, revision: str | None) -> Path | None:
-    """The file's path in the Hugging Face cache, or None if it has not been downloaded."""
-    found = try_to_load_from_cache(repo_id, filename, revision=revision)
+    """The file's path in the Hugging Face cache, or None if it has not been downloaded (or cannot be:
+    an invalid repo id, as a plugin's ``HubFiles`` may give)."""
+    try:
+        found = try_to_load_from_cache(repo_id, filename, revision=revision)
+    except HFValidationError:
+        return None
     return Path(found) if isinstance(found, str) else None
 
 
@@ -44,6 +59,9 @@ def download(entry_name: str, repo_id: str, filename: str, revision: str | None,
 
     ``tqdm_class`` is handed to ``hf_hub_download``, which instantiates it only for a real transfer."""
     where = f"source {entry_name!r}: {filename} of Hub repo {repo_id!r} (revision {revision or 'main'})"
+    problem = repo_id_problem(repo_id)
+    if problem:
+        raise ProviderUnavailable(f"source {entry_name!r}: {problem}")
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=is_offline(),
                                     tqdm_class=tqdm_class))

@@ -18,11 +18,11 @@ from zoo_distill.zoo.architectures import is_timm_architecture
 if TYPE_CHECKING:
     from zoo_distill.zoo.teacher import TimmTeacher
 
-__all__ = ["MAX_INPUT_SIDE", "PROVIDERS", "check_cfg_value", "hf_hub_files", "identify_hub_repo", "identify_local",
-    "identify_timm", "load_hf_hub", "load_hub_repo", "load_local", "load_timm", "local_files", "timm_files",
-    "timm_pretrained_weights"]
+__all__ = ["MAX_INPUT_SIDE", "PRETRAINED_CFG_KEYS", "PROVIDERS", "check_cfg_value", "hf_hub_files",
+    "identify_hub_repo", "identify_local", "identify_timm", "load_hf_hub", "load_hub_repo", "load_local",
+    "load_timm", "local_files", "timm_files", "timm_pretrained_weights"]
 
-_PRETRAINED_CFG_KEYS = {"input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode"}
+PRETRAINED_CFG_KEYS = {"input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode"}
 
 
 MAX_INPUT_SIDE = 4096  # pixels; larger inputs are a typo, and would fail later for lack of memory
@@ -61,10 +61,10 @@ def _validate_common(entry: ZooEntry) -> None:
     if cfg is not None:
         if not isinstance(cfg, dict):
             raise EntryFieldError("pretrained_cfg", f"must be a mapping, got {cfg!r}")
-        unknown = {str(k) for k in cfg} - _PRETRAINED_CFG_KEYS
+        unknown = {str(k) for k in cfg} - PRETRAINED_CFG_KEYS
         if unknown:
             raise EntryFieldError(
-                "pretrained_cfg", f"unknown key(s) {sorted(unknown)}; allowed: {sorted(_PRETRAINED_CFG_KEYS)}"
+                "pretrained_cfg", f"unknown key(s) {sorted(unknown)}; allowed: {sorted(PRETRAINED_CFG_KEYS)}"
             )
         for key, value in cfg.items():
             problem = check_cfg_value(key, value)
@@ -162,6 +162,11 @@ def _build(entry: ZooEntry, arch: str, num_classes: int, base_cfg: dict[str, Any
 
 def _validate_hub(entry: ZooEntry) -> None:
     _require_str(entry, "repo")
+    from zoo_distill.zoo.hub import repo_id_problem
+
+    problem = repo_id_problem(entry.options["repo"])
+    if problem:
+        raise EntryFieldError("repo", problem)
     _validate_common(entry)
 
 
@@ -175,7 +180,7 @@ def _read_timm_config(entry: ZooEntry, path: Path) -> dict[str, Any]:
             f"(needs 'architecture'): {exc}"
         ) from None
     return {"arch": arch, "num_classes": int(config.get("num_classes", 0)),
-            "pretrained_cfg": {k: v for k, v in config.get("pretrained_cfg", {}).items() if k in _PRETRAINED_CFG_KEYS}}
+            "pretrained_cfg": {k: v for k, v in config.get("pretrained_cfg", {}).items() if k in PRETRAINED_CFG_KEYS}}
 
 
 def load_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TimmTeacher:
@@ -230,7 +235,10 @@ def _timm_hub_id(entry: ZooEntry) -> str:
     from timm.models import get_pretrained_cfg
 
     name = entry.options["model"]
-    cfg = get_pretrained_cfg(name, allow_unregistered=False) if "." in name else get_pretrained_cfg(name)
+    try:
+        cfg = get_pretrained_cfg(name, allow_unregistered=False) if "." in name else get_pretrained_cfg(name)
+    except RuntimeError as exc:  # timm: "Invalid pretrained tag (x) for resnet18."
+        raise ProviderUnavailable(f"source {entry.name!r}: field 'model': {exc}") from None
     if cfg is None:
         raise ProviderUnavailable(f"source {entry.name!r}: field 'model': timm has no pretrained weights {name!r}")
     if not cfg.hf_hub_id:
@@ -261,7 +269,7 @@ def load_timm(entry: ZooEntry) -> TimmTeacher:
     weights = download(entry.name, repo, WEIGHTS_FILE, revision)
     cfg = get_pretrained_cfg(name)
     arch = cfg.architecture or name.split(".")[0]
-    base_cfg = {k: getattr(cfg, k) for k in _PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
+    base_cfg = {k: getattr(cfg, k) for k in PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
     model = _build(entry, arch, int(cfg.num_classes or 0), base_cfg)
     load_into(model, weights, f"source {entry.name!r} (timm {name!r})")
     return TimmTeacher(entry.name, model, file_digest(weights), has_head=bool(cfg.num_classes))
@@ -277,7 +285,7 @@ def identify_timm(entry: ZooEntry) -> TeacherIdentity:
     name = entry.options["model"]
     weights = download(entry.name, _timm_hub_id(entry), WEIGHTS_FILE, entry.options.get("revision"))
     cfg = get_pretrained_cfg(name)
-    base = {k: getattr(cfg, k) for k in _PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
+    base = {k: getattr(cfg, k) for k in PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
     overlay = {**base, **(entry.options.get("pretrained_cfg") or {})}
     return TeacherIdentity(file_digest(weights), expected_data_config(cfg.architecture or name.split(".")[0], overlay))
 
@@ -291,7 +299,7 @@ def timm_pretrained_weights(model_name: str, who: str, revision: str | None = No
     entry = ZooEntry(name=who, provider="timm", options={"model": model_name, "revision": revision})
     weights = download(who, _timm_hub_id(entry), WEIGHTS_FILE, revision)
     cfg = get_pretrained_cfg(model_name)
-    return weights, {k: getattr(cfg, k) for k in _PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
+    return weights, {k: getattr(cfg, k) for k in PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
 
 
 def _timm_available(entry: ZooEntry) -> str | None:

@@ -169,7 +169,7 @@ def pull_entry(entry: ZooEntry, progress: Any = None, registry: PluginRegistry |
         else:
             result.cached.append(filename)
     if progress is not None:
-        progress.update(task, info="[red]failed[/red]" if result.error else
+        progress.update(task, info="failed" if result.error else
                         f"{len(result.downloaded)} downloaded, {len(result.cached)} cached")
     return result
 

@@ -16,6 +16,7 @@ from zoo_distill import api
 from zoo_distill.ranking.rank import RankResult
 from zoo_distill.ranking.report import rank_table
 from zoo_distill.util.progress import make_progress
+from zoo_distill.util.text import line
 from zoo_distill.zoobench import ZoobenchBuild, ZoobenchSettings
 from zoo_distill.zoobench.experiment import LABELS, Budget, default_root, load_split, open_workspace, run_method
 
@@ -69,9 +70,9 @@ def run_demo(root: Path | None = None, out: Path | None = None, settings: Zooben
     budget = budget or Budget()
     with make_progress() as progress:
         build, zoo, registry, cache = open_workspace(root, settings, progress)
-    console.print(f"zoo in {root}: built {len(build.built)}, reused {len(build.reused)} artefacts "
-                  f"({len(build.teacher_accuracy)} teachers: {settings.teacher_arch}; "
-                  f"student: {settings.student_arch})")
+    console.print(line(f"zoo in {root}: built {len(build.built)}, reused {len(build.reused)} artefacts "
+                       f"({len(build.teacher_accuracy)} teachers: {settings.teacher_arch}; "
+                       f"student: {settings.student_arch})"), soft_wrap=True)
     key = f"{settings.shots[0]}shot-s0"
     data = load_split(build, target, key)
     with make_progress() as progress:
@@ -79,12 +80,12 @@ def run_demo(root: Path | None = None, out: Path | None = None, settings: Zooben
         ranking = api.rank(data, zoo, metrics=shown, cache_dir=cache.root, progress=progress)
     console.print(rank_table(ranking))
     splits = build.targets[target]
-    console.print(f"[dim]same as: zoo-distill rank --labeled {splits.train[key]} --unlabeled {splits.unlabeled} "
-                  f"--test {splits.test} --zoo {build.zoo} -m {budget.ranking_metric}[/dim]", soft_wrap=True)
-    console.print(f"[dim]DistillWeighted below is: zoo-distill run --aggregator weighted --labeled {splits.train[key]} "
-                  f"--unlabeled {splits.unlabeled} --test {splits.test} --zoo {build.zoo} "
-                  f"--student {settings.student_arch} --student-init {build.generic[settings.student_arch]} "
-                  f"--epochs {budget.epochs} --out {out / 'weighted'}[/dim]", soft_wrap=True)
+    console.print(line((f"same as: zoo-distill rank --labeled {splits.train[key]} --unlabeled {splits.unlabeled} "
+                        f"--test {splits.test} --zoo {build.zoo} -m {budget.ranking_metric}", "dim")), soft_wrap=True)
+    console.print(line((f"DistillWeighted below is: zoo-distill run --aggregator weighted --labeled "
+                        f"{splits.train[key]} --unlabeled {splits.unlabeled} --test {splits.test} --zoo {build.zoo} "
+                        f"--student {settings.student_arch} --student-init {build.generic[settings.student_arch]} "
+                        f"--epochs {budget.epochs} --out {out / 'weighted'}", "dim")), soft_wrap=True)
     result = DemoResult(build, ranking)
     for method in methods:
         console.print(f"training {LABELS.get(method, method)} ({budget.epochs} epochs) …")
@@ -97,5 +98,6 @@ def run_demo(root: Path | None = None, out: Path | None = None, settings: Zooben
     n = len(data.class_names)
     console.print(comparison_table(result.results, f"{target}: {settings.shots[0]} labels per class × {n} classes, "
                                                    f"{len(data.unlabeled)} unlabeled, {len(data.test)} test images"))
-    console.print(f"[dim]run directories (student.safetensors, metrics.json, curves.png): {out}[/dim]")
+    console.print(line((f"run directories (student.safetensors, metrics.json, curves.png): {out}", "dim")),
+                  soft_wrap=True)
     return result
