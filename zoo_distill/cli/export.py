@@ -1,12 +1,11 @@
 """``zoo-distill export``: a run's student as ONNX (and an int8 copy), checked against torch."""
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from zoo_distill.cli._common import cli_errors, stdout
+from zoo_distill.cli._common import cli_errors, literal, print_json, say, stdout
 
 __all__ = ["export"]
 
@@ -32,16 +31,15 @@ def export(
     copy's accuracy and the CPU latency of both). `eval` and `predict` accept the .onnx file.
     Needs the export extra: pip install 'zoo-distill[export]'.
     """
-    from rich.markup import escape
     from rich.table import Table
 
     import zoo_distill.api as api
 
     report = api.export(run_dir, format, out=out, data=data, int8=int8, latency_runs=latency_runs, threads=threads)
     if as_json:
-        print(json.dumps(report, indent=2, allow_nan=False))
+        print_json(report)
         return
-    table = Table(title=f"{escape(report['onnx']['file'])}: checked on {report['test_images']} test images")
+    table = Table(title=literal(f"{report['onnx']['file']}: checked on {report['test_images']} test images"))
     for name in ("model", "file MB", "max |Δlogit| vs torch", "top-1 agreement", "test accuracy", "CPU ms (batch 1)"):
         table.add_column(name, justify="left" if name == "model" else "right")
 
@@ -56,5 +54,5 @@ def export(
         table.add_row("int8", f"{q['bytes'] / 1e6:.2f}", "", f"{q['top1_agreement']:.4f}",
                       accuracy(q["test_accuracy"]), f"{q['cpu_latency_ms']:.2f}")
     stdout.print(table)
-    stdout.print(f"torch test accuracy {accuracy(onnx['torch_test_accuracy'])}; latency: median of "
-                 f"{report['latency']['runs']} calls, {report['latency']['threads']} thread(s)", highlight=False)
+    say(stdout, f"torch test accuracy {accuracy(onnx['torch_test_accuracy'])}; latency: median of "
+                f"{report['latency']['runs']} calls, {report['latency']['threads']} thread(s)")

@@ -13,6 +13,7 @@ from zoo_distill.cli._common import (
     make_progress,
     print_json,
     say,
+    stderr,
     stdout,
     styled,
 )
@@ -121,19 +122,17 @@ def search(
                   f"--sort {sort} --limit {limit}\n# every entry is pinned to the commit the Hub listed\n")
         write_zoo_file(out, zoo_document(models, query), overwrite, header)
     if as_json:
-        print(json.dumps({"models": [m.to_dict() for m in models], "zoo_file": str(out) if out else None},
-                         indent=2, allow_nan=False))
+        print_json({"models": [m.to_dict() for m in models], "zoo_file": str(out) if out else None})
         return
-    table = Table(title=f"Hub models for {escape(repr(query or ''))} ({', '.join(library)}, {escape(task)}, "
-                        f"by {sort}): {len(models)}")
+    table = Table(title=literal(f"Hub models for {query or ''!r} ({', '.join(library)}, {task}, by {sort}): "
+                                f"{len(models)}"))
     for col in ("repo", "library", "downloads", "likes", "license", "revision"):
         table.add_column(col, justify="right" if col in ("downloads", "likes") else "left")
     for m in models:
-        table.add_row(escape(m.repo_id), m.library, str(m.downloads), str(m.likes), escape(m.license or ""),
+        table.add_row(literal(m.repo_id), literal(m.library), str(m.downloads), str(m.likes), literal(m.license),
                       m.revision[:12])
     stdout.print(table)
     if out is not None:
-        stdout.print(f"wrote {len(models)} sources to {escape(str(out))}: zoo-distill rank --zoo {escape(str(out))} "
-                     "--target ...", highlight=False, soft_wrap=True)
+        say(stdout, f"wrote {len(models)} sources to {out}: zoo-distill rank --zoo {out} --target ...")
     elif not models:
-        stderr.print("no model matched; widen the query or the libraries", highlight=False)
+        say(stderr, "no model matched; widen the query or the libraries")
