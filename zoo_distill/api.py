@@ -115,13 +115,11 @@ def check_run_settings(method: str = "distill", **settings: Any) -> RunSpec:
     """Check ``run``'s settings (every option, the aggregator and its options, the metric) before any
     image is read or any folder is written; return the RunSpec they make."""
     from zoo_distill.plugin.manager import get_registry
-    from zoo_distill.runs.run import check_aggregator
+    from zoo_distill.runs.run import check_run_spec
     from zoo_distill.runs.spec import spec_from_settings
 
-    spec = spec_from_settings(method, **settings)
-    if spec.method == "distill":
-        check_aggregator(spec, get_registry())
-    return spec
+    registry = get_registry()
+    return check_run_spec(spec_from_settings(method, registry, **settings), registry)
 
 
 def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, metrics: Sequence[str] | None = None,
@@ -167,20 +165,18 @@ def run(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, met
     their defaults; or pass a complete ``spec`` instead. A finished run in ``out`` is never replaced
     unless ``overwrite`` is true; ``resume`` continues it from its last epoch checkpoint."""
     from zoo_distill.plugin.manager import get_registry
-    from zoo_distill.runs.run import check_aggregator
+    from zoo_distill.runs.run import check_run_spec
     from zoo_distill.runs.run import run as _run
 
     registry = get_registry()
-    if spec is None:
-        spec = check_run_settings(method, **settings)
-    elif spec.method == "distill":
-        check_aggregator(spec, registry)
+    spec = check_run_settings(method, **settings) if spec is None else check_run_spec(spec, registry)
     zoo_obj = None
-    if spec.method == "distill":
+    teachers = registry.method(spec.method).uses_teachers
+    if teachers:
         zoo_obj = _zoo(zoo, registry)
         zoo_obj.select(spec.sources)  # an unknown source fails before the images are read
     data = _target(target, skip_bad_images, TRAINING_SPLITS)
-    cache = _cache(cache_dir, use_cache) if spec.method == "distill" else None
+    cache = _cache(cache_dir, use_cache) if teachers else None
     return _run(spec, data, zoo_obj, registry, cache, Path(out), resume=resume, overwrite=overwrite,
                 progress=progress)
 
