@@ -98,7 +98,7 @@ def check_rank_settings(*, metrics: Sequence[str] | None = None, device: str = "
                         workers: int | None = None, registry: PluginRegistry | None = None) -> list[str]:
     """Check ``rank``'s settings before any image is read; return the metric names it will compute."""
     from zoo_distill.plugin.manager import get_registry
-    from zoo_distill.training.config import check_device
+    from zoo_distill.util.device import check_device
 
     check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
     if workers is not None:

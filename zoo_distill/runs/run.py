@@ -22,7 +22,6 @@ from zoo_distill.data.target import TargetData, fingerprint
 from zoo_distill.errors import ConfigError, ZooDistillError
 from zoo_distill.features.bank import build_bank
 from zoo_distill.features.cache import FeatureCache
-from zoo_distill.features.extract import resolve_device
 from zoo_distill.plugin.manager import PluginRegistry
 from zoo_distill.plugin.types import MethodSetup, TeacherOptions
 from zoo_distill.ranking.defaults import DEFAULT_WEIGHTING_METRIC
@@ -37,6 +36,7 @@ from zoo_distill.training.pipeline import image_loader, resolve_workers, to_devi
 from zoo_distill.training.student import create_student
 from zoo_distill.util import distributed
 from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.util.device import resolve_device
 from zoo_distill.zoo.file import Zoo
 
 __all__ = ["Evaluator", "RunResult", "accuracy_of", "accuracy_report", "check_aggregator", "check_run_spec",

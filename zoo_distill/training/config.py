@@ -9,29 +9,20 @@ an output folder is created). Messages name the CLI option, the name users see.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from zoo_distill.errors import ConfigError
 from zoo_distill.util.checks import MAX_BATCH_SIZE, check_choice, check_float, check_int
+from zoo_distill.util.device import check_device
 from zoo_distill.util.workers import MAX_WORKERS
 
-__all__ = ["EVALUATIONS_PER_RUN", "PRECISIONS", "RUNTIME_ONLY", "TrainConfig", "check_device"]
+__all__ = ["EVALUATIONS_PER_RUN", "PRECISIONS", "RUNTIME_ONLY", "TrainConfig"]
 
 PRECISIONS = ("fp32", "bf16")
-_DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
 _MAX_EPOCHS = 100_000
 _MAX_STEPS = 10_000_000
 EVALUATIONS_PER_RUN = 4  # by default; plus the last epoch when the epochs do not divide evenly
 RUNTIME_ONLY = ("workers", "eval_every")  # TrainConfig fields that do not change the trained weights
-
-
-def check_device(value: str, option: str = "--device") -> str:
-    """``cpu``, ``cuda``, ``cuda:N`` or ``mps``; whether it exists is checked when it is used."""
-    if not isinstance(value, str) or not _DEVICE.fullmatch(value):
-        raise ConfigError(f"{option} must be cpu, cuda, cuda:N or mps, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
