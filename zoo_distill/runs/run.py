@@ -24,14 +24,14 @@ from zoo_distill.features.bank import build_bank
 from zoo_distill.features.cache import FeatureCache
 from zoo_distill.plugin.manager import PluginRegistry
 from zoo_distill.plugin.types import MethodSetup, TeacherOptions
+from zoo_distill.ranking.aggregators import active_weights
 from zoo_distill.ranking.defaults import DEFAULT_WEIGHTING_METRIC
-from zoo_distill.ranking.per_class import class_weights, comparable_scores, effective_alpha
+from zoo_distill.ranking.per_class import per_class_alpha
 from zoo_distill.ranking.rank import rank_sources
 from zoo_distill.runs.outdir import check_out_dir, clear_run_files
 from zoo_distill.runs.spec import RunSpec, resolve_method
 from zoo_distill.training.inputs import predict_batches, student_transform
 from zoo_distill.training.loop import predict_logits, train
-from zoo_distill.training.methods.distill import active_weights
 from zoo_distill.training.pipeline import image_loader, resolve_workers, to_device, unwrap
 from zoo_distill.training.student import create_student
 from zoo_distill.util import distributed
@@ -156,17 +156,10 @@ def _weights(spec: RunSpec, options: TeacherOptions, data: TargetData, zoo: Zoo,
         alpha = aggregator.weights(scores, **spec.aggregator_options)
         if not per_class:
             return scores, active_weights(alpha, options.weight_threshold), None
-        active_weights(alpha, 0.0)  # the whole-task weights (each class's fallback) must not all be zero
-        kind, by_class = comparable_scores({s.name: s.class_scores for s in ranking.sources if s.name in scores})
-
-        def aggregate(class_scores: dict[str, float]) -> dict[str, float]:
-            weights = aggregator.weights(class_scores, **spec.aggregator_options)
-            if not all(math.isfinite(w) and w >= 0 for w in weights.values()):
-                raise ValueError(f"weights must be finite and >= 0 on every class, got {weights}")
-            active_weights(weights, 0.0)
-            return weights
-
-        alpha, table = effective_alpha(class_weights(by_class, aggregate, alpha), options.weight_threshold)
+        kind, alpha, table = per_class_alpha(
+            {s.name: s.class_scores for s in ranking.sources if s.name in scores},
+            lambda class_scores: aggregator.weights(class_scores, **spec.aggregator_options), alpha,
+            options.weight_threshold)
         notes.append(f"source weights per class, from each source's per-class {kind} on the labeled images")
         return scores, alpha, table
     except ValueError as exc:

@@ -21,7 +21,7 @@ from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import TrainConfig
 from zoo_distill.training.inputs import classify, pooled_features
 from zoo_distill.training.loop import StepBatch, train
-from zoo_distill.training.methods.distill import Distill, active_weights, build_distill, distill_objective
+from zoo_distill.training.methods.distill import Distill, build_distill, distill_objective
 from zoo_distill.training.methods.options import DistillOptions
 from zoo_distill.training.methods.terms import consistency as consistency_module
 from zoo_distill.training.methods.terms.consistency import ConsistencyTerm
@@ -31,13 +31,6 @@ from zoo_distill.training.student import create_student
 from zoo_distill.zoo.file import load_zoo
 
 FAST = TrainConfig(epochs=10, batch_size=16, mu=2, seed=0)
-
-
-def test_active_weights_drop_tiny_sources_and_renormalise():
-    assert active_weights({"a": 0.7, "b": 0.2995, "c": 0.0005}, 1e-3) == pytest.approx({"a": 0.7 / 0.9995,
-                                                                                        "b": 0.2995 / 0.9995})
-    with pytest.raises(ValueError, match="every source weight is zero"):
-        active_weights({"a": 0.0, "b": 0.0}, 1e-3)
 
 
 def train_on(task, tmp_path, method, aggregator="weighted", **options):

@@ -34,17 +34,7 @@ from zoo_distill.training.methods.terms.step import StudentStep, Term, sum_terms
 from zoo_distill.training.pipeline import Inputs, StepBatch
 from zoo_distill.training.student import Student
 
-__all__ = ["Distill", "DistillInputs", "active_weights", "build_distill", "distill_objective", "distill_terms",
-           "feature_space_for"]
-
-
-def active_weights(alpha: dict[str, float], threshold: float) -> dict[str, float]:
-    """Drop sources below the threshold and renormalise; zero-weight sources cost nothing."""
-    kept = {k: v for k, v in alpha.items() if v >= threshold}
-    total = sum(kept.values())
-    if total <= 0:
-        raise ValueError("every source weight is zero (or below the threshold): nothing to distill from")
-    return {k: v / total for k, v in kept.items()}
+__all__ = ["Distill", "DistillInputs", "build_distill", "distill_objective", "distill_terms", "feature_space_for"]
 
 
 @dataclass(frozen=True, eq=False)
