@@ -1,4 +1,4 @@
-"""Seconds per epoch of plain fine-tuning vs distillation from cached and online teachers.
+"""Seconds per epoch of plain fine-tuning vs distillation from cached teachers.
 
     python benchmarks/bench_distill.py --example-dir ./zd-example
 
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zoo_distill.data.policy import ViewPolicy
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.target import load_target
 from zoo_distill.example import build_example
@@ -31,10 +32,11 @@ from zoo_distill.features.bank import build_bank
 from zoo_distill.features.cache import FeatureCache
 from zoo_distill.plugin.manager import get_registry
 from zoo_distill.synthetic import generate, write_image_folder, write_unlabeled
-from zoo_distill.training.config import DistillConfig, TrainConfig
+from zoo_distill.training.config import TrainConfig
 from zoo_distill.training.loop import train
-from zoo_distill.training.methods.distill import Distill
+from zoo_distill.training.methods.distill import distill_objective
 from zoo_distill.training.methods.finetune import FineTune
+from zoo_distill.training.methods.options import DistillOptions
 from zoo_distill.training.student import create_student
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoo.file import load_zoo
@@ -79,22 +81,20 @@ def main() -> None:
         labels = np.asarray(data.train.labels)
         cache = FeatureCache(Path(tmp) / "cache")
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, mu=args.mu)
-        dcfg = DistillConfig(views=args.views)
+        dcfg = DistillOptions(views=args.views)
         paths = list(data.train.paths) + list(data.unlabeled)
         entries = {n: (zoo.entries[n], registry.provider(zoo.entries[n].provider)) for n in names}
         start = time.perf_counter()
-        bank = build_bank(entries, paths, args.views, dcfg.policy, dcfg.view_seed, cache)
+        bank = build_bank(entries, paths, args.views, ViewPolicy(), dcfg.view_seed, cache)
         bank_seconds = time.perf_counter() - start
 
         def student():
             return create_student(args.student, len(data.class_names), "scratch", 32)
 
-        def distill(sources, online=False):
+        def distill(sources):
             alpha = {s: 1 / len(sources) for s in sources}
-            cfg = DistillConfig(views=args.views, online_teachers=online)
-            teachers = {s: entries[s][1].load(entries[s][0]) for s in sources} if online else None
-            return Distill(student(), ImagePool(data.train.paths), labels, ImagePool(data.unlabeled), alpha,
-                           None if online else {s: bank[s] for s in sources}, cfg, device, teachers)
+            return distill_objective(student(), ImagePool(data.train.paths), labels, ImagePool(data.unlabeled),
+                                     alpha, {s: bank[s] for s in sources}, device, dcfg)
 
         steps = config.resolved_steps(n_l, n_u)
         wide = TrainConfig(epochs=args.epochs, batch_size=args.batch_size * (1 + args.mu), mu=0, steps_per_epoch=steps)
@@ -105,8 +105,6 @@ def main() -> None:
                 FineTune(student(), ImagePool(data.train.paths), labels, device), wide, n_l, n_u, args.epochs)),
             ("(b) distill, cached, 1 source", epoch_seconds(distill(names[:1]), config, n_l, n_u, args.epochs)),
             ("(b) distill, cached, 4 sources", epoch_seconds(distill(names), config, n_l, n_u, args.epochs)),
-            ("(c) distill, online, 4 sources", epoch_seconds(distill(names, online=True), config, n_l, n_u,
-                                                             args.epochs)),
         ]
     base = rows[1][1]
     print(f"machine: {platform.machine()}, torch threads {torch.get_num_threads()}, torch {torch.__version__}")

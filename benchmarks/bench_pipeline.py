@@ -169,16 +169,16 @@ def _distill_method(data: Any, pools: tuple[Any, Any], args: argparse.Namespace)
     storage is part ``bank``'s subject; here it is what a step reads), on the decoded ``pools``."""
     import torch
 
-    from zoo_distill.training.config import DistillConfig
-    from zoo_distill.training.methods.distill import Distill
+    from zoo_distill.training.methods.distill import distill_objective
+    from zoo_distill.training.methods.options import DistillOptions
     from zoo_distill.training.student import create_student
 
     n = len(data.train) + len(data.unlabeled)
     bank = torch.randn(args.views, n, 2048, generator=torch.Generator().manual_seed(0)).half()
     torch.manual_seed(0)
     student = create_student(args.student, len(data.class_names), "scratch", args.input_size)
-    return Distill(student, pools[0], np.asarray(data.train.labels), pools[1], {"fake": 1.0}, {"fake": bank},
-                   DistillConfig(views=args.views), torch.device(args.device))
+    return distill_objective(student, pools[0], np.asarray(data.train.labels), pools[1], {"fake": 1.0},
+                             {"fake": bank}, torch.device(args.device), DistillOptions(views=args.views))
 
 
 def _input_rate(method: Any, data: Any, args: argparse.Namespace, workers: int) -> float:

@@ -27,14 +27,15 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from zoo_distill.data.policy import ViewPolicy
     from zoo_distill.data.pool import ImagePool
     from zoo_distill.data.target import load_target
     from zoo_distill.features.bank import build_bank
     from zoo_distill.features.cache import FeatureCache
     from zoo_distill.plugin.manager import get_registry
-    from zoo_distill.training.config import DistillConfig, TrainConfig
+    from zoo_distill.training.config import TrainConfig
     from zoo_distill.training.loop import train
-    from zoo_distill.training.methods.distill import Distill
+    from zoo_distill.training.methods.distill import distill_objective
     from zoo_distill.training.student import create_student
     from zoo_distill.util import distributed
     from zoo_distill.zoo.file import load_zoo
@@ -45,16 +46,15 @@ def worker(args: argparse.Namespace) -> None:
     provider = registry.provider(entry.provider)
     data = load_target(args.target)
     paths = list(data.train.paths) + list(data.unlabeled)
-    cfg = DistillConfig(views=args.views)
     cache = FeatureCache(Path(args.cache) / f"ws{distributed.world_size()}")
     distributed.barrier()
     start = time.perf_counter()
-    bank = build_bank({entry.name: (entry, provider)}, paths, args.views, cfg.policy, cfg.view_seed, cache)
+    bank = build_bank({entry.name: (entry, provider)}, paths, args.views, ViewPolicy(), 0, cache)
     extract_s = time.perf_counter() - start
     torch.manual_seed(0)
     student = create_student("resnet10t", len(data.class_names), "scratch", 32)
-    method = Distill(student, ImagePool(data.train.paths), np.asarray(data.train.labels), ImagePool(data.unlabeled),
-                     {entry.name: 1.0}, bank, cfg, torch.device("cpu"))
+    method = distill_objective(student, ImagePool(data.train.paths), np.asarray(data.train.labels),
+                               ImagePool(data.unlabeled), {entry.name: 1.0}, bank, torch.device("cpu"))
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, mu=2)
     history = train(method, config, len(data.train), len(data.unlabeled), None).history
     if distributed.is_main():

@@ -51,6 +51,7 @@ def signal(workspace: Any, student_arch: str, target: str, key: str, draw: int) 
     from zoo_distill.data.pool import ImagePool
     from zoo_distill.features.bank import build_bank
     from zoo_distill.runs.run import _weights
+    from zoo_distill.runs.spec import resolve_method
     from zoo_distill.training.inputs import StudentInputs, pooled_features
     from zoo_distill.training.student import create_student
     from zoo_distill.zoobench.experiment import Budget, load_split, method_spec
@@ -58,11 +59,12 @@ def signal(workspace: Any, student_arch: str, target: str, key: str, draw: int) 
     build, zoo, registry, cache = workspace
     data = load_split(build, target, key)
     spec = method_spec("weighted+fixmatch-teachers-joint", build, student_arch, draw, Budget())
-    _, alpha, _ = _weights(spec, data, zoo, registry, cache, None, [])
+    _, options = resolve_method(spec, registry)
+    _, alpha, _ = _weights(spec, options, data, zoo, registry, cache, None, [])
     entries = {name: (zoo.entries[name], registry.provider(zoo.entries[name].provider)) for name in alpha}
     n = len(data.train.paths)
-    bank = build_bank(entries, list(data.train.paths), spec.distill.views, spec.distill.policy,
-                      spec.distill.view_seed, cache, spec.train.batch_size, "cpu")
+    bank = build_bank(entries, list(data.train.paths), options.views, spec.policy, options.view_seed, cache,
+                      spec.train.batch_size, "cpu")
     labels, classes = np.asarray(data.train.labels), len(data.class_names)
     blocks = [bank[s][0, :n].float().numpy() for s in alpha]
     weights = np.concatenate([np.full(b.shape[1], np.sqrt(alpha[s])) for s, b in zip(alpha, blocks)])

@@ -87,7 +87,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=Budget.epochs)
     p.add_argument("--temperature", type=float, default=None,
                    help="DistillWeighted temperature (default: the plugin's)")
-    p.add_argument("--lam", type=float, default=None, help="feature-loss weight (default: DistillConfig's)")
+    p.add_argument("--lam", type=float, default=None, help="feature-loss weight (default: DistillOptions')")
     return p.parse_args()
 
 
@@ -129,7 +129,7 @@ def main() -> int:
     if args.temperature is not None:
         budget = replace(budget, aggregator_options={"temperature": args.temperature})
     if args.lam is not None:
-        budget = replace(budget, distill=replace(budget.distill, lam=args.lam))
+        budget = replace(budget, distill={**budget.distill, "lam": args.lam})
     if args.zoo_weights and not args.kept_only:
         raise SystemExit("--zoo-weights reports kept runs only: add --kept-only")
     kept_build = kept_build_facts(out / "summary.json", args.zoo_weights) if args.zoo_weights else None

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from zoo_distill.ranking.rank import RankResult, SourceScore
     from zoo_distill.runs.run import RunResult
     from zoo_distill.runs.spec import RunSpec
-    from zoo_distill.training.config import DistillConfig, FixMatchConfig, TrainConfig
+    from zoo_distill.training.config import TrainConfig
+    from zoo_distill.training.methods.options import DistillOptions, FixMatchOptions
     from zoo_distill.zoo.file import Zoo
 
 _EXPORTS = {
@@ -33,16 +34,16 @@ _EXPORTS = {
     "metric_order": "zoo_distill.api", "export": "zoo_distill.api",
     "RankResult": "zoo_distill.ranking.rank", "SourceScore": "zoo_distill.ranking.rank",
     "RunResult": "zoo_distill.runs.run", "RunSpec": "zoo_distill.runs.spec",
-    "TrainConfig": "zoo_distill.training.config", "DistillConfig": "zoo_distill.training.config",
-    "FixMatchConfig": "zoo_distill.training.config", "TargetData": "zoo_distill.data.target",
+    "TrainConfig": "zoo_distill.training.config", "DistillOptions": "zoo_distill.training.methods.options",
+    "FixMatchOptions": "zoo_distill.training.methods.options", "TargetData": "zoo_distill.data.target",
     "Zoo": "zoo_distill.zoo.file", "ZooDistillError": "zoo_distill.errors", "ConfigError": "zoo_distill.errors",
     "DataError": "zoo_distill.errors",
 }
 
 __all__ = [
-    "ConfigError", "DataError", "DistillConfig", "FixMatchConfig", "RankResult", "RunResult", "RunSpec", "SourceScore",
-    "TargetData", "TrainConfig", "Zoo", "ZooDistillError", "__version__", "evaluate", "export", "load_target",
-    "load_zoo", "metric_order", "predict", "rank", "run",
+    "ConfigError", "DataError", "DistillOptions", "FixMatchOptions", "RankResult", "RunResult", "RunSpec",
+    "SourceScore", "TargetData", "TrainConfig", "Zoo", "ZooDistillError", "__version__", "evaluate", "export",
+    "load_target", "load_zoo", "metric_order", "predict", "rank", "run",
 ]
 
 

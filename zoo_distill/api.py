@@ -116,7 +116,7 @@ def check_rank_settings(*, metrics: Sequence[str] | None = None, device: str = "
                         workers: int | None = None, registry: PluginRegistry | None = None) -> list[str]:
     """Check ``rank``'s settings before any image is read; return the metric names it will compute."""
     from zoo_distill.plugin.manager import get_registry
-    from zoo_distill.training.config import check_device
+    from zoo_distill.util.device import check_device
 
     check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
     if workers is not None:
@@ -133,14 +133,13 @@ def check_run_settings(method: str = "distill", **settings: Any) -> RunSpec:
     """Check ``run``'s settings (every option, the aggregator and its options, the metric) before any
     image is read or any folder is written; return the RunSpec they make."""
     from zoo_distill.plugin.manager import get_registry
-    from zoo_distill.runs.run import check_aggregator
+    from zoo_distill.runs.run import check_run_spec
     from zoo_distill.runs.spec import spec_from_settings
     from zoo_distill.training.init_config import check_student_init
 
-    spec = spec_from_settings(method, **settings)
+    registry = get_registry()
+    spec = check_run_spec(spec_from_settings(method, registry, **settings), registry)
     check_student_init(spec.student_init)  # its config.json's fields, before any image is read
-    if spec.method == "distill":
-        check_aggregator(spec, get_registry())
     return spec
 
 
@@ -189,22 +188,20 @@ def run(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, met
     their defaults; or pass a complete ``spec`` instead. A finished run in ``out`` is never replaced
     unless ``overwrite`` is true; ``resume`` continues it from its last epoch checkpoint."""
     from zoo_distill.plugin.manager import get_registry
-    from zoo_distill.runs.run import check_aggregator
+    from zoo_distill.runs.run import check_run_spec
     from zoo_distill.runs.run import run as _run
 
     registry = get_registry()
-    if spec is None:
-        spec = check_run_settings(method, **settings)
-    elif spec.method == "distill":
-        check_aggregator(spec, registry)
+    spec = check_run_settings(method, **settings) if spec is None else check_run_spec(spec, registry)
     zoo_obj = None
-    if spec.method == "distill":
+    teachers = registry.method(spec.method).uses_teachers
+    if teachers:
         zoo_obj = _zoo(zoo, registry)
         zoo_obj.select(spec.sources)  # an unknown source fails before the images are read
     data = _target(target, skip_bad_images, TRAINING_SPLITS)
     if zoo_obj is not None:
         zoo_obj = _with_classes(zoo_obj, data, registry)
-    cache = _cache(cache_dir, use_cache) if spec.method == "distill" else None
+    cache = _cache(cache_dir, use_cache) if teachers else None
     return _run(spec, data, zoo_obj, registry, cache, Path(out), resume=resume, overwrite=overwrite,
                 progress=progress)
 

@@ -107,11 +107,34 @@ def test_corrupt_image_flag(tiny_zoo, target_dir):
     assert res.exit_code == 0 and json.loads(res.stdout)["skipped_images"][0].endswith("bad.jpg")
 
 
+def listed_options(*command: str) -> list[str]:
+    """The options ``--help`` shows (``--help`` itself left out), and the panels they are in."""
+    res = invoke(*command, "--help")
+    assert res.exit_code == 0, res.output
+    return [line.split()[1] for line in res.stdout.splitlines()
+            if line.startswith("│ --") and not line.startswith("│ --help")]
+
+
+def test_run_help_shows_at_most_25_options_in_panels_and_points_to_method_opt():
+    options = listed_options("run")
+    assert len(options) <= 25, options
+    text = invoke("run", "--help").stdout
+    for panel in ("Data", "Method", "Student and budget", "Device", "Output"):
+        assert f"─ {panel} " in text, panel
+    assert "--method-opt" in options and "--agg-opt" in options and "docs/distillation.md" in text
+    for retired in ("--feature-gate", "--teacher-probe", "--source-weights", "--lambda-schedule", "--lambda-scale",
+                    "--head", "--online-teachers", "--feature-loss", "--lambda", "--views", "--temperature"):
+        assert retired not in options
+    for command in (("baseline", "finetune"), ("baseline", "fixmatch")):
+        assert "--method-opt" in listed_options(*command) and len(listed_options(*command)) <= 25
+
+
 def test_plugins_lists_builtins_as_json_and_table():
     res = invoke("plugins", "--json")
     rows = {r["name"]: r for r in json.loads(res.stdout)}
     assert rows["zoo_distill.builtin.metrics"]["hooks"] == ["register_metrics"]
     assert "logme" in rows["zoo_distill.builtin.metrics"]["registers"]["register_metrics"]
+    assert rows["zoo_distill.builtin.methods"]["registers"]["register_methods"] == ["distill", "finetune", "fixmatch"]
     assert all(r["version"] for r in rows.values())
     table = invoke("plugins")
     assert table.exit_code == 0 and "zoo_distill.builtin.aggregators" in table.stdout

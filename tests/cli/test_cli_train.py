@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / run
 runner = CliRunner()
 BUDGET = ["--student", "resnet10t", "--student-init", "scratch", "--input-size", "32", "--epochs", "1",
           "--steps-per-epoch", "2", "--batch-size", "8", "--mu", "1"]
-FAST = BUDGET + ["--views", "2"]
+FAST = BUDGET + ["--method-opt", "views=2"]
 
 
 def invoke(*args):
@@ -52,9 +52,14 @@ def test_run_summary_and_baselines(digits_task, tmp_path):
     (["--student", "no_such_net_xyz"], "unknown student architecture 'no_such_net_xyz'"),
     (["--aggregator", "nope"], "unknown aggregator 'nope'; known: nearest, uniform, weighted"),
     (["--metric", "nope"], "unknown metric 'nope'; known:"),
-    (["--temperature", "0.5", "--aggregator", "nearest"], "aggregator 'nearest' has no option(s) ['temperature']"),
-    (["--feature-loss", "l1"], "--feature-loss must be cosine or mse"),
-    (["--source-weights", "sample"], "--source-weights must be task, class or class-mean"),
+    (["--agg-opt", "temperature=0.5", "--aggregator", "nearest"], "aggregator 'nearest' has no option(s) "
+                                                                   "['temperature']"),
+    (["--method-opt", "source_weights=class-mean"], "--method-opt source_weights must be task or class"),
+    (["--method-opt", "feature_gate=agreement"], "method 'distill' has no option --method-opt feature_gate"),
+    (["--method-opt", "lam"], "--method-opt expects KEY=VALUE, got 'lam'"),
+    (["--method-opt", "lam=-1"], "--method-opt lam must be a finite number >= 0"),
+    (["--feature-gate", "agreement"], "No such option: --feature-gate"),  # retired (CHANGELOG)
+    (["--lambda", "3"], "No such option: --lambda"),  # now --method-opt lam=3
 ])
 def test_bad_options_exit_2(digits_task, tmp_path, args, message):
     base = ["run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--out", tmp_path / "x"]
@@ -74,20 +79,24 @@ def test_all_zero_weights_is_an_error(digits_task, tmp_path, monkeypatch):
                                                                   for name in scores})
     monkeypatch.setitem(get_registry().aggregators, "zero-per-class", zero_per_class)
     res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "-m", "knn", "--aggregator",
-                 "zero-per-class", "--source-weights", "class", "--out", tmp_path / "zc")
+                 "zero-per-class", "--method-opt", "source_weights=class", "--out", tmp_path / "zc")
     assert res.exit_code == 2 and "every source weight is zero" in res.output and "Traceback" not in res.output
 
 
-def test_class_mean_weights_are_the_per_class_weights_mean_and_one_per_source(digits_task, tmp_path):
-    runs = {}
-    for mode in ("class", "class-mean"):
-        res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--source-weights", mode,
-                     "--out", tmp_path / mode, "--json")
-        assert res.exit_code == 0, res.output
-        runs[mode] = json.loads(res.stdout)
-    assert "class_alpha" in runs["class"] and "class_alpha" not in runs["class-mean"]
-    assert runs["class-mean"]["alpha"] == pytest.approx(runs["class"]["alpha"])  # class mode reports that mean too
-    assert sum(runs["class-mean"]["alpha"].values()) == pytest.approx(1.0)
+def test_method_options_reach_the_run_and_the_baselines(digits_task, tmp_path):
+    res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--method-opt", "lam=2.5",
+                 "--method-opt", "unlabeled_loss=none", "--out", tmp_path / "pure", "--json")
+    assert res.exit_code == 0, res.output
+    assert "loss_unsup" not in json.loads(res.stdout)["history"][0]
+    spec = json.loads((tmp_path / "pure" / "run.json").read_text())["spec"]
+    assert (spec["method"], spec["method_options"]["lam"], spec["method_options"]["views"]) == ("distill", 2.5, 2)
+    res = invoke("baseline", "fixmatch", "-t", digits_task.target, *BUDGET, "--method-opt", "threshold=0.5",
+                 "--out", tmp_path / "fm", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "fm" / "run.json").read_text())["spec"]["method_options"]["threshold"] == 0.5
+    res = invoke("baseline", "finetune", "-t", digits_task.target, *BUDGET, "--method-opt", "threshold=0.5",
+                 "--out", tmp_path / "ft")
+    assert res.exit_code == 2 and "method 'finetune' has no option --method-opt threshold" in res.output
 
 
 def test_missing_run_dir_is_a_clear_error(tmp_path):

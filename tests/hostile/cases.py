@@ -40,7 +40,8 @@ def edit_json(path: Path, change) -> None:
 
 
 def run_args(world: World, out: Path, *extra: str | Path, target: Path | None = None) -> list[str | Path]:
-    return ["run", "-t", target or world.target, "--zoo", world.zoo, *BUDGET, "--views", "1", "--out", out, *extra]
+    return ["run", "-t", target or world.target, "--zoo", world.zoo, *BUDGET, "--method-opt", "views=1", "--out", out,
+            *extra]
 
 
 def baseline_args(method: str, world: World, out: Path, *extra: str | Path,
@@ -61,13 +62,17 @@ def _json_stdout(outcome: Outcome):
 
 
 def option_case(id_: str, command: str, args_for, option: str, value: str, subprocess: bool = False,
-                was: str = "") -> Case:
+                was: str = "", named: str | None = None) -> Case:
+    """``named``: how the message names the option when it is not ``option`` itself (``--method-opt lam``
+    for ``--method-opt lam=nan``); the value is what follows its ``=``."""
+    shown = value.split("=", 1)[1] if named else value
+
     def prepare(world: World, d: Path) -> Prepared:
         out = d / "out"
-        return Prepared(args_for(world, out, option, value), needles=(option, value), absent=(out, *no_work(d)),
-                        keep=(world.target,))
+        return Prepared(args_for(world, out, option, value), needles=(named or option, shown),
+                        absent=(out, *no_work(d)), keep=(world.target,))
     return Case(id_, S_LOST, f"`{command} {option} {value}`",
-                f"Exit 2 before any work: \"{option} must be a finite number ...\"; no --out, no features"
+                f"Exit 2 before any work: \"{named or option} must be a finite number ...\"; no --out, no features"
                 + (f" ({was})" if was else "") + ".", prepare, subprocess=subprocess)
 
 
@@ -85,13 +90,15 @@ FLOAT_OPTIONS = [
     option_case("lr-inf", "run", _run_opts, "--lr", "inf"),
     option_case("weight-decay-nan", "run", _run_opts, "--weight-decay", "nan"),
     option_case("weight-decay-inf", "run", _run_opts, "--weight-decay", "inf"),
-    option_case("lambda-nan", "run", _run_opts, "--lambda", "nan"),
-    option_case("lambda-inf", "run", _run_opts, "--lambda", "inf"),
+    option_case("lambda-nan", "run", _run_opts, "--method-opt", "lam=nan", named="--method-opt lam"),
+    option_case("lambda-inf", "run", _run_opts, "--method-opt", "lam=inf", named="--method-opt lam"),
     option_case("temperature-nan", "run", _run_opts, "--temperature", "nan",
                 was="it said \"every source weight is zero\", after ranking"),
     option_case("temperature-inf", "run", _run_opts, "--temperature", "inf"),
-    option_case("threshold-nan", "baseline fixmatch", _fixmatch_opts, "--threshold", "nan"),
-    option_case("lambda-u-minus-inf", "baseline fixmatch", _fixmatch_opts, "--lambda-u", "-inf"),
+    option_case("threshold-nan", "baseline fixmatch", _fixmatch_opts, "--method-opt", "threshold=nan",
+                named="--method-opt threshold"),
+    option_case("lambda-u-minus-inf", "baseline fixmatch", _fixmatch_opts, "--method-opt", "lambda_u=-inf",
+                named="--method-opt lambda_u"),
     option_case("fixmatch-lr-nan", "baseline fixmatch", _fixmatch_opts, "--lr", "nan"),
 ]
 
@@ -292,11 +299,11 @@ OPTIONS = [
     bad_option("batch-size-above-bound", _run_opts, "--batch-size", "65537", "--batch-size"),
     bad_option("epochs-zero", _run_opts, "--epochs", "0", "--epochs", usage=True),
     bad_option("mu-negative", _run_opts, "--mu", "-1", "--mu", usage=True),
-    bad_option("views-zero", _run_opts, "--views", "0", "--views", usage=True),
+    bad_option("views-zero", _run_opts, "--method-opt", "views=0", "--method-opt views"),
     bad_option("input-size-tiny", _run_opts, "--input-size", "5", "--input-size"),
     bad_option("seed-negative", _run_opts, "--seed", "-1", "--seed"),
     bad_option("lr-too-large", _run_opts, "--lr", "1e300", "--lr"),
-    bad_option("threshold-above-one", _fixmatch_opts, "--threshold", "1.5", "--threshold"),
+    bad_option("threshold-above-one", _fixmatch_opts, "--method-opt", "threshold=1.5", "--method-opt threshold"),
 ]
 
 

@@ -9,14 +9,15 @@ import math
 import pytest
 
 from zoo_distill.errors import ConfigError
-from zoo_distill.training.config import DistillConfig, FixMatchConfig, TrainConfig
+from zoo_distill.training.config import TrainConfig
+from zoo_distill.training.methods.options import DistillOptions, FixMatchOptions
 
 from .harness import S_LOST, documented
 
-CONFIGS = (TrainConfig, DistillConfig, FixMatchConfig)
+CONFIGS = (TrainConfig, DistillOptions, FixMatchOptions)
 FLOAT_FIELDS = [(cls, f.name) for cls in CONFIGS for f in dataclasses.fields(cls) if f.type in (float, "float")]
 NON_FINITE = (math.nan, math.inf, -math.inf)
-ALIASES = {"lam": "lambda"}  # fields whose CLI option has another name
+METHOD_OPTIONS = (DistillOptions, FixMatchOptions)  # their messages name "--method-opt KEY"
 
 
 def test_the_introspection_finds_the_float_settings():
@@ -24,9 +25,10 @@ def test_the_introspection_finds_the_float_settings():
     assert {"lr", "weight_decay", "lam", "threshold", "lambda_u"} <= names
 
 
-@documented(S_LOST, "Python API: NaN, inf or -inf for every float field of TrainConfig, DistillConfig and "
-            "FixMatchConfig (found by introspection)",
-            "ConfigError when the config is made, naming the option (`--lr`, `--lambda`, ...) and the value.")
+@documented(S_LOST, "Python API: NaN, inf or -inf for every float field of TrainConfig, DistillOptions and "
+            "FixMatchOptions (found by introspection)",
+            "ConfigError when the config is made, naming the option (`--lr`, `--method-opt lam`, ...) and the "
+            "value.")
 @pytest.mark.parametrize("value", NON_FINITE, ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize("cls, name", FLOAT_FIELDS, ids=[f"{c.__name__}.{n}" for c, n in FLOAT_FIELDS])
 def test_every_float_setting_rejects_non_finite_values(cls, name, value):
@@ -34,8 +36,11 @@ def test_every_float_setting_rejects_non_finite_values(cls, name, value):
         cls(**{name: value})
     message = str(caught.value)
     assert repr(value) in message and "finite" in message
-    named = message.split(" must ")[0].lstrip("-").replace("-", "_")  # "--lambda-u" -> "lambda_u"
-    assert named == ALIASES.get(name, name), f"{message!r} does not name {name}"
+    option = message.split(" must ")[0]
+    if cls in METHOD_OPTIONS:
+        assert option == f"--method-opt {name}", f"{message!r} does not name --method-opt {name}"
+    else:
+        assert option.lstrip("-").replace("-", "_") == name, f"{message!r} does not name {name}"  # "--lr" -> "lr"
 
 
 @documented(S_LOST, "Python API: aggregator options (`temperature` NaN/inf/0, `top_k` -1 or 1.5) via "

@@ -25,6 +25,7 @@ PINNED: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
     "register_sources": (("register",), {"firstresult": False, "historic": False}),
     "register_metrics": (("register",), {"firstresult": False, "historic": False}),
     "register_aggregators": (("register",), {"firstresult": False, "historic": False}),
+    "register_methods": (("register",), {"firstresult": False, "historic": False}),
     "register_zoo_entries": (("register",), {"firstresult": False, "historic": False}),
 }
 

@@ -69,10 +69,12 @@ def fake_plugins(tmp_path, monkeypatch):
 
 def test_builtins_register_through_the_hooks():
     registry = load_plugins()
-    assert [p.name for p in registry.plugins[:3]] == list(BUILTIN_PLUGINS)
+    assert [p.name for p in registry.plugins[:len(BUILTIN_PLUGINS)]] == list(BUILTIN_PLUGINS)
     assert {"local", "hf-hub", "timm"} <= set(registry.providers)
     assert {"logme", "leep", "nce", "nleep", "hscore", "gbc", "knn", "linear"} <= set(registry.metrics)
     assert {"nearest", "weighted", "uniform"} <= set(registry.aggregators)
+    assert list(registry.methods) == ["distill", "finetune", "fixmatch"]
+    assert registry.method("distill").uses_teachers and not registry.method("fixmatch").uses_teachers
     assert registry.warnings == []
 
 

@@ -18,7 +18,6 @@ from zoo_distill.plugin.types import SourceProvider, Teacher, ZooEntry
 from zoo_distill.ranking.rank import rank_sources
 from zoo_distill.runs.run import RunSpec, run
 from zoo_distill.training.loop import TrainConfig
-from zoo_distill.training.methods.distill import DistillConfig
 from zoo_distill.zoo.file import load_zoo
 from zoo_distill.zoo.teacher import TimmTeacher
 
@@ -121,13 +120,12 @@ def test_each_aggregator_is_weighted_by_the_metric_it_is_fed(task, tmp_path):
     assert set(result.weights["uniform"]) == set(result.weights["nearest"]) == {"proj-head"}  # leep: a head
 
 
-@pytest.mark.parametrize("online", [False, True], ids=["bank", "online-teachers"])
-def test_distillation_runs_with_protocol_teachers(task, tmp_path, online):
+def test_distillation_runs_with_protocol_teachers(task, tmp_path):
     registry, zoo, data = task
     spec = RunSpec(method="distill", aggregator="uniform", metric="logme", student="test_resnet",
                    student_init="scratch", input_size=32,
                    train=TrainConfig(epochs=1, batch_size=8, mu=1, seed=0),
-                   distill=DistillConfig(views=2, online_teachers=online))
+                   method_options={"views": 2})
     outcome = run(spec, data, zoo, registry, FeatureCache(tmp_path / "cache"), tmp_path / "run")
     assert outcome.metrics["alpha"] == pytest.approx({"proj-head": 0.5, "proj-nohead": 0.5})
     assert {"loss_feat_proj-head", "loss_feat_proj-nohead"} <= set(outcome.metrics["history"][-1])

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zoo_distill.plugin.manager import get_registry
-from zoo_distill.ranking.aggregators import nearest, uniform, weighted
+from zoo_distill.ranking.aggregators import active_weights, nearest, uniform, weighted
 
 SCORES = {"a": 1.0, "b": 3.0, "c": 2.0}
 
@@ -80,3 +80,10 @@ def test_registered_aggregator_rejects_unknown_options():
     assert agg.weights(SCORES, temperature=0.5) == pytest.approx(weighted(SCORES, temperature=0.5))
     with pytest.raises(ValueError, match="no option"):
         agg.weights(SCORES, temprature=0.5)
+
+
+def test_active_weights_drop_tiny_sources_and_renormalise():
+    assert active_weights({"a": 0.7, "b": 0.2995, "c": 0.0005}, 1e-3) == pytest.approx({"a": 0.7 / 0.9995,
+                                                                                        "b": 0.2995 / 0.9995})
+    with pytest.raises(ValueError, match="every source weight is zero"):
+        active_weights({"a": 0.0, "b": 0.0}, 1e-3)

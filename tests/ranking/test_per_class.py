@@ -11,6 +11,7 @@ from zoo_distill.ranking.per_class import (
     class_weights,
     comparable_scores,
     effective_alpha,
+    per_class_alpha,
 )
 
 LABELS = np.repeat(np.arange(4), 5)
@@ -137,3 +138,16 @@ def test_a_source_without_per_class_scores_sends_every_class_to_the_whole_task_a
 def test_a_class_no_source_keeps_a_weight_on_is_an_error_not_a_class_without_distillation():
     with pytest.raises(ValueError, match=r"class\(es\) 1"):
         effective_alpha({"a": np.array([1.0, 0.0]), "b": np.array([0.0, 0.4]), "c": np.array([0.0, 0.6])}, 0.7)
+
+
+def test_per_class_alpha_weighs_each_class_by_its_own_scores_and_checks_the_weights():
+    scores = {"digits": {"leep": [-0.1, -3.0, float("nan")]}, "greek": {"leep": [-3.0, -0.1, float("nan")]}}
+    kind, alpha, table = per_class_alpha(scores, nearest, {"digits": 0.25, "greek": 0.75}, 1e-3)
+    assert kind == "leep"
+    # class 2 has no scores: it takes the whole-task alpha
+    assert table["digits"].tolist() == [1.0, 0.0, 0.25] and table["greek"].tolist() == [0.0, 1.0, 0.75]
+    assert alpha == pytest.approx({"digits": 1.25 / 3, "greek": 1.75 / 3})
+    with pytest.raises(ValueError, match="finite and >= 0 on every class"):
+        per_class_alpha(scores, lambda s: {name: float("nan") for name in s}, {"digits": 0.5, "greek": 0.5}, 1e-3)
+    with pytest.raises(ValueError, match="every source weight is zero"):
+        per_class_alpha(scores, nearest, {"digits": 0.0, "greek": 0.0}, 1e-3)

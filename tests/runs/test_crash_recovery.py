@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / run
 
 TEACHERS = ["digits-net", "textures-net"]
 RUN_BUDGET = ["--student", "resnet10t", "--student-init", "scratch", "--input-size", "32", "--epochs", "4",
-              "--steps-per-epoch", "6", "--batch-size", "8", "--mu", "1", "--views", "2"]
+              "--steps-per-epoch", "6", "--batch-size", "8", "--mu", "1", "--method-opt", "views=2"]
 EXTRACTION_TEACHERS = 4
 EXTRACTION_IMAGES = 4 * 20
 

@@ -17,7 +17,7 @@ from zoo_distill.plugin.manager import get_registry
 from zoo_distill.runs.evaluate import evaluate_run, predict_images
 from zoo_distill.runs.run import run
 from zoo_distill.runs.spec import RunSpec
-from zoo_distill.training.config import DistillConfig, TrainConfig
+from zoo_distill.training.config import TrainConfig
 from zoo_distill.zoo.file import load_zoo
 
 SHORT = TrainConfig(epochs=3, batch_size=8, mu=1, steps_per_epoch=3, seed=3)
@@ -25,7 +25,7 @@ SHORT = TrainConfig(epochs=3, batch_size=8, mu=1, steps_per_epoch=3, seed=3)
 
 def spec(method="distill", train=SHORT, **kw):
     return RunSpec(method=method, student="resnet10t", student_init="scratch", input_size=32, train=train,
-                   distill=DistillConfig(views=2), **kw)
+                   method_options={"views": 2} if method == "distill" else {}, **kw)
 
 
 def go(task, out, s=None, resume=False, data=None, cache_dir=None):
@@ -121,18 +121,17 @@ def test_no_unlabeled_data_trains_on_labeled_only(digits_task, tmp_path):
 
 
 def test_fewer_than_three_classes_distill_the_full_features_and_say_so(finished, digits_task, tmp_path, caplog):
-    assert json.loads((finished.run_dir / "run.json").read_text())["spec"]["distill"]["feature_space"] == "class"
+    assert json.loads((finished.run_dir / "run.json").read_text())["spec"]["method_options"]["feature_space"] == "class"
     two = tmp_path / "two-classes"
     for name in sorted(p.name for p in (digits_task.target / "train").iterdir())[:2]:
         shutil.copytree(digits_task.target / "train" / name, two / name)
     data = load_target(labeled=two, unlabeled=digits_task.target / "unlabeled")
-    gated = replace(spec(train=replace(SHORT, epochs=1)), distill=DistillConfig(views=2, feature_gate="agreement"))
     with caplog.at_level(logging.WARNING):
-        outcome = go(digits_task, tmp_path / "binary", s=gated, data=data)
-    assert any("--feature-space class needs labeled images of at least 3 classes" in n for n in outcome.notes)
-    assert "distilling the teachers' full features (--feature-space full, without --feature-gate)" in caplog.text
-    recorded = json.loads((tmp_path / "binary" / "run.json").read_text())["spec"]["distill"]
-    assert (recorded["feature_space"], recorded.get("feature_gate", "none")) == ("full", "none")
+        outcome = go(digits_task, tmp_path / "binary", s=spec(train=replace(SHORT, epochs=1)), data=data)
+    assert any("feature_space=class needs labeled images of at least 3 classes" in n for n in outcome.notes)
+    assert "distilling the teachers' full features (feature_space=full)" in caplog.text
+    recorded = json.loads((tmp_path / "binary" / "run.json").read_text())["spec"]["method_options"]
+    assert recorded["feature_space"] == "full"
 
 
 def test_unwritable_output_fails_before_training(digits_task, tmp_path):

@@ -11,11 +11,12 @@ import torch
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.target import load_target
 from zoo_distill.errors import DataError
-from zoo_distill.training.config import DistillConfig, TrainConfig
+from zoo_distill.training.config import TrainConfig
 from zoo_distill.training.loop import train
-from zoo_distill.training.methods.distill import Distill
+from zoo_distill.training.methods.distill import distill_objective
 from zoo_distill.training.methods.finetune import FineTune
 from zoo_distill.training.methods.fixmatch import FixMatch
+from zoo_distill.training.methods.options import DistillOptions
 from zoo_distill.training.pipeline import StepDataset, StepPlan, preload, step_loader
 from zoo_distill.training.student import create_student
 
@@ -34,8 +35,8 @@ def make_method(target_dir, kind: str, size: int = 32):
         return FixMatch(student, labeled, labels, unlabeled, torch.device("cpu"))
     bank = {"t": torch.arange(4 * n * 3, dtype=torch.float32).reshape(4, n, 3)}
     unsup = "fixmatch" if kind == "distill+fixmatch" else "none"
-    return Distill(student, labeled, labels, unlabeled, {"t": 1.0}, bank, DistillConfig(views=4, unlabeled_loss=unsup),
-                   torch.device("cpu"))
+    return distill_objective(student, labeled, labels, unlabeled, {"t": 1.0}, bank, torch.device("cpu"),
+                             DistillOptions(views=4, unlabeled_loss=unsup))
 
 
 def plan_for(method, target_dir, seed: int = 0) -> StepPlan:

@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from zoo_distill.errors import ConfigError
-from zoo_distill.training.config import DistillConfig
 from zoo_distill.zoobench.build import ZoobenchBuild
 from zoo_distill.zoobench.experiment import Budget, method_spec, run_signature
 
@@ -37,14 +36,15 @@ def test_every_method_shares_one_student_and_one_budget(build):
     assert (subset.aggregator, subset.sources) == ("uniform", ["shapes-net", "digits-net"])
 
 
+def opt(spec, key: str):
+    """One of a run spec's method options (plain data: what run.json records)."""
+    return spec.method_options[key]
+
+
 def test_table_columns_say_whether_consistency_is_on_whatever_the_default(build):
-    from dataclasses import replace
-
-    from zoo_distill.training.config import DistillConfig
-
     for default in ("none", "fixmatch", "fixmatch-teachers"):  # run's default may change; the columns must not
-        budget = Budget(distill=replace(DistillConfig(), unlabeled_loss=default))
-        loss = {m: method_spec(m, build, "test_resnet", 0, budget).distill.unlabeled_loss
+        budget = Budget(distill={"unlabeled_loss": default})
+        loss = {m: opt(method_spec(m, build, "test_resnet", 0, budget), "unlabeled_loss")
                 for m in ("weighted", "nearest", "uniform", "single:shapes-net", "subset:a,b",
                           "weighted+fixmatch", "nearest+fixmatch")}
         assert loss == {"weighted": "none", "nearest": "none", "uniform": "none", "single:shapes-net": "none",
@@ -53,39 +53,31 @@ def test_table_columns_say_whether_consistency_is_on_whatever_the_default(build)
 
 def test_the_suffix_names_the_unlabeled_loss(build):
     spec = method_spec("weighted+fixmatch-teachers", build, "test_resnet", 0, Budget())
-    assert (spec.aggregator, spec.distill.unlabeled_loss, spec.distill.teacher_probe) == (
+    assert (spec.aggregator, opt(spec, "unlabeled_loss"), opt(spec, "teacher_probe")) == (
         "weighted", "fixmatch-teachers", "mixture")
     joint = method_spec("weighted+fixmatch-teachers-joint", build, "test_resnet", 0, Budget())
-    assert (joint.distill.unlabeled_loss, joint.distill.teacher_probe) == ("fixmatch-teachers", "joint")
+    assert (opt(joint, "unlabeled_loss"), opt(joint, "teacher_probe")) == ("fixmatch-teachers", "joint")
     # the columns name their probe whatever run's default is, and runs without probes keep the neutral value
-    budget = Budget(distill=DistillConfig(teacher_probe="joint"))
-    assert method_spec("weighted+fixmatch-teachers", build, "test_resnet", 0, budget).distill.teacher_probe == "mixture"
-    assert {method_spec(m, build, "test_resnet", 0, budget).distill.teacher_probe
-            for m in ("finetune", "weighted", "single:a", "weighted+fixmatch")} == {"mixture"}
+    budget = Budget(distill={"teacher_probe": "joint"})
+    assert opt(method_spec("weighted+fixmatch-teachers", build, "test_resnet", 0, budget), "teacher_probe") == "mixture"
+    assert {opt(method_spec(m, build, "test_resnet", 0, budget), "teacher_probe")
+            for m in ("weighted", "single:a", "weighted+fixmatch")} == {"mixture"}
+    assert method_spec("finetune", build, "test_resnet", 0, budget).method_options == {}
     subspace = method_spec("weighted+fixmatch-teachers-joint-subspace", build, "test_resnet", 0, Budget())
-    assert (subspace.distill.teacher_probe, subspace.distill.feature_space) == ("joint", "class")
-    assert method_spec("nearest-subspace", build, "test_resnet", 0, Budget()).distill.feature_space == "class"
-    equal = method_spec("weighted+fixmatch-teachers-joint-equal-subspace", build, "test_resnet", 0, Budget())
-    assert (equal.distill.teacher_probe, equal.distill.feature_space) == ("joint-equal", "class")
-    with pytest.raises(ValueError, match="unknown method"):  # equal blocks are a joint probe's
-        method_spec("weighted+fixmatch-teachers-equal", build, "test_resnet", 0, Budget())
-    gated = method_spec("weighted+fixmatch-teachers-joint-subspace-agree", build, "test_resnet", 0, Budget())
-    assert (gated.distill.feature_space, gated.distill.feature_gate) == ("class", "agreement")
-    assert subspace.distill.feature_gate == "none"
-    # a gate needs the subspace: the name without it is refused with the option at fault
-    with pytest.raises(ConfigError, match="--feature-gate agreement"):
-        method_spec("weighted+fixmatch-teachers-joint-agree", build, "test_resnet", 0, Budget())
+    assert (opt(subspace, "teacher_probe"), opt(subspace, "feature_space")) == ("joint", "class")
+    assert opt(method_spec("nearest-subspace", build, "test_resnet", 0, Budget()), "feature_space") == "class"
     # and every other column distills the full features, whatever run's default is
-    budget = Budget(distill=DistillConfig(feature_space="class", feature_gate="agreement"))
-    assert {(method_spec(m, build, "test_resnet", 0, budget).distill.feature_space,
-             method_spec(m, build, "test_resnet", 0, budget).distill.feature_gate)
-            for m in ("finetune", "weighted", "single:a", "weighted+fixmatch-teachers-joint")} == {("full", "none")}
-    assert method_spec("weighted+fixmatch-teachers-joint-subspace", build, "test_resnet", 0,
-                       budget).distill.feature_gate == "none"
+    budget = Budget(distill={"feature_space": "class"})
+    assert {opt(method_spec(m, build, "test_resnet", 0, budget), "feature_space")
+            for m in ("weighted", "single:a", "weighted+fixmatch-teachers-joint")} == {"full"}
+    # names of retired options (equal probe blocks, the agreement gate, class-mean weights) are no methods
     for bogus in ("weighted+bogus", "weighted+none", "bogus+fixmatch", "weighted+fixmatch-joint", "weighted-joint",
-                  "weighted-subspace-class", "fixmatch-subspace"):
+                  "weighted-subspace-class", "fixmatch-subspace", "weighted+fixmatch-teachers-joint-equal-subspace",
+                  "weighted+fixmatch-teachers-joint-subspace-agree", "weighted-class-mean+fixmatch-teachers-joint"):
         with pytest.raises(ValueError, match="unknown method"):
             method_spec(bogus, build, "test_resnet", 0, Budget())
+    with pytest.raises(ConfigError, match="--method-opt lam"):  # a budget's options are validated when used
+        method_spec("weighted", build, "test_resnet", 0, Budget(distill={"lam": -1.0}))
 
 
 def test_nearest_picks_by_the_ranking_metric_and_the_rest_are_fed_the_weighting_metric(build):
@@ -99,26 +91,29 @@ def test_nearest_picks_by_the_ranking_metric_and_the_rest_are_fed_the_weighting_
 def test_class_suffix_weighs_the_sources_per_class_and_composes_with_consistency(build):
     specs = {m: method_spec(m, build, "test_resnet", 0, Budget())
              for m in ("weighted", "weighted-class", "weighted-class+fixmatch", "nearest-class", "single:a")}
-    assert {m: (s.aggregator, s.distill.source_weights, s.distill.unlabeled_loss) for m, s in specs.items()} == {
+    assert {m: (s.aggregator, opt(s, "source_weights"), opt(s, "unlabeled_loss")) for m, s in specs.items()} == {
         "weighted": ("weighted", "task", "none"), "weighted-class": ("weighted", "class", "none"),
         "weighted-class+fixmatch": ("weighted", "class", "fixmatch"), "nearest-class": ("nearest", "class", "none"),
         "single:a": ("nearest", "task", "none")}
-    budget = Budget(distill=DistillConfig(source_weights="class"))  # single runs stay one weight per source
-    assert method_spec("single:a", build, "test_resnet", 0, budget).distill.source_weights == "task"
+    budget = Budget(distill={"source_weights": "class"})  # single runs stay one weight per source
+    assert opt(method_spec("single:a", build, "test_resnet", 0, budget), "source_weights") == "task"
     with pytest.raises(ValueError, match="bogus-class"):
         method_spec("bogus-class", build, "test_resnet", 0, Budget())
 
 
-def test_signatures_of_one_weight_per_source_are_those_kept_before_per_class_weights_existed(build):
+def test_signatures_hold_every_method_option_and_differ_by_what_the_name_changes(build):
     from zoo_distill.plugin.manager import get_registry
+    from zoo_distill.training.methods.options import DistillOptions, FixMatchOptions
 
     registry = get_registry()
     task = run_signature("weighted", build, "test_resnet", 0, Budget(), registry)
-    assert "source_weights" not in task["distill"]  # kept runs signed before the field still match
+    assert set(task["method_options"]) == set(DistillOptions.__dataclass_fields__)  # defaults included
     per_class = run_signature("weighted-class", build, "test_resnet", 0, Budget(), registry)
-    assert per_class["distill"]["source_weights"] == "class"
-    assert {k: v for k, v in per_class["distill"].items() if k != "source_weights"} == task["distill"]
-
+    assert per_class["method_options"]["source_weights"] == "class"
+    assert {k: v for k, v in per_class["method_options"].items() if k != "source_weights"} == \
+        {k: v for k, v in task["method_options"].items() if k != "source_weights"}
+    baseline = run_signature("fixmatch", build, "test_resnet", 0, Budget(), registry)
+    assert set(baseline["method_options"]) == set(FixMatchOptions.__dataclass_fields__)
 
 def test_unknown_method_is_named(build):
     with pytest.raises(ValueError, match="bogus"):
@@ -218,26 +213,14 @@ def test_a_subset_takes_a_recipe_after_plus_and_keeps_its_sources(build):
                          budget)
     default = method_spec("uniform+fixmatch-teachers-joint-subspace", build, "test_resnet", 0, budget)
     assert (subset.aggregator, subset.sources) == ("uniform", ["shapes-net", "digits-net"])
-    assert subset.distill == default.distill  # the same recipe as the uniform column, on the sources named
-    assert (subset.distill.unlabeled_loss, subset.distill.teacher_probe, subset.distill.feature_space) == (
+    assert subset.method_options == default.method_options  # the uniform column's recipe, on the sources named
+    assert (opt(subset, "unlabeled_loss"), opt(subset, "teacher_probe"), opt(subset, "feature_space")) == (
         "fixmatch-teachers", "joint", "class")
     pure = method_spec("subset:shapes-net,digits-net", build, "test_resnet", 0, budget)
-    assert pure.distill.unlabeled_loss == "none" and pure.distill.feature_space == "full"  # kept runs unchanged
+    assert opt(pure, "unlabeled_loss") == "none" and opt(pure, "feature_space") == "full"
     for bad in ("subset:a,b+", "subset:a,b+nonsense"):
         with pytest.raises(ValueError, match=re.escape(f"unknown method '{bad}'")):
             method_spec(bad, build, "test_resnet", 0, budget)
-
-
-def test_class_mean_names_one_weight_per_source_from_the_per_class_weights(build):
-    spec = method_spec("weighted-class-mean+fixmatch-teachers-joint-subspace", build, "test_resnet", 0, Budget())
-    assert (spec.aggregator, spec.distill.source_weights, spec.distill.teacher_probe, spec.distill.feature_space) == (
-        "weighted", "class-mean", "joint", "class")
-    assert method_spec("weighted-class+fixmatch", build, "test_resnet", 0, Budget()).distill.source_weights == "class"
-    from zoo_distill.zoobench.tables import nearest_counterpart, table_method
-
-    assert table_method("distill", "weighted", "fixmatch-teachers", "class-mean", "joint", "class") == \
-        "weighted-class-mean+fixmatch-teachers-joint-subspace"
-    assert nearest_counterpart("weighted-class-mean+fixmatch-teachers-joint-subspace") is None
 
 
 def test_each_zoo_seed_has_its_own_folder_beside_the_feature_cache(tmp_path, monkeypatch):

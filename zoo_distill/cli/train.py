@@ -1,9 +1,5 @@
-"""``zoo-distill run`` and ``zoo-distill baseline finetune|fixmatch``: train a student, write a run folder.
-
-Defaults come from the library's config dataclasses (cheap to import), so ``--help`` shows
-exactly what ``zoo_distill.run()`` would use.
-"""
-
+import copy
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Optional
@@ -27,16 +23,35 @@ from zoo_distill.cli._common import (
 from zoo_distill.errors import ConfigError
 from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTING_METRIC
 from zoo_distill.runs.spec import RunSpec
-from zoo_distill.training.config import DistillConfig, FixMatchConfig, TrainConfig
+from zoo_distill.training.config import TrainConfig
 
-__all__ = ["OUTPUT_OPTIONS", "STUDENT_OPTIONS", "finetune", "fixmatch", "run"]
+__all__ = ["DATA_OPTIONS", "DEVICE_OPTIONS", "OUTPUT_OPTIONS", "STUDENT_OPTIONS", "finetune", "fixmatch",
+           "parse_options", "run"]
 
 baseline_app = typer.Typer(help="Train the paper's baselines with the same student and budget.", no_args_is_help=True)
 
-_T, _D, _F, _R = TrainConfig(), DistillConfig(), FixMatchConfig(), RunSpec()
+_T, _R = TrainConfig(), RunSpec()
+
+#: Accepted but not listed by --help (each command's help names them), so it shows what most runs set.
+NOT_LISTED = ("mu", "weight_decay", "eval_every", "workers", "no_cache", "skip_bad_images", "temperature", "top_k")
+
+
+def in_panel(params: list[inspect.Parameter], panel: str) -> list[inspect.Parameter]:
+    """``params`` shown under ``panel`` in --help (copies: the shared option objects stay as they are);
+    those in ``NOT_LISTED`` are accepted but hidden."""
+    out = []
+    for param in params:
+        info = copy.copy(param.default)
+        info.rich_help_panel = panel
+        info.hidden = param.name in NOT_LISTED
+        out.append(param.replace(default=info))
+    return out
+
+
+DATA_OPTIONS = in_panel(TARGET_OPTIONS, "Data")
 
 #: The student and the optimisation budget: the same for every method (budget parity).
-STUDENT_OPTIONS = [
+STUDENT_OPTIONS = in_panel([
     option("student", str, typer.Option(_R.student, "--student", help="Student architecture: any timm model name.")),
     option("student_init", str, typer.Option(_R.student_init, "--student-init", help="'pretrained' (timm weights "
            "from the Hub), 'scratch', or a safetensors file / folder with model.safetensors + config.json.")),
@@ -54,36 +69,48 @@ STUDENT_OPTIONS = [
     option("weight_decay", float, typer.Option(_T.weight_decay, "--weight-decay", help="SGD weight decay.")),
     option("seed", int, typer.Option(_T.seed, "--seed", help="Seed for sampling, augmentation and initialisation "
            "(reproducible on CPU).")),
+], "Student and budget")
+
+#: Where the run trains.
+DEVICE_OPTIONS = in_panel([
     option("device", str, typer.Option(_T.device, "--device", help="cpu, cuda or cuda:N (bf16 autocast with "
            "--precision bf16, channels_last, pinned-memory copies).")),
+    option("precision", str, typer.Option(_T.precision, "--precision", help="fp32 or bf16 (autocast).")),
     option("workers", Optional[int], typer.Option(None, "--workers", min=0, help="DataLoader processes preparing "
            "the inputs (views, augmentations) \\[default: from the CPUs available; 0: in-process]. The result is "
            "the same for any count.")),
-    option("eval_every", Optional[int], typer.Option(None, "--eval-every", min=1, help="Evaluate the test split "
-           "every N epochs and after the last \\[default: about 4 times per run].")),
-    option("precision", str, typer.Option(_T.precision, "--precision", help="fp32 or bf16 (autocast).")),
-]
+], "Device")
 
 #: Where the run goes and how it is reported.
-OUTPUT_OPTIONS = [
+OUTPUT_OPTIONS = in_panel([
     option("out", Path, typer.Option(Path("runs/latest"), "--out", "-o", help="Run directory to write.")),
     option("resume", bool, typer.Option(False, "--resume", help="Continue from the run directory's last epoch "
            "checkpoint.")),
     option("overwrite", bool, typer.Option(False, "--overwrite", help="Replace a finished run in --out (never done "
            "without this flag).")),
     option("as_json", bool, typer.Option(False, "--json", help="Print metrics.json instead of a summary.")),
-]
+    option("eval_every", Optional[int], typer.Option(None, "--eval-every", min=1, help="Evaluate the test split "
+           "every N epochs and after the last \\[default: about 4 times per run].")),
+], "Output")
+
+#: A method's own settings, as its options dataclass names them.
+METHOD_OPT = option("method_opt", list[str], typer.Option(
+    [], "--method-opt", help="The method's own setting, KEY=VALUE (repeatable; VALUE "
+    "read as JSON, else as text), e.g. lam=5 or unlabeled_loss=fixmatch; docs/distillation.md lists each "
+    "method's options and defaults."))
 
 _RUN_KEYS = ("out", "resume", "overwrite", "cache_dir", "no_cache", "skip_bad_images")
 _TARGET_KEYS = ("target", "labeled", "unlabeled", "test")
 
 
-def _parse_agg_options(pairs: list[str]) -> dict[str, Any]:
+def parse_options(flag: str, pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs of a repeatable option (``--agg-opt``, ``--method-opt``): VALUE as JSON when it
+    parses (numbers, booleans), else as text; a pair without ``=`` fails naming ``flag``."""
     out: dict[str, Any] = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"--agg-opt expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {pair!r}")
         try:
             out[key] = json.loads(value)
         except ValueError:
@@ -96,6 +123,7 @@ def _train(method: str, settings: dict[str, Any], zoo: Optional[Path] = None) ->
     import zoo_distill.api as api
     from zoo_distill.util import distributed
 
+    settings["method_options"] = parse_options("--method-opt", settings.pop("method_opt", []))
     as_json = settings.pop("as_json")
     where = {k: settings.pop(k) for k in _TARGET_KEYS}
     run_kw = {k: settings.pop(k) for k in _RUN_KEYS if k in settings}
@@ -140,97 +168,62 @@ def _report(outcome: Any, as_json: bool) -> None:
     say(stdout, f"run directory: {outcome.run_dir}")
 
 
+#: What a distillation adds: the zoo, how its sources are weighted, the method's settings.
+RUN_METHOD_OPTIONS = [
+    option("zoo", Optional[Path], ZooOption),
+    option("aggregator", str, typer.Option(_R.aggregator, "--aggregator", "-a", help="How sources are weighted: "
+           "'weighted' (DistillWeighted), 'nearest' (DistillNearest), 'uniform', or a plugin's.")),
+    option("metric", Optional[str], typer.Option(None, "--metric", "-m", show_default=False, help="Similarity "
+           f"metric that feeds the aggregator \\[default: {DEFAULT_PRIMARY_METRIC} for nearest, "
+           f"{DEFAULT_WEIGHTING_METRIC} for the others].")),
+    option("source", list[str], typer.Option([], "--source", "-s", help="Only consider these zoo entries.")),
+    option("agg_opt", list[str], typer.Option([], "--agg-opt", help="Aggregator option, KEY=VALUE (repeatable), "
+           "e.g. temperature=0.5 or top_k=2 (weighted).")),
+    option("temperature", Optional[float], typer.Option(None, "--temperature", help="Shorthand for --agg-opt "
+           "temperature=T.")),
+    option("top_k", Optional[int], typer.Option(None, "--top-k", help="Shorthand for --agg-opt top_k=K.")),
+    METHOD_OPT,
+]
+RUN_METHOD_OPTIONS = in_panel(RUN_METHOD_OPTIONS, "Method")
+CACHE_OPTIONS = in_panel([
+    option("cache_dir", Optional[Path], CacheDir),
+    option("no_cache", bool, typer.Option(False, "--no-cache", help="Neither read nor write cached features.")),
+], "Output")
+
+
 @cli_errors
-@with_options(TARGET_OPTIONS, STUDENT_OPTIONS, OUTPUT_OPTIONS)
-def run(
-    zoo: Optional[Path] = ZooOption,
-    aggregator: str = typer.Option(_R.aggregator, "--aggregator", "-a", help="How sources are weighted: 'weighted' "
-                                   "(DistillWeighted), 'nearest' (DistillNearest), 'uniform', or a plugin's."),
-    metric: Optional[str] = typer.Option(None, "--metric", "-m", show_default=False, help="Similarity metric that "
-                                         f"feeds the aggregator \\[default: {DEFAULT_PRIMARY_METRIC} for nearest, "
-                                         f"{DEFAULT_WEIGHTING_METRIC} for the others]."),
-    source: list[str] = typer.Option([], "--source", "-s", help="Only consider these zoo entries."),
-    temperature: Optional[float] = typer.Option(None, help="Aggregator option 'temperature' (weighted)."),
-    top_k: Optional[int] = typer.Option(None, "--top-k", help="Aggregator option 'top_k' (weighted)."),
-    agg_opt: list[str] = typer.Option([], "--agg-opt", help="Other aggregator option, KEY=VALUE (repeatable)."),
-    lam: float = typer.Option(_D.lam, "--lambda", help="Weight of the feature-distillation term."),
-    views: int = typer.Option(_D.views, "--views", min=1, help="Augmented views per image in the teacher bank."),
-    feature_loss: str = typer.Option(_D.feature_loss, "--feature-loss", help="cosine or mse."),
-    head: str = typer.Option(_D.head, "--head", help="Projection head per source: linear or mlp."),
-    feature_space: str = typer.Option(_D.feature_space, "--feature-space", help="What the student reproduces of "
-                                      "each teacher's features: 'class' (the default), only their coordinates "
-                                      "that tell the labeled classes apart (LDA on the labeled images), so what "
-                                      "a teacher sees besides the classes is not learned; 'full', all of them "
-                                      "(the paper's term). Fewer than 3 labeled classes: full."),
-    feature_gate: str = typer.Option(_D.feature_gate, "--feature-gate", help="With --feature-space class: "
-                                     "'agreement' drops a teacher's feature term on an unlabeled image where the "
-                                     "student is confident (--threshold) and the teacher's class for it (LDA in its "
-                                     "class subspace) is another one; 'none' (the default) keeps it everywhere."),
-    online_teachers: bool = typer.Option(False, "--online-teachers", help="Run teachers every step on fresh "
-                                         "views instead of the cached bank (slower; for comparison)."),
-    unlabeled_loss: str = typer.Option(_D.unlabeled_loss, "--unlabeled-loss", help="What the unlabeled images "
-                                       "train besides the feature term: 'fixmatch-teachers' (the default: FixMatch "
-                                       "consistency whose pseudo-labels weigh the student's weak-view prediction by "
-                                       "a linear probe on the teachers' features of the labeled images; one forward "
-                                       "pass, a FixMatch step's cost), 'fixmatch' (pseudo-labels from the student "
-                                       "alone) or 'none' (pure distillation; with --feature-space full, the paper's)."),
-    lam_schedule: str = typer.Option(_D.lam_schedule, "--lambda-schedule", help="λ over training: constant, or "
-                                     "decayed to 0 by the last step (linear, cosine)."),
-    lam_scale: str = typer.Option(_D.lam_scale, "--lambda-scale", help="'knn': weight each source's feature term "
-                                  "by its kNN accuracy above chance on the labeled images, so a zoo that does not fit "
-                                  "the target drops out; 'none': α alone."),
-    source_weights: str = typer.Option(_D.source_weights, "--source-weights", help="'task': one weight α per "
-                                       "source for the whole task; 'class': the aggregator weighs the sources once "
-                                       "per class, by each source's LEEP on that class's labeled images (feature "
-                                       "average precision when a source has no head), so a task whose classes "
-                                       "come from several domains learns each class from its own teacher; "
-                                       "'class-mean': one weight per source, the mean over the classes of those "
-                                       "per-class weights."),
-    teacher_probe: str = typer.Option(_D.teacher_probe, "--teacher-probe", help="With --unlabeled-loss "
-                                      "fixmatch-teachers: 'joint' (the default), one probe on every teacher's "
-                                      "features side by side (each weighed by √α); 'joint-equal', the same with "
-                                      "every teacher's features weighed alike (α only picks the teachers); "
-                                      "'mixture', a probe per teacher mixed with α."),
-    threshold: float = typer.Option(_F.threshold, "--threshold", help="With --unlabeled-loss fixmatch or "
-                                    "fixmatch-teachers: confidence needed for a pseudo-label; with --feature-gate "
-                                    "agreement, for the student to overrule a teacher."),
-    lambda_u: float = typer.Option(_F.lambda_u, "--lambda-u", help="With --unlabeled-loss fixmatch or "
-                                   "fixmatch-teachers: weight of the consistency loss."),
-    cache_dir: Optional[Path] = CacheDir,
-    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write cached features."),
-    settings: dict = None,
-) -> None:
-    """Distill the ranked zoo into a small student (DistillWeighted; --aggregator nearest: DistillNearest)."""
-    options = _parse_agg_options(agg_opt)
-    settings.update(aggregator=aggregator, metric=metric, sources=source, temperature=temperature, top_k=top_k,
-                    aggregator_options=options, lam=lam, views=views, feature_loss=feature_loss, head=head,
-                    feature_space=feature_space, feature_gate=feature_gate,
-                    online_teachers=online_teachers, unlabeled_loss=unlabeled_loss, lam_schedule=lam_schedule,
-                    lam_scale=lam_scale, source_weights=source_weights, teacher_probe=teacher_probe,
-                    threshold=threshold, lambda_u=lambda_u,
-                    cache_dir=cache_dir, no_cache=no_cache)
+@with_options(DATA_OPTIONS, RUN_METHOD_OPTIONS, STUDENT_OPTIONS, DEVICE_OPTIONS, OUTPUT_OPTIONS, CACHE_OPTIONS)
+def run(settings: dict = None) -> None:
+    """Distill the ranked zoo into a small student (DistillWeighted; --aggregator nearest: DistillNearest).
+
+    The distillation's own settings (lambda, views, the unlabeled loss, per-class source weights, the
+    consistency threshold, ...) are --method-opt KEY=VALUE (docs/distillation.md). Also accepted: --mu,
+    --weight-decay, --eval-every, --workers, --no-cache, --skip-bad-images, --temperature, --top-k."""
+    zoo = settings.pop("zoo")
+    settings.update(sources=settings.pop("source"),
+                    aggregator_options=parse_options("--agg-opt", settings.pop("agg_opt")))
     _train("distill", settings, zoo)
 
 
 @baseline_app.command("finetune")
 @cli_errors
-@with_options(TARGET_OPTIONS, STUDENT_OPTIONS, OUTPUT_OPTIONS)
+@with_options(DATA_OPTIONS, in_panel([METHOD_OPT], "Method"), STUDENT_OPTIONS, DEVICE_OPTIONS, OUTPUT_OPTIONS)
 def finetune(settings: dict = None) -> None:
     """Fine-tune the student initialisation on the labeled images only (the paper's transfer baseline).
 
     Unlabeled images are not trained on, but they count towards the steps per epoch exactly as
-    for the other methods, so every method gets the same number of steps."""
+    for the other methods, so every method gets the same number of steps. Also accepted: --mu,
+    --weight-decay, --eval-every, --workers, --skip-bad-images."""
     _train("finetune", settings)
 
 
 @baseline_app.command("fixmatch")
 @cli_errors
-@with_options(TARGET_OPTIONS, STUDENT_OPTIONS, OUTPUT_OPTIONS)
-def fixmatch(
-    threshold: float = typer.Option(_F.threshold, help="Confidence needed for a pseudo-label."),
-    lambda_u: float = typer.Option(_F.lambda_u, "--lambda-u", help="Weight of the unlabeled consistency loss."),
-    settings: dict = None,
-) -> None:
-    """FixMatch (Sohn et al. 2020) on labeled + unlabeled images, same student and budget."""
-    settings.update(threshold=threshold, lambda_u=lambda_u)
+@with_options(DATA_OPTIONS, in_panel([METHOD_OPT], "Method"), STUDENT_OPTIONS, DEVICE_OPTIONS, OUTPUT_OPTIONS)
+def fixmatch(settings: dict = None) -> None:
+    """FixMatch (Sohn et al. 2020) on labeled + unlabeled images, same student and budget.
+
+    Its settings are --method-opt KEY=VALUE: threshold (0.95), lambda_u (1.0), randaugment_ops,
+    randaugment_magnitude, cutout (docs/distillation.md). Also accepted: --mu, --weight-decay,
+    --eval-every, --workers, --skip-bad-images."""
     _train("fixmatch", settings)

@@ -24,8 +24,8 @@ from zoo_distill.errors import CacheError, ZooDistillError
 from zoo_distill.features.cache import FeatureCache, cache_key
 from zoo_distill.plugin.types import Teacher
 from zoo_distill.util import distributed
-from zoo_distill.util.checks import check_int
-from zoo_distill.util.workers import MAX_DEFAULT_WORKERS, default_workers
+from zoo_distill.util.device import check_device, resolve_device
+from zoo_distill.util.workers import MAX_DEFAULT_WORKERS, default_workers, resolve_workers
 
 if TYPE_CHECKING:  # torch and timm load when features are computed, not when they are found in the cache
     import torch
@@ -51,14 +51,6 @@ class FeatureSet:
 
 ImageFn = Callable[[int, Image.Image], Image.Image]  # (index, decoded image) -> the view to encode
 Batches = Iterator[tuple[np.ndarray, "np.ndarray | None"]]  # (features [B, D], logits [B, C] or None) per batch
-
-def resolve_workers(workers: int | None, images: int, batch_size: int) -> int:
-    """``workers``, or when None the default: none for a single batch (nothing to overlap), else
-    ``default_workers()``. The count never changes the features, only how fast they come."""
-    if workers is not None:
-        return check_int("workers", workers, 0)
-    return 0 if images <= batch_size else default_workers()
-
 
 @dataclass(frozen=True)
 class _Failure:
@@ -104,18 +96,6 @@ class _OnShard:
 
     def __call__(self, index: int, image: Image.Image) -> Image.Image:
         return self.image_fn(int(self.indices[index]), image)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N``, with a clear error if CUDA is asked for but missing."""
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ZooDistillError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as exc:
-        raise ZooDistillError(f"--device {device!r} is not a valid device: {exc}") from None
 
 
 def eval_transform(teacher: Teacher):
@@ -337,9 +317,3 @@ def _whole_blocks(batches: Batches, n: int, batch_size: int,
         features, logits = next(batches, none)
         size = min(n, (k + 1) * block) - k * block
         yield k * block, distributed.gather_rows(features, size), distributed.gather_rows(logits, size)
-
-
-def check_device(device: str) -> None:
-    """Fail early on a device this machine lacks; ``cpu`` is checked without importing torch."""
-    if device != "cpu":
-        resolve_device(device)

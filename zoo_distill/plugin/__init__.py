@@ -18,14 +18,19 @@ from zoo_distill.plugin.types import (
     EntryFieldError,
     HubFiles,
     LocalFile,
+    Method,
+    MethodSetup,
     Metric,
     SourceProvider,
     Teacher,
     TeacherIdentity,
+    TeacherOptions,
     ZooEntry,
+    method_option,
 )
 
 __all__ = [
-    "FEATURES", "LOGITS", "PROJECT_NAME", "Aggregator", "EntryFieldError", "HubFiles", "LocalFile", "Metric",
-    "SourceProvider", "Teacher", "TeacherIdentity", "ZooEntry", "hookimpl", "hookspec",
+    "FEATURES", "LOGITS", "PROJECT_NAME", "Aggregator", "EntryFieldError", "HubFiles", "LocalFile", "Method",
+    "MethodSetup", "Metric", "SourceProvider", "Teacher", "TeacherIdentity", "TeacherOptions", "ZooEntry", "hookimpl",
+    "hookspec", "method_option",
 ]

@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 import pluggy
 
-__all__ = ["PROJECT_NAME", "register_aggregators", "register_metrics", "register_sources", "register_zoo_entries"]
+__all__ = ["PROJECT_NAME", "register_aggregators", "register_methods", "register_metrics", "register_sources",
+           "register_zoo_entries"]
 
 PROJECT_NAME = "zoo_distill"
 
@@ -38,6 +39,13 @@ def register_metrics(register: Callable) -> None:
 def register_aggregators(register: Callable) -> None:
     """Register aggregation strategies: call ``register(Aggregator(...))`` for each; an aggregator
     maps per-source scores to weights alpha that sum to 1 (``nearest``, ``weighted``, ...)."""
+
+
+@hookspec
+def register_methods(register: Callable) -> None:
+    """Register training methods: call ``register(Method(...))`` for each; a method has a name (a run
+    spec's ``method``: ``distill``, ``finetune``, ...), an options dataclass set with ``--method-opt
+    KEY=VALUE`` and a factory that builds its training objective from the run's plain inputs."""
 
 
 @hookspec

@@ -48,7 +48,7 @@ import pluggy
 from zoo_distill._version import __version__
 from zoo_distill.errors import UnknownNameError
 from zoo_distill.plugin import hookspecs
-from zoo_distill.plugin.types import Aggregator, Metric, SourceProvider, ZooEntry
+from zoo_distill.plugin.types import Aggregator, Method, Metric, SourceProvider, ZooEntry
 
 __all__ = ["BUILTIN_PLUGINS", "DISABLE_ENV", "ENTRY_POINT_GROUP", "HOOKS", "Hook", "LOAD_ENV", "PluginInfo",
     "PluginRegistry", "get_registry", "load_plugins"]
@@ -63,6 +63,7 @@ BUILTIN_PLUGINS = (
     "zoo_distill.builtin.sources",
     "zoo_distill.builtin.metrics",
     "zoo_distill.builtin.aggregators",
+    "zoo_distill.builtin.methods",
 )
 
 _IMPL_MARKER = f"{hookspecs.PROJECT_NAME}_impl"  # where pluggy's HookimplMarker keeps its options
@@ -82,6 +83,7 @@ HOOKS: dict[str, Hook] = {hook.name: hook for hook in (
     Hook("register_sources", "provider", SourceProvider),
     Hook("register_metrics", "metric", Metric),
     Hook("register_aggregators", "aggregator", Aggregator),
+    Hook("register_methods", "method", Method),
     Hook("register_zoo_entries", "zoo entry", ZooEntry),
 )}
 
@@ -125,6 +127,10 @@ class PluginRegistry:
         return self.registered["register_aggregators"]
 
     @property
+    def methods(self) -> dict[str, Method]:
+        return self.registered["register_methods"]
+
+    @property
     def zoo_entries(self) -> dict[str, ZooEntry]:
         return self.registered["register_zoo_entries"]
 
@@ -140,6 +146,9 @@ class PluginRegistry:
 
     def aggregator(self, name: str) -> Aggregator:
         return self.get("register_aggregators", name)
+
+    def method(self, name: str) -> Method:
+        return self.get("register_methods", name)
 
     def provider(self, name: str) -> SourceProvider:
         return self.get("register_sources", name)

@@ -7,17 +7,19 @@ a numpy/torch array, so a plugin never needs to know the core's internals.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from zoo_distill.errors import ConfigError
 from zoo_distill.plugin.returns import check_score, check_weights
+from zoo_distill.util.checks import check_choice, check_float, check_int
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Aggregator", "EntryFieldError", "FEATURES", "HubFiles", "LOGITS", "LocalFile", "Metric",
-    "SourceProvider", "Teacher", "TeacherIdentity", "ZooEntry"]
+__all__ = ["Aggregator", "EntryFieldError", "FEATURES", "HubFiles", "LOGITS", "LocalFile", "Method", "MethodSetup",
+    "Metric", "SourceProvider", "Teacher", "TeacherIdentity", "TeacherOptions", "ZooEntry", "method_option"]
 
 
 #: What a metric may ask the core to provide.
@@ -191,3 +193,96 @@ class SourceProvider:
     #: entry gets ``options["target_classes"]`` = ``[{"name": folder, "prompt": text}, ...]`` in label order
     #: before ``identify`` / ``load`` (``zoo_distill.zoo.target_classes``), and the digest must depend on them.
     class_names: bool = False
+
+
+def method_option(key: str) -> str:
+    """How an error names a method's option: as the user sets it, ``--method-opt KEY``."""
+    return f"--method-opt {key}"
+
+
+@dataclass(frozen=True)
+class TeacherOptions:
+    """The settings the core reads of a method that uses teachers (``Method.uses_teachers``): how the
+    teacher bank is made and how the aggregator's weights alpha are kept. A teacher-using method's
+    options dataclass derives from this one and adds its own fields."""
+
+    views: int = 8  # V: augmented views per image in the teacher-target bank
+    view_seed: int = 0  # the bank's seed: fixed across training seeds so the bank is reused
+    weight_threshold: float = 1e-3  # sources with alpha below this are dropped (cost nothing)
+    # "class": the aggregator weighs the sources once per class, on how well each knows that class, so a
+    # task whose classes come from two domains learns each half from its own teacher (docs/results.md).
+    source_weights: str = "task"
+
+    def __post_init__(self) -> None:
+        check_int(method_option("views"), self.views, 1, 1024)
+        check_int(method_option("view_seed"), self.view_seed, 0, 2**63 - 1)
+        check_float(method_option("weight_threshold"), self.weight_threshold, 0, 1, high_open=True)
+        check_choice(method_option("source_weights"), self.source_weights, ("task", "class"))
+
+
+@dataclass
+class MethodSetup:
+    """The run's plain inputs a method's factory builds its training objective from.
+
+    Built by ``runs/run.py``: the student (``training.student.Student``), the labeled and unlabeled
+    ``ImagePool``s with the labels, the device, the shared ``TrainConfig``, the view policy (the
+    augmentation every method draws its views from) and the method's validated ``options``. For a
+    method with ``uses_teachers``: the aggregator's weights ``alpha``, the teacher bank ``bank``
+    (``{source: [views, labeled + unlabeled, D]}``) and, with ``source_weights="class"``, ``class_alpha``
+    (``{source: [classes]}``). ``notes`` collects what the run tells the user.
+    """
+
+    student: Any
+    labeled: Any
+    labels: np.ndarray
+    unlabeled: Any
+    device: Any
+    train: Any
+    policy: Any
+    options: Any
+    alpha: dict[str, float] = field(default_factory=dict)
+    bank: Mapping[str, Any] = field(default_factory=dict)
+    class_alpha: Mapping[str, np.ndarray] | None = None
+    label: str = ""  # how the run names the method in logs and plots, e.g. ``distill[weighted]``
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A training method: its name, its options dataclass and the factory of its objective.
+
+    ``options`` is a dataclass whose fields all have defaults and whose ``__post_init__`` raises a
+    ``ConfigError`` naming ``--method-opt KEY`` for a bad value; it must import without torch (the
+    CLI's ``--help`` reads it). ``build(setup)`` returns the training objective ``training/loop.py``
+    trains (``name``, ``uses_unlabeled``, ``make_inputs``, ``modules()``, ``loss(inputs)``).
+    ``uses_teachers``: the run ranks the zoo, builds the teacher bank and passes alpha (the options then
+    derive from :class:`TeacherOptions`); ``uses_unlabeled``: the unlabeled images are trained on.
+    """
+
+    name: str
+    options: type
+    build: Callable[[MethodSetup], Any]
+    uses_teachers: bool = False
+    uses_unlabeled: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not (is_dataclass(self.options) and isinstance(self.options, type)):
+            raise TypeError(f"method {self.name!r}: options must be a dataclass type, got {self.options!r}")
+        required = [f.name for f in fields(self.options) if f.default is MISSING and f.default_factory is MISSING]
+        if required:
+            raise TypeError(f"method {self.name!r}: every option needs a default; {', '.join(required)} has none")
+        if self.uses_teachers and not issubclass(self.options, TeacherOptions):
+            raise TypeError(f"method {self.name!r} uses teachers: its options must derive from TeacherOptions")
+
+    def option_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self.options))
+
+    def make_options(self, values: Mapping[str, Any] | None = None) -> Any:
+        """The options dataclass made from ``values`` (the rest at their defaults), validated as it is made."""
+        values = dict(values or {})
+        unknown = sorted(set(values) - set(self.option_names()))
+        if unknown:
+            raise ConfigError(f"method {self.name!r} has no option {', '.join(map(method_option, unknown))}; "
+                              f"known: {', '.join(self.option_names()) or '(none)'}")
+        return self.options(**values)

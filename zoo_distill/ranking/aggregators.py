@@ -17,10 +17,20 @@ from zoo_distill.errors import ConfigError
 from zoo_distill.plugin.types import Aggregator
 from zoo_distill.util.checks import check_float, check_int
 
-__all__ = ["AGGREGATORS", "MAX_TEMPERATURE", "MAX_TOP_K", "check_weighted_options", "nearest", "uniform", "weighted"]
+__all__ = ["AGGREGATORS", "MAX_TEMPERATURE", "MAX_TOP_K", "active_weights", "check_weighted_options", "nearest",
+           "uniform", "weighted"]
 
 MAX_TEMPERATURE = 1e6  # beyond this every weight is uniform to float precision
 MAX_TOP_K = 1_000_000  # 0 keeps every source
+
+
+def active_weights(alpha: Mapping[str, float], threshold: float) -> dict[str, float]:
+    """Drop sources below the threshold and renormalise; zero-weight sources cost nothing."""
+    kept = {k: v for k, v in alpha.items() if v >= threshold}
+    total = sum(kept.values())
+    if total <= 0:
+        raise ValueError("every source weight is zero (or below the threshold): nothing to distill from")
+    return {k: v / total for k, v in kept.items()}
 
 
 def _check(scores: Mapping[str, float]) -> tuple[list[str], np.ndarray]:

@@ -21,15 +21,17 @@ image's weights sum to 1, as alpha's do.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from zoo_distill.plugin.returns import PluginOutputError, check_weights
+from zoo_distill.ranking.aggregators import active_weights
 from zoo_distill.ranking.metrics._common import leep_per_sample, softmax
 
 __all__ = ["class_average_precision", "class_leep", "class_scores", "class_weights", "comparable_scores",
-           "effective_alpha"]
+           "effective_alpha", "per_class_alpha"]
 
 Aggregate = Callable[[Mapping[str, float]], Mapping[str, float]]
 
@@ -128,3 +130,26 @@ def effective_alpha(weights: Mapping[str, np.ndarray], threshold: float) -> tupl
         raise ValueError(f"no source weighs at least the threshold {threshold} on class(es) {empty}")
     kept = {s: w / total for s, w in kept.items()}
     return {s: float(w.mean()) for s, w in kept.items()}, kept
+
+
+def per_class_alpha(class_scores: Mapping[str, Mapping[str, list[float]]], aggregate: Aggregate,
+                    alpha: Mapping[str, float], threshold: float
+                    ) -> tuple[str, dict[str, float], dict[str, np.ndarray]]:
+    """A run's per-class source weights: ``(kind of score, alpha, {source: [classes]})``.
+
+    ``class_scores``: each source's per-class scores by kind (``SourceScore.class_scores``);
+    ``aggregate``: the run's aggregator with its options, applied class by class; ``alpha``: the
+    whole-task weights, each class's fallback (they must not all be zero); ``threshold``: sources
+    below it on every class are dropped. A weight that is not finite and >= 0 is a ValueError."""
+    active_weights(alpha, 0.0)
+    kind, by_class = comparable_scores(class_scores)
+
+    def checked(scores: Mapping[str, float]) -> Mapping[str, float]:
+        weights = aggregate(scores)
+        if not all(math.isfinite(w) and w >= 0 for w in weights.values()):
+            raise ValueError(f"weights must be finite and >= 0 on every class, got {dict(weights)}")
+        active_weights(weights, 0.0)
+        return weights
+
+    alpha, table = effective_alpha(class_weights(by_class, checked, alpha), threshold)
+    return kind, alpha, table

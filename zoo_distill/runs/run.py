@@ -23,27 +23,25 @@ from zoo_distill.data.target import TargetData, check_out_outside_target, finger
 from zoo_distill.errors import ConfigError, ZooDistillError
 from zoo_distill.features.bank import build_bank
 from zoo_distill.features.cache import FeatureCache
-from zoo_distill.features.extract import resolve_device
 from zoo_distill.plugin.manager import PluginRegistry
+from zoo_distill.plugin.types import MethodSetup, TeacherOptions
+from zoo_distill.ranking.aggregators import active_weights
 from zoo_distill.ranking.defaults import DEFAULT_WEIGHTING_METRIC
-from zoo_distill.ranking.per_class import class_weights, comparable_scores, effective_alpha
+from zoo_distill.ranking.per_class import per_class_alpha
 from zoo_distill.ranking.rank import plugin_failure, rank_sources
 from zoo_distill.runs.outdir import check_out_dir, clear_run_files
-from zoo_distill.runs.spec import METHODS, RunSpec
+from zoo_distill.runs.spec import RunSpec, resolve_method
 from zoo_distill.training.inputs import predict_batches, student_transform
 from zoo_distill.training.loop import predict_logits, train
-from zoo_distill.training.methods.distill import Distill, active_weights
-from zoo_distill.training.methods.feature_space import MIN_CLASSES
-from zoo_distill.training.methods.finetune import FineTune
-from zoo_distill.training.methods.fixmatch import FixMatch
 from zoo_distill.training.pipeline import image_loader, resolve_workers, to_device, unwrap
 from zoo_distill.training.student import create_student
 from zoo_distill.util import distributed
 from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.util.device import resolve_device
 from zoo_distill.zoo.file import Zoo
 
-__all__ = ["Evaluator", "RunResult", "accuracy_of", "accuracy_report", "check_aggregator", "check_writable",
-    "feature_space_for", "input_size_warning", "run"]
+__all__ = ["Evaluator", "RunResult", "accuracy_of", "accuracy_report", "check_aggregator", "check_run_spec",
+    "check_writable", "input_size_warning", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,14 +126,13 @@ def input_size_warning(student, paths, explicit: bool, sample: int = 32) -> str 
             f"{cost}; set --input-size (e.g. --input-size {max(image_side, 8)})")
 
 
-def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry, cache, progress,
-             notes: list[str]) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray] | None]:
+def _weights(spec: RunSpec, options: TeacherOptions, data: TargetData, zoo: Zoo, registry: PluginRegistry, cache,
+             progress, notes: list[str]) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray] | None]:
     """Similarity scores on the labeled set, then the aggregator's alpha (thresholded), and with
-    ``--source-weights class`` its weights per class (``ranking.per_class``; else None; ``class-mean``
-    returns their mean over the classes as alpha and no table)."""
+    ``source_weights="class"`` its weights per class (``ranking.per_class``; else None)."""
     aggregator = registry.aggregator(spec.aggregator)
     registry.metric(spec.metric)
-    per_class = spec.distill.source_weights in ("class", "class-mean")
+    per_class = options.source_weights == "class"
     ranking = rank_sources(data, zoo.select(spec.sources), [spec.metric], registry, cache,
                            spec.train.batch_size, spec.train.device, progress, per_class=per_class)
     for s in ranking.sources:
@@ -151,20 +148,11 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
     try:
         alpha = aggregator.weights(scores, **spec.aggregator_options)
         if not per_class:
-            return scores, active_weights(alpha, spec.distill.weight_threshold), None
-        active_weights(alpha, 0.0)  # the whole-task weights (each class's fallback) must not all be zero
-        kind, by_class = comparable_scores({s.name: s.class_scores for s in ranking.sources if s.name in scores})
-
-        def aggregate(class_scores: dict[str, float]) -> dict[str, float]:
-            weights = aggregator.weights(class_scores, **spec.aggregator_options)  # checked there
-            active_weights(weights, 0.0)
-            return weights
-
-        alpha, table = effective_alpha(class_weights(by_class, aggregate, alpha), spec.distill.weight_threshold)
-        if spec.distill.source_weights == "class-mean":  # one weight per source: the classes' mean
-            notes.append(f"source weights: the mean over classes of per-class weights, from each source's "
-                         f"per-class {kind} on the labeled images")
-            return scores, alpha, None
+            return scores, active_weights(alpha, options.weight_threshold), None
+        kind, alpha, table = per_class_alpha(
+            {s.name: s.class_scores for s in ranking.sources if s.name in scores},
+            lambda class_scores: aggregator.weights(class_scores, **spec.aggregator_options), alpha,
+            options.weight_threshold)
         notes.append(f"source weights per class, from each source's per-class {kind} on the labeled images")
         return scores, alpha, table
     except ZooDistillError:
@@ -172,22 +160,6 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
     except Exception as exc:  # noqa: BLE001 - a plugin's failure, whatever it raised: one line naming it
         who = registry.describe("register_aggregators", spec.aggregator)
         raise ZooDistillError(f"{who}: {exc if isinstance(exc, ValueError) else plugin_failure(exc)}") from None
-
-
-def feature_space_for(spec: RunSpec, labels: np.ndarray, notes: list[str]) -> RunSpec:
-    """``--feature-space class`` (the default) needs labeled images of 3 classes or more; with fewer the
-    run distills the full features, records that in its spec and says so."""
-    present = len(np.unique(labels))
-    if spec.method != "distill" or spec.distill.feature_space != "class" or present >= MIN_CLASSES:
-        return spec
-    gate = spec.distill.feature_gate != "none"
-    note = (f"--feature-space class needs labeled images of at least {MIN_CLASSES} classes and this target has "
-            f"{present}: distilling the teachers' full features (--feature-space full"
-            + (", without --feature-gate)" if gate else ")"))
-    if distributed.is_main():
-        logger.warning(note)
-    notes.append(note)
-    return replace(spec, distill=replace(spec.distill, feature_space="full", feature_gate="none"))
 
 
 def check_aggregator(spec: RunSpec, registry: PluginRegistry) -> None:
@@ -198,6 +170,15 @@ def check_aggregator(spec: RunSpec, registry: PluginRegistry) -> None:
         aggregator.validate_options(spec.aggregator_options)
     except ValueError as exc:
         raise ConfigError(f"aggregator {spec.aggregator!r}: {exc}") from None
+
+
+def check_run_spec(spec: RunSpec, registry: PluginRegistry) -> RunSpec:
+    """The method, its options and (for a method that uses teachers) the aggregator, its options and
+    the metric exist and are valid; returns ``spec`` with every option of the method filled in."""
+    method, options = resolve_method(spec, registry)
+    if method.uses_teachers:
+        check_aggregator(spec, registry)
+    return replace(spec, method_options=asdict(options))
 
 
 def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegistry, cache: FeatureCache | None,
@@ -211,11 +192,9 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     from zoo_distill.runs.export import check_export_support, save_student
     from zoo_distill.runs.plots import plot_curves
 
-    if spec.method not in METHODS:
-        raise ZooDistillError(f"unknown method {spec.method!r}; known: {', '.join(METHODS)}")
     check_export_support()
-    if spec.method == "distill":
-        check_aggregator(spec, registry)
+    spec = check_run_spec(spec, registry)
+    method, options = resolve_method(spec, registry)
     out_note = check_out_dir(Path(out), resume, overwrite)
     check_out_outside_target(Path(out), data)
     started = time.perf_counter()
@@ -225,17 +204,16 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         check_writable(out)
     distributed.barrier()
     notes: list[str] = ([out_note] if out_note else []) + list(data.notes)
-    if not data.unlabeled and spec.method != "finetune":
+    if not data.unlabeled and method.uses_unlabeled:
         notes.append("the target has no unlabeled images: training on the labeled images only")
     if data.test is None:
         notes.append("the target has no test split: no accuracy is reported")
     labels = np.asarray(data.train.labels)
-    spec = feature_space_for(spec, labels, notes)
     labeled, unlabeled = ImagePool(data.train.paths), ImagePool(data.unlabeled)
 
     scores: dict[str, float] = {}
     alpha: dict[str, float] = {}
-    class_alpha: dict[str, np.ndarray] | None = None  # --source-weights class: {source: weight per class}
+    class_alpha: dict[str, np.ndarray] | None = None  # source_weights="class": {source: weight per class}
     torch.manual_seed(spec.train.seed)  # the student's and the heads' initialisation
     student = create_student(spec.student, len(data.class_names), spec.student_init, spec.input_size)
     size_note = input_size_warning(student, list(data.train.paths) + list(data.unlabeled), spec.input_size is not None)
@@ -243,32 +221,32 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         if distributed.is_main():
             logger.warning(size_note)
         notes.append(size_note)
-    if spec.method == "distill":
+    setup = MethodSetup(student, labeled, labels, unlabeled, device, spec.train, spec.policy, options,
+                        label=spec.method, notes=notes)
+    if method.uses_teachers:
         if zoo is None:
-            raise ZooDistillError("distillation needs a zoo")
-        scores, alpha, class_alpha = _weights(spec, data, zoo, registry, cache, progress, notes)
+            raise ZooDistillError(f"method {spec.method!r} needs a zoo")
+        scores, alpha, class_alpha = _weights(spec, options, data, zoo, registry, cache, progress, notes)
         entries = {name: (zoo.entries[name], registry.provider(zoo.entries[name].provider)) for name in alpha}
-        teachers, bank = {}, None
-        if spec.distill.online_teachers:
-            teachers = {name: provider.load(entry).to(device) for name, (entry, provider) in entries.items()}
-        else:
-            bank = build_bank(entries, list(data.train.paths) + list(data.unlabeled), spec.distill.views,
-                              spec.distill.policy, spec.distill.view_seed, cache, spec.train.batch_size,
-                              spec.train.device, progress, workers=spec.train.workers)
+        setup.bank = build_bank(entries, list(data.train.paths) + list(data.unlabeled), options.views, spec.policy,
+                                options.view_seed, cache, spec.train.batch_size, spec.train.device, progress,
+                                workers=spec.train.workers)
+        setup.alpha, setup.class_alpha = alpha, class_alpha
+        setup.label = f"{spec.method}[{spec.aggregator}]"
         torch.manual_seed(spec.train.seed + 1)  # heads: independent of how long the bank took to build
-        unsup = "" if spec.distill.unlabeled_loss == "none" else f"+{spec.distill.unlabeled_loss}"
-        method = Distill(student, labeled, labels, unlabeled, alpha, bank, spec.distill, device, teachers,
-                         name=f"distill[{spec.aggregator}]{unsup}", fixmatch=spec.fixmatch, train=spec.train,
-                         class_alpha=class_alpha)
-    elif spec.method == "finetune":
-        method = FineTune(student, labeled, labels, device, spec.distill.policy)
-    else:
-        method = FixMatch(student, labeled, labels, unlabeled, device, spec.distill.policy, spec.fixmatch)
+    first_own_note = len(notes)
+    objective = method.build(setup)
+    if distributed.is_main():
+        for note in notes[first_own_note:]:  # what the method itself said (e.g. an option it adapted)
+            logger.warning(note)
+    trained_options = getattr(objective, "options", None)
+    if trained_options is not None:  # what the objective trains, when it adapted an option to the data
+        spec = replace(spec, method_options=asdict(trained_options))
 
     evaluate = Evaluator(student, data, spec, device) if data.test is not None else None
     # What the trained weights depend on: how many workers made the inputs, or when the test split
     # was evaluated, does not change them, so a run may be resumed with other values of those.
-    signature = {"spec": {**asdict(spec), "train": spec.train.identity(), "distill": spec.distill.identity()},
+    signature = {"spec": {**asdict(spec), "train": spec.train.identity()},
                  "labeled": fingerprint(data.train.paths, data.train.labels),
                  "unlabeled": fingerprint(data.unlabeled), "alpha": alpha}
     per_class = {k: [float(x) for x in v] for k, v in class_alpha.items()} if class_alpha else None
@@ -277,7 +255,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     if overwrite and distributed.is_main():
         clear_run_files(out)  # only now: a failure in ranking or the bank left the old run whole
     distributed.barrier()
-    result = train(method, spec.train, len(labeled), len(unlabeled), out, evaluate, signature, resume, progress)
+    result = train(objective, spec.train, len(labeled), len(unlabeled), out, evaluate, signature, resume, progress)
     if distributed.world_size() > 1:
         notes.append(f"trained with DistributedDataParallel on {distributed.world_size()} processes")
 
@@ -293,8 +271,8 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     save_student(out, student.model, student.arch, len(data.class_names), student.data_config,
                  list(data.class_names), extra={"zoo_distill": {"method": spec.method, "version": __version__}})
     metrics = {
-        "method": spec.method, "aggregator": spec.aggregator if spec.method == "distill" else None,
-        "metric": spec.metric if spec.method == "distill" else None,
+        "method": spec.method, "aggregator": spec.aggregator if method.uses_teachers else None,
+        "metric": spec.metric if method.uses_teachers else None,
         **final, "alpha": alpha, "scores": scores, "history": result.history,
         **({"class_alpha": per_class} if per_class else {}),
         "train_seconds": result.seconds, "wall_seconds": time.perf_counter() - started,
@@ -321,5 +299,5 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         raise ZooDistillError(f"cannot write {exc.filename or out}: {exc.strerror or exc}; the student and the "
                               f"last checkpoint in {out} are kept: free space, then rerun with --resume") from None
     if result.history:
-        plot_curves(result.history, out / "curves.png", f"{method.name} on {data.train.root.parent.name}")
+        plot_curves(result.history, out / "curves.png", f"{objective.name} on {data.train.root.parent.name}")
     return RunResult(out, metrics, notes)

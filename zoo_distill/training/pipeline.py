@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.target import load_rgb
 from zoo_distill.errors import ZooDistillError
-from zoo_distill.util.workers import default_workers
+from zoo_distill.util.workers import resolve_workers
 
 __all__ = ["Failed", "ImageBatches", "Inputs", "StepBatch", "StepDataset", "StepPlan", "StepSampler", "image_loader",
            "preload", "resolve_workers", "sample", "step_loader", "step_rng", "to_device", "unwrap"]
@@ -131,11 +131,6 @@ class StepSampler(Sampler):
 
     def __len__(self) -> int:
         return max(0, self.epochs - self.start_epoch) * self.steps
-
-
-def resolve_workers(workers: int | None) -> int:
-    """``workers``, or when None the default for this machine (the one feature extraction uses)."""
-    return default_workers() if workers is None else workers
 
 
 def _context() -> str | None:

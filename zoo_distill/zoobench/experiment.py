@@ -26,27 +26,26 @@ from zoo_distill.features.cache import FeatureCache
 from zoo_distill.plugin.manager import PluginRegistry, get_registry
 from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTING_METRIC, RANKING_AGGREGATORS
 from zoo_distill.runs.spec import RunSpec
-from zoo_distill.training.config import CONSISTENCY_LOSSES, DistillConfig, TrainConfig
+from zoo_distill.training.config import TrainConfig
+from zoo_distill.training.methods.options import DistillOptions
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.paths import default_cache_dir
 from zoo_distill.zoo.file import Zoo
 from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench, weights_digest
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
-__all__ = ["AGREEMENT_GATE", "BASELINES", "Budget", "CLASS_SUBSPACE", "CONSISTENCY", "DISTILL_AGGREGATORS",
-    "CLASS_MEAN", "EQUAL_BLOCKS", "JOINT_PROBE", "LABELS", "PER_CLASS", "Workspace", "default_root", "full_root",
+__all__ = ["BASELINES", "Budget", "CLASS_SUBSPACE", "CONSISTENCY", "DISTILL_AGGREGATORS", "JOINT_PROBE", "LABELS",
+    "PER_CLASS", "Workspace", "default_root", "full_root",
     "load_split", "keep_result", "kept_result", "method_spec", "open_workspace", "run_method", "run_or_reuse",
     "run_signature", "zoo_relative"]
 
 BASELINES = ("finetune", "fixmatch")
 DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
 CONSISTENCY = "+fixmatch"  # e.g. "weighted+fixmatch": the aggregator's distillation plus FixMatch consistency
-PER_CLASS = "-class"  # e.g. "weighted-class": the aggregator's weights per class (--source-weights class)
-CLASS_MEAN = "-class-mean"  # "weighted-class-mean": their mean over the classes (--source-weights class-mean)
-JOINT_PROBE = "-joint"  # "weighted+fixmatch-teachers-joint": one probe on all teachers (--teacher-probe joint)
-EQUAL_BLOCKS = "-equal"  # after -joint: "…-joint-equal" (--teacher-probe joint-equal)
-CLASS_SUBSPACE = "-subspace"  # "weighted+fixmatch-teachers-joint-subspace" (--feature-space class)
-AGREEMENT_GATE = "-agree"  # last, after -subspace: "…-joint-subspace-agree" (--feature-gate agreement)
+PER_CLASS = "-class"  # e.g. "weighted-class": the aggregator's weights per class (source_weights=class)
+JOINT_PROBE = "-joint"  # "weighted+fixmatch-teachers-joint": one probe on all teachers (teacher_probe=joint)
+CLASS_SUBSPACE = "-subspace"  # "weighted+fixmatch-teachers-joint-subspace" (feature_space=class)
+CONSISTENCY_LOSSES = ("fixmatch", "fixmatch-teachers")
 LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNearest",
           "weighted": "DistillWeighted", "uniform": "uniform",
           "weighted+fixmatch": "DistillWeighted + FixMatch", "nearest+fixmatch": "DistillNearest + FixMatch",
@@ -60,12 +59,7 @@ LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNe
           "nearest+fixmatch-teachers-joint-subspace": "DistillNearest + FixMatch, joint probe, class subspace",
           "weighted-class+fixmatch-teachers-joint-subspace": "DistillWeighted per class + FixMatch, joint probe, "
                                                              "class subspace",
-          "weighted+fixmatch-teachers-joint-equal-subspace": "DistillWeighted + FixMatch, joint probe with equal "
-                                                             "blocks, class subspace",
-          "weighted+fixmatch-teachers-joint-subspace-agree": "DistillWeighted + FixMatch, joint probe, class "
-                                                             "subspace, agreement gate",
-          "weighted-class-mean+fixmatch-teachers-joint-subspace": "DistillWeighted + FixMatch, joint probe, class "
-                                                                  "subspace, class-mean weights"}
+}
 
 
 @dataclass(frozen=True)
@@ -79,7 +73,7 @@ class Budget:
     metric: str = DEFAULT_WEIGHTING_METRIC  # feeds weighted, uniform and single (whose runs it does not change)
     ranking_metric: str = DEFAULT_PRIMARY_METRIC  # picks DistillNearest's source
     aggregator_options: dict[str, Any] = field(default_factory=dict)
-    distill: DistillConfig = field(default_factory=DistillConfig)
+    distill: dict[str, Any] = field(default_factory=dict)  # the distill method's options (--method-opt) changed
 
 
 class Workspace(NamedTuple):
@@ -120,12 +114,12 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
     """The RunSpec of one method; the student always starts from the generic start."""
     train = TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, mu=budget.mu, lr=budget.lr, seed=seed)
     # single and subset runs rank sources: no consistency, one weight per source
-    pure = replace(budget.distill, unlabeled_loss="none", source_weights="task", teacher_probe="mixture",
-                   feature_space="full", feature_gate="none")
+    pure = {**budget.distill, "unlabeled_loss": "none", "source_weights": "task", "teacher_probe": "mixture",
+            "feature_space": "full"}
     spec = RunSpec(student=student_arch, student_init=str(build.generic[student_arch]), train=train,
-                   metric=budget.metric, distill=pure)
+                   metric=budget.metric, method_options=_options(pure))
     if method in BASELINES:
-        return replace(spec, method=method)
+        return replace(spec, method=method, method_options={})
     if method.startswith("single:"):
         return replace(spec, method="distill", aggregator="nearest", sources=[method.split(":", 1)[1]])
     name, sources = method, []  # name: for the error, as the caller wrote it
@@ -136,27 +130,26 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
         if not rest:
             raise ValueError(f"unknown method {method!r}: name what follows '+'")
         sources, method = names.split(","), "uniform+" + rest  # equal weights, with that recipe
-    method, gated = method.removesuffix(AGREEMENT_GATE), method.endswith(AGREEMENT_GATE)
     method, subspace = method.removesuffix(CLASS_SUBSPACE), method.endswith(CLASS_SUBSPACE)
     aggregator, _, unlabeled_loss = method.partition("+")
-    aggregator, class_mean = aggregator.removesuffix(CLASS_MEAN), aggregator.endswith(CLASS_MEAN)
     aggregator, per_class = aggregator.removesuffix(PER_CLASS), aggregator.endswith(PER_CLASS)
-    unlabeled_loss, equal = unlabeled_loss.removesuffix(EQUAL_BLOCKS), unlabeled_loss.endswith(EQUAL_BLOCKS)
     unlabeled_loss, joint = unlabeled_loss.removesuffix(JOINT_PROBE), unlabeled_loss.endswith(JOINT_PROBE)
     if aggregator in DISTILL_AGGREGATORS and unlabeled_loss in ("", *CONSISTENCY_LOSSES) \
-            and (not joint or unlabeled_loss == "fixmatch-teachers") and (not equal or joint):
+            and (not joint or unlabeled_loss == "fixmatch-teachers"):
         options = budget.aggregator_options if aggregator == "weighted" else {}
         # Explicit either way: the paper's columns stay pure distillation whatever run's default is.
-        distill = replace(budget.distill, unlabeled_loss=unlabeled_loss or "none",
-                          source_weights="class-mean" if class_mean else "class" if per_class
-                          else budget.distill.source_weights,
-                          teacher_probe=("joint-equal" if equal else "joint") if joint else "mixture",
-                          feature_space="class" if subspace else "full",
-                          feature_gate="agreement" if gated else "none")
+        distill = {**budget.distill, "unlabeled_loss": unlabeled_loss or "none",
+                   "source_weights": "class" if per_class else budget.distill.get("source_weights", "task"),
+                   "teacher_probe": "joint" if joint else "mixture", "feature_space": "class" if subspace else "full"}
         metric = budget.ranking_metric if aggregator in RANKING_AGGREGATORS else budget.metric
         return replace(spec, method="distill", aggregator=aggregator, aggregator_options=dict(options),
-                       metric=metric, distill=distill, **({"sources": sources} if sources else {}))
+                       metric=metric, method_options=_options(distill), **({"sources": sources} if sources else {}))
     raise ValueError(f"unknown method {name!r}")
+
+
+def _options(values: dict[str, Any]) -> dict[str, Any]:
+    """The distill method's options from ``values`` (the rest at their defaults), validated."""
+    return asdict(DistillOptions(**values))
 
 
 def run_method(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, registry: PluginRegistry,
@@ -176,8 +169,8 @@ def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: in
     kept run stays valid whatever they were. ``zoo_weights``: the digest when the caller has it
     (hashing the build once, not once per run) or names the build another machine trained on."""
     spec = method_spec(method, build, student_arch, seed, budget)
-    signature = json.loads(json.dumps(asdict(spec), default=str))
-    signature["distill"] = json.loads(json.dumps(spec.distill.identity(), default=str))
+    options = registry.method(spec.method).make_options(spec.method_options)  # every option, defaults included
+    signature = json.loads(json.dumps(asdict(replace(spec, method_options=asdict(options))), default=str))
     signature["student_init"] = zoo_relative(build, spec.student_init)
     signature["train"] = json.loads(json.dumps(spec.train.identity(), default=str))
     if spec.method == "distill":

@@ -18,6 +18,7 @@ from scipy.stats import kendalltau
 
 from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
 from zoo_distill.runs.spec import RunSpec
+from zoo_distill.training.methods.options import DistillOptions
 from zoo_distill.zoobench.spec import complementary_targets
 
 __all__ = ["HEADLINE", "accuracy_table", "average_row", "fmt", "group_summary", "margins", "markdown_table",
@@ -66,19 +67,18 @@ def margins(table: Mapping[str, Mapping[str, tuple[float, float, int]]], method:
 
 
 def table_method(method: str, aggregator: str, unlabeled_loss: str = "none", source_weights: str = "task",
-                 teacher_probe: str = "mixture", feature_space: str = "full", feature_gate: str = "none") -> str:
+                 teacher_probe: str = "mixture", feature_space: str = "full") -> str:
     """The table's name of a run's method: the aggregator names a distillation (``weighted`` is
     DistillWeighted; ``weighted-class`` weighs its sources per class; ``weighted+fixmatch`` adds
-    FixMatch consistency; a ``-subspace`` ending distills the teachers' class subspace, and
-    ``-subspace-agree`` gates it by agreement), the method names a baseline."""
+    FixMatch consistency; a ``-subspace`` ending distills the teachers' class subspace), the method
+    names a baseline."""
     if method != "distill":
         return method
     name = aggregator if source_weights == "task" else f"{aggregator}-{source_weights}"
-    subspace = ("-subspace" if feature_space == "class" else "") + ("-agree" if feature_gate == "agreement" else "")
+    subspace = "-subspace" if feature_space == "class" else ""
     if unlabeled_loss == "none":
         return name + subspace
-    joint = {"joint": "-joint", "joint-equal": "-joint-equal"}.get(teacher_probe, "") \
-        if unlabeled_loss == "fixmatch-teachers" else ""
+    joint = "-joint" if unlabeled_loss == "fixmatch-teachers" and teacher_probe == "joint" else ""
     return f"{name}+{unlabeled_loss}{joint}{subspace}"
 
 
@@ -87,10 +87,9 @@ def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
     method ``run`` uses with no options (as the table names it), the metric ``rank`` sorts by and
     DistillNearest picks by with no options, the one that weighs the default method's sources, and
     which of ``targets`` are complementary."""
-    spec = RunSpec()
-    return {"default_method": table_method(spec.method, spec.aggregator, spec.distill.unlabeled_loss,
-                                           spec.distill.source_weights, spec.distill.teacher_probe,
-                                           spec.distill.feature_space, spec.distill.feature_gate),
+    spec, options = RunSpec(), DistillOptions()
+    return {"default_method": table_method(spec.method, spec.aggregator, options.unlabeled_loss,
+                                           options.source_weights, options.teacher_probe, options.feature_space),
             "default_metric": DEFAULT_PRIMARY_METRIC, "default_weighting_metric": spec.metric,
             "complementary": complementary_targets(targets)}
 
@@ -101,7 +100,7 @@ def nearest_counterpart(method: str) -> str | None:
     sources adds to a method is its margin over this. None for a method that weighs no sources."""
     head, sep, rest = method.partition("+")
     name, dash, options = head.partition("-")
-    if name != "weighted" or options in ("class", "class-mean"):  # per-class weights: with plain nearest
+    if name != "weighted" or options == "class":  # per-class weights: with plain nearest
         return None
     return "nearest" + dash + options + sep + rest
 

@@ -3,7 +3,7 @@
 A weak view's confident prediction (softmax maximum >= threshold) becomes a hard pseudo-label
 that the model must predict on a strong view of the same image (weak augmentation + RandAugment
 + Cutout), as in Sohn et al. (NeurIPS 2020) and microsoft USB's ``semilearn/algorithms/fixmatch``.
-One implementation, so that ``baseline fixmatch`` and ``run --unlabeled-loss fixmatch`` train the
+One implementation, so that ``baseline fixmatch`` and ``run --method-opt unlabeled_loss=fixmatch`` train the
 very same term and their comparison measures the teachers, not two versions of FixMatch.
 """
 
@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from torchvision.transforms import RandAugment
 
 from zoo_distill.data.views import ViewPolicy, augment
-from zoo_distill.training.config import FixMatchConfig
+from zoo_distill.training.methods.options import FixMatchOptions
 
 __all__ = ["StrongViews", "consistency_loss", "cutout"]
 
@@ -44,7 +44,7 @@ class StrongViews:
     generator, so the pixels depend on (seed, epoch, step) only and leave the global stream alone.
     """
 
-    def __init__(self, policy: ViewPolicy, config: FixMatchConfig) -> None:
+    def __init__(self, policy: ViewPolicy, config: FixMatchOptions) -> None:
         self.policy, self.config = policy, config
         self.randaugment = RandAugment(config.randaugment_ops, config.randaugment_magnitude)
 
@@ -67,11 +67,11 @@ def consistency_loss(weak: torch.Tensor, strong: torch.Tensor, threshold: float,
     Pseudo-labels come from the detached weak logits; the loss is averaged over all unlabeled
     images (masked ones count as 0), as in USB, so it is exactly 0 when nothing is confident.
     ``prior`` ([n, classes] probabilities of another predictor on the weak views, e.g. the teacher
-    probes of ``run --unlabeled-loss fixmatch-teachers``) multiplies the weak prediction before the
+    probes of ``unlabeled_loss=fixmatch-teachers``) multiplies the weak prediction before the
     threshold: the normalised product is confident where one is sure and the other does not object.
     """
     with torch.no_grad():
-        if prior is None:  # FixMatch as it always was (the kept results' bits)
+        if prior is None:
             p = torch.softmax(weak.detach().float(), dim=1)
         else:
             p = torch.softmax(torch.log_softmax(weak.detach().float(), dim=1)

@@ -27,42 +27,20 @@ RIDGE = 1e-3  # added to the within-class scatter of standardised features when 
 
 
 class ClassSubspace:
-    """(x - mean) @ basis: a teacher's [N, D] features as [N, k] discriminant coordinates.
+    """(x - mean) @ basis: a teacher's [N, D] features as [N, k] discriminant coordinates."""
 
-    ``classes`` and ``centroids`` ([n, k], the labeled classes' mean coordinates) make it LDA's
-    classifier as well: the teacher's class for an image is its nearest centroid, which
-    ``--feature-gate agreement`` compares with the student's (feature_gate.py).
-    """
-
-    def __init__(self, mean: torch.Tensor, basis: torch.Tensor, classes: torch.Tensor | None = None,
-                 centroids: torch.Tensor | None = None) -> None:
+    def __init__(self, mean: torch.Tensor, basis: torch.Tensor) -> None:
         self.mean, self.basis = mean, basis
-        self.classes, self.centroids = classes, centroids
-
-    def _to(self, device: torch.device) -> None:
-        """Move every tensor to ``device`` (once: on the first batch that lives there)."""
-        if self.basis.device != device:
-            self.mean, self.basis = self.mean.to(device), self.basis.to(device)
-            if self.centroids is not None and self.classes is not None:
-                self.classes, self.centroids = self.classes.to(device), self.centroids.to(device)
 
     @property
     def dim(self) -> int:
         return int(self.basis.shape[1])
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
-        self._to(features.device)
+        if self.basis.device != features.device:  # once: on the first batch that lives there
+            self.mean, self.basis = self.mean.to(features.device), self.basis.to(features.device)
         with torch.autocast(features.device.type, enabled=False):  # float32 targets, also under bf16
             return (features.float() - self.mean) @ self.basis
-
-    def predict(self, coordinates: torch.Tensor) -> torch.Tensor:
-        """[N] the class whose centroid is nearest to each row of [N, k] ``coordinates``."""
-        if self.classes is None or self.centroids is None:
-            raise ValueError("this subspace was built without its classes' centroids")
-        self._to(coordinates.device)
-        with torch.autocast(coordinates.device.type, enabled=False):
-            distances = torch.cdist(coordinates.float(), self.centroids)
-        return self.classes[distances.argmin(dim=1)]
 
 
 def ridged_basis(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -90,18 +68,17 @@ def fit_class_subspace(features: np.ndarray, labels: np.ndarray, source: str = "
     labels = np.asarray(labels)
     present = np.unique(labels)
     if len(present) < MIN_CLASSES:
-        raise DataError(f"--feature-space class needs labeled images of at least {MIN_CLASSES} classes "
-                        f"(source {source!r} has {len(present)}): label more classes, or use --feature-space full")
+        raise DataError(f"--method-opt feature_space=class needs labeled images of at least {MIN_CLASSES} "
+                        f"classes (source {source!r} has {len(present)}): label more classes, or use --method-opt "
+                        "feature_space=full")
     k = min(len(present) - 1, features.shape[1])
     try:
         basis = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(features, labels).scalings_[:, :k]
     except np.linalg.LinAlgError:  # no spread within the classes: shrinkage cannot make the scatter invertible
         basis = ridged_basis(features, labels, k)
     if not np.all(np.isfinite(basis)):
-        raise DataError(f"--feature-space class: the features of source {source!r} on the labeled images give "
-                        "no finite discriminant subspace (constant features?); use --feature-space full")
+        raise DataError(f"--method-opt feature_space=class: the features of source {source!r} on the labeled images "
+                        "give no finite discriminant subspace (constant features?); use --method-opt "
+                        "feature_space=full")
     mean = features.mean(axis=0)
-    coordinates = (features - mean) @ basis
-    centroids = np.stack([coordinates[labels == c].mean(axis=0) for c in present])
-    return ClassSubspace(torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(basis, dtype=torch.float32),
-                         torch.as_tensor(present, dtype=torch.long), torch.as_tensor(centroids, dtype=torch.float32))
+    return ClassSubspace(torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(basis, dtype=torch.float32))

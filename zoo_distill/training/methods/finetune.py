@@ -11,11 +11,12 @@ import torch.nn.functional as F
 
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.views import ViewPolicy, augment
+from zoo_distill.plugin.types import MethodSetup
 from zoo_distill.training.inputs import Transform, stack, student_transform
 from zoo_distill.training.pipeline import Inputs, StepBatch
 from zoo_distill.training.student import Student
 
-__all__ = ["FineTune", "FineTuneInputs"]
+__all__ = ["FineTune", "FineTuneInputs", "build_finetune"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,3 +55,8 @@ class FineTune:
 
     def loss(self, inputs: Inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return F.cross_entropy(self.student.model(inputs["x"]), inputs["y"]), {}
+
+
+def build_finetune(setup: MethodSetup) -> FineTune:
+    """The ``finetune`` baseline's objective (it has no options of its own)."""
+    return FineTune(setup.student, setup.labeled, setup.labels, setup.device, setup.policy)

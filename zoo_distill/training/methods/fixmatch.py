@@ -7,8 +7,8 @@ student is trained to predict it on a strong view (RandAugment + Cutout), weight
 ``semilearn/algorithms/fixmatch``), labeled, weak and strong images go through the model in
 one batch, so batch-norm statistics see all three. The unlabeled ratio mu is the shared
 ``TrainConfig.mu``, so FixMatch and distillation see the same images per step. The strong
-views and the consistency term live in ``consistency.py``, shared with ``run --unlabeled-loss
-fixmatch``; every random draw of a step, RandAugment's included, comes from the step's
+views and the consistency loss live in ``consistency.py``, shared with distillation's consistency
+term; every random draw of a step, RandAugment's included, comes from the step's
 generator, so the views are the same in any DataLoader worker.
 """
 
@@ -22,13 +22,14 @@ import torch.nn.functional as F
 
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.views import ViewPolicy, augment
-from zoo_distill.training.config import FixMatchConfig
+from zoo_distill.plugin.types import MethodSetup
 from zoo_distill.training.inputs import Transform, stack, student_transform
 from zoo_distill.training.methods.consistency import StrongViews, consistency_loss
+from zoo_distill.training.methods.options import FixMatchOptions
 from zoo_distill.training.pipeline import Inputs, StepBatch
 from zoo_distill.training.student import Student
 
-__all__ = ["FixMatch", "FixMatchInputs"]
+__all__ = ["FixMatch", "FixMatchInputs", "build_fixmatch"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,13 +62,13 @@ class FixMatch:
     uses_unlabeled = True
 
     def __init__(self, student: Student, labeled: ImagePool, labels: np.ndarray, unlabeled: ImagePool,
-                 device: torch.device, policy: ViewPolicy | None = None, config: FixMatchConfig | None = None,
+                 device: torch.device, policy: ViewPolicy | None = None, config: FixMatchOptions | None = None,
                  name: str = "fixmatch") -> None:
         self.name, self.student = name, student
         self.labeled, self.unlabeled = labeled, unlabeled
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.policy = policy or ViewPolicy()
-        self.config = config or FixMatchConfig()
+        self.config = config or FixMatchOptions()
         self.make_inputs = FixMatchInputs(labeled, unlabeled, self.labels, self.policy,
                                           StrongViews(self.policy, self.config), student_transform(student))
         self.device = device
@@ -85,3 +86,9 @@ class FixMatch:
         unsup, mask = consistency_loss(weak, strong, self.config.threshold)
         logs = {"loss_sup": sup.detach(), "loss_unsup": unsup.detach(), "mask": mask.mean()}
         return sup + self.config.lambda_u * unsup, logs
+
+
+def build_fixmatch(setup: MethodSetup) -> FixMatch:
+    """The ``fixmatch`` baseline's objective from the run's inputs and its ``FixMatchOptions``."""
+    return FixMatch(setup.student, setup.labeled, setup.labels, setup.unlabeled, setup.device, setup.policy,
+                    setup.options)

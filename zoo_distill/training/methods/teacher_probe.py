@@ -1,7 +1,7 @@
 """A linear probe on each teacher's features of the labeled images: the target as the teachers see it.
 
-``run --unlabeled-loss fixmatch-teachers`` multiplies the student's weak-view prediction by these
-probes' prediction on the same view (read from the feature bank, so no teacher runs during
+``unlabeled_loss=fixmatch-teachers`` (the distill method's default) multiplies the student's weak-view
+prediction by these probes' prediction on the same view (read from the feature bank, so no teacher runs during
 training) before FixMatch's confidence threshold. Early in training, when the student is unsure,
 a teacher that knows the target supplies pseudo-labels FixMatch would still be waiting for; once
 the student is confident, a teacher that disagrees with it cancels the pseudo-label instead of
@@ -53,7 +53,7 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int,
     present = np.unique(labels)
     if len(present) < 2:
         raise DataError(f"a teacher probe needs labeled images of at least two classes, got {len(present)}: "
-                        "label two classes or more, or train without the probes (--unlabeled-loss fixmatch)")
+                        "label two classes or more, or train without the probes (--method-opt unlabeled_loss=fixmatch)")
     mean = features.mean(axis=0)
     scale = features.std(axis=0)
     scale[scale < 1e-12] = 1.0
@@ -71,9 +71,7 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int,
 
 class TeacherProbes:
     """One probe per source, their predictions mixed with the aggregator's weights alpha; or one
-    ``joint`` probe on every source's features side by side, each block weighed by sqrt(alpha_s), or
-    all blocks alike (``equal_blocks``: alpha then only decides which sources take part, and the
-    probe's own fit decides how much each one's features count)."""
+    ``joint`` probe on every source's features side by side, each block weighed by sqrt(alpha_s)."""
 
     def __init__(self, probes: Mapping[str, LinearProbe], alpha: Mapping[str, float],
                  joint: LinearProbe | None = None) -> None:
@@ -81,14 +79,14 @@ class TeacherProbes:
 
     @classmethod
     def fit(cls, features: Mapping[str, torch.Tensor], labels: np.ndarray, n_classes: int,
-            alpha: Mapping[str, float], joint: bool = False, equal_blocks: bool = False) -> TeacherProbes:
+            alpha: Mapping[str, float], joint: bool = False) -> TeacherProbes:
         """``features[source]``: [views, labeled, D] (every banked view of each labeled image)."""
         labels = np.asarray(labels)
         if joint:
             blocks = [features[s].float().cpu().numpy() for s in alpha]
             views = blocks[0].shape[0]
             x = np.concatenate([b.reshape(-1, b.shape[-1]) for b in blocks], axis=1)
-            weights = np.concatenate([np.full(b.shape[-1], 1.0 if equal_blocks else np.sqrt(alpha[s]))
+            weights = np.concatenate([np.full(b.shape[-1], np.sqrt(alpha[s]))
                                       for s, b in zip(alpha, blocks)])
             return cls({}, alpha, fit_probe(x, np.tile(labels, views), n_classes, weights))
         probes = {}

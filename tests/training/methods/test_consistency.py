@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from zoo_distill.data.views import ViewPolicy
-from zoo_distill.training.config import FixMatchConfig
 from zoo_distill.training.methods.consistency import StrongViews, consistency_loss
+from zoo_distill.training.methods.options import FixMatchOptions
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def pixels(views):
 
 
 def test_seeded_strong_views_depend_on_the_step_generator_only(images):
-    strong = StrongViews(ViewPolicy(), FixMatchConfig())
+    strong = StrongViews(ViewPolicy(), FixMatchOptions())
     torch.manual_seed(1)
     first = pixels(strong.seeded(images, np.random.default_rng(7)))
     torch.manual_seed(2)  # another global torch state: RandAugment must not read it

@@ -43,7 +43,7 @@ def test_the_subspace_is_deterministic_and_float32():
 def test_too_few_classes_are_refused_with_the_option_and_source():
     x, labels = features_with_a_nuisance()
     keep = labels < 2
-    with pytest.raises(DataError, match=r"--feature-space class.*'digits'.*has 2"):
+    with pytest.raises(DataError, match=r"--method-opt feature_space=class.*'digits'.*has 2"):
         fit_class_subspace(x[keep], labels[keep], source="digits")
 
 
@@ -60,16 +60,3 @@ def test_classes_without_spread_still_give_a_subspace():
     assert np.allclose(coords, centroids[labels], atol=1e-5)  # every image of a class at one point
     gaps = np.linalg.norm(centroids[:, None] - centroids[None], axis=-1)[~np.eye(4, dtype=bool)]
     assert gaps.min() > 1.0  # and the classes apart
-
-
-def test_the_subspace_predicts_each_image_s_class_by_its_nearest_centroid():
-    """LDA's classifier, for --feature-gate: the labels are the task's class indices, not 0..n-1."""
-    x, labels = features_with_a_nuisance(seed=2)
-    task_labels = np.array([1, 4, 6])[labels]  # classes 0, 2, 3, 5 have no labeled image
-    subspace = fit_class_subspace(x, task_labels)
-    assert subspace.classes.tolist() == [1, 4, 6]
-    predicted = subspace.predict(subspace(torch.as_tensor(x, dtype=torch.float32))).numpy()
-    assert (predicted == task_labels).mean() > 0.95
-    fresh, fresh_labels = features_with_a_nuisance(seed=3)  # other images of the same classes
-    predicted = subspace.predict(subspace(torch.as_tensor(fresh, dtype=torch.float32))).numpy()
-    assert (predicted == np.array([1, 4, 6])[fresh_labels]).mean() > 0.95

@@ -1,0 +1,35 @@
+"""One device check and one worker rule for every stage."""
+
+import pytest
+
+from zoo_distill.errors import ConfigError
+from zoo_distill.util.device import check_device, resolve_device
+from zoo_distill.util.workers import MAX_WORKERS, default_workers, resolve_workers
+
+
+@pytest.mark.parametrize("value", ["gpu", "cuda:", "CPU", "", None, 0])
+def test_a_malformed_device_is_refused_naming_the_option(value):
+    with pytest.raises(ConfigError, match="--device must be cpu, cuda, cuda:N or mps"):
+        check_device(value)
+
+
+def test_cpu_is_checked_without_torch_and_a_missing_gpu_fails_at_once(monkeypatch):
+    assert check_device("cpu") == "cpu"
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="--device cuda:1: CUDA is not available on this machine; use --device cpu"):
+        check_device("cuda:1")
+    with pytest.raises(ConfigError, match="--gpu cuda: CUDA is not available"):
+        resolve_device("cuda", option="--gpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_one_worker_rule_for_extraction_and_training():
+    assert resolve_workers(3) == 3 and resolve_workers(0, images=10_000, batch_size=8) == 0
+    assert resolve_workers(None) == default_workers()
+    assert resolve_workers(None, images=8, batch_size=8) == 0  # one batch: nothing to overlap
+    assert resolve_workers(None, images=9, batch_size=8) == default_workers()
+    for bad in (-1, 1.5, MAX_WORKERS + 1):
+        with pytest.raises(ConfigError, match="--workers must be a whole number"):
+            resolve_workers(bad)
