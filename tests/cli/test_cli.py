@@ -134,7 +134,8 @@ def test_plugins_lists_builtins_as_json_and_table():
     rows = {r["name"]: r for r in json.loads(res.stdout)}
     assert rows["zoo_distill.builtin.metrics"]["hooks"] == ["register_metrics"]
     assert "logme" in rows["zoo_distill.builtin.metrics"]["registers"]["register_metrics"]
-    assert rows["zoo_distill.builtin.methods"]["registers"]["register_methods"] == ["distill", "finetune", "fixmatch"]
+    assert rows["zoo_distill.builtin.methods"]["registers"]["register_methods"] == ["distill", "finetune", "fixmatch",
+                                                                                  "freematch", "softmatch"]
     assert all(r["version"] for r in rows.values())
     table = invoke("plugins")
     assert table.exit_code == 0 and "zoo_distill.builtin.aggregators" in table.stdout

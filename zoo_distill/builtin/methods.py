@@ -1,4 +1,4 @@
-"""Built-in methods (distill, finetune, fixmatch), registered like any plugin's.
+"""Built-in methods (distill, finetune, fixmatch, freematch, softmatch), registered like any plugin's.
 
 The options dataclasses import without torch; each factory imports its objective's module only when a
 run builds it, so ``zoo-distill plugins`` and ``run --help`` stay light.
@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from zoo_distill.plugin.hookspecs import hookimpl
 from zoo_distill.plugin.types import Method, MethodSetup
-from zoo_distill.training.methods.options import DistillOptions, FineTuneOptions, FixMatchOptions
+from zoo_distill.training.methods.options import (
+    DistillOptions,
+    FineTuneOptions,
+    FixMatchOptions,
+    FreeMatchOptions,
+    SoftMatchOptions,
+)
 
 __all__ = ["METHODS", "register_methods"]
 
@@ -31,6 +37,18 @@ def _fixmatch(setup: MethodSetup):
     return build_fixmatch(setup)
 
 
+def _freematch(setup: MethodSetup):
+    from zoo_distill.training.methods.pseudo_label_methods import build_freematch
+
+    return build_freematch(setup)
+
+
+def _softmatch(setup: MethodSetup):
+    from zoo_distill.training.methods.pseudo_label_methods import build_softmatch
+
+    return build_softmatch(setup)
+
+
 METHODS = (
     Method("distill", DistillOptions, _distill, uses_teachers=True, uses_unlabeled=True,
            description="DistillWeighted / DistillNearest (by the aggregator): CE + weighted feature term + "
@@ -38,6 +56,11 @@ METHODS = (
     Method("finetune", FineTuneOptions, _finetune, description="the student trained on the labeled images only"),
     Method("fixmatch", FixMatchOptions, _fixmatch, uses_unlabeled=True,
            description="FixMatch (Sohn et al. 2020) on labeled + unlabeled images"),
+    Method("freematch", FreeMatchOptions, _freematch, uses_unlabeled=True,
+           description="FreeMatch (Wang et al. 2023): FixMatch with self-adaptive thresholds and class fairness"),
+    Method("softmatch", SoftMatchOptions, _softmatch, uses_unlabeled=True,
+           description="SoftMatch (Chen et al. 2023): FixMatch with truncated-Gaussian weights and distribution "
+                       "alignment"),
 )
 
 

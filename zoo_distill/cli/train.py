@@ -26,7 +26,7 @@ from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import TrainConfig
 
 __all__ = ["DATA_OPTIONS", "DEVICE_OPTIONS", "OUTPUT_OPTIONS", "STUDENT_OPTIONS", "finetune", "fixmatch",
-           "parse_options", "run"]
+           "freematch", "parse_options", "run", "softmatch"]
 
 baseline_app = typer.Typer(help="Train the paper's baselines with the same student and budget.", no_args_is_help=True)
 
@@ -227,3 +227,29 @@ def fixmatch(settings: dict = None) -> None:
     randaugment_magnitude, cutout (docs/distillation.md). Also accepted: --mu, --weight-decay,
     --eval-every, --workers, --skip-bad-images."""
     _train("fixmatch", settings)
+
+
+@baseline_app.command("freematch")
+@cli_errors
+@with_options(DATA_OPTIONS, in_panel([METHOD_OPT], "Method"), STUDENT_OPTIONS, DEVICE_OPTIONS, OUTPUT_OPTIONS)
+def freematch(settings: dict = None) -> None:
+    """FreeMatch (Wang et al. 2023): FixMatch with self-adaptive thresholds and class fairness, same student,
+    views and budget.
+
+    Its settings are --method-opt KEY=VALUE: ema (0.999), lambda_f (0.01), lambda_u (1.0) and FixMatch's
+    augmentation (docs/distillation.md). Also accepted: --mu, --weight-decay, --eval-every, --workers,
+    --skip-bad-images."""
+    _train("freematch", settings)
+
+
+@baseline_app.command("softmatch")
+@cli_errors
+@with_options(DATA_OPTIONS, in_panel([METHOD_OPT], "Method"), STUDENT_OPTIONS, DEVICE_OPTIONS, OUTPUT_OPTIONS)
+def softmatch(settings: dict = None) -> None:
+    """SoftMatch (Chen et al. 2023): FixMatch with truncated-Gaussian pseudo-label weights and distribution
+    alignment, same student, views and budget.
+
+    Its settings are --method-opt KEY=VALUE: ema (0.999), n_sigma (2), lambda_u (1.0) and FixMatch's
+    augmentation (docs/distillation.md). Also accepted: --mu, --weight-decay, --eval-every, --workers,
+    --skip-bad-images."""
+    _train("softmatch", settings)

@@ -83,9 +83,16 @@ class FixMatch:
         if n_u == 0:
             return sup, {"loss_sup": sup.detach()}
         weak, strong = logits[n_l:n_l + n_u], logits[n_l + n_u:]
+        unsup, extra, logs = self.unlabeled_loss(weak, strong)
+        logs = {"loss_sup": sup.detach(), "loss_unsup": unsup.detach(), **logs}
+        return sup + self.config.lambda_u * unsup + extra, logs
+
+    def unlabeled_loss(self, weak: torch.Tensor, strong: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor | float, dict[str, torch.Tensor]]:
+        """(the consistency term, any further unlabeled term already weighted, logs): FixMatch's fixed
+        threshold here; FreeMatch and SoftMatch (``pseudo_label_methods.py``) replace it."""
         unsup, mask = consistency_loss(weak, strong, self.config.threshold)
-        logs = {"loss_sup": sup.detach(), "loss_unsup": unsup.detach(), "mask": mask.mean()}
-        return sup + self.config.lambda_u * unsup, logs
+        return unsup, 0.0, {"mask": mask.mean()}
 
 
 def build_fixmatch(setup: MethodSetup) -> FixMatch:

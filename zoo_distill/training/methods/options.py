@@ -13,7 +13,7 @@ from zoo_distill.plugin.types import TeacherOptions, method_option
 from zoo_distill.util.checks import check_choice, check_float, check_int
 
 __all__ = ["FEATURE_SPACES", "TEACHER_PROBES", "UNLABELED_LOSSES", "DistillOptions", "FineTuneOptions",
-           "FixMatchOptions"]
+           "FixMatchOptions", "FreeMatchOptions", "SoftMatchOptions"]
 
 # What the unlabeled pool trains besides the feature term: nothing, FixMatch consistency, or FixMatch
 # whose pseudo-labels also weigh a linear probe on the teachers' banked features (teacher_probe.py).
@@ -45,6 +45,34 @@ class FixMatchOptions:
         check_int(method_option("randaugment_ops"), self.randaugment_ops, 0, 14)
         check_int(method_option("randaugment_magnitude"), self.randaugment_magnitude, 0, 30)
         check_float(method_option("cutout"), self.cutout, 0, 1)
+
+
+@dataclass(frozen=True)
+class FreeMatchOptions(FixMatchOptions):
+    """FreeMatch (Wang et al., ICLR 2023): FixMatch's views and lambda_u, with a self-adaptive threshold in
+    place of ``threshold`` (which it ignores) and a class-fairness term; USB's reference values."""
+
+    ema: float = 0.999  # momentum of the threshold's EMAs
+    lambda_f: float = 0.01  # weight of the fairness term (USB's ent_loss_ratio)
+
+    def __post_init__(self) -> None:
+        FixMatchOptions.__post_init__(self)
+        check_float(method_option("ema"), self.ema, 0, 1, high_open=True)
+        check_float(method_option("lambda_f"), self.lambda_f, 0, 1e6)
+
+
+@dataclass(frozen=True)
+class SoftMatchOptions(FixMatchOptions):
+    """SoftMatch (Chen et al., ICLR 2023): FixMatch's views and lambda_u, every pseudo-label weighed by a
+    truncated Gaussian of its confidence (``threshold`` is ignored), after distribution alignment."""
+
+    ema: float = 0.999  # momentum of the confidence statistics and of the alignment's mean prediction
+    n_sigma: float = 2.0  # how many standard deviations below the mean confidence a weight reaches e^-2
+
+    def __post_init__(self) -> None:
+        FixMatchOptions.__post_init__(self)
+        check_float(method_option("ema"), self.ema, 0, 1, high_open=True)
+        check_float(method_option("n_sigma"), self.n_sigma, 0, 100, low_open=True)
 
 
 @dataclass(frozen=True)
