@@ -112,16 +112,16 @@ def _cache(cache_dir: PathLike | None, use_cache: bool):
     return FeatureCache(Path(cache_dir) if cache_dir is not None else None) if use_cache else None
 
 
-def check_rank_settings(*, metrics: Sequence[str] | None = None, device: str = "cpu", batch_size: int = 64,
+def check_rank_settings(*, metrics: Sequence[str] | None = None, device: str = "auto", batch_size: int = 64,
                         workers: int | None = None, registry: PluginRegistry | None = None) -> list[str]:
     """Check ``rank``'s settings before any image is read; return the metric names it will compute."""
     from zoo_distill.plugin.manager import get_registry
-    from zoo_distill.util.device import check_device
+    from zoo_distill.util.device import check_device, pick_device
 
     check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
     if workers is not None:
         check_int("--workers", workers, 0, MAX_WORKERS)
-    check_device(device)
+    check_device(pick_device(device))
     registry = registry or get_registry()
     names = list(metrics) if metrics else metric_order(registry)
     for name in names:
@@ -144,7 +144,7 @@ def check_run_settings(method: str = "distill", **settings: Any) -> RunSpec:
 
 
 def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, metrics: Sequence[str] | None = None,
-         sources: Sequence[str] = (), device: str = "cpu", batch_size: int = 64, cache_dir: PathLike | None = None,
+         sources: Sequence[str] = (), device: str = "auto", batch_size: int = 64, cache_dir: PathLike | None = None,
          use_cache: bool = True, skip_bad_images: bool = False, progress: Progress | None = None,
          workers: int | None = None) -> RankResult:
     """Rank the zoo's sources for ``target`` by every metric in ``metrics`` (default: all installed,
@@ -162,6 +162,9 @@ def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, me
     from zoo_distill.util import distributed
 
     registry = get_registry()
+    from zoo_distill.util.device import pick_device
+
+    device = pick_device(device)  # auto (the default): CUDA when this machine has one, else the CPU
     names = check_rank_settings(metrics=metrics, device=device, batch_size=batch_size, workers=workers,
                                 registry=registry)
     zoo_obj = _zoo(zoo, registry)

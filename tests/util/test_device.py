@@ -9,7 +9,7 @@ from zoo_distill.util.workers import MAX_WORKERS, default_workers, resolve_worke
 
 @pytest.mark.parametrize("value", ["gpu", "cuda:", "CPU", "", None, 0])
 def test_a_malformed_device_is_refused_naming_the_option(value):
-    with pytest.raises(ConfigError, match="--device must be cpu, cuda, cuda:N or mps"):
+    with pytest.raises(ConfigError, match="--device must be auto, cpu, cuda, cuda:N or mps"):
         check_device(value)
 
 
@@ -33,3 +33,35 @@ def test_one_worker_rule_for_extraction_and_training():
     for bad in (-1, 1.5, MAX_WORKERS + 1):
         with pytest.raises(ConfigError, match="--workers must be a whole number"):
             resolve_workers(bad)
+
+
+def test_auto_is_cuda_when_there_is_one_else_cpu(monkeypatch):
+    import torch
+
+    from zoo_distill.util.device import auto_device, pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto") == pick_device(None) == "cpu" and auto_device()[1] == "auto: no CUDA device"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Test GPU")
+    assert auto_device() == ("cuda", "auto: CUDA device Test GPU") and pick_device("cpu") == "cpu"
+
+
+def test_run_and_rank_default_to_auto_and_say_so_first(target_dir, tmp_path, monkeypatch):
+    import torch
+    from typer.testing import CliRunner
+
+    from zoo_distill import api
+    from zoo_distill.cli.app import app
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without CUDA
+    assert api.check_run_settings("finetune").train.device == "cpu"
+    result = CliRunner().invoke(app, ["baseline", "finetune", "-t", str(target_dir), "--student", "test_resnet",
+                                      "--student-init", "scratch", "--input-size", "32", "--epochs", "1",
+                                      "--steps-per-epoch", "1", "--out", str(tmp_path / "ft")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == "device: cpu (auto: no CUDA device)"
+    explicit = CliRunner().invoke(app, ["baseline", "finetune", "-t", str(target_dir), "--student", "test_resnet",
+                                        "--student-init", "scratch", "--input-size", "32", "--epochs", "1",
+                                        "--steps-per-epoch", "1", "--device", "cpu", "--out", str(tmp_path / "x")])
+    assert explicit.exit_code == 0 and "device:" not in explicit.stderr

@@ -18,7 +18,7 @@ from zoo_distill.util.strict_json import json_text
 from zoo_distill.util.text import line, literal, styled
 
 __all__ = ["CacheDir", "ZooOption", "cli_errors", "error_line", "literal", "make_progress", "print_json", "say",
-           "stderr", "stdout", "styled", "with_options"]
+           "say_device", "stderr", "stdout", "styled", "with_options"]
 
 stdout = Console()
 
@@ -27,6 +27,15 @@ def say(console: Console, *parts: Any) -> None:
     """Print one line of parts (plain values are shown literally, ``(value, style)`` in our style):
     the CLI's one way to print a message, so user text is never read as markup."""
     console.print(line(*parts), highlight=False, soft_wrap=True)
+
+
+def say_device(device: str | None) -> None:
+    """The first line of a command whose --device was left at auto: which device that is, and why."""
+    from zoo_distill.util.device import AUTO, auto_device
+
+    if device in (None, AUTO):
+        picked, why = auto_device()
+        say(stderr, f"device: {picked} ({why})")
 
 
 def error_line(message: Any) -> None:

@@ -13,6 +13,7 @@ from zoo_distill.cli._common import (
     make_progress,
     print_json,
     say,
+    say_device,
     stderr,
     stdout,
     with_options,
@@ -30,7 +31,8 @@ def rank(
                                      f"and sorts the table \\[default: all installed, {DEFAULT_PRIMARY_METRIC} "
                                      f"first; α from {DEFAULT_WEIGHTING_METRIC} but nearest's, as run uses]."),
     source: list[str] = typer.Option([], "--source", "-s", help="Only rank these zoo entries."),
-    device: str = typer.Option("cpu", help="Device for feature extraction: cpu, cuda, cuda:N."),
+    device: str = typer.Option("auto", help="Device for feature extraction: auto (CUDA when this machine has it, "
+                               "else cpu), cpu, cuda, cuda:N."),
     batch_size: int = typer.Option(64, min=1, help="Images per extraction batch."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="DataLoader processes decoding images "
                                           "for extraction \\[default: from the CPUs available; 0: in-process]."),
@@ -44,6 +46,8 @@ def rank(
     from zoo_distill.util import distributed
 
     api.check_rank_settings(metrics=metric, device=device, batch_size=batch_size, workers=workers)
+    if not as_json:
+        say_device(device)
     skip = settings.pop("skip_bad_images")
     data = api.load_target(**settings, skip_bad_images=skip)
     if data.skipped:

@@ -16,6 +16,7 @@ from zoo_distill.cli._common import (
     option,
     print_json,
     say,
+    say_device,
     stderr,
     stdout,
     with_options,
@@ -73,8 +74,8 @@ STUDENT_OPTIONS = in_panel([
 
 #: Where the run trains.
 DEVICE_OPTIONS = in_panel([
-    option("device", str, typer.Option(_T.device, "--device", help="cpu, cuda or cuda:N (bf16 autocast with "
-           "--precision bf16, channels_last, pinned-memory copies).")),
+    option("device", str, typer.Option("auto", "--device", help="auto (CUDA when this machine has it, else cpu; "
+           "the first line says which), cpu, cuda or cuda:N (bf16 autocast with --precision bf16).")),
     option("precision", str, typer.Option(_T.precision, "--precision", help="fp32 or bf16 (autocast).")),
     option("workers", Optional[int], typer.Option(None, "--workers", min=0, help="DataLoader processes preparing "
            "the inputs (views, augmentations) \\[default: from the CPUs available; 0: in-process]. The result is "
@@ -128,6 +129,7 @@ def _train(method: str, settings: dict[str, Any], zoo: Optional[Path] = None) ->
     where = {k: settings.pop(k) for k in _TARGET_KEYS}
     run_kw = {k: settings.pop(k) for k in _RUN_KEYS if k in settings}
     api.check_run_settings(method, **settings)  # a bad option fails before the images are read
+    say_device(settings.get("device"))
     with make_progress() as progress:
         task = progress.add_task("checking images", total=None, info="")
         data = api.load_target(**where, skip_bad_images=run_kw.pop("skip_bad_images", False),

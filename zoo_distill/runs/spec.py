@@ -18,6 +18,7 @@ from zoo_distill.plugin.types import Method
 from zoo_distill.ranking.defaults import default_metric
 from zoo_distill.training.config import TrainConfig
 from zoo_distill.util.checks import check_int
+from zoo_distill.util.device import pick_device
 
 __all__ = ["RunSpec", "resolve_method", "spec_from_settings"]
 
@@ -95,6 +96,7 @@ def spec_from_settings(method: str = "distill", registry: PluginRegistry | None 
                           f"known: {', '.join(known)}")
     if "sources" in top:
         top["sources"] = list(top["sources"])
+    train["device"] = pick_device(train.get("device"))  # auto (the default): CUDA when there is one
     made = registered.make_options(options)
     return RunSpec(method=method, method_options=asdict(made), aggregator_options=aggregator_options, **top,
                    train=TrainConfig(**train))

@@ -15,15 +15,32 @@ from zoo_distill.errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["check_device", "resolve_device"]
+__all__ = ["AUTO", "auto_device", "check_device", "pick_device", "resolve_device"]
+
+#: The default of ``rank``, ``run`` and the baselines: CUDA when this machine has it, else the CPU.
+AUTO = "auto"
 
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
+
+
+def auto_device() -> tuple[str, str]:
+    """What ``auto`` means here, and why (for the first log line)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", f"auto: CUDA device {torch.cuda.get_device_name(0)}"
+    return "cpu", "auto: no CUDA device"
+
+
+def pick_device(value: str | None) -> str:
+    """``value``, or for ``auto`` / ``None`` the device ``auto_device`` picks."""
+    return auto_device()[0] if value in (None, AUTO) else value
 
 
 def check_device(value: str, option: str = "--device") -> str:
     """``cpu``, ``cuda``, ``cuda:N`` or ``mps``, present on this machine (``cpu`` checked without torch)."""
     if not isinstance(value, str) or not _DEVICE.fullmatch(value):
-        raise ConfigError(f"{option} must be cpu, cuda, cuda:N or mps, got {value!r}")
+        raise ConfigError(f"{option} must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
     if value != "cpu":
         resolve_device(value, option)
     return value
