@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from zoo_distill.cli._common import CacheDir, cli_errors, stdout
 
@@ -53,5 +54,9 @@ def clear(
     cache = FeatureCache(cache_dir)
     if not yes and not typer.confirm(f"Delete cached features in {cache.dir}?"):
         raise typer.Exit(1)
-    count, size = cache.clear(teacher)
-    stdout.print(f"removed {count} file(s), {human_size(size)}")
+    result = cache.clear(teacher)
+    stdout.print(f"removed {result.count} file(s), {human_size(result.size)}")
+    if result.in_use:
+        names = ", ".join(path.name for path in result.in_use[:5]) + (", ..." if len(result.in_use) > 5 else "")
+        stdout.print(f"kept {len(result.in_use)} file(s) in use by a running process ({escape(names)}); "
+                     f"clear again once it has finished", highlight=False, soft_wrap=True)

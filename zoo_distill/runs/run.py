@@ -3,8 +3,10 @@ and the run directory (student in timm format, metrics.json, resolved config, cu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -27,7 +29,7 @@ from zoo_distill.plugin.manager import PluginRegistry
 from zoo_distill.ranking.defaults import DEFAULT_WEIGHTING_METRIC
 from zoo_distill.ranking.per_class import class_weights, comparable_scores, effective_alpha
 from zoo_distill.ranking.rank import rank_sources
-from zoo_distill.runs.outdir import check_out_dir, clear_run_files
+from zoo_distill.runs.outdir import check_out_dir, clear_run_files, lock_out_dir
 from zoo_distill.runs.spec import METHODS, RunSpec
 from zoo_distill.training.inputs import predict_batches, student_transform
 from zoo_distill.training.loop import predict_logits, train
@@ -39,10 +41,11 @@ from zoo_distill.training.pipeline import image_loader, resolve_workers, to_devi
 from zoo_distill.training.student import create_student
 from zoo_distill.util import distributed
 from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.util.interrupts import interrupted, signals_as_interrupts
 from zoo_distill.zoo.file import Zoo
 
 __all__ = ["Evaluator", "RunResult", "accuracy_of", "accuracy_report", "check_aggregator", "check_writable",
-    "feature_space_for", "input_size_warning", "run"]
+    "feature_space_for", "input_size_warning", "run", "teacher_digest"]
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +183,14 @@ def _weights(spec: RunSpec, data: TargetData, zoo: Zoo, registry: PluginRegistry
         raise ZooDistillError(f"aggregator {spec.aggregator!r}: {exc}") from None
 
 
+def teacher_digest(entry, provider) -> str:
+    """The digest of a teacher's weights (sha256 of its file, memoised), without building it when the
+    provider can identify it; else from the built teacher."""
+    if provider.identify is not None:
+        return provider.identify(entry).digest
+    return provider.load(entry).digest
+
+
 def feature_space_for(spec: RunSpec, labels: np.ndarray, notes: list[str]) -> RunSpec:
     """``--feature-space class`` (the default) needs labeled images of 3 classes or more; with fewer the
     run distills the full features, records that in its spec and says so."""
@@ -211,25 +222,45 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     """Train the method of ``spec`` on ``data`` and write the run directory ``out``.
 
     A run already in ``out`` is refused unless ``resume`` (continue its checkpoint) or
-    ``overwrite`` (replace it) is given; every setting is checked before any work starts.
+    ``overwrite`` (replace it) is given; every setting is checked before any work starts. The
+    folder is locked for the whole call (a second writer is refused, naming this process), and
+    Ctrl-C or SIGTERM end it with an ``Interrupted`` error (exit status 130 / 143 in the CLI).
     """
-    from zoo_distill.runs.cost import measure_cost
-    from zoo_distill.runs.export import check_export_support, save_student
-    from zoo_distill.runs.plots import plot_curves
+    from zoo_distill.runs.export import check_export_support
 
     if spec.method not in METHODS:
         raise ZooDistillError(f"unknown method {spec.method!r}; known: {', '.join(METHODS)}")
     check_export_support()
     if spec.method == "distill":
         check_aggregator(spec, registry)
-    out_note = check_out_dir(Path(out), resume, overwrite)
+    out = Path(out)
+    # Under torchrun every process runs this; the launcher's rank 0 holds the lock for the job.
+    lock = lock_out_dir(out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
+    with lock, signals_as_interrupts():
+        notes = [check_out_dir(out, resume, overwrite)]  # under the lock: nobody changes the folder meanwhile
+        if getattr(lock, "stale", None) is not None:
+            notes.append(f"{out}: took over the lock file of process {lock.stale}, which is no longer running")
+        try:
+            return _run(spec, data, zoo, registry, cache, out, resume, progress, overwrite,
+                        [note for note in notes if note])
+        except KeyboardInterrupt as exc:  # outside the epochs (the loop reports those with their epoch)
+            raise interrupted(exc, f"before the run in {out} was complete; rerun with --resume to continue "
+                                   f"from its last checkpoint, if any") from None
+
+
+def _run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegistry, cache: FeatureCache | None,
+         out: Path, resume: bool, progress: Progress | None, overwrite: bool, notes: list[str]) -> RunResult:
+    """``run``'s work, once the folder is locked and checked (``notes`` so far: the folder's)."""
+    from zoo_distill.runs.cost import measure_cost
+    from zoo_distill.runs.export import save_student
+    from zoo_distill.runs.plots import plot_curves
+
     started = time.perf_counter()
     distributed.init_from_env(spec.train.device)
     device = resolve_device(distributed.local_device(spec.train.device))
     if distributed.is_main():
         check_writable(out)
     distributed.barrier()
-    notes: list[str] = [out_note] if out_note else []
     if not data.unlabeled and spec.method != "finetune":
         notes.append("the target has no unlabeled images: training on the labeled images only")
     if data.test is None:
@@ -240,6 +271,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
 
     scores: dict[str, float] = {}
     alpha: dict[str, float] = {}
+    digests: dict[str, str] = {}  # each teacher's weights digest: a checkpoint binds them
     class_alpha: dict[str, np.ndarray] | None = None  # --source-weights class: {source: weight per class}
     torch.manual_seed(spec.train.seed)  # the student's and the heads' initialisation
     student = create_student(spec.student, len(data.class_names), spec.student_init, spec.input_size)
@@ -260,6 +292,8 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
             bank = build_bank(entries, list(data.train.paths) + list(data.unlabeled), spec.distill.views,
                               spec.distill.policy, spec.distill.view_seed, cache, spec.train.batch_size,
                               spec.train.device, progress, workers=spec.train.workers)
+        digests = {name: teachers[name].digest if name in teachers else teacher_digest(entry, provider)
+                   for name, (entry, provider) in entries.items()}
         torch.manual_seed(spec.train.seed + 1)  # heads: independent of how long the bank took to build
         unsup = "" if spec.distill.unlabeled_loss == "none" else f"+{spec.distill.unlabeled_loss}"
         method = Distill(student, labeled, labels, unlabeled, alpha, bank, spec.distill, device, teachers,
@@ -271,14 +305,18 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         method = FixMatch(student, labeled, labels, unlabeled, device, spec.distill.policy, spec.fixmatch)
 
     evaluate = Evaluator(student, data, spec, device) if data.test is not None else None
-    # What the trained weights depend on: how many workers made the inputs, or when the test split
-    # was evaluated, does not change them, so a run may be resumed with other values of those.
-    signature = {"spec": {**asdict(spec), "train": spec.train.identity(), "distill": spec.distill.identity()},
-                 "labeled": fingerprint(data.train.paths, data.train.labels),
-                 "unlabeled": fingerprint(data.unlabeled), "alpha": alpha}
+    # What the run's weights and history depend on, by the names a refused --resume gives them. How many
+    # workers made the inputs, or when the test split was evaluated, does not change them, so a run may
+    # be resumed with other values of those; another test split would mix two in one history.
+    signature = {"the settings": {**asdict(spec), "train": spec.train.identity(), "distill": spec.distill.identity()},
+                 "the labeled images": fingerprint(data.train.paths, data.train.labels),
+                 "the unlabeled images": fingerprint(data.unlabeled),
+                 "the test split": fingerprint(data.test.paths, data.test.labels) if data.test is not None else None,
+                 "the source weights α": alpha,
+                 **{f"teacher {name}'s weights": digest for name, digest in digests.items()}}
     per_class = {k: [float(x) for x in v] for k, v in class_alpha.items()} if class_alpha else None
     if per_class:
-        signature["class_alpha"] = per_class
+        signature["the per-class source weights"] = per_class
     if overwrite and distributed.is_main():
         clear_run_files(out)  # only now: a failure in ranking or the bank left the old run whole
     distributed.barrier()
