@@ -26,6 +26,7 @@ from zoo_distill.errors import ConfigError
 from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTING_METRIC
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import DistillConfig, FixMatchConfig, TrainConfig
+from zoo_distill.util.interrupts import Interrupted
 
 __all__ = ["OUTPUT_OPTIONS", "STUDENT_OPTIONS", "finetune", "fixmatch", "run"]
 
@@ -105,9 +106,13 @@ def _train(method: str, settings: dict[str, Any], zoo: Optional[Path] = None) ->
     if data.skipped:
         stderr.print(f"[yellow]skipped {len(data.skipped)} unreadable image(s)[/yellow]")
     cache_dir, no_cache = run_kw.pop("cache_dir", None), run_kw.pop("no_cache", True)
-    with make_progress(disable=None if not as_json else True) as progress:
-        outcome = api.run(data, zoo, method=method, cache_dir=cache_dir, use_cache=not no_cache, progress=progress,
-                          **run_kw, **settings)
+    try:
+        with make_progress(disable=None if not as_json else True) as progress:
+            outcome = api.run(data, zoo, method=method, cache_dir=cache_dir, use_cache=not no_cache,
+                              progress=progress, **run_kw, **settings)
+    except Interrupted as exc:  # Ctrl-C / SIGTERM: one line and the shell's status (130 / 143), no traceback
+        stderr.print(f"[bold red]Error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
     if distributed.is_main():
         _report(outcome, as_json)
 

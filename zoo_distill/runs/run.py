@@ -41,7 +41,7 @@ from zoo_distill.training.pipeline import image_loader, resolve_workers, to_devi
 from zoo_distill.training.student import create_student
 from zoo_distill.util import distributed
 from zoo_distill.util.atomic import atomic_write_json
-from zoo_distill.util.interrupts import interrupted, signals_as_interrupts
+from zoo_distill.util.interrupts import Interrupted, interrupted, signals_as_interrupts
 from zoo_distill.zoo.file import Zoo
 
 __all__ = ["Evaluator", "RunResult", "accuracy_of", "accuracy_report", "check_aggregator", "check_writable",
@@ -243,6 +243,8 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         try:
             return _run(spec, data, zoo, registry, cache, out, resume, progress, overwrite,
                         [note for note in notes if note])
+        except Interrupted:  # the loop's, with its epoch
+            raise
         except KeyboardInterrupt as exc:  # outside the epochs (the loop reports those with their epoch)
             raise interrupted(exc, f"before the run in {out} was complete; rerun with --resume to continue "
                                    f"from its last checkpoint, if any") from None

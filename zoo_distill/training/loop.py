@@ -235,7 +235,7 @@ def train(
         if progress else None
     step_task = progress.add_task("  steps", total=steps, info="") if progress else None
     trained = {"images": 0, "seconds": 0.0, "wait": 0.0}
-    checkpointed = start_epoch  # epochs in the checkpoint, for the line an interrupt prints
+    checkpointed = epoch = start_epoch  # epochs in the checkpoint, and the one training: for an interrupt's line
     try:
         for epoch in range(start_epoch, config.epochs):
             began = time.perf_counter()
@@ -303,7 +303,9 @@ def train(
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (util/interrupts.py): one line, not a traceback
         kept = (f"{checkpointed} finished epoch(s) are in {ckpt}: rerun with --resume to continue"
                 if checkpointed and ckpt is not None else "no epoch was finished: rerun to start again")
-        raise interrupted(exc, f"in epoch {checkpointed + 1}/{config.epochs}; {kept}") from None
+        if ckpt is not None and checkpointed == epoch and ckpt.exists():  # stopped right after this epoch's save
+            kept = f"the epochs finished so far are in {ckpt}: rerun with --resume to continue"
+        raise interrupted(exc, f"in epoch {epoch + 1}/{config.epochs}; {kept}") from None
     finally:
         del batches  # stops the workers now, even when an exception keeps this frame alive
     if trained["seconds"] > 0:

@@ -2,9 +2,10 @@
 
 A run stopped by the user (Ctrl-C: SIGINT) or by a scheduler (SIGTERM) ends with one line saying
 where it stopped and that ``--resume`` continues, and with the shell's status for that signal
-(128 + its number: 130, 143). DataLoader workers ignore both signals (``ignore_in_worker``, their
-``worker_init_fn``): the terminal sends Ctrl-C to the whole process group, and a worker that dies
-of it prints its own traceback; the main process stops them when it unwinds.
+(128 + its number: 130, 143): ``Interrupted`` carries both, and the CLI prints it like an error.
+DataLoader workers ignore both signals (``ignore_in_worker``, their ``worker_init_fn``): the
+terminal sends Ctrl-C to the whole process group, and a worker that dies of it prints its own
+traceback; the main process stops them when it unwinds.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
-
-from zoo_distill.errors import ZooDistillError
 
 __all__ = ["Interrupted", "Terminated", "ignore_in_worker", "interrupted", "signals_as_interrupts"]
 
@@ -25,8 +24,10 @@ class Terminated(KeyboardInterrupt):
     signum = signal.SIGTERM
 
 
-class Interrupted(ZooDistillError):
-    """A run stopped by a signal; ``exit_code`` is 128 + the signal's number, as a shell reports it."""
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by a signal, with the line to print; ``exit_code`` is 128 + the signal's number, as a
+    shell reports it. Still a KeyboardInterrupt (never an ``Exception``: no ``except Exception`` swallows
+    it, and a Python caller stops as on any Ctrl-C); the CLI prints its line and exits with its code."""
 
     def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
         super().__init__(message)
