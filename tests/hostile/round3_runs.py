@@ -150,8 +150,8 @@ def _flipped_cache(what: str):
 
 _HOLD_OUT = textwrap.dedent("""
     import sys, time
-    from zoo_distill.runs.outdir import lock_out_dir
-    with lock_out_dir(sys.argv[1]):
+    from zoo_distill.util.lock import FolderLock  # what runs.outdir.lock_out_dir returns, without torch's start-up
+    with FolderLock(sys.argv[1]):
         print("held", flush=True)
         time.sleep(120)
 """)
