@@ -86,7 +86,7 @@ def test_locks_stay_out_of_ls_and_clear_removes_the_free_ones(tmp_path):
         assert not list((tmp_path / "scores").iterdir())
     finally:
         held.release()
-    assert cache.clear() == (0, 0) and not os.listdir(cache.dir)
+    assert tuple(cache.clear()) == (0, 0) and not os.listdir(cache.dir)
 
 
 def test_clearing_one_teacher_removes_its_free_lock_only(tmp_path):
@@ -98,3 +98,34 @@ def test_clearing_one_teacher_removes_its_free_lock_only(tmp_path):
     assert cache.clear(teacher="a")[0] == 1
     assert sorted(p.name for p in cache.dir.iterdir()) == sorted(
         [cache.path_for("b", "2" * 64).name, cache.path_for("b", "2" * 64).name + ".lock"])
+
+
+def test_a_flipped_byte_is_a_miss_for_both_writers(tmp_path):
+    """save() and the row writer stamp the same checksum; a byte flipped on disk makes either file a miss."""
+    from zoo_distill.features.rowfile import locate
+
+    cache = FeatureCache(tmp_path)
+    a = np.arange(48, dtype=np.float32).reshape(12, 4)
+    saved = cache.save("s", "1" * 64, {"features": a}, {"teacher": "s"})
+    with cache.writer("w", "2" * 64, {"features": (a.shape, np.float32)}, {"teacher": "w"}) as writer:
+        writer.write("features", 6, a[6:])
+        writer.write("features", 0, a[:6])  # any order: the checksum is computed once every row is there
+    written = cache.path_for("w", "2" * 64)
+    assert locate(saved)[1]["zoo_distill_sha256"] == locate(written)[1]["zoo_distill_sha256"]
+    assert cache.load("s", "1" * 64) is not None and cache.locate("w", "2" * 64) is not None
+    for path in (saved, written):
+        raw = bytearray(path.read_bytes())
+        raw[locate(path)[0]["features"].offset + 17] ^= 0x01  # one bit of one row
+        path.write_bytes(bytes(raw))
+    assert cache.load("s", "1" * 64) is None and cache.load("w", "2" * 64) is None
+    assert cache.locate("s", "1" * 64) is None and cache.locate("w", "2" * 64) is None
+    assert cache.locate("w", "2" * 64, verify=False) is not None  # the header alone cannot tell
+
+
+def test_edited_scores_are_a_miss(tmp_path):
+    cache = FeatureCache(tmp_path)
+    cache.save_scores("k" * 64, {"logme": 1.5})
+    assert cache.load_scores("k" * 64) == {"logme": 1.5}
+    path = next((tmp_path / "scores").glob("*.json"))
+    path.write_text(path.read_text().replace("1.5", "2.5"))
+    assert cache.load_scores("k" * 64) == {}

@@ -119,4 +119,4 @@ def test_ranks_of_one_job_follow_rank_0_under_the_lock(tiny_zoo, target_dir, tmp
     np.testing.assert_array_equal(outcomes[0][3], outcomes[1][3])
     cache = FeatureCache(tmp_path / "c")
     [entry] = cache.entries()
-    assert cache.clear() == (1, entry.size) and not list(cache.dir.iterdir())  # the lock was free, so removed
+    assert tuple(cache.clear()) == (1, entry.size) and not list(cache.dir.iterdir())  # the lock was free, so removed

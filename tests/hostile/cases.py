@@ -270,14 +270,18 @@ def _non_utf8_corrupt(world: World, d: Path) -> Prepared:
                     keep=(target,))
 
 
+#: What a run writes once it is finished: without them, its checkpoint is a run stopped between epochs.
+STOPPED = ("student.safetensors", "model.safetensors", "config.json", "metrics.json", "run.json", "curves.png")
+
+
 def _resume_other_method(world: World, d: Path) -> Prepared:
-    out = copy_run(world, d)
+    out = copy_run(world, d, drop=STOPPED)  # a run stopped between epochs: a finished one is never resumed
     return Prepared(baseline_args("fixmatch", world, out, "--resume"),
                     needles=("--resume", "belongs to a different run"), keep=(out,))
 
 
 def _resume_other_classes(world: World, d: Path) -> Prepared:
-    out = copy_run(world, d)
+    out = copy_run(world, d, drop=STOPPED)  # a run stopped between epochs: a finished one is never resumed
     target = d / "three"
     write_split(target / "train", 3, 4, seed=5)
     return Prepared(baseline_args("finetune", world, out, "--resume", target=target),

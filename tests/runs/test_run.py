@@ -105,9 +105,20 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(finished, digits_task,
     assert all(torch.allclose(w1[k], w2[k], atol=1e-6) for k in w1)
 
 
+def test_resume_refuses_a_finished_run_unchanged(finished, digits_task, tmp_path):
+    out = tmp_path / "done"
+    shutil.copytree(finished.run_dir, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ZooDistillError, match="holds a finished run .* left unchanged"):
+        go(digits_task, out, resume=True, cache_dir=finished.run_dir.parent / "cache")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_resume_refuses_a_checkpoint_of_another_run(finished, digits_task, tmp_path):
     out = tmp_path / "other"
     shutil.copytree(finished.run_dir, out)
+    for name in ("student.safetensors", "model.safetensors", "config.json", "metrics.json", "run.json", "curves.png"):
+        (out / name).unlink(missing_ok=True)  # stopped between epochs: a finished run is never resumed at all
     other = spec(aggregator="uniform")
     with pytest.raises(ZooDistillError, match="belongs to a different run"):
         go(digits_task, out, s=other, resume=True, cache_dir=finished.run_dir.parent / "cache")

@@ -54,7 +54,8 @@ def clear(
     cache = FeatureCache(cache_dir)
     if not yes and not typer.confirm(f"Delete cached features in {cache.dir}?"):
         raise typer.Exit(1)
-    count, size = cache.clear(teacher)
+    result = cache.clear(teacher)
+    count, size = result.count, result.size
     helpers = 0
     if teacher is None:  # what zoo/architectures.py keeps there too: rebuilt on next use
         from zoo_distill.zoo.architectures import helper_files
@@ -70,3 +71,7 @@ def clear(
                 raise CacheError(f"cannot clear the feature cache: {path}: {exc.strerror or exc}") from None
     also = f" (and {helpers} cached timm helper file(s))" if helpers else ""
     say(stdout, f"removed {count} file(s), {human_size(size)}{also}")
+    if result.in_use:
+        names = ", ".join(path.name for path in result.in_use[:5]) + (", ..." if len(result.in_use) > 5 else "")
+        say(stdout, f"kept {len(result.in_use)} file(s) in use by a running process ({names}); "
+                    f"clear again once it has finished")

@@ -11,6 +11,7 @@ from zoo_distill.cli._common import (
     CacheDir,
     ZooOption,
     cli_errors,
+    error_line,
     literal,
     make_progress,
     option,
@@ -25,6 +26,7 @@ from zoo_distill.errors import ConfigError
 from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC, DEFAULT_WEIGHTING_METRIC
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import TrainConfig
+from zoo_distill.util.interrupts import Interrupted
 
 __all__ = ["DATA_OPTIONS", "DEVICE_OPTIONS", "OUTPUT_OPTIONS", "STUDENT_OPTIONS", "finetune", "fixmatch",
            "freematch", "parse_options", "run", "softmatch"]
@@ -137,9 +139,13 @@ def _train(method: str, settings: dict[str, Any], zoo: Optional[Path] = None) ->
     if data.skipped:
         say(stderr, (f"skipped {len(data.skipped)} unreadable image(s)", "yellow"))
     cache_dir, no_cache = run_kw.pop("cache_dir", None), run_kw.pop("no_cache", True)
-    with make_progress(disable=None if not as_json else True) as progress:
-        outcome = api.run(data, zoo, method=method, cache_dir=cache_dir, use_cache=not no_cache, progress=progress,
-                          **run_kw, **settings)
+    try:
+        with make_progress(disable=None if not as_json else True) as progress:
+            outcome = api.run(data, zoo, method=method, cache_dir=cache_dir, use_cache=not no_cache,
+                              progress=progress, **run_kw, **settings)
+    except Interrupted as exc:  # Ctrl-C / SIGTERM: one line and the shell's status (130 / 143), no traceback
+        error_line(str(exc))
+        raise typer.Exit(exc.exit_code) from None
     if distributed.is_main():
         _report(outcome, as_json)
 

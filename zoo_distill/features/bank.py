@@ -31,6 +31,7 @@ from zoo_distill.features.extract import extract
 from zoo_distill.features.rowfile import Rows, read_into
 from zoo_distill.plugin.types import SourceProvider, Teacher, ZooEntry
 from zoo_distill.util import distributed
+from zoo_distill.util.lock import SharedLock
 
 __all__ = ["TeacherBank", "build_bank", "teacher_views"]
 
@@ -44,13 +45,15 @@ class TeacherBank:
     float32 rows converted with torch, so they equal those of the stacked in-memory tensor.
     """
 
-    def __init__(self, views: Sequence[Rows], dtype: torch.dtype = torch.float16, owner: Any = None) -> None:
+    def __init__(self, views: Sequence[Rows], dtype: torch.dtype = torch.float16, owner: Any = None,
+                 pins: Sequence[SharedLock] = ()) -> None:
         if not views or len({(r.shape, r.dtype) for r in views}) != 1 or len(views[0].shape) != 2:
             raise ValueError(f"a bank needs views of one [N, D] shape and dtype, got "
                              f"{[(r.shape, str(r.dtype)) for r in views]}")
         self.views, self.dtype = tuple(views), dtype
         self.shape = torch.Size((len(views), *views[0].shape))
         self.owner = owner  # what must live as long as the bank: its scratch folder when there is no cache
+        self.pins = tuple(pins)  # shared locks on its cache files: ``cache clear`` leaves them while the bank lives
         self._fds: dict[int, int] = {}
         self._pid = os.getpid()
 
@@ -109,7 +112,7 @@ class TeacherBank:
             pass
 
     def __getstate__(self) -> dict[str, Any]:  # descriptors do not travel to another process
-        return {**self.__dict__, "_fds": {}, "owner": None}
+        return {**self.__dict__, "_fds": {}, "owner": None, "pins": ()}
 
     def __repr__(self) -> str:
         return f"TeacherBank(shape={tuple(self.shape)}, dtype={self.dtype}, files={len(self.views)})"
@@ -143,9 +146,23 @@ class _View:
 
 
 def _rows(cache: FeatureCache, name: str, key: str, images: int) -> Rows | None:
+    """The features of ``key`` if they are cached whole and intact (their checksum is verified)."""
     found = cache.locate(name, key)
     rows = found.get("features") if found is not None else None
     return rows if rows is not None and rows.shape[0] == images else None
+
+
+def _pinned_rows(cache: FeatureCache, name: str, key: str, images: int, pins: list[SharedLock]) -> Rows | None:
+    """``_rows`` read under a shared lock kept in ``pins`` (rank 0 only: one holder per machine suffices),
+    so the file cannot be cleared between this check and the last read of training; None (unpinned) on a miss."""
+    pin = cache.pin(name, key) if distributed.is_main() else None
+    rows = _rows(cache, name, key, images)
+    if pin is not None:
+        if rows is None:
+            pin.release()  # before extracting it: the extraction's exclusive lock would wait for our pin
+        else:
+            pins.append(pin)
+    return rows
 
 
 def teacher_views(
@@ -173,12 +190,13 @@ def teacher_views(
     data_fingerprint = data_fingerprint or fingerprint(paths)  # once, not once per view
     names = [view_name(policy, view_seed, v) for v in range(views)]
     found: dict[int, Rows] = {}
+    pins: list[SharedLock] = []
     if provider.identify is not None:
         identity = provider.identify(entry)
         keys = [cache_key(identity.digest, data_fingerprint, dict(identity.data_config), n) for n in names]
         if distributed.is_main():
             found = {v: rows for v in range(views)
-                     if (rows := _rows(cache, entry.name, keys[v], len(paths))) is not None}
+                     if (rows := _pinned_rows(cache, entry.name, keys[v], len(paths), pins)) is not None}
         present = distributed.broadcast_object(sorted(found))
         if not distributed.is_main():
             for v in present:
@@ -194,11 +212,11 @@ def teacher_views(
                 fs = extract(teacher, paths, cache, batch_size, device, progress, view=names[v],
                              image_fn=_View(policy, view_seed, v), data_fingerprint=data_fingerprint,
                              workers=workers, keep=False)
-                rows = _rows(cache, teacher.name, fs.key, len(paths))
+                rows = _pinned_rows(cache, teacher.name, fs.key, len(paths), pins)
                 if rows is None:
                     raise CacheError(f"the features of {teacher.name} just written to {fs.path} cannot be read back")
                 found[v] = rows
-    return TeacherBank([found[v] for v in range(views)], owner=owner)
+    return TeacherBank([found[v] for v in range(views)], owner=owner, pins=pins)
 
 
 def _scratch_cache() -> tuple[FeatureCache, Any]:

@@ -25,6 +25,7 @@ from zoo_distill.features.cache import FeatureCache, cache_key
 from zoo_distill.plugin.types import Teacher
 from zoo_distill.util import distributed
 from zoo_distill.util.device import check_device, resolve_device
+from zoo_distill.util.interrupts import ignore_in_worker
 from zoo_distill.util.workers import MAX_DEFAULT_WORKERS, default_workers, resolve_workers
 
 if TYPE_CHECKING:  # torch and timm load when features are computed, not when they are found in the cache
@@ -129,6 +130,7 @@ def iter_features(
     loader = torch.utils.data.DataLoader(
         _ImageList(paths, eval_transform(teacher), image_fn), batch_size=batch_size, shuffle=False,
         num_workers=workers, collate_fn=_collate, pin_memory=dev.type == "cuda",
+        worker_init_fn=ignore_in_worker if workers else None,
     )
     label = description or f"features {teacher.name}"
     task = progress.add_task(label, total=len(paths), info="") if progress else None
@@ -287,7 +289,7 @@ def _compute(teacher: Teacher, paths: Sequence[Path], cache: FeatureCache | None
         logits = np.concatenate(kept["logits"]) if kept["logits"] else (
             np.zeros((0, teacher.num_source_classes), np.float32) if teacher.num_source_classes else None)
         return FeatureSet(features, logits, False, time.perf_counter() - start, saved, key)
-    rows = cache.locate(teacher.name, key)
+    rows = cache.locate(teacher.name, key, verify=False)  # just written and checksummed by this process
     if rows is None:
         raise CacheError(f"the features of {teacher.name} just written to {saved} cannot be read back "
                          f"(was the cache cleared meanwhile?)")

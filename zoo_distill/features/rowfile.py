@@ -7,11 +7,19 @@ Because every shape is known before the first row exists, the header goes first 
 written in place as they are computed. The file is written under a temporary name and renamed
 into place only once every row is there: an exception or a crash before that never leaves a file
 that a reader would take as valid.
+
+Silent damage (flipped bytes on disk) is caught by a checksum: ``arrays_digest`` of the arrays
+(names, dtypes, shapes and little-endian bytes), kept in the header's metadata. A row-by-row
+file cannot know it when its header is written, so ``RowWriter(checksum=KEY)`` reserves the
+field and fills it in place once every row is there, from one read of the rows back
+(``rows_digest``); the bytes stay plain safetensors, and the digest is the same as that of the
+arrays ``save_file`` would write.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import math
 import os
@@ -28,12 +36,49 @@ import numpy as np
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["RowWriter", "Rows", "locate", "read_into"]
+__all__ = ["RowWriter", "Rows", "arrays_digest", "locate", "read_into", "rows_digest"]
 
 _TO_TAG = {np.dtype(t): tag for t, tag in [("float64", "F64"), ("float32", "F32"), ("float16", "F16"),
                                            ("int64", "I64"), ("int32", "I32"), ("uint8", "U8")]}
 _FROM_TAG = {tag: dtype for dtype, tag in _TO_TAG.items()}
 _MAX_HEADER = 100_000_000  # safetensors' own limit: a larger length is a damaged file, not a header
+_CHUNK = 8 << 20  # bytes per read when hashing rows back from a file
+_PLACEHOLDER = "0" * 64  # a checksum field's reserved value (a sha256 in hex has this length)
+
+
+def _array_tag(name: str, shape: tuple[int, ...], dtype: np.dtype) -> bytes:
+    return json.dumps([name, _TO_TAG.get(np.dtype(dtype), str(dtype)), list(shape)]).encode() + b"\0"
+
+
+def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 of named arrays (sorted by name: name, dtype, shape, then the little-endian bytes)."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.asarray(arrays[name])
+        digest.update(_array_tag(name, a.shape, a.dtype))
+        digest.update(memoryview(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).reshape(-1).view(np.uint8)))
+    return digest.hexdigest()
+
+
+def rows_digest(arrays: Mapping[str, Rows], fd: int | None = None) -> str:
+    """``arrays_digest`` of arrays in a file, read back in blocks of 8 MiB (from ``fd`` when given)."""
+    digest = hashlib.sha256()
+    buffer = bytearray(_CHUNK)
+    for name in sorted(arrays):
+        rows = arrays[name]
+        digest.update(_array_tag(name, rows.shape, rows.dtype))
+        own = os.open(rows.path, os.O_RDONLY | getattr(os, "O_BINARY", 0)) if fd is None else None
+        try:
+            done = 0
+            while done < rows.nbytes:
+                view = memoryview(buffer)[:min(_CHUNK, rows.nbytes - done)]
+                read_into(fd if own is None else own, view, rows.offset + done)
+                digest.update(view)
+                done += len(view)
+        finally:
+            if own is not None:
+                os.close(own)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -121,8 +166,9 @@ class RowWriter:
     """
 
     def __init__(self, path: Path | str, shapes: Mapping[str, tuple[tuple[int, ...], np.dtype | str]],
-                 metadata: Mapping[str, str] | None = None) -> None:
+                 metadata: Mapping[str, str] | None = None, checksum: str | None = None) -> None:
         self.path = Path(path)
+        metadata = {**(metadata or {}), **({checksum: _PLACEHOLDER} if checksum else {})}
         specs = {name: (tuple(int(s) for s in shape), np.dtype(dtype)) for name, (shape, dtype) in shapes.items()}
         for name, (shape, dtype) in specs.items():
             if dtype not in _TO_TAG or not shape:
@@ -140,6 +186,10 @@ class RowWriter:
         raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
         raw += b" " * (-len(raw) % 8)
         self._head = struct.pack("<Q", len(raw)) + raw
+        self._checksum_at = None  # where the checksum field's value lies in the file, filled on exit
+        if checksum:
+            field = json.dumps(checksum, ensure_ascii=False).encode() + b':"' + _PLACEHOLDER.encode()
+            self._checksum_at = 8 + raw.index(field) + len(field) - len(_PLACEHOLDER)
         self._size = len(self._head) + begin
         self._written = dict.fromkeys(specs, 0)
         self._fd: int | None = None
@@ -175,6 +225,10 @@ class RowWriter:
             missing = {n: self._rows[n][1][0] - k for n, k in self._written.items() if k != self._rows[n][1][0]}
             if missing:
                 raise ValueError(f"{self.path.name}: rows never written: {missing}; the file is not published")
+            if self._checksum_at is not None:
+                layout = {n: Rows(Path(self._tmp), len(self._head) + begin, shape, dtype)
+                          for n, (begin, shape, dtype) in self._rows.items()}
+                _write_at(self._fd, memoryview(rows_digest(layout, self._fd).encode()), self._checksum_at)
             os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None

@@ -2,7 +2,11 @@
 
 ``run --out DIR`` used to train over a finished run silently (student, metrics and checkpoint
 replaced). Now a folder holding a run is refused unless the caller asks to ``resume`` it (its
-checkpoint) or to ``overwrite`` it; only the files a run writes are ever removed.
+checkpoint) or to ``overwrite`` it; only the files a run writes are ever removed. A finished run
+(its ``metrics.json``, written last, is there) is never continued: ``resume`` on it is refused.
+
+One process writes a run directory at a time: ``lock_out_dir`` is taken before ``check_out_dir``
+looks at the folder, and held until the run is written or has failed (``util/lock.py``).
 """
 
 from __future__ import annotations
@@ -11,13 +15,26 @@ from pathlib import Path
 
 from zoo_distill.errors import ConfigError, ZooDistillError
 from zoo_distill.training.loop import CHECKPOINT
+from zoo_distill.util.lock import FolderLock
 
-__all__ = ["RUN_FILES", "check_out_dir", "clear_run_files", "run_files_in"]
+__all__ = ["FINISHED_MARK", "RUN_FILES", "check_out_dir", "clear_run_files", "lock_out_dir", "run_files_in"]
 
 #: What a run writes into its directory; nothing else there is touched.
 RUN_FILES = ("student.safetensors", "model.safetensors", "config.json", "metrics.json", "run.json", "curves.png",
              CHECKPOINT)
 _FINISHED = ("metrics.json", "student.safetensors", "model.safetensors")
+#: Written last, once the student is exported: a run holding it is finished, whatever else is there.
+FINISHED_MARK = "metrics.json"
+
+
+def lock_out_dir(out: Path) -> FolderLock:
+    """The lock of the one process writing ``out`` (not yet taken: use it as a ``with`` block).
+
+    A second writer is refused with a line naming the holder's pid; a lock file whose holder has
+    died is taken over (``FolderLock.stale`` names it). A folder the lock had to create is removed
+    again on release if nothing was written into it.
+    """
+    return FolderLock(Path(out), what=f"--out {out}")
 
 
 def run_files_in(out: Path) -> list[str]:
@@ -41,6 +58,10 @@ def check_out_dir(out: Path, resume: bool, overwrite: bool) -> str | None:
     if overwrite:
         return f"--overwrite: the run in {out} ({', '.join(present)}) is replaced" if present else None
     if resume:
+        if FINISHED_MARK in present and CHECKPOINT in present:  # without one, the refusal below says so
+            raise ConfigError(f"--resume: --out {out} holds a finished run ({', '.join(present)}): there is nothing to "
+                              f"continue, and it is left unchanged; pass --overwrite to train it again, or choose "
+                              f"another --out")
         if CHECKPOINT in present:
             return None
         if present:

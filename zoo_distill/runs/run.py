@@ -3,8 +3,10 @@ and the run directory (student in timm format, metrics.json, resolved config, cu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -24,12 +26,12 @@ from zoo_distill.errors import ConfigError, ZooDistillError
 from zoo_distill.features.bank import build_bank
 from zoo_distill.features.cache import FeatureCache
 from zoo_distill.plugin.manager import PluginRegistry
-from zoo_distill.plugin.types import MethodSetup, TeacherOptions
+from zoo_distill.plugin.types import Method, MethodSetup, TeacherOptions
 from zoo_distill.ranking.aggregators import active_weights
 from zoo_distill.ranking.defaults import DEFAULT_WEIGHTING_METRIC
 from zoo_distill.ranking.per_class import per_class_alpha
 from zoo_distill.ranking.rank import plugin_failure, rank_sources
-from zoo_distill.runs.outdir import check_out_dir, clear_run_files
+from zoo_distill.runs.outdir import check_out_dir, clear_run_files, lock_out_dir
 from zoo_distill.runs.spec import RunSpec, resolve_method
 from zoo_distill.training.inputs import predict_batches, student_transform
 from zoo_distill.training.loop import predict_logits, train
@@ -38,10 +40,11 @@ from zoo_distill.training.student import create_student
 from zoo_distill.util import distributed
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.device import resolve_device
+from zoo_distill.util.interrupts import Interrupted, interrupted, signals_as_interrupts
 from zoo_distill.zoo.file import Zoo
 
 __all__ = ["Evaluator", "RunResult", "accuracy_of", "accuracy_report", "check_aggregator", "check_run_spec",
-    "check_writable", "input_size_warning", "run"]
+    "check_writable", "input_size_warning", "run", "teacher_digest"]
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +165,14 @@ def _weights(spec: RunSpec, options: TeacherOptions, data: TargetData, zoo: Zoo,
         raise ZooDistillError(f"{who}: {exc if isinstance(exc, ValueError) else plugin_failure(exc)}") from None
 
 
+def teacher_digest(entry, provider) -> str:
+    """The digest of a teacher's weights (sha256 of its file, memoised), without building it when the
+    provider can identify it; else from the built teacher."""
+    if provider.identify is not None:
+        return provider.identify(entry).digest
+    return provider.load(entry).digest
+
+
 def check_aggregator(spec: RunSpec, registry: PluginRegistry) -> None:
     """The aggregator, its options and the metric exist and are valid: before ranking or any folder."""
     aggregator = registry.aggregator(spec.aggregator)
@@ -186,24 +197,48 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
     """Train the method of ``spec`` on ``data`` and write the run directory ``out``.
 
     A run already in ``out`` is refused unless ``resume`` (continue its checkpoint) or
-    ``overwrite`` (replace it) is given; every setting is checked before any work starts.
+    ``overwrite`` (replace it) is given; every setting is checked before any work starts. The
+    folder is locked for the whole call (a second writer is refused, naming this process), and
+    Ctrl-C or SIGTERM end it with an ``Interrupted`` error (exit status 130 / 143 in the CLI).
     """
-    from zoo_distill.runs.cost import measure_cost
-    from zoo_distill.runs.export import check_export_support, save_student
-    from zoo_distill.runs.plots import plot_curves
+    from zoo_distill.runs.export import check_export_support
 
     check_export_support()
     spec = check_run_spec(spec, registry)
     method, options = resolve_method(spec, registry)
-    out_note = check_out_dir(Path(out), resume, overwrite)
-    check_out_outside_target(Path(out), data)
+    out = Path(out)
+    # Under torchrun every process runs this; the launcher's rank 0 holds the lock for the job.
+    lock = lock_out_dir(out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
+    with lock, signals_as_interrupts():
+        notes = [check_out_dir(out, resume, overwrite)]  # under the lock: nobody changes the folder meanwhile
+        check_out_outside_target(out, data)
+        if getattr(lock, "stale", None) is not None:
+            notes.append(f"{out}: took over the lock file of process {lock.stale}, which is no longer running")
+        try:
+            return _run(spec, method, options, data, zoo, registry, cache, out, resume, progress, overwrite,
+                        [note for note in notes if note])
+        except Interrupted:  # the loop's, with its epoch
+            raise
+        except KeyboardInterrupt as exc:  # outside the epochs (the loop reports those with their epoch)
+            raise interrupted(exc, f"before the run in {out} was complete; rerun with --resume to continue "
+                                   f"from its last checkpoint, if any") from None
+
+
+def _run(spec: RunSpec, method: Method, options: Any, data: TargetData, zoo: Zoo | None, registry: PluginRegistry,
+         cache: FeatureCache | None, out: Path, resume: bool, progress: Progress | None, overwrite: bool,
+         notes: list[str]) -> RunResult:
+    """``run``'s work, once the folder is locked and checked (``notes`` so far: the folder's)."""
+    from zoo_distill.runs.cost import measure_cost
+    from zoo_distill.runs.export import save_student
+    from zoo_distill.runs.plots import plot_curves
+
     started = time.perf_counter()
     distributed.init_from_env(spec.train.device)
     device = resolve_device(distributed.local_device(spec.train.device))
     if distributed.is_main():
         check_writable(out)
     distributed.barrier()
-    notes: list[str] = ([out_note] if out_note else []) + list(data.notes)
+    notes = notes + list(data.notes)
     if not data.unlabeled and method.uses_unlabeled:
         notes.append("the target has no unlabeled images: training on the labeled images only")
     if data.test is None:
@@ -213,6 +248,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
 
     scores: dict[str, float] = {}
     alpha: dict[str, float] = {}
+    digests: dict[str, str] = {}  # each teacher's weights digest: a checkpoint binds them
     class_alpha: dict[str, np.ndarray] | None = None  # source_weights="class": {source: weight per class}
     torch.manual_seed(spec.train.seed)  # the student's and the heads' initialisation
     student = create_student(spec.student, len(data.class_names), spec.student_init, spec.input_size)
@@ -233,6 +269,7 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
                                 workers=spec.train.workers)
         setup.alpha, setup.class_alpha = alpha, class_alpha
         setup.label = f"{spec.method}[{spec.aggregator}]"
+        digests = {name: teacher_digest(entry, provider) for name, (entry, provider) in entries.items()}
         torch.manual_seed(spec.train.seed + 1)  # heads: independent of how long the bank took to build
     first_own_note = len(notes)
     objective = method.build(setup)
@@ -244,14 +281,18 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         spec = replace(spec, method_options=asdict(trained_options))
 
     evaluate = Evaluator(student, data, spec, device) if data.test is not None else None
-    # What the trained weights depend on: how many workers made the inputs, or when the test split
-    # was evaluated, does not change them, so a run may be resumed with other values of those.
-    signature = {"spec": {**asdict(spec), "train": spec.train.identity()},
-                 "labeled": fingerprint(data.train.paths, data.train.labels),
-                 "unlabeled": fingerprint(data.unlabeled), "alpha": alpha}
+    # What the run's weights and history depend on, by the names a refused --resume gives them. How many
+    # workers made the inputs, or when the test split was evaluated, does not change them, so a run may
+    # be resumed with other values of those; another test split would mix two in one history.
+    signature = {"the settings": {**asdict(spec), "train": spec.train.identity()},
+                 "the labeled images": fingerprint(data.train.paths, data.train.labels),
+                 "the unlabeled images": fingerprint(data.unlabeled),
+                 "the test split": fingerprint(data.test.paths, data.test.labels) if data.test is not None else None,
+                 "the source weights α": alpha,
+                 **{f"teacher {name}'s weights": digest for name, digest in digests.items()}}
     per_class = {k: [float(x) for x in v] for k, v in class_alpha.items()} if class_alpha else None
     if per_class:
-        signature["class_alpha"] = per_class
+        signature["the per-class source weights"] = per_class
     if overwrite and distributed.is_main():
         clear_run_files(out)  # only now: a failure in ranking or the bank left the old run whole
     distributed.barrier()

@@ -1,12 +1,18 @@
 """Training checkpoints as safetensors (never pickle): module weights, optimizer tensors,
 and everything else as JSON in the header. Written atomically; never with a NaN or inf in it.
 
-Resuming reads the header first: a checkpoint of another run (other method, classes, data or
-settings) is refused before any of its weights are loaded into this run's modules.
+Resuming reads the header first: a checkpoint of another run (other method, classes, data,
+teachers or settings) is refused before any of its weights are loaded into this run's modules,
+and the refusal names the parts that differ (``parts``: a digest per part, kept in the header).
+
+Every checkpoint carries a checksum (sha256 of its JSON header and of every tensor's bytes, in
+the header under ``zoo_distill_sha256``), verified when it is loaded: a damaged file is an error
+naming it, never weights resumed from flipped bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,9 +25,20 @@ from safetensors.torch import save_file
 from zoo_distill.errors import ZooDistillError
 from zoo_distill.util.atomic import atomic_write
 
-__all__ = ["load_checkpoint", "module_tensors", "non_finite", "save_checkpoint"]
+__all__ = ["load_checkpoint", "module_tensors", "non_finite", "save_checkpoint", "tensors_digest"]
 
 _META = "zoo_distill_checkpoint"
+_SUM = "zoo_distill_sha256"
+
+
+def tensors_digest(header: str, tensors: Mapping[str, torch.Tensor]) -> str:
+    """sha256 of the JSON header and of each tensor (by name: its name, dtype, shape and bytes)."""
+    digest = hashlib.sha256(header.encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode() + b"\0")
+        digest.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()
 
 
 def _split_optimizer(state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -70,7 +87,8 @@ def save_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module], optimize
     if bad:
         raise ZooDistillError(f"not saving checkpoint {path}: {', '.join(bad[:3])} hold NaN or inf values "
                               f"(training diverged; lower --lr)")
-    header = {_META: json.dumps({**meta, "optimizer": optim_plain}, default=str)}
+    plain = json.dumps({**meta, "optimizer": optim_plain}, default=str)
+    header = {_META: plain, _SUM: tensors_digest(plain, tensors)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
@@ -79,24 +97,40 @@ def save_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module], optimize
                               f"is unchanged") from None
 
 
+def _changed(meta: Mapping[str, Any], parts: Mapping[str, str] | None) -> str:
+    """What differs between this run and the checkpoint's, e.g. " (changed: teacher a's weights)"."""
+    theirs = meta.get("parts")
+    if not parts or not isinstance(theirs, dict):
+        return " (other method, classes, data, teachers or settings)"
+    changed = [name for name in parts if theirs.get(name) != parts[name]]
+    changed += [name for name in theirs if name not in parts]
+    return f" (changed since it was written: {', '.join(changed)})" if changed else ""
+
+
 def load_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
-                    signature: str | None = None) -> dict[str, Any]:
+                    signature: str | None = None, parts: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Restore modules and optimizer in place; returns the checkpoint's metadata.
 
-    With ``signature``, a checkpoint written by another run is refused before anything is loaded.
+    With ``signature``, a checkpoint written by another run is refused before anything is loaded;
+    ``parts`` (a digest per part of the signature, by a readable name) lets the refusal name what changed.
+    A checkpoint whose checksum does not match its contents is refused, naming the file.
     """
     try:
         with safe_open(str(path), framework="pt") as fh:
-            meta = json.loads(fh.metadata()[_META])
+            header = fh.metadata()
+            meta = json.loads(header[_META])
             if not isinstance(meta, dict):
                 raise TypeError("its metadata is not an object")
             if signature is not None and meta.get("signature") != signature:
                 raise ZooDistillError(
-                    f"--resume: checkpoint {path} belongs to a different run (other method, classes, data, "
-                    f"teachers or settings); use another --out, --overwrite to start over, or drop --resume")
+                    f"--resume: checkpoint {path} belongs to a different run{_changed(meta, parts)}; use another "
+                    f"--out, --overwrite to start over, or drop --resume")
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
         raise ZooDistillError(f"cannot read checkpoint {path}: {exc}") from None
+    if _SUM in header and header[_SUM] != tensors_digest(header[_META], tensors):  # none: an older version's
+        raise ZooDistillError(f"--resume: checkpoint {path} is damaged (its contents do not match the checksum "
+                              f"written with it); restore it, or pass --overwrite to start over")
     try:
         for name, module in modules.items():
             prefix = f"module.{name}."

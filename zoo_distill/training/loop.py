@@ -43,6 +43,7 @@ from zoo_distill.training.pipeline import (
 )
 from zoo_distill.util import distributed
 from zoo_distill.util.digest import json_digest
+from zoo_distill.util.interrupts import interrupted
 
 __all__ = ["CHECKPOINT", "Method", "StepBatch", "TrainConfig", "TrainResult", "autocast", "cosine_lr", "epoch_line",
            "place_modules", "predict_logits", "sample", "step_rng", "train"]
@@ -209,11 +210,14 @@ def train(
     steps = config.resolved_steps(n_labeled, n_unlabeled)
     total = steps * config.epochs
     digest = json_digest({"config": config.identity(), **dict(signature or {})})
+    # Each part's own digest too, so a refused resume can name what changed (the settings, a teacher, ...).
+    parts = {"training settings": json_digest(config.identity()),
+             **{key: json_digest(value) for key, value in dict(signature or {}).items()}}
     result = TrainResult()
     start_epoch = 0
     ckpt = run_dir / CHECKPOINT if run_dir is not None else None
     if resume and ckpt is not None and ckpt.exists():
-        meta = load_checkpoint(ckpt, modules, optimizer, signature=digest)  # refuses another run's, unread
+        meta = load_checkpoint(ckpt, modules, optimizer, signature=digest, parts=parts)  # another run's: refused
         start_epoch, result.history, result.resumed_from = meta["epoch"] + 1, meta["history"], meta["epoch"] + 1
         result.seconds = float(meta.get("seconds", 0.0))
         result.eval_seconds = float(meta.get("eval_seconds", 0.0))
@@ -231,6 +235,7 @@ def train(
         if progress else None
     step_task = progress.add_task("  steps", total=steps, info="") if progress else None
     trained = {"images": 0, "seconds": 0.0, "wait": 0.0}
+    checkpointed = epoch = start_epoch  # epochs in the checkpoint, and the one training: for an interrupt's line
     try:
         for epoch in range(start_epoch, config.epochs):
             began = time.perf_counter()
@@ -280,8 +285,10 @@ def train(
                                       f"({', '.join(diverged[:3])}); nothing of this epoch is saved; lower --lr")
             if ckpt is not None and distributed.is_main():
                 save_checkpoint(ckpt, modules, optimizer, {"epoch": epoch, "history": result.history,
-                                                           "signature": digest, "seconds": result.seconds,
+                                                           "signature": digest, "parts": parts,
+                                                           "seconds": result.seconds,
                                                            "eval_seconds": result.eval_seconds})
+                checkpointed = epoch + 1
             distributed.barrier()
             for key, value in (("images", images), ("seconds", train_seconds), ("wait", wait)):
                 trained[key] += value
@@ -293,6 +300,12 @@ def train(
                 progress.update(epoch_task, advance=1, info=f"loss {row['loss']:.3f}{acc}")
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (util/interrupts.py): one line, not a traceback
+        kept = (f"{checkpointed} finished epoch(s) are in {ckpt}: rerun with --resume to continue"
+                if checkpointed and ckpt is not None else "no epoch was finished: rerun to start again")
+        if ckpt is not None and checkpointed == epoch and ckpt.exists():  # stopped right after this epoch's save
+            kept = f"the epochs finished so far are in {ckpt}: rerun with --resume to continue"
+        raise interrupted(exc, f"in epoch {epoch + 1}/{config.epochs}; {kept}") from None
     finally:
         del batches  # stops the workers now, even when an exception keeps this frame alive
     if trained["seconds"] > 0:

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.target import load_rgb
 from zoo_distill.errors import ZooDistillError
+from zoo_distill.util.interrupts import ignore_in_worker
 from zoo_distill.util.workers import resolve_workers
 
 __all__ = ["Failed", "ImageBatches", "Inputs", "StepBatch", "StepDataset", "StepPlan", "StepSampler", "image_loader",
@@ -147,6 +148,7 @@ def _loader(dataset: Dataset, workers: int, pin_memory: bool, sampler: Sampler |
     return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=workers, pin_memory=pin_memory,
                       prefetch_factor=2 if workers else None,
                       multiprocessing_context=_context() if workers else None,
+                      worker_init_fn=ignore_in_worker if workers else None,
                       generator=torch.Generator().manual_seed(seed))
 
 
