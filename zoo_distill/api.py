@@ -116,12 +116,12 @@ def check_rank_settings(*, metrics: Sequence[str] | None = None, device: str = "
                         workers: int | None = None, registry: PluginRegistry | None = None) -> list[str]:
     """Check ``rank``'s settings before any image is read; return the metric names it will compute."""
     from zoo_distill.plugin.manager import get_registry
-    from zoo_distill.util.device import check_device, pick_device
+    from zoo_distill.util.device import check_device
 
     check_int("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
     if workers is not None:
         check_int("--workers", workers, 0, MAX_WORKERS)
-    check_device(pick_device(device))
+    check_device(device)
     registry = registry or get_registry()
     names = list(metrics) if metrics else metric_order(registry)
     for name in names:
@@ -162,9 +162,6 @@ def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, me
     from zoo_distill.util import distributed
 
     registry = get_registry()
-    from zoo_distill.util.device import pick_device
-
-    device = pick_device(device)  # auto (the default): CUDA when this machine has one, else the CPU
     names = check_rank_settings(metrics=metrics, device=device, batch_size=batch_size, workers=workers,
                                 registry=registry)
     zoo_obj = _zoo(zoo, registry)

@@ -111,7 +111,7 @@ def _run_out_markup(world: World, d: Path) -> Prepared:
         assert (d / out / "student.safetensors").is_file()
         strict_json((d / out / "metrics.json").read_text())
         strict_json((d / out / "run.json").read_text())
-    return Prepared(["run", "-t", world.target, "--zoo", zoo, *BUDGET, "--views", "1", "--out", out], check=check,
+    return Prepared(["run", "-t", world.target, "--zoo", zoo, *BUDGET, "--method-opt", "views=1", "--out", out], check=check,
                     cwd=d)
 
 
@@ -267,7 +267,7 @@ def _run_with(weights: str, needles: tuple[str, ...], *extra: str):
     def prepare(world: World, d: Path) -> Prepared:
         env = install_plugin(d, weights=weights)
         out = d / "out"
-        return Prepared(["run", "-t", world.target, "--zoo", world.zoo, *BUDGET, "--views", "1", "-a", PLUGIN,
+        return Prepared(["run", "-t", world.target, "--zoo", world.zoo, *BUDGET, "--method-opt", "views=1", "-a", PLUGIN,
                          "-m", "knn", *extra, "--out", out], needles=(f"plugin {PLUGIN!r}", *needles), env=env,
                         check=no_student(out))
     return prepare

@@ -27,6 +27,12 @@ def _unfinished(world: World, d: Path) -> Path:
     return copy_run(world, d, drop=FINISHED)
 
 
+def _other_test_split(d: Path) -> Path:
+    """A test split of the same classes with other images (not the training images: those are refused
+    for being both, before anything about the run is decided)."""
+    return write_split(d / "other-test", 2, 2, seed=7)
+
+
 # --- finished runs -------------------------------------------------------------------------------
 
 
@@ -34,8 +40,8 @@ def _resume_finished(*extra: str):
     def prepare(world: World, d: Path) -> Prepared:
         out = copy_run(world, d)
         more: list[str | Path] = list(extra)
-        if "--test" in extra:  # another test split: the training images
-            more[more.index("--test") + 1] = world.target / "train"
+        if "--test" in extra:  # another test split
+            more[more.index("--test") + 1] = _other_test_split(d)
         return Prepared(baseline_args("finetune", world, out, "--resume", *more),
                         needles=("--resume", str(out), "finished run", "left unchanged", "--overwrite"), keep=(out,))
     return prepare
@@ -46,7 +52,7 @@ def _resume_finished(*extra: str):
 
 def _resume_other_test_split(world: World, d: Path) -> Prepared:
     out = _unfinished(world, d)
-    return Prepared(baseline_args("finetune", world, out, "--resume", "--test", world.target / "train"),
+    return Prepared(baseline_args("finetune", world, out, "--resume", "--test", _other_test_split(d)),
                     needles=("--resume", "belongs to a different run", "the test split"), keep=(out,))
 
 

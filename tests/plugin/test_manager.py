@@ -73,7 +73,7 @@ def test_builtins_register_through_the_hooks():
     assert {"local", "hf-hub", "timm"} <= set(registry.providers)
     assert {"logme", "leep", "nce", "nleep", "hscore", "gbc", "knn", "linear"} <= set(registry.metrics)
     assert {"nearest", "weighted", "uniform"} <= set(registry.aggregators)
-    assert list(registry.methods) == ["distill", "finetune", "fixmatch"]
+    assert list(registry.methods) == ["distill", "finetune", "fixmatch", "freematch", "softmatch"]
     assert registry.method("distill").uses_teachers and not registry.method("fixmatch").uses_teachers
     assert registry.warnings == []
 

@@ -65,3 +65,18 @@ def test_run_and_rank_default_to_auto_and_say_so_first(target_dir, tmp_path, mon
                                         "--student-init", "scratch", "--input-size", "32", "--epochs", "1",
                                         "--steps-per-epoch", "1", "--device", "cpu", "--out", str(tmp_path / "x")])
     assert explicit.exit_code == 0 and "device:" not in explicit.stderr
+
+
+def test_rank_says_the_device_when_a_teacher_first_runs_and_not_from_the_cache(target_dir, tiny_zoo, monkeypatch):
+    import torch
+    from typer.testing import CliRunner
+
+    from zoo_distill.cli.app import app
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = ["rank", "-t", str(target_dir), "--zoo", str(tiny_zoo), "-m", "knn"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert first.stderr.count("device: cpu (auto: no CUDA device)") == 1
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "device:" not in again.stderr  # served from the cache: no teacher ran

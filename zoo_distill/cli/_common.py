@@ -30,12 +30,12 @@ def say(console: Console, *parts: Any) -> None:
 
 
 def say_device(device: str | None) -> None:
-    """The first line of a command whose --device was left at auto: which device that is, and why."""
-    from zoo_distill.util.device import AUTO, auto_device
+    """With --device auto, one line says which device that is and why, when it is first used."""
+    from zoo_distill.util import device as devices
 
-    if device in (None, AUTO):
-        picked, why = auto_device()
-        say(stderr, f"device: {picked} ({why})")
+    if device in (None, devices.AUTO):
+        devices.announce = lambda picked, why: say(stderr, f"device: {picked} ({why})")
+        devices._announced = False  # once per command
 
 
 def error_line(message: Any) -> None:

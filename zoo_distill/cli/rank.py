@@ -45,9 +45,8 @@ def rank(
     import zoo_distill.api as api
     from zoo_distill.util import distributed
 
+    say_device(device)  # said when a teacher first runs: a rank served from the cache needs no device
     api.check_rank_settings(metrics=metric, device=device, batch_size=batch_size, workers=workers)
-    if not as_json:
-        say_device(device)
     skip = settings.pop("skip_bad_images")
     data = api.load_target(**settings, skip_bad_images=skip)
     if data.skipped:

@@ -130,8 +130,8 @@ def _train(method: str, settings: dict[str, Any], zoo: Optional[Path] = None) ->
     as_json = settings.pop("as_json")
     where = {k: settings.pop(k) for k in _TARGET_KEYS}
     run_kw = {k: settings.pop(k) for k in _RUN_KEYS if k in settings}
-    api.check_run_settings(method, **settings)  # a bad option fails before the images are read
     say_device(settings.get("device"))
+    api.check_run_settings(method, **settings)  # a bad option fails before the images are read
     with make_progress() as progress:
         task = progress.add_task("checking images", total=None, info="")
         data = api.load_target(**where, skip_bad_images=run_kw.pop("skip_bad_images", False),

@@ -53,6 +53,9 @@ def init_from_env(device: str = "cpu") -> bool:
     if not dist.is_available():
         return False
     if not dist.is_initialized():
+        from zoo_distill.util.device import pick_device
+
+        device = pick_device(device)
         backend = "nccl" if device.startswith("cuda") and torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
