@@ -56,7 +56,10 @@ def main() -> int:
         plugins = [str(Path(__file__).resolve().parents[1] / "plugins" / name)
                    for name in ("zoo-distill-transformers", "zoo-distill-openclip")]
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-        subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation",
+        import importlib.util
+
+        local_backend = all(importlib.util.find_spec(m) is not None for m in ("hatchling", "editables"))
+        subprocess.run([*pip, "install", "--no-deps", *(["--no-build-isolation"] if local_backend else []),
                         *[a for path in plugins for a in ("-e", path)]], check=True)
         try:
             return measure(args, "with the transformers and open_clip plugins")

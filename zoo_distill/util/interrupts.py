@@ -47,15 +47,25 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def signals_as_interrupts() -> Iterator[None]:
-    """While inside: SIGTERM raises ``Terminated`` in the main thread (elsewhere: nothing changes)."""
+    """While inside: SIGTERM raises ``Terminated`` in the main thread (elsewhere: nothing changes). A helper
+    thread of this process that loses its connection to a worker stopped by the interrupt (multiprocessing's
+    resource sharer) ends silently, also after the interrupt has left this block and while the process exits."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_hook = threading.excepthook
+    threading.excepthook = _quiet_when_parent_left
+    stopped = False
     try:
         yield
+    except KeyboardInterrupt:
+        stopped = True  # keep the quiet hook: the process is about to exit and its helper threads to fail
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if not stopped:
+            threading.excepthook = previous_hook
 
 
 def _quiet_when_parent_left(args: threading.ExceptHookArgs) -> None:
