@@ -23,6 +23,16 @@ from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.zoobench.demo import DEMO_METHODS, default_root
 
 
+def _home_relative(value):
+    """The report with paths under the home folder written as ~/..., so a kept result names no machine."""
+    home = str(Path.home())
+    if isinstance(value, dict):
+        return {k: _home_relative(v) for k, v in value.items()}
+    if isinstance(value, str) and value.startswith(home + "/"):
+        return "~" + value[len(home):]
+    return value
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, default=None, help="Run directory (default: the demo's default method).")
@@ -42,7 +52,7 @@ def main() -> int:
                        "top1_agreement >= 0.999": fp32["top1_agreement"] >= 0.999,
                        "int8 within 1 point of fp32": abs(int8["test_accuracy"] - fp32["test_accuracy"]) <= 0.01}
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "export.json", report)
+    atomic_write_json(args.out / "export.json", _home_relative(report))
     print(f"{run_dir} on {report['test_images']} test images, {args.threads} thread(s), "
           f"median of {args.latency_runs} batch-1 calls:\n")
     print("| graph | MB | max abs logit diff vs torch | top-1 agreement with torch | test accuracy | CPU ms |")
