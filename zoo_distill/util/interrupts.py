@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -60,7 +61,8 @@ def signals_as_interrupts() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        stopped = True  # keep the quiet hook: the process is about to exit and its helper threads to fail
+        stopped = True  # keep the quiet hooks: the process is about to exit and its helper threads to fail
+        sys.excepthook = _quiet_sys_hook
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -77,9 +79,19 @@ def _quiet_when_parent_left(args: threading.ExceptHookArgs) -> None:
     threading.__excepthook__(args)
 
 
+def _quiet_sys_hook(kind: type, value: BaseException, trace: object) -> None:
+    """A worker's ``sys.excepthook``: multiprocessing's resource-sharer thread reports through it (not through
+    ``threading.excepthook``) when the parent that was reading the shared tensors has gone, as after Ctrl-C
+    or SIGTERM; that connection error ends silently, anything else is printed as usual."""
+    if isinstance(value, (ConnectionError, EOFError, OSError)):
+        return
+    sys.__excepthook__(kind, value, trace)
+
+
 def ignore_in_worker(worker_id: int = 0) -> None:
     """A DataLoader ``worker_init_fn``: the worker ignores Ctrl-C and SIGTERM; its parent handles them
     (and a connection the parent dropped meanwhile is not printed as a traceback)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.excepthook = _quiet_when_parent_left
+    sys.excepthook = _quiet_sys_hook
