@@ -41,6 +41,18 @@ class LockedError(ZooDistillError):
     """Another live process holds the lock; the message names its pid."""
 
 
+def _holder_pid(path: Path, wait_s: float = 0.5) -> int | None:
+    """The holder's pid; a holder that has just taken the lock writes it a moment later, so wait a little."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        holder = _read_pid(path)
+        if holder is not None or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.02)
+
+
 def _read_pid(path: Path) -> int | None:
     try:
         text = path.read_text(encoding="ascii", errors="replace").split()
@@ -138,7 +150,7 @@ class FolderLock:
             info = os.fstat(fd)
             if (info.st_dev, info.st_ino) in _HELD or not _try_lockf(fd):
                 os.close(fd)
-                holder = _read_pid(self.path)
+                holder = _holder_pid(self.path)
                 who = f"process {holder}" if holder is not None else "another process"
                 raise LockedError(f"{self.what} is being written by {who} (lock file {self.path}); wait for it to "
                                   f"finish, or choose another --out")
