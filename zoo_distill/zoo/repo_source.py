@@ -15,7 +15,7 @@ from pathlib import Path
 from zoo_distill.errors import ProviderUnavailable
 from zoo_distill.plugin.types import EntryFieldError, HubFiles, LocalFile, ZooEntry
 
-__all__ = ["REPO_ID", "availability", "fetch", "files", "folder", "validate_location", "where"]
+__all__ = ["REPO_ID", "availability", "fetch", "fetch_json", "files", "folder", "validate_location", "where"]
 
 REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 
@@ -65,6 +65,22 @@ def fetch(entry: ZooEntry, filename: str) -> Path:
         if "does not exist in the repository" in str(exc) and filename != WEIGHTS_FILE:
             raise ProviderUnavailable(f"source {entry.name!r}: {where(entry)} has no {filename}") from None
         raise
+
+
+def fetch_json(entry: ZooEntry, filename: str) -> dict:
+    """One of the entry's files holding a JSON object, read as a regular file only (a FIFO never blocks)."""
+    import json
+
+    from zoo_distill.util.regular import read_regular_text
+
+    path = fetch(entry, filename)
+    try:
+        value = json.loads(read_regular_text(path))
+    except (OSError, ValueError) as exc:
+        raise ProviderUnavailable(f"source {entry.name!r}: {filename} of {where(entry)} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ProviderUnavailable(f"source {entry.name!r}: {filename} of {where(entry)} must hold a JSON object")
+    return value
 
 
 def files(entry: ZooEntry, names: Sequence[str], weights: str) -> HubFiles | LocalFile:

@@ -19,7 +19,7 @@ from typing import Any
 
 from zoo_distill.errors import ProviderUnavailable, UnsafeWeightsError
 from zoo_distill.plugin.types import EntryFieldError, HubFiles, LocalFile, TeacherIdentity, ZooEntry
-from zoo_distill.zoo.repo_source import availability, fetch, validate_location, where
+from zoo_distill.zoo.repo_source import availability, fetch, fetch_json, validate_location, where
 from zoo_distill.zoo.repo_source import files as location_files
 
 __all__ = ["CONFIG", "TEMPLATES", "WEIGHTS", "class_prompts", "data_config_of", "files", "identify",
@@ -56,12 +56,8 @@ def _weights(entry: ZooEntry) -> Path:
 
 
 def _config(entry: ZooEntry) -> dict[str, Any]:
-    path = fetch(entry, CONFIG)
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ProviderUnavailable(f"source {entry.name!r}: {CONFIG} of {where(entry)} is not JSON: {exc}") from None
-    if not isinstance(config, dict) or not isinstance(config.get("model_cfg"), dict):
+    config = fetch_json(entry, CONFIG)
+    if not isinstance(config.get("model_cfg"), dict):
         raise ProviderUnavailable(f"source {entry.name!r}: {CONFIG} of {where(entry)} has no model_cfg object")
     if "hf_tokenizer_name" in (config["model_cfg"].get("text_cfg") or {}):
         raise ProviderUnavailable(f"source {entry.name!r}: {where(entry)} uses a Hugging Face tokenizer "

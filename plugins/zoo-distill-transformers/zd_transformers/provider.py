@@ -19,14 +19,13 @@ work unchanged; see ``data_config_of``.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from zoo_distill.errors import ProviderUnavailable, UnsafeWeightsError
 from zoo_distill.plugin.types import EntryFieldError, HubFiles, LocalFile, TeacherIdentity, ZooEntry
-from zoo_distill.zoo.repo_source import availability, fetch, validate_location, where
+from zoo_distill.zoo.repo_source import availability, fetch, fetch_json, validate_location, where
 from zoo_distill.zoo.repo_source import files as location_files
 
 __all__ = ["CONFIG", "KINDS", "PROCESSOR", "WEIGHTS", "data_config_of", "files", "identify", "is_available", "load",
@@ -47,18 +46,11 @@ def validate(entry: ZooEntry) -> None:
 
 def _json(entry: ZooEntry, filename: str, missing: str) -> dict[str, Any]:
     try:
-        path = fetch(entry, filename)
+        return fetch_json(entry, filename)
     except ProviderUnavailable as exc:
         if f"has no {filename}" in str(exc):
             raise ProviderUnavailable(f"source {entry.name!r}: {where(entry)} has no {filename}: {missing}") from None
         raise
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ProviderUnavailable(f"source {entry.name!r}: {filename} of {where(entry)} is not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ProviderUnavailable(f"source {entry.name!r}: {filename} of {where(entry)} must hold a JSON object")
-    return value
 
 
 def _weights(entry: ZooEntry) -> Path:
