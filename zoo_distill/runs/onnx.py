@@ -154,11 +154,7 @@ def _export_graph(model: torch.nn.Module, input_size: Sequence[int], path: Path,
 def _test_split(run_dir: Path, data: Path | None, names: list[str]):
     """The images the export is checked on: ``data``'s test split, else the run's own (run.json)."""
     if data is None:
-        try:
-            recorded = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("target") or {}
-        except (OSError, ValueError):
-            recorded = {}
-        test = recorded.get("test") if isinstance(recorded, dict) else None
+        test = _recorded_split(run_dir, "test")
         if not test:
             raise ConfigError(f"{run_dir}: run.json records no test split to check the export on; pass --data")
         root = Path(test)
@@ -278,10 +274,21 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, data: Path | None = N
     return report
 
 
+def _recorded_split(run_dir: Path, split: str) -> str | None:
+    """Where the run's ``split`` came from, as its run.json records it (None when it does not)."""
+    from zoo_distill.util.regular import read_regular_text
+
+    try:
+        target = json.loads(read_regular_text(run_dir / "run.json")).get("target")
+    except (OSError, ValueError, AttributeError):
+        return None
+    value = target.get(split) if isinstance(target, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _labeled_root(run_dir: Path) -> Path:
     """The run's labeled split (run.json), the images int8 calibration may use."""
-    try:
-        recorded = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("target") or {}
-        return Path(recorded["labeled"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise ConfigError(f"{run_dir}: run.json records no labeled split to calibrate int8 on") from None
+    labeled = _recorded_split(run_dir, "labeled")
+    if labeled is None:
+        raise ConfigError(f"{run_dir}: run.json records no labeled split to calibrate int8 on")
+    return Path(labeled)
