@@ -69,24 +69,37 @@ def main() -> int:
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     old = json.loads(args.summary.read_text())
-    rows = [r for r in old["rows"] if "seconds" in r and kind(r["method"]) not in {*args.retrain, "nearest",
-                                                                                   "best-single"}]
+    rows = [
+        r for r in old["rows"] if "seconds" in r and kind(r["method"]) not in {*args.retrain, "nearest", "best-single"}
+    ]
     settings = ZoobenchSettings.full(split_seeds=old["seeds"], shots=tuple(sorted({5, 20, *map(int, old["shots"])})))
     with make_progress() as progress:
-        build, zoo, registry, cache = open_workspace(args.root or full_root(),
-                                                     settings, progress)
+        build, zoo, registry, cache = open_workspace(args.root or full_root(), settings, progress)
     budget = Budget(epochs=old["epochs"])
     student_arch = old["settings"]["student_arch"]
     differ = []
     with tempfile.TemporaryDirectory() as scratch:
         for row in checks(rows, max(1, args.verify)):
             data = load_split(build, row["target"], f"{row['shot']}shot-s{row['seed']}")
-            metrics = run_method(row["method"], data, build, zoo, registry, cache, Path(scratch) / "run",
-                                 student_arch, row["seed"], budget)
+            metrics = run_method(
+                row["method"],
+                data,
+                build,
+                zoo,
+                registry,
+                cache,
+                Path(scratch) / "run",
+                student_arch,
+                row["seed"],
+                budget,
+            )
             same = metrics["test_accuracy"] == row["accuracy"] and metrics["alpha"] == row["alpha"]
-            print(f"{row['target']:20s} {row['shot']:2d} shot seed {row['seed']} {row['method']:18s} "
-                  f"then {100 * row['accuracy']:.1f}  now {100 * metrics['test_accuracy']:.1f}  "
-                  f"{'identical' if same else 'DIFFERENT'}", flush=True)
+            print(
+                f"{row['target']:20s} {row['shot']:2d} shot seed {row['seed']} {row['method']:18s} "
+                f"then {100 * row['accuracy']:.1f}  now {100 * metrics['test_accuracy']:.1f}  "
+                f"{'identical' if same else 'DIFFERENT'}",
+                flush=True,
+            )
             if not same:
                 differ.append(row)
     if differ:
@@ -95,9 +108,17 @@ def main() -> int:
     for row in rows:
         key = f"{row['shot']}shot-s{row['seed']}"
         result_file = args.out / "runs" / row["target"] / key / f"{row['method'].replace(':', '_')}.json"
-        keep_result(result_file, {"accuracy": row["accuracy"], "alpha": row["alpha"], "seconds": row["seconds"],
-                                  "student": row["student"], "adopted_from": args.from_version},
-                    run_signature(row["method"], build, student_arch, row["seed"], budget, registry))
+        keep_result(
+            result_file,
+            {
+                "accuracy": row["accuracy"],
+                "alpha": row["alpha"],
+                "seconds": row["seconds"],
+                "student": row["student"],
+                "adopted_from": args.from_version,
+            },
+            run_signature(row["method"], build, student_arch, row["seed"], budget, registry),
+        )
     print(f"adopted {len(rows)} runs trained by {args.from_version}")
     return 0
 

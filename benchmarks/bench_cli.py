@@ -49,18 +49,32 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/cli"))
-    p.add_argument("--with-plugins", action="store_true", help="Time the commands with the transformers and "
-                   "open_clip provider plugins installed (editable, uninstalled afterwards).")
+    p.add_argument(
+        "--with-plugins",
+        action="store_true",
+        help="Time the commands with the transformers and "
+        "open_clip provider plugins installed (editable, uninstalled afterwards).",
+    )
     args = p.parse_args()
     if args.with_plugins:
-        plugins = [str(Path(__file__).resolve().parents[1] / "plugins" / name)
-                   for name in ("zoo-distill-transformers", "zoo-distill-openclip")]
+        plugins = [
+            str(Path(__file__).resolve().parents[1] / "plugins" / name)
+            for name in ("zoo-distill-transformers", "zoo-distill-openclip")
+        ]
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
         import importlib.util
 
         local_backend = all(importlib.util.find_spec(m) is not None for m in ("hatchling", "editables"))
-        subprocess.run([*pip, "install", "--no-deps", *(["--no-build-isolation"] if local_backend else []),
-                        *[a for path in plugins for a in ("-e", path)]], check=True)
+        subprocess.run(
+            [
+                *pip,
+                "install",
+                "--no-deps",
+                *(["--no-build-isolation"] if local_backend else []),
+                *[a for path in plugins for a in ("-e", path)],
+            ],
+            check=True,
+        )
         try:
             return measure(args, "with the transformers and open_clip plugins")
         finally:
@@ -76,8 +90,17 @@ def measure(args: argparse.Namespace, plugins: str) -> int:
     splits = build.targets[DEMO_TARGET]
     cli = zoo_distill()
     zoo = build.zoo
-    rank = cli + ["rank", "--zoo", str(zoo), "--labeled", splits.train[f"{settings.shots[0]}shot-s0"],
-                  "--cache-dir", str(root / "cache"), "-m", "knn"]
+    rank = cli + [
+        "rank",
+        "--zoo",
+        str(zoo),
+        "--labeled",
+        splits.train[f"{settings.shots[0]}shot-s0"],
+        "--cache-dir",
+        str(root / "cache"),
+        "-m",
+        "knn",
+    ]
     subprocess.run(rank, env=env, check=True, stdout=subprocess.DEVNULL)  # fills the cache
     commands = {
         "--help": cli + ["--help"],
@@ -98,12 +121,21 @@ def measure(args: argparse.Namespace, plugins: str) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     args.out = args.out / "with-plugins" if "transformers" in plugins else args.out
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "summary.json", {
-        "repeats": args.repeats, "commands": rows, "load_average_1min": load, "plugins": plugins,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"})
+    atomic_write_json(
+        args.out / "summary.json",
+        {
+            "repeats": args.repeats,
+            "commands": rows,
+            "load_average_1min": load,
+            "plugins": plugins,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+        },
+    )
     lines = ["| command | median wall (s) | goal |", "|---|---:|---|"]
-    lines += [f"| `{n}` | {r['median_s']:.2f} | {'≤ ' + str(r['goal_s']) + ' s' if r['goal_s'] else ''} |"
-              for n, r in rows.items()]
+    lines += [
+        f"| `{n}` | {r['median_s']:.2f} | {'≤ ' + str(r['goal_s']) + ' s' if r['goal_s'] else ''} |"
+        for n, r in rows.items()
+    ]
     (args.out / "table.md").write_text("\n".join(lines) + "\n")
     return 0
 

@@ -93,28 +93,48 @@ def main() -> None:
 
         def distill(sources):
             alpha = {s: 1 / len(sources) for s in sources}
-            return distill_objective(student(), ImagePool(data.train.paths), labels, ImagePool(data.unlabeled),
-                                     alpha, {s: bank[s] for s in sources}, device, dcfg)
+            return distill_objective(
+                student(),
+                ImagePool(data.train.paths),
+                labels,
+                ImagePool(data.unlabeled),
+                alpha,
+                {s: bank[s] for s in sources},
+                device,
+                dcfg,
+            )
 
         steps = config.resolved_steps(n_l, n_u)
         wide = TrainConfig(epochs=args.epochs, batch_size=args.batch_size * (1 + args.mu), mu=0, steps_per_epoch=steps)
         rows = [
-            ("(a) fine-tuning, B per step", epoch_seconds(
-                FineTune(student(), ImagePool(data.train.paths), labels, device), config, n_l, n_u, args.epochs)),
-            ("(a') fine-tuning, B(1+mu) per step", epoch_seconds(
-                FineTune(student(), ImagePool(data.train.paths), labels, device), wide, n_l, n_u, args.epochs)),
+            (
+                "(a) fine-tuning, B per step",
+                epoch_seconds(
+                    FineTune(student(), ImagePool(data.train.paths), labels, device), config, n_l, n_u, args.epochs
+                ),
+            ),
+            (
+                "(a') fine-tuning, B(1+mu) per step",
+                epoch_seconds(
+                    FineTune(student(), ImagePool(data.train.paths), labels, device), wide, n_l, n_u, args.epochs
+                ),
+            ),
             ("(b) distill, cached, 1 source", epoch_seconds(distill(names[:1]), config, n_l, n_u, args.epochs)),
             ("(b) distill, cached, 4 sources", epoch_seconds(distill(names), config, n_l, n_u, args.epochs)),
         ]
     base = rows[1][1]
     print(f"machine: {platform.machine()}, torch threads {torch.get_num_threads()}, torch {torch.__version__}")
-    print(f"student {args.student} at 32x32, teachers resnet10t; {n_l} labeled + {n_u} unlabeled images, "
-          f"B={args.batch_size}, mu={args.mu}, {steps} steps/epoch, V={args.views} views\n")
+    print(
+        f"student {args.student} at 32x32, teachers resnet10t; {n_l} labeled + {n_u} unlabeled images, "
+        f"B={args.batch_size}, mu={args.mu}, {steps} steps/epoch, V={args.views} views\n"
+    )
     print("| setting | s/epoch | vs (a') |\n|---|---:|---:|")
     for name, seconds in rows:
         print(f"| {name} | {seconds:.2f} | {seconds / base:.2f}x |")
-    print(f"\none-time view bank for {len(names)} teachers x {args.views} views x {n_l + n_u} images: "
-          f"{bank_seconds:.1f} s")
+    print(
+        f"\none-time view bank for {len(names)} teachers x {args.views} views x {n_l + n_u} images: "
+        f"{bank_seconds:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def _home_relative(value):
     if isinstance(value, dict):
         return {k: _home_relative(v) for k, v in value.items()}
     if isinstance(value, str) and value.startswith(home + "/"):
-        return "~" + value[len(home):]
+        return "~" + value[len(home) :]
     return value
 
 
@@ -43,24 +43,36 @@ def main() -> int:
     run_dir = args.run or default_root() / "runs" / DEMO_METHODS[0]
     if not (run_dir / "metrics.json").is_file():
         raise SystemExit(f"{run_dir} holds no finished run: run `zoo-distill demo` first, or pass --run")
-    report = api.export(run_dir, out=args.out / "files", int8=True, latency_runs=args.latency_runs,
-                        threads=args.threads)
+    report = api.export(
+        run_dir, out=args.out / "files", int8=True, latency_runs=args.latency_runs, threads=args.threads
+    )
     fp32, int8 = report["onnx"], report["int8"]
-    report["machine"] = {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-                         "onnxruntime": onnxruntime.__version__}
-    report["goals"] = {"max_abs_logit_diff <= 1e-4": fp32["max_abs_logit_diff"] <= 1e-4,
-                       "top1_agreement >= 0.999": fp32["top1_agreement"] >= 0.999,
-                       "int8 within 1 point of fp32": abs(int8["test_accuracy"] - fp32["test_accuracy"]) <= 0.01}
+    report["machine"] = {
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+    report["goals"] = {
+        "max_abs_logit_diff <= 1e-4": fp32["max_abs_logit_diff"] <= 1e-4,
+        "top1_agreement >= 0.999": fp32["top1_agreement"] >= 0.999,
+        "int8 within 1 point of fp32": abs(int8["test_accuracy"] - fp32["test_accuracy"]) <= 0.01,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "export.json", _home_relative(report))
-    print(f"{run_dir} on {report['test_images']} test images, {args.threads} thread(s), "
-          f"median of {args.latency_runs} batch-1 calls:\n")
+    print(
+        f"{run_dir} on {report['test_images']} test images, {args.threads} thread(s), "
+        f"median of {args.latency_runs} batch-1 calls:\n"
+    )
     print("| graph | MB | max abs logit diff vs torch | top-1 agreement with torch | test accuracy | CPU ms |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(f"| fp32 | {fp32['bytes'] / 1e6:.2f} | {fp32['max_abs_logit_diff']:.1e} | {fp32['top1_agreement']:.4f} "
-          f"| {fp32['test_accuracy']:.4f} | {fp32['cpu_latency_ms']:.2f} |")
-    print(f"| int8 | {int8['bytes'] / 1e6:.2f} | | {int8['top1_agreement']:.4f} | {int8['test_accuracy']:.4f} "
-          f"| {int8['cpu_latency_ms']:.2f} |")
+    print(
+        f"| fp32 | {fp32['bytes'] / 1e6:.2f} | {fp32['max_abs_logit_diff']:.1e} | {fp32['top1_agreement']:.4f} "
+        f"| {fp32['test_accuracy']:.4f} | {fp32['cpu_latency_ms']:.2f} |"
+    )
+    print(
+        f"| int8 | {int8['bytes'] / 1e6:.2f} | | {int8['top1_agreement']:.4f} | {int8['test_accuracy']:.4f} "
+        f"| {int8['cpu_latency_ms']:.2f} |"
+    )
     print(f"\ngoals: {report['goals']}")
     return 0 if all(report["goals"].values()) else 1
 

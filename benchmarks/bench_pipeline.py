@@ -78,7 +78,7 @@ def _bank_at(n: int, d: int, views: int, batch: int, root: str, results: Any) ->
 
     order, read_peak, seconds = rng.permutation(n), _rss(), []
     for first in range(0, n, batch):
-        it = torch.as_tensor(order[first:first + batch])
+        it = torch.as_tensor(order[first : first + batch])
         vt = torch.as_tensor(rng.integers(0, views, len(it)))
         start = time.perf_counter()
         rows = bank[vt, it].to("cpu")
@@ -90,13 +90,24 @@ def _bank_at(n: int, d: int, views: int, batch: int, root: str, results: Any) ->
     mapped = [r.memmap() for r in bank.views]
     for first in range(0, n, batch):
         for array in mapped:
-            np.asarray(array[np.sort(order[first:first + batch])])
+            np.asarray(array[np.sort(order[first : first + batch])])
     mapped_growth = _rss() - before
     disk = sum(r.path.stat().st_size for r in bank.views)
-    results.put({"n": n, "d": d, "views": views, "batch": batch, "disk_bytes": disk,
-                 "in_ram_bank_bytes": views * n * d * 2, "write_rss_growth": write_peak - base,
-                 "read_rss_growth": read_peak - base, "write_s": write_s,
-                 "read_ms_per_batch": 1000 * statistics.median(seconds), "mapped_rss_growth": mapped_growth})
+    results.put(
+        {
+            "n": n,
+            "d": d,
+            "views": views,
+            "batch": batch,
+            "disk_bytes": disk,
+            "in_ram_bank_bytes": views * n * d * 2,
+            "write_rss_growth": write_peak - base,
+            "read_rss_growth": read_peak - base,
+            "write_s": write_s,
+            "read_ms_per_batch": 1000 * statistics.median(seconds),
+            "mapped_rss_growth": mapped_growth,
+        }
+    )
 
 
 def bench_bank(args: argparse.Namespace) -> dict[str, Any]:
@@ -113,26 +124,39 @@ def bench_bank(args: argparse.Namespace) -> dict[str, Any]:
             proc.join()
         finally:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"\nbank: V = {args.views} views, D = {args.d}, float32 on disk, read as float16 in batches of "
-          f"{args.batch} rows (random view per row), one epoch; RSS growth over the process's baseline\n")
-    print("| N | on disk | in-RAM bank it replaces | RSS growth, writing | RSS growth, reading | reading / disk "
-          "| read ms/batch | RSS growth, memory-mapped reads |")
+    print(
+        f"\nbank: V = {args.views} views, D = {args.d}, float32 on disk, read as float16 in batches of "
+        f"{args.batch} rows (random view per row), one epoch; RSS growth over the process's baseline\n"
+    )
+    print(
+        "| N | on disk | in-RAM bank it replaces | RSS growth, writing | RSS growth, reading | reading / disk "
+        "| read ms/batch | RSS growth, memory-mapped reads |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        mib = 2 ** 20
-        print(f"| {r['n']:,} | {r['disk_bytes'] / mib:,.1f} MiB | {r['in_ram_bank_bytes'] / mib:,.1f} MiB "
-              f"| {r['write_rss_growth'] / mib:.1f} MiB | {r['read_rss_growth'] / mib:.1f} MiB "
-              f"| {r['read_rss_growth'] / r['disk_bytes']:.2%} | {r['read_ms_per_batch']:.2f} "
-              f"| {r['mapped_rss_growth'] / mib:,.0f} MiB |")
+        mib = 2**20
+        print(
+            f"| {r['n']:,} | {r['disk_bytes'] / mib:,.1f} MiB | {r['in_ram_bank_bytes'] / mib:,.1f} MiB "
+            f"| {r['write_rss_growth'] / mib:.1f} MiB | {r['read_rss_growth'] / mib:.1f} MiB "
+            f"| {r['read_rss_growth'] / r['disk_bytes']:.2%} | {r['read_ms_per_batch']:.2f} "
+            f"| {r['mapped_rss_growth'] / mib:,.0f} MiB |"
+        )
     largest = max(rows, key=lambda r: r["n"])
     share = max(largest["read_rss_growth"], largest["write_rss_growth"]) / largest["disk_bytes"]
-    print(f"\nN = {largest['n']:,}: RSS growth {share:.2%} of the bank's size on disk (target <= 10%): "
-          f"{'ok' if share <= 0.10 else 'MISSED'}")
-    return {"settings": {"sizes": args.sizes, "d": args.d, "views": args.views, "batch": args.batch},
-            "rows": rows, "target_share": 0.10, "share_at_largest": share}
+    print(
+        f"\nN = {largest['n']:,}: RSS growth {share:.2%} of the bank's size on disk (target <= 10%): "
+        f"{'ok' if share <= 0.10 else 'MISSED'}"
+    )
+    return {
+        "settings": {"sizes": args.sizes, "d": args.d, "views": args.views, "batch": args.batch},
+        "rows": rows,
+        "target_share": 0.10,
+        "share_at_largest": share,
+    }
 
 
 # --- part "input": the training input pipeline -----------------------------------------------------
+
 
 def _photo(rng: np.random.Generator, size: tuple[int, int], tint: np.ndarray) -> Any:
     """A photo-like RGB image: smooth colour fields, edges and sensor noise (JPEG-compresses like a
@@ -143,14 +167,14 @@ def _photo(rng: np.random.Generator, size: tuple[int, int], tint: np.ndarray) ->
     field = (rng.random((6, 8, 3)) * 200 + tint).clip(0, 255).astype(np.uint8)
     img = Image.fromarray(field).resize((w, h), Image.BICUBIC)
     shapes = (rng.random((h // 25, w // 25, 3)) * 255).astype(np.uint8)
-    img = Image.blend(img, Image.fromarray(shapes).resize((w, h), Image.NEAREST).filter(ImageFilter.GaussianBlur(2)),
-                      0.3)
+    img = Image.blend(
+        img, Image.fromarray(shapes).resize((w, h), Image.NEAREST).filter(ImageFilter.GaussianBlur(2)), 0.3
+    )
     noisy = np.asarray(img, dtype=np.float32) + rng.normal(0, 6, (h, w, 3))
     return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
 
 
-def _write_target(root: Path, classes: int, per_class: int, unlabeled: int, test: int,
-                  size: tuple[int, int]) -> Path:
+def _write_target(root: Path, classes: int, per_class: int, unlabeled: int, test: int, size: tuple[int, int]) -> Path:
     rng = np.random.default_rng(0)
     tints = rng.random((classes, 3)) * 110 - 55
     for split, per in (("train", per_class), ("test", -(-test // classes))):
@@ -177,8 +201,16 @@ def _distill_method(data: Any, pools: tuple[Any, Any], args: argparse.Namespace)
     bank = torch.randn(args.views, n, 2048, generator=torch.Generator().manual_seed(0)).half()
     torch.manual_seed(0)
     student = create_student(args.student, len(data.class_names), "scratch", args.input_size)
-    return distill_objective(student, pools[0], np.asarray(data.train.labels), pools[1], {"fake": 1.0},
-                             {"fake": bank}, torch.device(args.device), DistillOptions(views=args.views))
+    return distill_objective(
+        student,
+        pools[0],
+        np.asarray(data.train.labels),
+        pools[1],
+        {"fake": 1.0},
+        {"fake": bank},
+        torch.device(args.device),
+        DistillOptions(views=args.views),
+    )
 
 
 def _input_rate(method: Any, data: Any, args: argparse.Namespace, workers: int) -> float:
@@ -206,8 +238,10 @@ def _student_rate(method: Any, data: Any, args: argparse.Namespace) -> float:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     plan = StepPlan(0, len(data.train), len(data.unlabeled), args.input_batch, args.mu * args.input_batch)
-    ready = [to_device(method.make_inputs(plan.batch(0, s)), device, channels_last=cuda)
-             for s in range(min(args.steps, 4) + 1)]
+    ready = [
+        to_device(method.make_inputs(plan.batch(0, s)), device, channels_last=cuda)
+        for s in range(min(args.steps, 4) + 1)
+    ]
     place_modules(method.modules().values(), device)  # as train() does
     for module in method.modules().values():
         module.train()
@@ -237,8 +271,15 @@ def _loop_wait(data: Any, pools: tuple[Any, Any], args: argparse.Namespace, work
     from zoo_distill.training.loop import train
 
     method = _distill_method(data, pools, args)  # a fresh student: every worker count trains the same steps
-    config = TrainConfig(epochs=1, batch_size=args.input_batch, mu=args.mu, steps_per_epoch=args.steps,
-                         workers=workers, device=args.device, precision=args.precision)
+    config = TrainConfig(
+        epochs=1,
+        batch_size=args.input_batch,
+        mu=args.mu,
+        steps_per_epoch=args.steps,
+        workers=workers,
+        device=args.device,
+        precision=args.precision,
+    )
     return train(method, config, len(data.train), len(data.unlabeled), None).throughput
 
 
@@ -254,27 +295,67 @@ def _end_to_end(target: Path, work: Path, args: argparse.Namespace) -> dict[str,
     torch.manual_seed(0)
     teacher = timm.create_model(args.teacher, num_classes=0)
     save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(work / "teacher.safetensors"))
-    cfg = {"input_size": [3, args.input_size, args.input_size], "mean": [0.485, 0.456, 0.406],
-           "std": [0.229, 0.224, 0.225], "interpolation": "bilinear", "crop_pct": 0.875}
+    cfg = {
+        "input_size": [3, args.input_size, args.input_size],
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+        "interpolation": "bilinear",
+        "crop_pct": 0.875,
+    }
     zoo = work / "zoo.yaml"
-    zoo.write_text(yaml.safe_dump({"version": 1, "sources": [
-        {"name": "teacher", "provider": "local", "weights": "teacher.safetensors", "arch": args.teacher,
-         "num_classes": 0, "pretrained_cfg": cfg}]}))
+    zoo.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "sources": [
+                    {
+                        "name": "teacher",
+                        "provider": "local",
+                        "weights": "teacher.safetensors",
+                        "arch": args.teacher,
+                        "num_classes": 0,
+                        "pretrained_cfg": cfg,
+                    }
+                ],
+            }
+        )
+    )
     started = time.perf_counter()
-    outcome = api.run(target, zoo, out=work / "run", cache_dir=work / "cache", student=args.student,
-                      student_init="scratch", input_size=args.input_size, epochs=args.run_epochs,
-                      batch_size=args.input_batch, mu=args.mu, views=args.views, device=args.device,
-                      precision=args.precision)
+    outcome = api.run(
+        target,
+        zoo,
+        out=work / "run",
+        cache_dir=work / "cache",
+        student=args.student,
+        student_init="scratch",
+        input_size=args.input_size,
+        epochs=args.run_epochs,
+        batch_size=args.input_batch,
+        mu=args.mu,
+        views=args.views,
+        device=args.device,
+        precision=args.precision,
+    )
     m, wall = outcome.metrics, time.perf_counter() - started
     evaluations = len(m["evaluation"]["epochs"])
     per_eval = m["evaluation"]["seconds"] / max(evaluations, 1)
     per_epoch = (m["train_seconds"] - m["evaluation"]["seconds"]) / args.run_epochs
     default_share = 4 * per_eval / (30 * per_epoch + 4 * per_eval)  # 30 epochs, evaluated 4 times
-    return {"wall_s": wall, "train_s": m["train_seconds"], "setup_s": wall - m["train_seconds"],
-            "epochs": args.run_epochs, "evaluated_epochs": m["evaluation"]["epochs"],
-            "eval_s": m["evaluation"]["seconds"], "eval_share": m["evaluation"]["seconds"] / wall,
-            "epoch_train_s": per_epoch, "eval_s_each": per_eval, "default_eval_share": default_share,
-            "throughput": m["throughput"], "test_images": m["data"]["test"], "unlabeled": m["data"]["unlabeled"]}
+    return {
+        "wall_s": wall,
+        "train_s": m["train_seconds"],
+        "setup_s": wall - m["train_seconds"],
+        "epochs": args.run_epochs,
+        "evaluated_epochs": m["evaluation"]["epochs"],
+        "eval_s": m["evaluation"]["seconds"],
+        "eval_share": m["evaluation"]["seconds"] / wall,
+        "epoch_train_s": per_epoch,
+        "eval_s_each": per_eval,
+        "default_eval_share": default_share,
+        "throughput": m["throughput"],
+        "test_images": m["data"]["test"],
+        "unlabeled": m["data"]["unlabeled"],
+    }
 
 
 def _device_name(device: str) -> str:
@@ -293,8 +374,9 @@ def bench_input(args: argparse.Namespace) -> dict[str, Any]:
 
     work = Path(tempfile.mkdtemp(prefix="zd-bench-input-", dir=args.work_dir))
     try:
-        target = _write_target(work / "target", args.classes, args.labeled_per_class, args.unlabeled, args.test,
-                               tuple(args.image_size))
+        target = _write_target(
+            work / "target", args.classes, args.labeled_per_class, args.unlabeled, args.test, tuple(args.image_size)
+        )
         data = load_target(target)
         jpeg_kib = statistics.median(p.stat().st_size for p in data.unlabeled) / 1024
         pools = ImagePool(data.train.paths), ImagePool(data.unlabeled)
@@ -308,43 +390,74 @@ def bench_input(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
     w, h = args.image_size
     step = args.input_batch * (1 + args.mu)
-    print(f"\ninput: {w}x{h} JPEGs (median {jpeg_kib:.0f} KiB) -> {args.input_size}-px {args.student} inputs, "
-          f"{step} images per step (B = {args.input_batch}, mu = {args.mu}), V = {args.views}, "
-          f"torch {torch.__version__} with {torch.get_num_threads()} threads in the main process, "
-          f"device {_device_name(args.device)}, {args.precision}\n")
+    print(
+        f"\ninput: {w}x{h} JPEGs (median {jpeg_kib:.0f} KiB) -> {args.input_size}-px {args.student} inputs, "
+        f"{step} images per step (B = {args.input_batch}, mu = {args.mu}), V = {args.views}, "
+        f"torch {torch.__version__} with {torch.get_num_threads()} threads in the main process, "
+        f"device {_device_name(args.device)}, {args.precision}\n"
+    )
     first = args.workers[0]
-    print(f"| workers | input images/s (pipeline alone) | vs {first} workers | training loop images/s "
-          "| waiting for inputs |")
+    print(
+        f"| workers | input images/s (pipeline alone) | vs {first} workers | training loop images/s "
+        "| waiting for inputs |"
+    )
     print("|---:|---:|---:|---:|---:|")
     for k in args.workers:
-        print(f"| {k} | {rates[k]:.0f} | {rates[k] / rates[first]:.2f}x | {loops[k]['images_per_second']:.1f} "
-              f"| {loops[k]['data_wait_share']:.1%} |")
+        print(
+            f"| {k} | {rates[k]:.0f} | {rates[k] / rates[first]:.2f}x | {loops[k]['images_per_second']:.1f} "
+            f"| {loops[k]['data_wait_share']:.1%} |"
+        )
     print(f"\nstudent step alone ({args.student}, forward + backward + SGD, ready inputs): {student:.1f} images/s")
-    print(f"\nend to end: `run` with a {args.teacher}-shaped teacher, {args.student} student at {args.input_size} px, "
-          f"{run['unlabeled']} unlabeled and {run['test_images']} test images, {run['epochs']} epochs "
-          f"(evaluated after epochs {run['evaluated_epochs']})\n")
-    print("| wall s | checks, ranking, bank, export s | training s | evaluation s | evaluation / wall | "
-          "projected for 30 epochs, 4 evaluations | images/s | waiting for inputs |")
+    print(
+        f"\nend to end: `run` with a {args.teacher}-shaped teacher, {args.student} student at {args.input_size} px, "
+        f"{run['unlabeled']} unlabeled and {run['test_images']} test images, {run['epochs']} epochs "
+        f"(evaluated after epochs {run['evaluated_epochs']})\n"
+    )
+    print(
+        "| wall s | checks, ranking, bank, export s | training s | evaluation s | evaluation / wall | "
+        "projected for 30 epochs, 4 evaluations | images/s | waiting for inputs |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {run['wall_s']:.1f} | {run['setup_s']:.1f} | {run['train_s']:.1f} | {run['eval_s']:.1f} "
-          f"| {run['eval_share']:.1%} | {run['default_eval_share']:.1%} | "
-          f"{run['throughput']['images_per_second']:.1f} | {run['throughput']['data_wait_share']:.1%} |")
-    goals = {"2 workers >= 1.7x the input throughput of 0": rates[2] / rates[0] >= 1.7} \
-        if {0, 2} <= set(rates) else {}
-    goals |= {"waiting for inputs <= 10% (default workers, end to end)": run["throughput"]["data_wait_share"] <= 0.10,
-             "evaluation <= 10% of the wall time (defaults, 30 epochs)": run["default_eval_share"] <= 0.10}
+    print(
+        f"| {run['wall_s']:.1f} | {run['setup_s']:.1f} | {run['train_s']:.1f} | {run['eval_s']:.1f} "
+        f"| {run['eval_share']:.1%} | {run['default_eval_share']:.1%} | "
+        f"{run['throughput']['images_per_second']:.1f} | {run['throughput']['data_wait_share']:.1%} |"
+    )
+    goals = {"2 workers >= 1.7x the input throughput of 0": rates[2] / rates[0] >= 1.7} if {0, 2} <= set(rates) else {}
+    goals |= {
+        "waiting for inputs <= 10% (default workers, end to end)": run["throughput"]["data_wait_share"] <= 0.10,
+        "evaluation <= 10% of the wall time (defaults, 30 epochs)": run["default_eval_share"] <= 0.10,
+    }
     print()
     for goal, met in goals.items():
         print(f"{goal}: {'ok' if met else 'MISSED'}")
-    return {"settings": {"image_size": args.image_size, "input_size": args.input_size, "student": args.student,
-                         "device": _device_name(args.device), "precision": args.precision,
-                         "workers": args.workers,
-                         "teacher": args.teacher, "batch": args.input_batch, "mu": args.mu, "views": args.views,
-                         "steps": args.steps, "classes": args.classes, "labeled_per_class": args.labeled_per_class,
-                         "unlabeled": args.unlabeled, "test": args.test, "run_epochs": args.run_epochs,
-                         "main_threads": torch.get_num_threads()},
-            "jpeg_kib_median": jpeg_kib, "input_images_per_second": rates, "student_images_per_second": student,
-            "loop": loops, "end_to_end": run, "goals": goals}
+    return {
+        "settings": {
+            "image_size": args.image_size,
+            "input_size": args.input_size,
+            "student": args.student,
+            "device": _device_name(args.device),
+            "precision": args.precision,
+            "workers": args.workers,
+            "teacher": args.teacher,
+            "batch": args.input_batch,
+            "mu": args.mu,
+            "views": args.views,
+            "steps": args.steps,
+            "classes": args.classes,
+            "labeled_per_class": args.labeled_per_class,
+            "unlabeled": args.unlabeled,
+            "test": args.test,
+            "run_epochs": args.run_epochs,
+            "main_threads": torch.get_num_threads(),
+        },
+        "jpeg_kib_median": jpeg_kib,
+        "input_images_per_second": rates,
+        "student_images_per_second": student,
+        "loop": loops,
+        "end_to_end": run,
+        "goals": goals,
+    }
 
 
 PARTS = {"bank": bench_bank, "input": bench_input}
@@ -357,8 +470,12 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=2048, help="feature dimension D")
     parser.add_argument("--views", type=int, default=2, help="views V per source")
     parser.add_argument("--batch", type=int, default=256, help="rows per write and per read")
-    parser.add_argument("--work-dir", type=Path, default=None, help="where the bank files and the generated "
-                        "images go (default: $TMPDIR)")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="where the bank files and the generated images go (default: $TMPDIR)",
+    )
     inputs = parser.add_argument_group("part input")
     inputs.add_argument("--image-size", type=int, nargs=2, default=[500, 375], metavar=("W", "H"))
     inputs.add_argument("--input-size", type=int, default=224, help="the student's (and teacher's) input side")
@@ -372,8 +489,13 @@ def main() -> None:
     inputs.add_argument("--mu", type=int, default=2)
     inputs.add_argument("--steps", type=int, default=8, help="timed steps of the pipeline and the loop")
     inputs.add_argument("--run-epochs", type=int, default=2, help="epochs of the end-to-end run")
-    inputs.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="DataLoader worker counts "
-                        "compared (the end-to-end run uses the default)")
+    inputs.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="DataLoader worker counts compared (the end-to-end run uses the default)",
+    )
     inputs.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N: where the student trains")
     inputs.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pipeline"))
@@ -388,7 +510,11 @@ def main() -> None:
     from zoo_distill.util.atomic import atomic_write_json
 
     args.out.mkdir(parents=True, exist_ok=True)
-    machine = {"platform": platform.platform(), "cpus": multiprocessing.cpu_count(), "python": platform.python_version()}
+    machine = {
+        "platform": platform.platform(),
+        "cpus": multiprocessing.cpu_count(),
+        "python": platform.python_version(),
+    }
     for part in parts:
         result = PARTS[part](args)
         atomic_write_json(args.out / f"{part}.json", {"part": part, "machine": machine, **result})

@@ -44,10 +44,18 @@ KEEP_OWN_SPEEDUP = 2.0  # hand-written code stays only where it is at least this
 
 #: (replaced part, module, metric function timed, swaps that put the hand-written part back)
 VARIANTS = [
-    ("LOO neighbours: NearestNeighbors vs float32 screening", knn, "knn",
-     [(knn, "nearest_neighbours", handwritten.nearest_neighbours)]),
-    ("ridge probe: RidgeClassifier vs closed form", linear, "linear",
-     [(linear, "fold_accuracy", handwritten.ridge_fold_accuracy)]),
+    (
+        "LOO neighbours: NearestNeighbors vs float32 screening",
+        knn,
+        "knn",
+        [(knn, "nearest_neighbours", handwritten.nearest_neighbours)],
+    ),
+    (
+        "ridge probe: RidgeClassifier vs closed form",
+        linear,
+        "linear",
+        [(linear, "fold_accuracy", handwritten.ridge_fold_accuracy)],
+    ),
     ("PCA-64: eigh(subset_by_index) vs tridiagonal", gbc, "gbc", [(_common, "_pca", handwritten.pca)]),
     ("Gram spectrum: full eigh vs tridiagonal solves", logme, "logme", [(logme, "logme", handwritten.logme)]),
 ]
@@ -101,8 +109,15 @@ def bench_library_vs_own(n: int, d: int, c: int, k: int, repeats: int) -> list[t
                     start = time.perf_counter()
                     scores[variant] = getattr(module, name)(features, labels, logits)
                     times[variant].append(time.perf_counter() - start)
-        rows.append((part, name, statistics.median(times["library"]), statistics.median(times["own"]),
-                     abs(scores["library"] - scores["own"])))
+        rows.append(
+            (
+                part,
+                name,
+                statistics.median(times["library"]),
+                statistics.median(times["own"]),
+                abs(scores["library"] - scores["own"]),
+            )
+        )
     return rows
 
 
@@ -127,9 +142,16 @@ def bench_rank(example_dir: Path, classes: int, per_class: int, batch_size: int)
             result = rank_sources(data, entries, metrics, registry, cache, batch_size=batch_size)
             runs.append((time.perf_counter() - start, result.timings))
     (first, t1), (second, t2) = runs
-    return {"images": len(data.train), "sources": len(entries), "first": first, "second": second,
-            "extract": t1["extract"], "metrics": t1["metrics"], "load": t1["load"],
-            "second_extract": t2["extract"]}
+    return {
+        "images": len(data.train),
+        "sources": len(entries),
+        "first": first,
+        "second": second,
+        "extract": t1["extract"],
+        "metrics": t1["metrics"],
+        "load": t1["load"],
+        "second_extract": t2["extract"],
+    }
 
 
 def main() -> None:
@@ -147,18 +169,23 @@ def main() -> None:
     parser.add_argument("--skip-variants", action="store_true", help="do not time library vs hand-written code")
     args = parser.parse_args()
 
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
-          f"python {platform.python_version()}, torch {torch.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
+        f"python {platform.python_version()}, torch {torch.__version__}"
+    )
     if not args.skip_variants:
-        print(f"\n## Library vs hand-written numerics on N={args.n}, D={args.d}, C={args.c} "
-              f"(median of {args.repeats}, alternating)\n")
-        print("| part: library vs own | metric | library s | own s | library / own | score difference | keeps |\n"
-              "|---|---|---:|---:|---:|---:|---|")
+        print(
+            f"\n## Library vs hand-written numerics on N={args.n}, D={args.d}, C={args.c} "
+            f"(median of {args.repeats}, alternating)\n"
+        )
+        print(
+            "| part: library vs own | metric | library s | own s | library / own | score difference | keeps |\n"
+            "|---|---|---:|---:|---:|---:|---|"
+        )
         for part, name, library_s, own_s, diff in bench_library_vs_own(args.n, args.d, args.c, args.k, args.repeats):
             ratio = library_s / own_s
             keep = "own" if ratio >= KEEP_OWN_SPEEDUP else "library"
-            print(f"| {part} | {name} | {library_s:.3f} | {own_s:.3f} | {ratio:.2f}x "
-                  f"| {diff:.1e} | {keep} |")
+            print(f"| {part} | {name} | {library_s:.3f} | {own_s:.3f} | {ratio:.2f}x | {diff:.1e} | {keep} |")
     print(f"\n## Metrics on N={args.n}, D={args.d}, C={args.c}, K={args.k} (median of {args.repeats})\n")
     print("| metric | seconds | target | ok |\n|---|---:|---:|---|")
     for name, seconds, target in bench_metrics(args.n, args.d, args.c, args.k, args.repeats):

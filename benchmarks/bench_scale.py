@@ -53,13 +53,28 @@ def worker(args: argparse.Namespace) -> None:
     extract_s = time.perf_counter() - start
     torch.manual_seed(0)
     student = create_student("resnet10t", len(data.class_names), "scratch", 32)
-    method = distill_objective(student, ImagePool(data.train.paths), np.asarray(data.train.labels),
-                               ImagePool(data.unlabeled), {entry.name: 1.0}, bank, torch.device("cpu"))
+    method = distill_objective(
+        student,
+        ImagePool(data.train.paths),
+        np.asarray(data.train.labels),
+        ImagePool(data.unlabeled),
+        {entry.name: 1.0},
+        bank,
+        torch.device("cpu"),
+    )
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, mu=2)
     history = train(method, config, len(data.train), len(data.unlabeled), None).history
     if distributed.is_main():
-        print(json.dumps({"world": distributed.world_size(), "images": len(paths) * args.views,
-                          "extract_s": extract_s, "epoch_s": statistics.median(h["seconds"] for h in history[1:])}))
+        print(
+            json.dumps(
+                {
+                    "world": distributed.world_size(),
+                    "images": len(paths) * args.views,
+                    "extract_s": extract_s,
+                    "epoch_s": statistics.median(h["seconds"] for h in history[1:]),
+                }
+            )
+        )
 
 
 def main() -> None:
@@ -88,21 +103,44 @@ def main() -> None:
         write_image_folder(target, "train", images, labels, names)
         write_unlabeled(target, generate("digits", 100, 202)[0])
         for world in (1, 2):
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={world}",
-                   __file__, "--worker", "--zoo", str(build.zoo), "--target", str(target), "--cache", tmp,
-                   "--views", str(args.views), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-                   "--threads", str(args.threads)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                f"--nproc_per_node={world}",
+                __file__,
+                "--worker",
+                "--zoo",
+                str(build.zoo),
+                "--target",
+                str(target),
+                "--cache",
+                tmp,
+                "--views",
+                str(args.views),
+                "--epochs",
+                str(args.epochs),
+                "--batch-size",
+                str(args.batch_size),
+                "--threads",
+                str(args.threads),
+            ]
             env = {**os.environ, "ZOO_DISTILL_NO_PROGRESS": "1", "OMP_NUM_THREADS": str(args.threads)}
             out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
             results.append(json.loads(out.strip().splitlines()[-1]))
     one, two = results
-    print(f"{os.cpu_count()} CPU cores; {args.threads} thread(s) per process; "
-          f"{one['images']} teacher forward passes per extraction\n")
+    print(
+        f"{os.cpu_count()} CPU cores; {args.threads} thread(s) per process; "
+        f"{one['images']} teacher forward passes per extraction\n"
+    )
     print("| processes | extraction s | images/s | epoch s |\n|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['world']} | {r['extract_s']:.2f} | {r['images'] / r['extract_s']:.0f} | {r['epoch_s']:.2f} |")
-    print(f"\nextraction speed-up 2 vs 1 process: {one['extract_s'] / two['extract_s']:.2f}x; "
-          f"epoch speed-up: {one['epoch_s'] / two['epoch_s']:.2f}x")
+    print(
+        f"\nextraction speed-up 2 vs 1 process: {one['extract_s'] / two['extract_s']:.2f}x; "
+        f"epoch speed-up: {one['epoch_s'] / two['epoch_s']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,11 @@ from zoo_distill.zoobench.experiment import Budget, full_root, load_split, open_
 from zoo_distill.zoobench.spec import ZoobenchSettings, complementary_targets, target_spec
 from zoo_distill.zoobench.tables import nearest_counterpart
 
-COLUMNS = (("nearest", "its DistillNearest counterpart"), ("default", "the default"),
-           ("experts", "the two experts, equal weights (oracle)"))
+COLUMNS = (
+    ("nearest", "its DistillNearest counterpart"),
+    ("default", "the default"),
+    ("experts", "the two experts, equal weights (oracle)"),
+)
 
 
 def experts_method(target: str, default_method: str) -> str:
@@ -50,8 +53,12 @@ def experts_method(target: str, default_method: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--summary", type=Path, required=True,
-                   help="a paper_table summary.json with the default and its DistillNearest counterpart")
+    p.add_argument(
+        "--summary",
+        type=Path,
+        required=True,
+        help="a paper_table summary.json with the default and its DistillNearest counterpart",
+    )
     p.add_argument("--zoo-seed", type=int, default=0)
     p.add_argument("--shots", type=int, nargs="+", default=[5, 20])
     p.add_argument("--seeds", type=int, default=3)
@@ -67,8 +74,11 @@ def main() -> int:
     build, zoo, registry, cache = open_workspace(full_root(args.zoo_seed), settings)
     digest = weights_digest(build)
     if digest != summary.get("zoo_weights"):
-        print(f"{args.summary} was trained on build {str(summary.get('zoo_weights'))[:8]}…, this zoo is "
-              f"{digest[:8]}…: the oracle must run on the same build", file=sys.stderr)
+        print(
+            f"{args.summary} was trained on build {str(summary.get('zoo_weights'))[:8]}…, this zoo is "
+            f"{digest[:8]}…: the oracle must run on the same build",
+            file=sys.stderr,
+        )
         return 2
     budget = Budget(epochs=summary["epochs"])
     rows = []
@@ -77,31 +87,63 @@ def main() -> int:
         for shot in args.shots:
             for seed in range(args.seeds):
                 key = f"{shot}shot-s{seed}"
-                reference = {"default": kept.get((target, shot, seed, default)),
-                             "nearest": kept.get((target, shot, seed, nearest))}
+                reference = {
+                    "default": kept.get((target, shot, seed, default)),
+                    "nearest": kept.get((target, shot, seed, nearest)),
+                }
                 if None in reference.values():
                     print(f"{target} {key}: {args.summary} has no run of {default} and {nearest}", file=sys.stderr)
                     return 2
                 data = load_split(build, target, key)
-                result = run_or_reuse(method, data, build, zoo, registry, cache,
-                                      args.out / "runs" / target / f"{key}.json", args.out / "last-run",
-                                      settings.student_arch, seed, budget)
-                row = {"target": target, "shot": shot, "seed": seed, "method": method,
-                       "experts": result["accuracy"], "seconds": result["seconds"], **reference}
+                result = run_or_reuse(
+                    method,
+                    data,
+                    build,
+                    zoo,
+                    registry,
+                    cache,
+                    args.out / "runs" / target / f"{key}.json",
+                    args.out / "last-run",
+                    settings.student_arch,
+                    seed,
+                    budget,
+                )
+                row = {
+                    "target": target,
+                    "shot": shot,
+                    "seed": seed,
+                    "method": method,
+                    "experts": result["accuracy"],
+                    "seconds": result["seconds"],
+                    **reference,
+                }
                 rows.append(row)
-                print(f"{target:28s} {key:9s} nearest {100 * row['nearest']:5.1f}  default "
-                      f"{100 * row['default']:5.1f}  experts {100 * row['experts']:5.1f}", flush=True)
+                print(
+                    f"{target:28s} {key:9s} nearest {100 * row['nearest']:5.1f}  default "
+                    f"{100 * row['default']:5.1f}  experts {100 * row['experts']:5.1f}",
+                    flush=True,
+                )
     summary_margins = margins(rows, args.shots)
     text = report(rows, args.shots, default, summary_margins)
     seconds = time.perf_counter() - started
-    text += (f"\nWall time of this invocation: {seconds / 60:.1f} min; the {len(rows)} oracle runs it reports took "
-             f"{sum(r['seconds'] for r in rows) / 60:.1f} min to train (kept runs are not retrained).\n")
+    text += (
+        f"\nWall time of this invocation: {seconds / 60:.1f} min; the {len(rows)} oracle runs it reports took "
+        f"{sum(r['seconds'] for r in rows) / 60:.1f} min to train (kept runs are not retrained).\n"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(text)
-    atomic_write_json(args.out / "summary.json", {"summary": str(args.summary), "zoo_weights": digest,
-                                                  "default_method": default, "nearest_method": nearest,
-                                                  "wall_seconds": seconds, "rows": rows,
-                                                  "margins": summary_margins})
+    atomic_write_json(
+        args.out / "summary.json",
+        {
+            "summary": str(args.summary),
+            "zoo_weights": digest,
+            "default_method": default,
+            "nearest_method": nearest,
+            "wall_seconds": seconds,
+            "rows": rows,
+            "margins": summary_margins,
+        },
+    )
     print(text)
     return 0
 
@@ -111,15 +153,21 @@ def margins(rows: list[dict], shots: list[int]) -> dict[str, dict[str, float]]:
     out = {}
     for shot in shots:
         mine = [r for r in rows if r["shot"] == shot]
-        out[str(shot)] = {f"{c}_over_nearest": 100 * float(np.mean([r[c] - r["nearest"] for r in mine]))
-                          for c in ("default", "experts")}
+        out[str(shot)] = {
+            f"{c}_over_nearest": 100 * float(np.mean([r[c] - r["nearest"] for r in mine]))
+            for c in ("default", "experts")
+        }
     return out
 
 
 def report(rows: list[dict], shots: list[int], default: str, means: dict[str, dict[str, float]]) -> str:
-    lines = [f"Complementary targets; the default is `{default}`. Test accuracy, mean of the draws.\n",
-             "| target, labels | " + " | ".join(label for _, label in COLUMNS)
-             + " | default − nearest | experts − nearest |", "|---|" + "---:|" * (len(COLUMNS) + 2)]
+    lines = [
+        f"Complementary targets; the default is `{default}`. Test accuracy, mean of the draws.\n",
+        "| target, labels | "
+        + " | ".join(label for _, label in COLUMNS)
+        + " | default − nearest | experts − nearest |",
+        "|---|" + "---:|" * (len(COLUMNS) + 2),
+    ]
     for shot in shots:
         for target in dict.fromkeys(r["target"] for r in rows):
             mine = [r for r in rows if r["target"] == target and r["shot"] == shot]
@@ -127,8 +175,10 @@ def report(rows: list[dict], shots: list[int], default: str, means: dict[str, di
             gains = [100 * np.mean([r[c] - r["nearest"] for r in mine]) for c in ("default", "experts")]
             lines.append(f"| {target}, {shot} | " + " | ".join(cells) + "".join(f" | {g:+.1f}" for g in gains) + " |")
         m = means[str(shot)]
-        lines.append(f"| **mean, {shot} labels** | | | | **{m['default_over_nearest']:+.2f}** | "
-                     f"**{m['experts_over_nearest']:+.2f}** |")
+        lines.append(
+            f"| **mean, {shot} labels** | | | | **{m['default_over_nearest']:+.2f}** | "
+            f"**{m['experts_over_nearest']:+.2f}** |"
+        )
     return "\n".join(lines) + "\n"
 
 

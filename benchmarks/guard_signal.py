@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 
-def cross_validated(features: np.ndarray, labels: np.ndarray, n_classes: int,
-                    feature_weights: np.ndarray | None = None, folds: int = 5) -> float:
+def cross_validated(
+    features: np.ndarray, labels: np.ndarray, n_classes: int, feature_weights: np.ndarray | None = None, folds: int = 5
+) -> float:
     """Accuracy of the teacher-probe recipe (``fit_probe``) over stratified folds of the labeled images."""
     import torch
     from sklearn.model_selection import StratifiedKFold
@@ -63,8 +64,16 @@ def signal(workspace: Any, student_arch: str, target: str, key: str, draw: int) 
     _, alpha, _ = _weights(spec, options, data, zoo, registry, cache, None, [])
     entries = {name: (zoo.entries[name], registry.provider(zoo.entries[name].provider)) for name in alpha}
     n = len(data.train.paths)
-    bank = build_bank(entries, list(data.train.paths), options.views, spec.policy, options.view_seed, cache,
-                      spec.train.batch_size, "cpu")
+    bank = build_bank(
+        entries,
+        list(data.train.paths),
+        options.views,
+        spec.policy,
+        options.view_seed,
+        cache,
+        spec.train.batch_size,
+        "cpu",
+    )
     labels, classes = np.asarray(data.train.labels), len(data.class_names)
     blocks = [bank[s][0, :n].float().numpy() for s in alpha]
     weights = np.concatenate([np.full(b.shape[1], np.sqrt(alpha[s])) for s, b in zip(alpha, blocks)])
@@ -74,19 +83,28 @@ def signal(workspace: Any, student_arch: str, target: str, key: str, draw: int) 
     student.model.eval()
     pool = ImagePool(data.train.paths)
     with torch.inference_mode():
-        start_features = pooled_features(student.model, StudentInputs(student, torch.device("cpu"))(
-            [pool.image(i) for i in range(n)])).numpy()
+        start_features = pooled_features(
+            student.model, StudentInputs(student, torch.device("cpu"))([pool.image(i) for i in range(n)])
+        ).numpy()
     start = cross_validated(start_features, labels, classes)
     top = max(alpha, key=alpha.get)
-    return {"target": target, "split": key, "teachers": teachers, "start": start, "fires": start >= teachers,
-            "top_source": top, "top_alpha": alpha[top]}
+    return {
+        "target": target,
+        "split": key,
+        "teachers": teachers,
+        "start": start,
+        "fires": start >= teachers,
+        "top_source": top,
+        "top_alpha": alpha[top],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo-seed", type=int, default=1)
-    parser.add_argument("--root", type=Path, default=None, help="zoobench folder (default: <cache>/zoobench/full"
-                        "[-seedN])")
+    parser.add_argument(
+        "--root", type=Path, default=None, help="zoobench folder (default: <cache>/zoobench/full[-seedN])"
+    )
     parser.add_argument("--targets", nargs="+", default=None, help="default: the six original targets")
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/guard_signal"))
@@ -118,8 +136,15 @@ def main() -> None:
             print(f"| {target} | {shot} | {teachers} | {start} | {sum(r['fires'] for r in mine)} of {len(mine)} |")
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"seed{args.zoo_seed}.json"
-    atomic_write_json(out, {"zoo_seed": args.zoo_seed, "zoo_weights": weights_digest(workspace.build),
-                            "seconds": time.perf_counter() - started, "rows": rows})
+    atomic_write_json(
+        out,
+        {
+            "zoo_seed": args.zoo_seed,
+            "zoo_weights": weights_digest(workspace.build),
+            "seconds": time.perf_counter() - started,
+            "rows": rows,
+        },
+    )
     print(f"\nwrote {out}")
 
 

@@ -115,8 +115,7 @@ class Tridiagonal:
         return out
 
 
-def pca(features: np.ndarray, n_components: float,
-         max_components: int | None) -> tuple[np.ndarray, int, float]:
+def pca(features: np.ndarray, n_components: float, max_components: int | None) -> tuple[np.ndarray, int, float]:
     """Scores in units of 2**exponent (see :func:`pca_project`), the exponent, and the total variance in those units."""
     x, exponent = power_of_two_scaled(features - features.mean(axis=0), inplace=True)
     n, d = x.shape
@@ -185,9 +184,14 @@ def logme(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | 
             beta = (n - gamma) / (res2 + _EPS)
             if abs(alpha / beta - t) / t <= _TOL:
                 break
-        evidence = (dim / 2.0 * np.log(alpha) + n / 2.0 * np.log(beta)
-                    - 0.5 * np.sum(np.log(alpha + beta * sigma))
-                    - beta / 2.0 * res2 - alpha / 2.0 * m2 - n / 2.0 * np.log(2 * np.pi))
+        evidence = (
+            dim / 2.0 * np.log(alpha)
+            + n / 2.0 * np.log(beta)
+            - 0.5 * np.sum(np.log(alpha + beta * sigma))
+            - beta / 2.0 * res2
+            - alpha / 2.0 * m2
+            - n / 2.0 * np.log(2 * np.pi)
+        )
         evidences.append(evidence / n)
     return finite_score(np.mean(evidences), "LogME")
 
@@ -199,8 +203,8 @@ _PAIR_CHUNK = 4096
 def _exact_dots(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     out = np.empty(rows.shape[0])
     for s in range(0, rows.shape[0], _PAIR_CHUNK):
-        r, c = rows[s:s + _PAIR_CHUNK], cols[s:s + _PAIR_CHUNK]
-        out[s:s + _PAIR_CHUNK] = np.einsum("ij,ij->i", x[r], x[c])
+        r, c = rows[s : s + _PAIR_CHUNK], cols[s : s + _PAIR_CHUNK]
+        out[s : s + _PAIR_CHUNK] = np.einsum("ij,ij->i", x[r], x[c])
     return out
 
 
@@ -208,7 +212,7 @@ def nearest_neighbours(x: np.ndarray, k: int) -> np.ndarray:
     """Indices [N, k] of each row's k most similar other rows (by float64 dot product, ties: lower index)."""
     n, d = x.shape
     x32 = x.astype(np.float32)
-    unit_eps = 2.0 ** -24
+    unit_eps = 2.0**-24
     norms = np.linalg.norm(x, axis=1)
     scale = float(norms.max()) ** 2 if n else 1.0
     margin = 2.0 * 1.01 * (d + 3) * unit_eps * scale + 1e-12 * scale
@@ -253,5 +257,3 @@ def ridge_fold_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.nda
     else:
         pred = classes[scores.argmax(axis=1)]
     return float(np.mean(pred == y_test))
-
-

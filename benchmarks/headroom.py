@@ -53,10 +53,18 @@ def kept_accuracy(runs: Path, method: str) -> float | None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", type=Path, default=None, help="zoobench folder (default: <cache>/zoobench/full)")
-    p.add_argument("--table", type=Path, default=Path("benchmarks/results/paper_table"),
-                   help="the paper table's --out (its runs/ are read)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="where table.md, summary.json and runs/ go (default: benchmarks/results/headroom/<shot>shot)")
+    p.add_argument(
+        "--table",
+        type=Path,
+        default=Path("benchmarks/results/paper_table"),
+        help="the paper table's --out (its runs/ are read)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where table.md, summary.json and runs/ go (default: benchmarks/results/headroom/<shot>shot)",
+    )
     p.add_argument("--shot", type=int, default=5)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=Budget.epochs)
@@ -76,28 +84,51 @@ def main() -> int:
             kept = args.table / "runs" / target / key
             single = {s: kept_accuracy(kept, f"single:{s}") for s in zoo.entries}
             if any(v is None for v in single.values()):
-                print(f"{target} {key}: no single-source runs in {kept}; run benchmarks/paper_table.py first",
-                      file=sys.stderr)
+                print(
+                    f"{target} {key}: no single-source runs in {kept}; run benchmarks/paper_table.py first",
+                    file=sys.stderr,
+                )
                 return 2
             best_two = sorted(single, key=lambda s: -single[s])[:2]
             data = load_split(build, target, key)
-            pair = run_or_reuse("subset:" + ",".join(best_two), data, build, zoo, registry, cache,
-                                args.out / "runs" / target / f"{key}.json", args.out / "last-run",
-                                settings.student_arch, seed, budget)["accuracy"]
+            pair = run_or_reuse(
+                "subset:" + ",".join(best_two),
+                data,
+                build,
+                zoo,
+                registry,
+                cache,
+                args.out / "runs" / target / f"{key}.json",
+                args.out / "last-run",
+                settings.student_arch,
+                seed,
+                budget,
+            )["accuracy"]
             probes = {}
             for name, teacher in teachers.items():
                 train = extract(teacher, data.train.paths, cache).features
                 test = extract(teacher, data.test.paths, cache).features
-                probes[name] = probe_accuracy(train, np.asarray(data.train.labels), test,
-                                              np.asarray(data.test.labels))
+                probes[name] = probe_accuracy(train, np.asarray(data.train.labels), test, np.asarray(data.test.labels))
             best_probe = max(probes, key=probes.get)
-            row = {"target": target, "seed": seed, "best_single": max(single.values()),
-                   "best_single_source": best_two[0], "pair": pair, "pair_sources": best_two,
-                   "weighted": kept_accuracy(kept, "weighted"), "fixmatch": kept_accuracy(kept, "fixmatch"),
-                   "probe": probes, "best_probe": probes[best_probe], "best_probe_source": best_probe}
+            row = {
+                "target": target,
+                "seed": seed,
+                "best_single": max(single.values()),
+                "best_single_source": best_two[0],
+                "pair": pair,
+                "pair_sources": best_two,
+                "weighted": kept_accuracy(kept, "weighted"),
+                "fixmatch": kept_accuracy(kept, "fixmatch"),
+                "probe": probes,
+                "best_probe": probes[best_probe],
+                "best_probe_source": best_probe,
+            }
             rows.append(row)
-            print(f"{target:20s} {key:10s} best single {100 * row['best_single']:5.1f}  pair {100 * pair:5.1f}  "
-                  f"best probe {100 * row['best_probe']:5.1f} ({best_probe})", flush=True)
+            print(
+                f"{target:20s} {key:10s} best single {100 * row['best_single']:5.1f}  pair {100 * pair:5.1f}  "
+                f"best probe {100 * row['best_probe']:5.1f} ({best_probe})",
+                flush=True,
+            )
     text = report(rows, args)
     text += f"\nWall time: {(time.perf_counter() - started) / 60:.1f} min.\n"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -108,11 +139,18 @@ def main() -> int:
 
 
 def report(rows: list[dict], args: argparse.Namespace) -> str:
-    columns = [("best_single", "best single (oracle)"), ("pair", "best two, equal weights (oracle)"),
-               ("weighted", "DistillWeighted"), ("fixmatch", "FixMatch"), ("best_probe", "best teacher probe")]
-    lines = [f"## {args.shot} labels per class, {args.seeds} seeds\n",
-             "| target | " + " | ".join(label for _, label in columns) + " | pair − best single |",
-             "|---|" + "---:|" * (len(columns) + 1)]
+    columns = [
+        ("best_single", "best single (oracle)"),
+        ("pair", "best two, equal weights (oracle)"),
+        ("weighted", "DistillWeighted"),
+        ("fixmatch", "FixMatch"),
+        ("best_probe", "best teacher probe"),
+    ]
+    lines = [
+        f"## {args.shot} labels per class, {args.seeds} seeds\n",
+        "| target | " + " | ".join(label for _, label in columns) + " | pair − best single |",
+        "|---|" + "---:|" * (len(columns) + 1),
+    ]
     averages: dict[str, list[float]] = {c: [] for c, _ in columns}
     gains = []
     for target in dict.fromkeys(r["target"] for r in rows):
@@ -125,8 +163,11 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
         gain = float(np.mean([r["pair"] - r["best_single"] for r in mine]))
         gains.append(gain)
         lines.append(f"| {target} | " + " | ".join(cells) + f" | {100 * gain:+.1f} |")
-    lines.append("| **average** | " + " | ".join(f"{100 * np.mean(averages[c]):.1f}" for c, _ in columns)
-                 + f" | {100 * np.mean(gains):+.1f} |")
+    lines.append(
+        "| **average** | "
+        + " | ".join(f"{100 * np.mean(averages[c]):.1f}" for c, _ in columns)
+        + f" | {100 * np.mean(gains):+.1f} |"
+    )
     return "\n".join(lines) + "\n"
 
 

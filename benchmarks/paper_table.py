@@ -65,28 +65,53 @@ ALL_METRICS = ("knn", "linear", "logme", "leep", "nce", "nleep", "hscore", "gbc"
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", type=Path, default=None,
-                   help="zoobench folder (default: <cache>/zoobench/full, or full-seed<N> for --zoo-seed N)")
-    p.add_argument("--zoo-seed", type=int, default=0,
-                   help="seed of the zoobench (the table reports 0; the defaults are chosen on 1)")
+    p.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="zoobench folder (default: <cache>/zoobench/full, or full-seed<N> for --zoo-seed N)",
+    )
+    p.add_argument(
+        "--zoo-seed",
+        type=int,
+        default=0,
+        help="seed of the zoobench (the table reports 0; the defaults are chosen on 1)",
+    )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/paper_table"))
     p.add_argument("--shots", type=int, nargs="+", default=[5, 20])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--targets", nargs="*", default=None)
-    p.add_argument("--methods", choices=("all", "headline"), default="all",
-                   help="all: + uniform and single-source from every source; headline: the four of the paper")
-    p.add_argument("--method", action="append", default=None, metavar="NAME",
-                   help="train only these methods (repeatable; e.g. fixmatch, weighted+fixmatch, nearest, "
-                        "single:digits-net, singles: every source's); the report still shows every kept run")
-    p.add_argument("--kept-only", action="store_true",
-                   help="train nothing: report the kept runs (a cell's n says how many seeds it has)")
-    p.add_argument("--zoo-weights", default=None, metavar="DIGEST",
-                   help="with --kept-only: report the runs kept on another build of this zoo (training is not "
-                        "bit-reproducible across CPUs, so a rebuild has other weights); the metric scores and "
-                        "the build's facts are read from --out's summary.json, which must name this digest")
+    p.add_argument(
+        "--methods",
+        choices=("all", "headline"),
+        default="all",
+        help="all: + uniform and single-source from every source; headline: the four of the paper",
+    )
+    p.add_argument(
+        "--method",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="train only these methods (repeatable; e.g. fixmatch, weighted+fixmatch, nearest, "
+        "single:digits-net, singles: every source's); the report still shows every kept run",
+    )
+    p.add_argument(
+        "--kept-only",
+        action="store_true",
+        help="train nothing: report the kept runs (a cell's n says how many seeds it has)",
+    )
+    p.add_argument(
+        "--zoo-weights",
+        default=None,
+        metavar="DIGEST",
+        help="with --kept-only: report the runs kept on another build of this zoo (training is not "
+        "bit-reproducible across CPUs, so a rebuild has other weights); the metric scores and "
+        "the build's facts are read from --out's summary.json, which must name this digest",
+    )
     p.add_argument("--epochs", type=int, default=Budget.epochs)
-    p.add_argument("--temperature", type=float, default=None,
-                   help="DistillWeighted temperature (default: the plugin's)")
+    p.add_argument(
+        "--temperature", type=float, default=None, help="DistillWeighted temperature (default: the plugin's)"
+    )
     p.add_argument("--lam", type=float, default=None, help="feature-loss weight (default: DistillOptions')")
     return p.parse_args()
 
@@ -95,10 +120,19 @@ def split_runs(sources: list[str], methods: str) -> list[str]:
     """The runs of one split; ``nearest`` is the single-source run of the default metric's top source."""
     if methods == "headline":
         return ["finetune", "fixmatch", "weighted", "nearest", "weighted+fixmatch", "weighted+fixmatch-teachers"]
-    return (["finetune", "fixmatch", "weighted", "weighted-class", "uniform", "weighted+fixmatch",
-             "weighted-class+fixmatch", "nearest+fixmatch", "weighted+fixmatch-teachers",
-             "weighted+fixmatch-teachers-joint", "weighted+fixmatch-teachers-joint-subspace"]
-            + [f"single:{s}" for s in sources])
+    return [
+        "finetune",
+        "fixmatch",
+        "weighted",
+        "weighted-class",
+        "uniform",
+        "weighted+fixmatch",
+        "weighted-class+fixmatch",
+        "nearest+fixmatch",
+        "weighted+fixmatch-teachers",
+        "weighted+fixmatch-teachers-joint",
+        "weighted+fixmatch-teachers-joint-subspace",
+    ] + [f"single:{s}" for s in sources]
 
 
 KEPT_ONLY = ["nearest-class"]  # not a column of the table: reported from kept runs, trained only when named
@@ -120,8 +154,9 @@ def main() -> int:
     args = parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()
-    settings = ZoobenchSettings.full(seed=args.zoo_seed, split_seeds=max(args.seeds, 3),
-                                     shots=tuple(sorted({5, 20, *args.shots})))
+    settings = ZoobenchSettings.full(
+        seed=args.zoo_seed, split_seeds=max(args.seeds, 3), shots=tuple(sorted({5, 20, *args.shots}))
+    )
     root = args.root or full_root(args.zoo_seed)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -158,27 +193,48 @@ def main() -> int:
                     actual = f"single:{top}" if actual == "nearest" else actual
                     trains = actual in train or (actual == f"single:{top}" and "nearest" in train)
                     result_file = out / "runs" / target / key / f"{actual.replace(':', '_')}.json"
-                    if any(r["method"] == actual for r in rows if (r["target"], r["shot"], r["seed"]) ==
-                           (target, shot, seed)):
+                    if any(
+                        r["method"] == actual
+                        for r in rows
+                        if (r["target"], r["shot"], r["seed"]) == (target, shot, seed)
+                    ):
                         continue
                     if args.kept_only or not trains:
-                        result = kept_result(result_file, run_signature(actual, build, settings.student_arch,
-                                                                        seed, budget, registry, zoo_weights))
+                        result = kept_result(
+                            result_file,
+                            run_signature(actual, build, settings.student_arch, seed, budget, registry, zoo_weights),
+                        )
                         if result is None:
                             continue
                     else:
-                        result = run_or_reuse(actual, data, build, zoo, registry, cache, result_file,
-                                              out / "last-run", settings.student_arch, seed, budget)
+                        result = run_or_reuse(
+                            actual,
+                            data,
+                            build,
+                            zoo,
+                            registry,
+                            cache,
+                            result_file,
+                            out / "last-run",
+                            settings.student_arch,
+                            seed,
+                            budget,
+                        )
                     rows.append({"target": target, "shot": shot, "seed": seed, "method": actual, **result})
-                    print(f"{target:20s} {key:10s} {actual:22s} {100 * result['accuracy']:5.1f}  "
-                          f"({result['seconds']:.0f}s)", flush=True)
-                nearest = [r for r in rows if (r["target"], r["shot"], r["seed"], r["method"]) ==
-                           (target, shot, seed, f"single:{top}")]
+                    print(
+                        f"{target:20s} {key:10s} {actual:22s} {100 * result['accuracy']:5.1f}  "
+                        f"({result['seconds']:.0f}s)",
+                        flush=True,
+                    )
+                nearest = [
+                    r
+                    for r in rows
+                    if (r["target"], r["shot"], r["seed"], r["method"]) == (target, shot, seed, f"single:{top}")
+                ]
                 if nearest:
                     rows.append({**nearest[0], "method": "nearest", "source": top})
     facts = kept_build or {"teacher_accuracy": build.teacher_accuracy, "generic_accuracy": build.generic_accuracy}
-    return report(args, settings, facts, rows, scores, sources, time.perf_counter() - started,
-                  zoo_weights=zoo_weights)
+    return report(args, settings, facts, rows, scores, sources, time.perf_counter() - started, zoo_weights=zoo_weights)
 
 
 def kept_build_facts(summary_file: Path, digest: str) -> dict:
@@ -189,28 +245,47 @@ def kept_build_facts(summary_file: Path, digest: str) -> dict:
     except (OSError, ValueError) as err:
         raise SystemExit(f"--zoo-weights: cannot read {summary_file}: {err}") from None
     if summary.get("zoo_weights") != digest:
-        raise SystemExit(f"--zoo-weights: {summary_file} was written on build {summary.get('zoo_weights')}, "
-                         f"not {digest}")
-    return {"teacher_accuracy": summary["teacher_accuracy"], "generic_accuracy": summary["generic_accuracy"],
-            "scores": {(s["target"], s["shot"], s["seed"]): s["scores"] for s in summary["scores"]}}
+        raise SystemExit(
+            f"--zoo-weights: {summary_file} was written on build {summary.get('zoo_weights')}, not {digest}"
+        )
+    return {
+        "teacher_accuracy": summary["teacher_accuracy"],
+        "generic_accuracy": summary["generic_accuracy"],
+        "scores": {(s["target"], s["shot"], s["seed"]): s["scores"] for s in summary["scores"]},
+    }
 
 
 def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: str | None = None) -> int:
     out = args.out
-    methods = list(HEADLINE) if args.methods == "all" else ["finetune", "fixmatch", "nearest", "weighted",
-                                                           "weighted+fixmatch", "weighted+fixmatch-teachers"]
-    sections, summary = [], {"settings": settings.as_dict(), "epochs": args.epochs, "seeds": args.seeds,
-                             "teacher_accuracy": facts["teacher_accuracy"],
-                             "generic_accuracy": facts["generic_accuracy"],
-                             "zoo_weights": zoo_weights,  # which build: every kept run's signature names it
-                             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-                                        f"torch {torch.__version__}",
-                             "wall_seconds": seconds, "shots": {},
-                             **summary_keys(dict.fromkeys(r["target"] for r in rows))}
+    methods = (
+        list(HEADLINE)
+        if args.methods == "all"
+        else ["finetune", "fixmatch", "nearest", "weighted", "weighted+fixmatch", "weighted+fixmatch-teachers"]
+    )
+    sections, summary = (
+        [],
+        {
+            "settings": settings.as_dict(),
+            "epochs": args.epochs,
+            "seeds": args.seeds,
+            "teacher_accuracy": facts["teacher_accuracy"],
+            "generic_accuracy": facts["generic_accuracy"],
+            "zoo_weights": zoo_weights,  # which build: every kept run's signature names it
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+            f"torch {torch.__version__}",
+            "wall_seconds": seconds,
+            "shots": {},
+            **summary_keys(dict.fromkeys(r["target"] for r in rows)),
+        },
+    )
     complementary = summary["complementary"]
     counterpart = nearest_counterpart(summary["default_method"])  # what weighting adds to the default
-    if counterpart and summary["default_method"] in methods and counterpart not in methods \
-            and any(r["method"] == counterpart for r in rows):
+    if (
+        counterpart
+        and summary["default_method"] in methods
+        and counterpart not in methods
+        and any(r["method"] == counterpart for r in rows)
+    ):
         methods.insert(methods.index(summary["default_method"]) + 1, counterpart)
     named = [m for m in getattr(args, "method", None) or [] if m != "singles" and not m.startswith("single:")]
     methods += [m for m in named if m not in methods]  # a method asked for by name has its column
@@ -224,70 +299,106 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
         table = accuracy_table(shown, shot, methods)
         seeds = sorted({r["seed"] for r in shown if r["shot"] == shot})
         summary["shots"][shot] = {"seeds": seeds}
-        quality = metric_quality({k: v for k, v in scores.items() if k[1] == shot},
-                                 single_source_accuracy([r for r in ranked if r["shot"] == shot]))
+        quality = metric_quality(
+            {k: v for k, v in scores.items() if k[1] == shot},
+            single_source_accuracy([r for r in ranked if r["shot"] == shot]),
+        )
         group = group_summary(table, complementary, methods, summary["default_method"])
         original = {t: by for t, by in table.items() if t not in complementary}  # the 0.1 table's six
         over_ft = margins(original, "weighted", "finetune")
         over_fm = margins(original, "weighted", "fixmatch")
         default = summary["default_method"]
-        default_over = {"fixmatch": margins(original, default, "fixmatch"),
-                        "finetune": margins(original, default, "finetune")}
+        default_over = {
+            "fixmatch": margins(original, default, "fixmatch"),
+            "finetune": margins(original, default, "finetune"),
+        }
         wins = sum(v >= 0 for t, v in default_over["fixmatch"].items() if t != "average")
-        summary["shots"][shot] |= {"table": table, "weighted_over_finetune": over_ft,
-                                  "weighted_over_fixmatch": over_fm, "default_over": default_over,
-                                  "default_wins_over_fixmatch": [wins, len(default_over["fixmatch"]) - 1],
-                                  "complementary": group, "metrics": quality}
-        text = (f"## {shot} labels per class, seeds {', '.join(map(str, seeds))}\n\n"
-                + markdown_table(table, methods, LABELS, {"complementary": complementary}) + "\n\n")
+        summary["shots"][shot] |= {
+            "table": table,
+            "weighted_over_finetune": over_ft,
+            "weighted_over_fixmatch": over_fm,
+            "default_over": default_over,
+            "default_wins_over_fixmatch": [wins, len(default_over["fixmatch"]) - 1],
+            "complementary": group,
+            "metrics": quality,
+        }
+        text = (
+            f"## {shot} labels per class, seeds {', '.join(map(str, seeds))}\n\n"
+            + markdown_table(table, methods, LABELS, {"complementary": complementary})
+            + "\n\n"
+        )
         # a sentence only where its figure exists (a table of some targets or methods has NaN for the rest)
         if math.isfinite(over_ft["average"]) and math.isfinite(over_fm["average"]):
-            text += (f"DistillWeighted − fine-tune: {over_ft['average']:+.1f} points; DistillWeighted − FixMatch: "
-                     f"{over_fm['average']:+.1f} points (averages over the {len(original)} original targets).\n")
+            text += (
+                f"DistillWeighted − fine-tune: {over_ft['average']:+.1f} points; DistillWeighted − FixMatch: "
+                f"{over_fm['average']:+.1f} points (averages over the {len(original)} original targets).\n"
+            )
         if default in methods and math.isfinite(default_over["fixmatch"]["average"]):
-            text += (f"The default method ({LABELS.get(default, default)}), on the {len(original)} original targets: "
-                     f"− FixMatch {default_over['fixmatch']['average']:+.1f} points (ahead or level on {wins} of "
-                     f"{len(default_over['fixmatch']) - 1}), − fine-tune {default_over['finetune']['average']:+.1f}.\n")
+            text += (
+                f"The default method ({LABELS.get(default, default)}), on the {len(original)} original targets: "
+                f"− FixMatch {default_over['fixmatch']['average']:+.1f} points (ahead or level on {wins} of "
+                f"{len(default_over['fixmatch']) - 1}), − fine-tune {default_over['finetune']['average']:+.1f}.\n"
+            )
         if group["targets"]:
             per_class = group["weighted_class_over_nearest"]["average"]
             if math.isfinite(group["weighted_over_nearest"]["average"]):
-                text += (f"On the complementary targets ({', '.join(group['targets'])}): DistillWeighted − "
-                         f"DistillNearest: {group['weighted_over_nearest']['average']:+.1f} points"
-                         + (f"; with per-class weights: {per_class:+.1f}" if math.isfinite(per_class) else "") + ".\n")
+                text += (
+                    f"On the complementary targets ({', '.join(group['targets'])}): DistillWeighted − "
+                    f"DistillNearest: {group['weighted_over_nearest']['average']:+.1f} points"
+                    + (f"; with per-class weights: {per_class:+.1f}" if math.isfinite(per_class) else "")
+                    + ".\n"
+                )
             own = group["default_over_nearest"]["average"]
             if math.isfinite(own):
-                text += (f"The default method − the same with DistillNearest's one source ({counterpart}), on "
-                         f"the complementary targets: {own:+.1f} points.\n")
+                text += (
+                    f"The default method − the same with DistillNearest's one source ({counterpart}), on "
+                    f"the complementary targets: {own:+.1f} points.\n"
+                )
         sections.append(text)
         if quality:
-            lines = ["| metric | Kendall τ (mean ± std over splits) | accuracy lost by its top pick (points) |",
-                     "|---|---:|---:|"]
+            lines = [
+                "| metric | Kendall τ (mean ± std over splits) | accuracy lost by its top pick (points) |",
+                "|---|---:|---:|",
+            ]
             for m, q in sorted(quality.items(), key=lambda kv: -kv[1]["tau"]):
                 lines.append(f"| {m} | {q['tau']:+.2f} ± {q['tau_std']:.2f} | {q['lost']:.1f} |")
             sections.append("\n".join(lines) + "\n")
-            plot_metric_scatter(scores, single_source_accuracy(ranked), shot, args.out / f"metric_scatter_{shot}shot.png")
+            plot_metric_scatter(
+                scores, single_source_accuracy(ranked), shot, args.out / f"metric_scatter_{shot}shot.png"
+            )
         choices = source_choices(shown, shot)
         summary["shots"][shot]["source_choices"] = choices
         if any(c["weighted_alpha"] for c in choices.values()):
-            lines = ["| target | DistillWeighted's mean α (top 3) | DistillNearest picked | best single source |",
-                     "|---|---|---|---|"]
+            lines = [
+                "| target | DistillWeighted's mean α (top 3) | DistillNearest picked | best single source |",
+                "|---|---|---|---|",
+            ]
             for target, c in choices.items():
                 top = ", ".join(f"{k.removesuffix('-net')} {v:.2f}" for k, v in list(c["weighted_alpha"].items())[:3])
-                lines.append(f"| {target} | {top} | {', '.join(x.removesuffix('-net') for x in c['nearest_picks'])} | "
-                             f"{', '.join(x.removesuffix('-net') for x in c['oracle_picks'])} |")
+                lines.append(
+                    f"| {target} | {top} | {', '.join(x.removesuffix('-net') for x in c['nearest_picks'])} | "
+                    f"{', '.join(x.removesuffix('-net') for x in c['oracle_picks'])} |"
+                )
             sections.append("\n".join(lines) + "\n")
-        plot_target_bars(table, methods, LABELS, out / f"accuracy_{shot}shot.png",
-                         f"Test accuracy, {shot} labels per class (seeds {', '.join(map(str, seeds))})")
+        plot_target_bars(
+            table,
+            methods,
+            LABELS,
+            out / f"accuracy_{shot}shot.png",
+            f"Test accuracy, {shot} labels per class (seeds {', '.join(map(str, seeds))})",
+        )
     trained_rows = [r for r in rows if "seconds" in r and r["method"] not in ("nearest", "best-single")]
     trained = sum(r["seconds"] for r in trained_rows)
     summary["run_seconds"] = trained
     summary["rows"] = rows
     summary["scores"] = [{"target": t, "shot": sh, "seed": sd, "scores": v} for (t, sh, sd), v in scores.items()]
     atomic_write_json(out / "summary.json", json.loads(json.dumps(summary, default=str)))
-    text = "\n".join(sections) + (f"\nMachine: {summary['machine']}. Wall time of this invocation: "
-                                  f"{seconds / 60:.1f} min; the {len(trained_rows)} runs it reports took "
-                                  f"{trained / 60:.1f} min to train (runs kept from an earlier invocation are "
-                                  f"not retrained).\n")
+    text = "\n".join(sections) + (
+        f"\nMachine: {summary['machine']}. Wall time of this invocation: "
+        f"{seconds / 60:.1f} min; the {len(trained_rows)} runs it reports took "
+        f"{trained / 60:.1f} min to train (runs kept from an earlier invocation are "
+        f"not retrained).\n"
+    )
     (out / "table.md").write_text(text)
     print(text)
     return 0

@@ -51,8 +51,12 @@ def other_draws_mean(single: dict[tuple, dict[str, float]]) -> dict[tuple, dict[
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--summary", type=Path, default=HERE / "paper_table" / "summary.json",
-                   help="a paper_table summary.json with every source's single-source runs on several draws")
+    p.add_argument(
+        "--summary",
+        type=Path,
+        default=HERE / "paper_table" / "summary.json",
+        help="a paper_table summary.json with every source's single-source runs on several draws",
+    )
     p.add_argument("--out", type=Path, default=HERE / "rank_ceiling.json")
     args = p.parse_args()
     summary = json.loads(args.summary.read_text())
@@ -67,21 +71,27 @@ def main() -> int:
         own = metric_quality(at, single)
         vs_others = metric_quality(at, others)
         exact = metric_quality({k: {EXACT: single[k]} for k in at}, others)[EXACT]
-        result[str(shot)] = {"splits": len(at), "reproducibility": exact["tau"],
-                             "reproducibility_std": exact["tau_std"],
-                             "reproducibility_by_target": exact["tau_by_target"],
-                             "metrics": {m: {"own_draw": own[m]["tau"], "other_draws": vs_others[m]["tau"]}
-                                         for m in own}}
+        result[str(shot)] = {
+            "splits": len(at),
+            "reproducibility": exact["tau"],
+            "reproducibility_std": exact["tau_std"],
+            "reproducibility_by_target": exact["tau_by_target"],
+            "metrics": {m: {"own_draw": own[m]["tau"], "other_draws": vs_others[m]["tau"]} for m in own},
+        }
     shots = list(result)
     print("| metric | " + " | ".join(f"τ at {s} labels: own draw / other draws" for s in shots) + " |")
     print("|---|" + "---:|" * len(shots))
     metrics = sorted(result[shots[0]]["metrics"], key=lambda m: -result[shots[0]]["metrics"][m]["own_draw"])
     for m in metrics:
-        cells = [f"{result[s]['metrics'][m]['own_draw']:+.2f} / {result[s]['metrics'][m]['other_draws']:+.2f}"
-                 for s in shots]
+        cells = [
+            f"{result[s]['metrics'][m]['own_draw']:+.2f} / {result[s]['metrics'][m]['other_draws']:+.2f}" for s in shots
+        ]
         print(f"| {m} | " + " | ".join(cells) + " |")
-    print(f"| *{EXACT}* | " + " | ".join(f"– / {result[s]['reproducibility']:+.2f} ± "
-                                           f"{result[s]['reproducibility_std']:.2f}" for s in shots) + " |")
+    print(
+        f"| *{EXACT}* | "
+        + " | ".join(f"– / {result[s]['reproducibility']:+.2f} ± {result[s]['reproducibility_std']:.2f}" for s in shots)
+        + " |"
+    )
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 

@@ -65,14 +65,23 @@ def main() -> int:
     for how in ("z", "rank"):
         for k in range(1, len(order) + 1):
             chosen = tau_by_shot(*choose, order[:k], how)
-            rows.append({"how": how, "metrics": order[:k], "seed1": chosen, "seed1_mean": float(np.mean(list(
-                chosen.values()))), "seed0": tau_by_shot(*report, order[:k], how)})
+            rows.append(
+                {
+                    "how": how,
+                    "metrics": order[:k],
+                    "seed1": chosen,
+                    "seed1_mean": float(np.mean(list(chosen.values()))),
+                    "seed0": tau_by_shot(*report, order[:k], how),
+                }
+            )
     best = max(rows, key=lambda r: r["seed1_mean"])
     print("| combination | seed 1: τ at 5 / 20 (mean) | seed 0: τ at 5 / 20 |\n|---|---|---|")
     for r in rows:
         mark = " **(chosen on seed 1)**" if r is best else ""
-        print(f"| {r['how']} mean of {', '.join(r['metrics'])}{mark} | {r['seed1'][5]:.2f} / {r['seed1'][20]:.2f} "
-              f"({r['seed1_mean']:.3f}) | {r['seed0'][5]:.2f} / {r['seed0'][20]:.2f} |")
+        print(
+            f"| {r['how']} mean of {', '.join(r['metrics'])}{mark} | {r['seed1'][5]:.2f} / {r['seed1'][20]:.2f} "
+            f"({r['seed1_mean']:.3f}) | {r['seed0'][5]:.2f} / {r['seed0'][20]:.2f} |"
+        )
     (HERE / "rank_combinations.json").write_text(json.dumps({"chosen": best, "rows": rows}, indent=1) + "\n")
     return 0
 

@@ -43,9 +43,11 @@ def main() -> int:
     for shot in sorted(summary["shots"], key=int):
         table = summary["shots"][shot]["table"]
         targets = [t for t in table if t not in complementary]
-        print(f"{shot} labels/class, {len(targets)} original targets: best of every column - FixMatch "
-              f"{bound(table, targets, None):+.2f} points; best of {', '.join(SMALL_SET)} - FixMatch "
-              f"{bound(table, targets, SMALL_SET):+.2f}")
+        print(
+            f"{shot} labels/class, {len(targets)} original targets: best of every column - FixMatch "
+            f"{bound(table, targets, None):+.2f} points; best of {', '.join(SMALL_SET)} - FixMatch "
+            f"{bound(table, targets, SMALL_SET):+.2f}"
+        )
     return 0
 
 

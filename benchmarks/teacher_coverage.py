@@ -50,12 +50,20 @@ def halves(target: str, class_names: tuple[str, ...]) -> list[tuple[str, np.ndar
     return out
 
 
-def probe_predictions(train: list[np.ndarray], y_train: np.ndarray, test: list[np.ndarray], n_classes: int,
-                      block_weights: list[float] | None = None) -> np.ndarray:
+def probe_predictions(
+    train: list[np.ndarray],
+    y_train: np.ndarray,
+    test: list[np.ndarray],
+    n_classes: int,
+    block_weights: list[float] | None = None,
+) -> np.ndarray:
     """Test-set classes from the teacher probe's recipe (``fit_probe``: standardised features,
     logistic regression) on feature blocks side by side, each weighed as given (default: alike)."""
-    weights = None if block_weights is None else np.concatenate(
-        [np.full(b.shape[1], w) for b, w in zip(train, block_weights)])
+    weights = (
+        None
+        if block_weights is None
+        else np.concatenate([np.full(b.shape[1], w) for b, w in zip(train, block_weights)])
+    )
     probe = fit_probe(np.hstack(train), y_train, n_classes, weights)
     return probe.probabilities(torch.as_tensor(np.hstack(test))).argmax(dim=1).numpy()
 
@@ -72,8 +80,12 @@ def accuracy_by_group(pred: np.ndarray, y_test: np.ndarray, groups: list[tuple[s
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--zoo-seed", type=int, default=0)
-    p.add_argument("--summary", type=Path, required=True,
-                   help="a paper_table summary.json of this build (for NCE's pick per split)")
+    p.add_argument(
+        "--summary",
+        type=Path,
+        required=True,
+        help="a paper_table summary.json of this build (for NCE's pick per split)",
+    )
     p.add_argument("--shots", type=int, nargs="+", default=[5, 20])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/teacher_coverage.json"))
@@ -81,8 +93,11 @@ def main() -> int:
     torch.set_num_threads(os.cpu_count() or 1)
     summary = json.loads(args.summary.read_text())
     nce = {(s["target"], s["shot"], s["seed"]): s["scores"]["nce"] for s in summary["scores"]}
-    alphas = {(r["target"], r["shot"], r["seed"]): r["alpha"] for r in summary["rows"]
-              if r["method"] == summary["default_method"] and r.get("alpha")}
+    alphas = {
+        (r["target"], r["shot"], r["seed"]): r["alpha"]
+        for r in summary["rows"]
+        if r["method"] == summary["default_method"] and r.get("alpha")
+    }
     settings = ZoobenchSettings.full(seed=args.zoo_seed)
     build, zoo, registry, cache = open_workspace(full_root(args.zoo_seed), settings)
     teachers = {name: registry.provider(e.provider).load(e) for name, e in zoo.entries.items()}
@@ -94,13 +109,16 @@ def main() -> int:
                 data = load_split(build, target, f"{shot}shot-s{seed}")
                 groups = halves(target, data.class_names)
                 y_train, y_test = np.asarray(data.train.labels), np.asarray(data.test.labels)
-                feats = {name: (extract(t, data.train.paths, cache).features,
-                                extract(t, data.test.paths, cache).features) for name, t in teachers.items()}
+                feats = {
+                    name: (extract(t, data.train.paths, cache).features, extract(t, data.test.paths, cache).features)
+                    for name, t in teachers.items()
+                }
                 n_classes = len(data.class_names)
 
                 def accuracy(names: list[str], block_weights: list[float] | None = None) -> dict[str, float]:
-                    pred = probe_predictions([feats[n][0] for n in names], y_train, [feats[n][1] for n in names],
-                                             n_classes, block_weights)  # noqa: B023 (called in this iteration)
+                    pred = probe_predictions(
+                        [feats[n][0] for n in names], y_train, [feats[n][1] for n in names], n_classes, block_weights
+                    )  # noqa: B023 (called in this iteration)
                     return accuracy_by_group(pred, y_test, groups)  # noqa: B023
 
                 accs = {name: accuracy([name]) for name in teachers}
@@ -113,35 +131,48 @@ def main() -> int:
                 pick = max(scores, key=scores.get) if scores else None
                 per_draw.append({"accuracy": accs, "nce_pick": pick})
             names = list(teachers) + [ALL] + ([WEIGHED] if all(WEIGHED in d["accuracy"] for d in per_draw) else [])
-            mean = {n: {g: float(np.mean([d["accuracy"][n][g] for d in per_draw])) for g in per_draw[0]["accuracy"][n]}
-                    for n in names}
+            mean = {
+                n: {g: float(np.mean([d["accuracy"][n][g] for d in per_draw])) for g in per_draw[0]["accuracy"][n]}
+                for n in names
+            }
             half_names = [g for g in mean[ALL] if g != "all"]
             best_single = max(teachers, key=lambda n: mean[n]["all"])
             best_per_half = {g: max(teachers, key=lambda n, g=g: mean[n][g]) for g in half_names}
             picks = [d["nce_pick"] for d in per_draw]
             nce_acc = float(np.mean([d["accuracy"][d["nce_pick"]]["all"] for d in per_draw if d["nce_pick"]]))
             result[f"{target}/{shot}"] = {
-                "target": target, "shot": shot, "draws": len(per_draw), "mean": mean, "nce_picks": picks,
-                "nce_pick_accuracy": nce_acc, "best_single": best_single,
+                "target": target,
+                "shot": shot,
+                "draws": len(per_draw),
+                "mean": mean,
+                "nce_picks": picks,
+                "nce_pick_accuracy": nce_acc,
+                "best_single": best_single,
                 "weighed_by_draw": [d["accuracy"].get(WEIGHED, {}).get("all") for d in per_draw],
                 "all_by_draw": [d["accuracy"][ALL]["all"] for d in per_draw],
                 "best_per_half": {g: [n, mean[n][g]] for g, n in best_per_half.items()},
-                "room": 100.0 * (float(np.mean([mean[n][g] for g, n in best_per_half.items()]))
-                                 - mean[best_single]["all"]),
-                "room_over_nce": 100.0 * (float(np.mean([mean[n][g] for g, n in best_per_half.items()]))
-                                          - nce_acc)}
-    print("| target, labels | each half's best teacher (probe acc. on its half) | best single (all) | "
-          "NCE's pick (all) | all teachers (all) | the same, √α blocks (all) | "
-          "room over best single / over NCE's pick |")
+                "room": 100.0
+                * (float(np.mean([mean[n][g] for g, n in best_per_half.items()])) - mean[best_single]["all"]),
+                "room_over_nce": 100.0 * (float(np.mean([mean[n][g] for g, n in best_per_half.items()])) - nce_acc),
+            }
+    print(
+        "| target, labels | each half's best teacher (probe acc. on its half) | best single (all) | "
+        "NCE's pick (all) | all teachers (all) | the same, √α blocks (all) | "
+        "room over best single / over NCE's pick |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in result.values():
-        halves_text = "; ".join(f"{g}: {n.removesuffix('-net')} {100 * a:.1f}" for g, (n, a) in r["best_per_half"].items())
+        halves_text = "; ".join(
+            f"{g}: {n.removesuffix('-net')} {100 * a:.1f}" for g, (n, a) in r["best_per_half"].items()
+        )
         picks = ", ".join(sorted({p.removesuffix("-net") for p in r["nce_picks"] if p}))
-        print(f"| {r['target']}, {r['shot']} | {halves_text} | {r['best_single'].removesuffix('-net')} "
-              f"{100 * r['mean'][r['best_single']]['all']:.1f} | {picks} {100 * r['nce_pick_accuracy']:.1f} | "
-              f"{100 * r['mean'][ALL]['all']:.1f} | "
-              f"{100 * r['mean'][WEIGHED]['all'] if WEIGHED in r['mean'] else float('nan'):.1f} | "
-              f"{r['room']:+.1f} / {r['room_over_nce']:+.1f} |")
+        print(
+            f"| {r['target']}, {r['shot']} | {halves_text} | {r['best_single'].removesuffix('-net')} "
+            f"{100 * r['mean'][r['best_single']]['all']:.1f} | {picks} {100 * r['nce_pick_accuracy']:.1f} | "
+            f"{100 * r['mean'][ALL]['all']:.1f} | "
+            f"{100 * r['mean'][WEIGHED]['all'] if WEIGHED in r['mean'] else float('nan'):.1f} | "
+            f"{r['room']:+.1f} / {r['room_over_nce']:+.1f} |"
+        )
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 

@@ -34,9 +34,17 @@ from zoo_distill.zoobench.experiment import Budget, full_root, load_split, open_
 from zoo_distill.zoobench.tables import table_method
 
 # The point the grid moves from: the defaults of zoo-distill 0.1.0, set on small synthetic targets.
-BASE: dict[str, Any] = {"temperature": 0.5, "top_k": 0, "lam": 10.0, "views": 8, "metric": "knn",
-                        "unlabeled_loss": "none", "source_weights": "task", "teacher_probe": "mixture",
-                        "feature_space": "full"}
+BASE: dict[str, Any] = {
+    "temperature": 0.5,
+    "top_k": 0,
+    "lam": 10.0,
+    "views": 8,
+    "metric": "knn",
+    "unlabeled_loss": "none",
+    "source_weights": "task",
+    "teacher_probe": "mixture",
+    "feature_space": "full",
+}
 
 GRID: dict[str, dict[str, Any]] = {
     "base": {},
@@ -77,8 +85,11 @@ METHOD_GRID: dict[str, dict[str, Any]] = {
     # the default whose feature term keeps only each teacher's discriminant coordinates for the labeled
     # classes: what a teacher of another domain sees besides the classes (textured backgrounds) is not
     # pulled into the student
-    "+fixmatch-teachers, joint probe, class subspace": {"unlabeled_loss": "fixmatch-teachers",
-                                                         "teacher_probe": "joint", "feature_space": "class"},
+    "+fixmatch-teachers, joint probe, class subspace": {
+        "unlabeled_loss": "fixmatch-teachers",
+        "teacher_probe": "joint",
+        "feature_space": "class",
+    },
 }
 GRIDS = {"settings": GRID, "method": METHOD_GRID}
 
@@ -86,11 +97,16 @@ GRIDS = {"settings": GRID, "method": METHOD_GRID}
 def budget_for(change: dict[str, Any], epochs: int) -> Budget:
     """The budget of one grid row: ``BASE`` with ``change`` applied, every setting explicit."""
     setting = {**BASE, **{k: v for k, v in change.items() if k != "method"}}
-    distill = {key: setting[key] for key in ("lam", "views", "unlabeled_loss", "source_weights", "teacher_probe",
-                                             "feature_space")}
-    return Budget(epochs=epochs, metric=setting["metric"],
-                  aggregator_options={"temperature": setting["temperature"], "top_k": setting["top_k"]},
-                  distill=distill)
+    distill = {
+        key: setting[key]
+        for key in ("lam", "views", "unlabeled_loss", "source_weights", "teacher_probe", "feature_space")
+    }
+    return Budget(
+        epochs=epochs,
+        metric=setting["metric"],
+        aggregator_options={"temperature": setting["temperature"], "top_k": setting["top_k"]},
+        distill=distill,
+    )
 
 
 def markdown(results: dict[str, dict[str, list[float]]], targets: list[str]) -> str:
@@ -100,8 +116,11 @@ def markdown(results: dict[str, dict[str, list[float]]], targets: list[str]) -> 
     for row, by in results.items():
         mean = np.mean([np.mean(by[t]) for t in targets])
         delta = f"{100 * (mean - base):+.1f}" if base is not None else "–"
-        lines.append(f"| {row} | " + " | ".join(f"{100 * np.mean(by[t]):.1f}" for t in targets)
-                     + f" | **{100 * mean:.1f}** | {delta} |")
+        lines.append(
+            f"| {row} | "
+            + " | ".join(f"{100 * np.mean(by[t]):.1f}" for t in targets)
+            + f" | **{100 * mean:.1f}** | {delta} |"
+        )
     return "\n".join(lines)
 
 
@@ -109,18 +128,25 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", type=Path, default=None, help="zoobench folder (default: <cache>/zoobench/full)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/tune"))
-    p.add_argument("--grid", choices=sorted(GRIDS), default="settings",
-                   help="settings: DistillWeighted's settings one at a time; method: the candidates for the default")
+    p.add_argument(
+        "--grid",
+        choices=sorted(GRIDS),
+        default="settings",
+        help="settings: DistillWeighted's settings one at a time; method: the candidates for the default",
+    )
     p.add_argument("--shot", type=int, nargs="+", default=[5])
     p.add_argument("--zoo-seed", type=int, default=1, help="seed of the zoobench tuned on (the paper table uses 0)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="split seeds (labeled draws)")
     p.add_argument("--epochs", type=int, default=Budget.epochs)
     p.add_argument("--only", nargs="*", default=None, help="grid rows to run (default: all)")
     p.add_argument("--targets", nargs="*", default=None, help="targets to run (default: every target of the zoo)")
-    p.add_argument("--name", default="table",
-                   help="report files (in --out, or --out/method for --grid method): table.md and summary.json by "
-                        "default, else NAME.md and NAME.json "
-                        "(so a run of a few rows or shots keeps the earlier report)")
+    p.add_argument(
+        "--name",
+        default="table",
+        help="report files (in --out, or --out/method for --grid method): table.md and summary.json by "
+        "default, else NAME.md and NAME.json "
+        "(so a run of a few rows or shots keeps the earlier report)",
+    )
     args = p.parse_args()
     grid = GRIDS[args.grid]
     unknown = set(args.only or []) - set(grid)
@@ -139,8 +165,17 @@ def main() -> int:
             p.error(f"unknown targets {sorted(unknown_targets)}; known: {', '.join(targets)}")
         targets = [t for t in targets if t in args.targets]
     out = args.out if args.grid == "settings" else args.out / "method"
-    texts, summary = [], {"zoo_seed": args.zoo_seed, "seeds": args.seeds, "epochs": args.epochs, "base": BASE,
-                          "grid": grid, "shots": {}}
+    texts, summary = (
+        [],
+        {
+            "zoo_seed": args.zoo_seed,
+            "seeds": args.seeds,
+            "epochs": args.epochs,
+            "base": BASE,
+            "grid": grid,
+            "shots": {},
+        },
+    )
     for shot in args.shot:
         results: dict[str, dict[str, list[float]]] = {}
         for row in args.only or list(grid):
@@ -148,22 +183,38 @@ def main() -> int:
             setting = {**BASE, **grid[row]}
             # zoobench pins what a method's name does not say (experiment.method_spec): name it as the tables do
             method = grid[row].get("method") or table_method(
-                "distill", "weighted", setting["unlabeled_loss"], setting["source_weights"],
-                setting["teacher_probe"], setting["feature_space"])
+                "distill",
+                "weighted",
+                setting["unlabeled_loss"],
+                setting["source_weights"],
+                setting["teacher_probe"],
+                setting["feature_space"],
+            )
             for target in targets:
                 for seed in args.seeds:
                     key = f"{shot}shot-s{seed}"
-                    result = run_or_reuse(method, load_split(build, target, key), build, zoo, registry, cache,
-                                          out / "runs" / row.replace(" ", "_").replace(",", "") / target / f"{key}.json",
-                                          out / "last-run", settings.student_arch, seed,
-                                          budget_for(grid[row], args.epochs))
+                    result = run_or_reuse(
+                        method,
+                        load_split(build, target, key),
+                        build,
+                        zoo,
+                        registry,
+                        cache,
+                        out / "runs" / row.replace(" ", "_").replace(",", "") / target / f"{key}.json",
+                        out / "last-run",
+                        settings.student_arch,
+                        seed,
+                        budget_for(grid[row], args.epochs),
+                    )
                     results[row][target].append(result["accuracy"])
                     print(f"{row:28s} {target:20s} {key:10s} {100 * result['accuracy']:5.1f}", flush=True)
         texts.append(f"### {shot} labels per class\n\n" + markdown(results, targets))
         summary["shots"][str(shot)] = results
     seeds = ", ".join(str(s) for s in args.seeds)
-    text = ("\n\n".join(texts) + f"\n\nzoobench seed {args.zoo_seed}, split seed(s) {seeds}, {args.epochs} epochs; "
-            f"wall time of this invocation {(time.perf_counter() - started) / 60:.1f} min.\n")
+    text = (
+        "\n\n".join(texts) + f"\n\nzoobench seed {args.zoo_seed}, split seed(s) {seeds}, {args.epochs} epochs; "
+        f"wall time of this invocation {(time.perf_counter() - started) / 60:.1f} min.\n"
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.md").write_text(text)
     atomic_write_json(out / ("summary.json" if args.name == "table" else f"{args.name}.json"), summary)

@@ -24,8 +24,13 @@ from safetensors.torch import save_file
 
 from zoo_distill.plugin import manager as plugins
 
-TINY_CFG = {"input_size": [3, 32, 32], "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-            "interpolation": "bilinear", "crop_pct": 1.0}
+TINY_CFG = {
+    "input_size": [3, 32, 32],
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.5, 0.5, 0.5],
+    "interpolation": "bilinear",
+    "crop_pct": 1.0,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +57,7 @@ def make_image(rng: np.random.Generator, label: int, size: int = 32) -> np.ndarr
     img = rng.integers(0, 40, (size, size, 3), dtype=np.uint8)
     colour = np.array([(80 * label) % 256, (150 + 50 * label) % 256, (40 * label + 100) % 256], np.uint8)
     r, c = (label * 7) % (size - 10), (label * 11) % (size - 10)
-    img[r:r + 10, c:c + 10] = colour
+    img[r : r + 10, c : c + 10] = colour
     return img
 
 
@@ -68,10 +73,15 @@ def write_split(root: Path, classes: int, per_class: int, seed: int, fmt: str = 
 
 def png_header(width: int, height: int) -> bytes:
     """A PNG that declares a size and has no pixel data: Pillow checks the size when it opens it."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture
@@ -103,8 +113,15 @@ def write_zoo(path: Path, entries: list[dict]) -> Path:
 
 
 def local_entry(name: str, weights: str, num_classes: int = 4, arch: str = "test_convnext", **extra) -> dict:
-    return {"name": name, "provider": "local", "weights": weights, "arch": arch, "num_classes": num_classes,
-            "pretrained_cfg": TINY_CFG, **extra}
+    return {
+        "name": name,
+        "provider": "local",
+        "weights": weights,
+        "arch": arch,
+        "num_classes": num_classes,
+        "pretrained_cfg": TINY_CFG,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -112,10 +129,13 @@ def tiny_zoo(tmp_path) -> Path:
     """Two random-weight tiny teachers (one without a classifier head) in a zoo file."""
     save_tiny_model(tmp_path / "weights" / "a.safetensors", num_classes=4, seed=0)
     save_tiny_model(tmp_path / "weights" / "b.safetensors", num_classes=0, seed=1)
-    return write_zoo(tmp_path / "zoo.yaml", [
-        local_entry("teacher-a", "weights/a.safetensors", 4, domain="toy"),
-        local_entry("teacher-b", "weights/b.safetensors", 0),
-    ])
+    return write_zoo(
+        tmp_path / "zoo.yaml",
+        [
+            local_entry("teacher-a", "weights/a.safetensors", 4, domain="toy"),
+            local_entry("teacher-b", "weights/b.safetensors", 0),
+        ],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +144,16 @@ def digits_task(tmp_path_factory):
     teachers: one on digits rendered differently (related) and one on textures (unrelated)."""
     from zoo_distill.example import ExampleSettings, build_example
 
-    settings = ExampleSettings(seed=0, target_domain="digits", source_domains=("digits", "textures"),
-                               source_per_class=100, source_epochs=10, source_classes=10, target_classes=4,
-                               train_per_class=5, unlabeled_per_class=60, test_per_class=15)
+    settings = ExampleSettings(
+        seed=0,
+        target_domain="digits",
+        source_domains=("digits", "textures"),
+        source_per_class=100,
+        source_epochs=10,
+        source_classes=10,
+        target_classes=4,
+        train_per_class=5,
+        unlabeled_per_class=60,
+        test_per_class=15,
+    )
     return build_example(tmp_path_factory.mktemp("digits-task"), settings)

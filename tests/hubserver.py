@@ -52,8 +52,9 @@ def git_blob_id(data: bytes) -> str:
 
 
 def lfs_pointer(data: bytes) -> bytes:
-    return (f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\n"
-            f"size {len(data)}\n").encode()
+    return (
+        f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n"
+    ).encode()
 
 
 def is_lfs(filename: str) -> bool:
@@ -66,8 +67,15 @@ class Repo:
     refs: dict[str, str] = field(default_factory=dict)  # branch or tag -> commit id
     branches: set[str] = field(default_factory=set)
     private: bool = False
-    listing: dict[str, Any] = field(default_factory=lambda: {"library_name": "timm", "pipeline_tag": "image-classification",
-                                                             "downloads": 0, "likes": 0, "tags": []})
+    listing: dict[str, Any] = field(
+        default_factory=lambda: {
+            "library_name": "timm",
+            "pipeline_tag": "image-classification",
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+        }
+    )
 
     def resolve(self, revision: str) -> str | None:
         if revision in self.refs:
@@ -135,12 +143,16 @@ class HubServer:
 
     def list_models(self, query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
         """The Hub's ``/api/models`` answer for ``query`` (parsed query string), best first."""
+
         def one(name: str) -> str | None:
             return query.get(name, [None])[0]
 
         with self._lock:
-            rows = [(repo_id, repo.refs["main"], dict(repo.listing)) for repo_id, repo in self.repos.items()
-                    if not repo.private]
+            rows = [
+                (repo_id, repo.refs["main"], dict(repo.listing))
+                for repo_id, repo in self.repos.items()
+                if not repo.private
+            ]
         wanted, search, task, author = query.get("filter", []), one("search"), one("pipeline_tag"), one("author")
         out = []
         for repo_id, sha, meta in rows:
@@ -154,7 +166,7 @@ class HubServer:
         if sort in ("downloads", "likes"):
             out.sort(key=lambda row: row.get(sort, 0), reverse=True)
         if one("limit"):
-            out = out[:int(one("limit"))]
+            out = out[: int(one("limit"))]
         expand = query.get("expand")
         if expand:
             out = [{k: v for k, v in row.items() if k in ("_id", "id") or k in expand} for row in out]
@@ -167,8 +179,9 @@ class HubServer:
         for rev_dir in sorted(Path(root).glob("*/*/*")):
             if rev_dir.is_dir():
                 repo_id = f"{rev_dir.parent.parent.name}/{rev_dir.parent.name}"
-                files = {p.relative_to(rev_dir).as_posix(): p.read_bytes() for p in sorted(rev_dir.rglob("*"))
-                         if p.is_file()}
+                files = {
+                    p.relative_to(rev_dir).as_posix(): p.read_bytes() for p in sorted(rev_dir.rglob("*")) if p.is_file()
+                }
                 server.add_revision(repo_id, rev_dir.name, files)
         return server
 
@@ -181,15 +194,20 @@ class HubServer:
             repo = self.repos[repo_id]
             return dict(repo.commits[repo.resolve(revision)])
 
-    def seen(self, method: str | None = None, repo_id: str | None = None, filename: str | None = None,
-             kind: str = "resolve") -> list[Request]:
+    def seen(
+        self, method: str | None = None, repo_id: str | None = None, filename: str | None = None, kind: str = "resolve"
+    ) -> list[Request]:
         """Recorded requests, filtered (``kind``: resolve, api or any)."""
         with self._lock:
             out = list(self.requests)
-        return [r for r in out
-                if (method is None or r.method == method) and (repo_id is None or r.repo_id == repo_id)
-                and (filename is None or r.filename == filename)
-                and (kind == "any" or (kind == "resolve") == (r.filename is not None))]
+        return [
+            r
+            for r in out
+            if (method is None or r.method == method)
+            and (repo_id is None or r.repo_id == repo_id)
+            and (filename is None or r.filename == filename)
+            and (kind == "any" or (kind == "resolve") == (r.filename is not None))
+        ]
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -215,15 +233,20 @@ class HubServer:
                 return conn, addr
 
             def process_request(self, request, client_address):
-                t = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                                     daemon=True, name="hubserver-handler")
+                t = threading.Thread(
+                    target=self.process_request_thread,
+                    args=(request, client_address),
+                    daemon=True,
+                    name="hubserver-handler",
+                )
                 with server._lock:
                     server._handlers = [h for h in server._handlers if h.is_alive()] + [t]
                 t.start()
 
         self._httpd = Httpd(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True, name="hubserver")
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="hubserver"
+        )
         self._thread.start()
         return self
 
@@ -290,9 +313,10 @@ class HubServer:
             item: dict[str, Any] = {"type": "file", "path": name, "size": len(data)}
             if is_lfs(name):
                 pointer = lfs_pointer(data)
-                item.update(oid=git_blob_id(pointer),
-                            lfs={"oid": hashlib.sha256(data).hexdigest(), "size": len(data),
-                                 "pointerSize": len(pointer)})
+                item.update(
+                    oid=git_blob_id(pointer),
+                    lfs={"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": len(pointer)},
+                )
             else:
                 item["oid"] = git_blob_id(data)
             out.append(item)
@@ -303,10 +327,19 @@ class HubServer:
             repo, commit = self._commit(repo_id, revision)
             files = repo.commits[commit]
             private, listing = repo.private, dict(repo.listing)
-        return {"id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0], "sha": commit,
-                "private": private, "disabled": False, "gated": False, "tags": listing["tags"],
-                "library_name": listing["library_name"], "pipeline_tag": listing["pipeline_tag"],
-                "siblings": [{"rfilename": name} for name in sorted(files)]}
+        return {
+            "id": repo_id,
+            "modelId": repo_id,
+            "author": repo_id.split("/")[0],
+            "sha": commit,
+            "private": private,
+            "disabled": False,
+            "gated": False,
+            "tags": listing["tags"],
+            "library_name": listing["library_name"],
+            "pipeline_tag": listing["pipeline_tag"],
+            "siblings": [{"rfilename": name} for name in sorted(files)],
+        }
 
     def create_repo(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         name, org = payload.get("name"), payload.get("organization")
@@ -336,9 +369,17 @@ class HubServer:
         with self._lock:
             repo, commit = self._commit(repo_id, revision)
             files = repo.commits[commit]
-        return {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                           "oid": git_blob_id(files[f["path"]]) if f["path"] in files else None}
-                          for f in payload.get("files", [])]}
+        return {
+            "files": [
+                {
+                    "path": f["path"],
+                    "uploadMode": "regular",
+                    "shouldIgnore": False,
+                    "oid": git_blob_id(files[f["path"]]) if f["path"] in files else None,
+                }
+                for f in payload.get("files", [])
+            ]
+        }
 
     def commit(self, repo_id: str, revision: str, body: bytes) -> dict[str, Any]:
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
@@ -365,12 +406,17 @@ class HubServer:
                     files = {k: v for k, v in files.items() if not k.startswith(prefix)}
                 else:  # lfsFile would need the LFS batch API, which this server does not offer
                     raise ValueError(f"unsupported commit operation {key!r}")
-            commit = hashlib.sha1(parent.encode() + summary.encode()
-                                  + _commit_id(repo_id, revision, files).encode()).hexdigest()
+            commit = hashlib.sha1(
+                parent.encode() + summary.encode() + _commit_id(repo_id, revision, files).encode()
+            ).hexdigest()
             repo.commits[commit] = files
             repo.refs[revision] = commit
-        return {"success": True, "commitOid": commit, "commitUrl": f"{self.url}/{repo_id}/commit/{commit}",
-                "hookOutput": ""}
+        return {
+            "success": True,
+            "commitOid": commit,
+            "commitUrl": f"{self.url}/{repo_id}/commit/{commit}",
+            "hookOutput": "",
+        }
 
 
 def _as_bytes(value: bytes | str | Path) -> bytes:
@@ -388,8 +434,10 @@ def _commit_id(repo_id: str, revision: str, files: Mapping[str, bytes]) -> str:
     return h.hexdigest()
 
 
-_API_REPO = re.compile(r"^/api/models/(?P<repo>[^/]+(?:/[^/]+)?)"
-                       r"(?:/(?P<op>revision|tree|preupload|commit|branch)/(?P<rev>[^/]+)(?P<rest>/.*)?)?$")
+_API_REPO = re.compile(
+    r"^/api/models/(?P<repo>[^/]+(?:/[^/]+)?)"
+    r"(?:/(?P<op>revision|tree|preupload|commit|branch)/(?P<rev>[^/]+)(?P<rest>/.*)?)?$"
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -404,14 +452,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self, **kw: Any) -> Request:
         parts = urlsplit(self.path)
-        req = Request(self.command, unquote(parts.path), parse_qs(parts.query), **kw,
-                      headers={k.lower(): v for k, v in self.headers.items()})
+        req = Request(
+            self.command,
+            unquote(parts.path),
+            parse_qs(parts.query),
+            **kw,
+            headers={k.lower(): v for k, v in self.headers.items()},
+        )
         with self.hub._lock:
             self.hub.requests.append(req)
         return req
 
-    def _send(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         for k, v in (headers or {}).items():
@@ -487,7 +545,7 @@ class _Handler(BaseHTTPRequestHandler):
         if match and self.command == "GET":
             start = int(match.group(1))
             end = int(match.group(2)) if match.group(2) else len(data) - 1
-            status, body = 206, data[start:end + 1]
+            status, body = 206, data[start : end + 1]
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
         req.status = status
         self._send(status, body, headers, content_type="application/octet-stream")

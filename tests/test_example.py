@@ -11,9 +11,18 @@ from zoo_distill.zoo.file import load_zoo
 
 pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / runs processes
 
-TINY = ExampleSettings(seed=0, target_domain="shapes", source_domains=("shapes", "textures"),
-                       source_per_class=100, source_epochs=10, source_classes=6, target_classes=4,
-                       train_per_class=8, unlabeled_per_class=4, test_per_class=4)
+TINY = ExampleSettings(
+    seed=0,
+    target_domain="shapes",
+    source_domains=("shapes", "textures"),
+    source_per_class=100,
+    source_epochs=10,
+    source_classes=6,
+    target_classes=4,
+    train_per_class=8,
+    unlabeled_per_class=4,
+    test_per_class=4,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +46,27 @@ def test_identical_build_is_reused(tiny_example):
 
 def test_related_source_outranks_unrelated(tiny_example):
     """A teacher trained on the target's own kind of images beats one trained on textures."""
-    res = CliRunner().invoke(app, ["rank", "--target", str(tiny_example.target), "--zoo", str(tiny_example.zoo),
-                                   "--json", "-m", "logme", "-m", "leep", "-m", "nce", "-m", "knn", "-m", "linear"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "rank",
+            "--target",
+            str(tiny_example.target),
+            "--zoo",
+            str(tiny_example.zoo),
+            "--json",
+            "-m",
+            "logme",
+            "-m",
+            "leep",
+            "-m",
+            "nce",
+            "-m",
+            "knn",
+            "-m",
+            "linear",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
     scores = {s["name"]: s["scores"] for s in result["sources"]}

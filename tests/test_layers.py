@@ -59,8 +59,12 @@ def _imports(path: Path, module: str, top_level_only: bool) -> set[str]:
     """The zoo_distill modules ``module`` imports (at module level only, if asked; never under TYPE_CHECKING)."""
     tree = ast.parse(path.read_text())
     nodes = [n for n in tree.body if not isinstance(n, ast.If)] if top_level_only else list(ast.walk(tree))
-    return {name for node in nodes if isinstance(node, (ast.Import, ast.ImportFrom))
-            for name in _imports_of_node(node, module, path)}
+    return {
+        name
+        for node in nodes
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in _imports_of_node(node, module, path)
+    }
 
 
 def _resolve(name: str, modules: dict[str, Path]) -> str | None:
@@ -112,8 +116,10 @@ def _imports_of_node(node: ast.AST, module: str, path: Path) -> set[str]:
 
 def test_no_import_cycles_at_module_level():
     modules = _modules()
-    graph = {m: {t for n in _imports(p, m, top_level_only=True) if (t := _resolve(n, modules)) and t != m}
-             for m, p in modules.items()}
+    graph = {
+        m: {t for n in _imports(p, m, top_level_only=True) if (t := _resolve(n, modules)) and t != m}
+        for m, p in modules.items()
+    }
     # a package's __init__ is imported before its submodules: importing a submodule is not a cycle through it
     state: dict[str, int] = {}
     cycles = []
@@ -122,7 +128,7 @@ def test_no_import_cycles_at_module_level():
         state[node] = 1
         for nxt in graph[node]:
             if state.get(nxt) == 1:
-                cycles.append(" -> ".join(stack[stack.index(nxt):] + [node, nxt]))
+                cycles.append(" -> ".join(stack[stack.index(nxt) :] + [node, nxt]))
             elif nxt not in state:
                 visit(nxt, stack + [node])
         state[node] = 2
@@ -139,23 +145,43 @@ def light_env(tmp_path_factory):
     (the only time listing a zoo may import timm)."""
     root = tmp_path_factory.mktemp("light")
     zoo = root / "zoo.yaml"
-    zoo.write_text("version: 1\nsources:\n  - name: a\n    provider: local\n    weights: a.safetensors\n"
-                   "    arch: resnet18\n    num_classes: 0\n")
-    env = {"ZOO_DISTILL_CACHE": str(root / "cache"), "ZOO_DISTILL_ZOO": str(zoo), "HF_HUB_OFFLINE": "1",
-           "HOME": str(root), "PATH": "/usr/bin:/bin"}
+    zoo.write_text(
+        "version: 1\nsources:\n  - name: a\n    provider: local\n    weights: a.safetensors\n"
+        "    arch: resnet18\n    num_classes: 0\n"
+    )
+    env = {
+        "ZOO_DISTILL_CACHE": str(root / "cache"),
+        "ZOO_DISTILL_ZOO": str(zoo),
+        "HF_HUB_OFFLINE": "1",
+        "HOME": str(root),
+        "PATH": "/usr/bin:/bin",
+    }
     subprocess.run([sys.executable, "-m", "zoo_distill", "zoo", "ls"], env=env, capture_output=True, timeout=300)
     assert list((root / "cache").glob("timm-architectures-*.txt")), "zoo ls did not cache timm's names"
     return env
 
 
-@pytest.mark.parametrize("command", [["--help"], ["--version"], ["plugins"], ["metrics"], ["zoo", "ls"],
-                                     ["cache", "ls"], ["run", "--help"], ["rank", "--help"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["--help"],
+        ["--version"],
+        ["plugins"],
+        ["metrics"],
+        ["zoo", "ls"],
+        ["cache", "ls"],
+        ["run", "--help"],
+        ["rank", "--help"],
+    ],
+)
 def test_light_commands_import_no_heavy_package(command, light_env):
     """``--help``, ``--version``, ``plugins``, ``metrics``, ``zoo ls`` and ``cache ls`` answer without torch,
     timm, torchvision, scikit-learn or matplotlib (checked through sys.modules, not a timing)."""
-    code = ("import sys\nfrom zoo_distill.cli import app\n"
-            f"try:\n    app({command!r}, standalone_mode=False)\nexcept SystemExit:\n    pass\n"
-            f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    code = (
+        "import sys\nfrom zoo_distill.cli import app\n"
+        f"try:\n    app({command!r}, standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=light_env, timeout=120)
     heavy = [line for line in out.stdout.splitlines() if line.startswith("HEAVY=")]
     assert heavy == ["HEAVY="], out.stdout[-2000:] + out.stderr[-2000:]

@@ -33,15 +33,27 @@ if TYPE_CHECKING:  # the heavy modules load when a function runs, not when the p
     from zoo_distill.runs.spec import RunSpec
     from zoo_distill.zoo.file import Zoo
 
-__all__ = ["check_rank_settings", "check_run_settings", "evaluate", "export", "installed_providers", "load_target",
-           "load_zoo", "metric_order", "predict", "rank", "run"]
+__all__ = [
+    "check_rank_settings",
+    "check_run_settings",
+    "evaluate",
+    "export",
+    "installed_providers",
+    "load_target",
+    "load_zoo",
+    "metric_order",
+    "predict",
+    "rank",
+    "run",
+]
 
 PathLike = str | Path
 TRAINING_SPLITS = ("train", "unlabeled", "test")
 
 
-def load_zoo(path: PathLike | None = None, *, include_plugins: bool = True,
-             registry: PluginRegistry | None = None) -> Zoo:
+def load_zoo(
+    path: PathLike | None = None, *, include_plugins: bool = True, registry: PluginRegistry | None = None
+) -> Zoo:
     """Read and validate a zoo file (default: ``$ZOO_DISTILL_ZOO`` or the packaged registry.yaml),
     plus the entries installed plugins contribute unless ``include_plugins`` is false."""
     from zoo_distill.plugin.manager import get_registry
@@ -50,10 +62,16 @@ def load_zoo(path: PathLike | None = None, *, include_plugins: bool = True,
     return _load_zoo(path, registry or get_registry(), include_plugins=include_plugins)
 
 
-def load_target(target: PathLike | None = None, *, labeled: PathLike | None = None,
-                unlabeled: PathLike | None = None, test: PathLike | None = None, skip_bad_images: bool = False,
-                check_images: Sequence[str] = ("train",), on_progress: Callable[[], None] | None = None
-                ) -> TargetData:
+def load_target(
+    target: PathLike | None = None,
+    *,
+    labeled: PathLike | None = None,
+    unlabeled: PathLike | None = None,
+    test: PathLike | None = None,
+    skip_bad_images: bool = False,
+    check_images: Sequence[str] = ("train",),
+    on_progress: Callable[[], None] | None = None,
+) -> TargetData:
     """Scan a target folder (``train/`` with class folders, optional ``unlabeled/`` and ``test/``) or
     explicit splits, and decode the images of ``check_images`` once so a bad file fails now."""
     from zoo_distill.data.target import load_target as _load_target
@@ -61,8 +79,15 @@ def load_target(target: PathLike | None = None, *, labeled: PathLike | None = No
     def as_path(p: PathLike | None) -> Path | None:
         return Path(p) if p is not None else None
 
-    return _load_target(as_path(target), as_path(labeled), as_path(unlabeled), as_path(test),
-                        skip_bad_images=skip_bad_images, check=tuple(check_images), on_progress=on_progress)
+    return _load_target(
+        as_path(target),
+        as_path(labeled),
+        as_path(unlabeled),
+        as_path(test),
+        skip_bad_images=skip_bad_images,
+        check=tuple(check_images),
+        on_progress=on_progress,
+    )
 
 
 def installed_providers(registry: PluginRegistry | None = None) -> list[str]:
@@ -112,8 +137,14 @@ def _cache(cache_dir: PathLike | None, use_cache: bool):
     return FeatureCache(Path(cache_dir) if cache_dir is not None else None) if use_cache else None
 
 
-def check_rank_settings(*, metrics: Sequence[str] | None = None, device: str = "auto", batch_size: int = 64,
-                        workers: int | None = None, registry: PluginRegistry | None = None) -> list[str]:
+def check_rank_settings(
+    *,
+    metrics: Sequence[str] | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+    workers: int | None = None,
+    registry: PluginRegistry | None = None,
+) -> list[str]:
     """Check ``rank``'s settings before any image is read; return the metric names it will compute."""
     from zoo_distill.plugin.manager import get_registry
     from zoo_distill.util.device import check_device
@@ -143,10 +174,20 @@ def check_run_settings(method: str = "distill", **settings: Any) -> RunSpec:
     return spec
 
 
-def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, metrics: Sequence[str] | None = None,
-         sources: Sequence[str] = (), device: str = "auto", batch_size: int = 64, cache_dir: PathLike | None = None,
-         use_cache: bool = True, skip_bad_images: bool = False, progress: Progress | None = None,
-         workers: int | None = None) -> RankResult:
+def rank(
+    target: TargetData | PathLike,
+    zoo: Zoo | PathLike | None = None,
+    *,
+    metrics: Sequence[str] | None = None,
+    sources: Sequence[str] = (),
+    device: str = "auto",
+    batch_size: int = 64,
+    cache_dir: PathLike | None = None,
+    use_cache: bool = True,
+    skip_bad_images: bool = False,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> RankResult:
     """Rank the zoo's sources for ``target`` by every metric in ``metrics`` (default: all installed,
     the default metric first); the first metric sorts the result. The aggregators' weights are those
     ``run`` would use with the same ``metrics``: from the first one when metrics are named, else each
@@ -162,22 +203,44 @@ def rank(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, me
     from zoo_distill.util import distributed
 
     registry = get_registry()
-    names = check_rank_settings(metrics=metrics, device=device, batch_size=batch_size, workers=workers,
-                                registry=registry)
+    names = check_rank_settings(
+        metrics=metrics, device=device, batch_size=batch_size, workers=workers, registry=registry
+    )
     zoo_obj = _zoo(zoo, registry)
     zoo_obj.select(list(sources))  # an unknown source fails before the images are read
     data = _target(target, skip_bad_images, ("train",))
     entries = _with_classes(zoo_obj, data, registry).select(list(sources))
     distributed.init_from_env(device)
     fed = None if metrics else {name: default_metric(name) for name in registry.aggregators}
-    return rank_sources(data, entries, names, registry, _cache(cache_dir, use_cache), batch_size, device, progress,
-                        workers, aggregator_metrics=fed)
+    return rank_sources(
+        data,
+        entries,
+        names,
+        registry,
+        _cache(cache_dir, use_cache),
+        batch_size,
+        device,
+        progress,
+        workers,
+        aggregator_metrics=fed,
+    )
 
 
-def run(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, method: str = "distill",
-        out: PathLike = "runs/latest", resume: bool = False, overwrite: bool = False,
-        cache_dir: PathLike | None = None, use_cache: bool = True, skip_bad_images: bool = False,
-        progress: Progress | None = None, spec: RunSpec | None = None, **settings: Any) -> RunResult:
+def run(
+    target: TargetData | PathLike,
+    zoo: Zoo | PathLike | None = None,
+    *,
+    method: str = "distill",
+    out: PathLike = "runs/latest",
+    resume: bool = False,
+    overwrite: bool = False,
+    cache_dir: PathLike | None = None,
+    use_cache: bool = True,
+    skip_bad_images: bool = False,
+    progress: Progress | None = None,
+    spec: RunSpec | None = None,
+    **settings: Any,
+) -> RunResult:
     """Train a student and write its run directory ``out``; return what ``metrics.json`` holds.
 
     ``method`` is ``distill`` (the zoo, ranked by ``metric`` and weighted by ``aggregator``:
@@ -202,8 +265,7 @@ def run(target: TargetData | PathLike, zoo: Zoo | PathLike | None = None, *, met
     if zoo_obj is not None:
         zoo_obj = _with_classes(zoo_obj, data, registry)
     cache = _cache(cache_dir, use_cache) if teachers else None
-    return _run(spec, data, zoo_obj, registry, cache, Path(out), resume=resume, overwrite=overwrite,
-                progress=progress)
+    return _run(spec, data, zoo_obj, registry, cache, Path(out), resume=resume, overwrite=overwrite, progress=progress)
 
 
 def evaluate(run_dir: PathLike, data: PathLike) -> dict[str, Any]:
@@ -223,8 +285,16 @@ def predict(run_dir: PathLike, images: Sequence[PathLike], top: int = 1) -> list
     return predict_images(Path(run_dir), [Path(p) for p in images], top)
 
 
-def export(run_dir: PathLike, format: str = "onnx", *, out: PathLike | None = None, data: PathLike | None = None,
-           int8: bool = False, latency_runs: int = 50, threads: int = 1) -> dict[str, Any]:
+def export(
+    run_dir: PathLike,
+    format: str = "onnx",
+    *,
+    out: PathLike | None = None,
+    data: PathLike | None = None,
+    int8: bool = False,
+    latency_runs: int = 50,
+    threads: int = 1,
+) -> dict[str, Any]:
     """Export a run's student for deployment (``RUN/onnx/`` by default): ``student.onnx`` with a dynamic batch
     axis and ``preprocessing.json`` beside it, checked with onnxruntime against torch on the run's test
     images (or ``data``'s); ``int8`` adds a quantised copy with its accuracy and CPU latency. Returns the
@@ -235,6 +305,11 @@ def export(run_dir: PathLike, format: str = "onnx", *, out: PathLike | None = No
     check_choice("--format", format, FORMATS)
     check_int("--latency-runs", latency_runs, 1, 100_000)
     check_int("--threads", threads, 1, 1024)
-    return export_onnx(Path(run_dir), Path(out) if out is not None else None,
-                       data=Path(data) if data is not None else None, int8=int8, latency_runs=latency_runs,
-                       threads=threads)
+    return export_onnx(
+        Path(run_dir),
+        Path(out) if out is not None else None,
+        data=Path(data) if data is not None else None,
+        int8=int8,
+        latency_runs=latency_runs,
+        threads=threads,
+    )

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["CacheError", "ConfigError", "DataError", "ProviderUnavailable", "UnknownNameError",
-    "UnsafeWeightsError", "ZooDistillError", "ZooFileError"]
+__all__ = [
+    "CacheError",
+    "ConfigError",
+    "DataError",
+    "ProviderUnavailable",
+    "UnknownNameError",
+    "UnsafeWeightsError",
+    "ZooDistillError",
+    "ZooFileError",
+]
 
 
 class ZooDistillError(Exception):

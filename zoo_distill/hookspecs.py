@@ -14,5 +14,12 @@ from zoo_distill.plugin.hookspecs import (
     register_zoo_entries,
 )
 
-__all__ = ["PROJECT_NAME", "hookimpl", "hookspec", "register_aggregators", "register_metrics", "register_sources",
-           "register_zoo_entries"]
+__all__ = [
+    "PROJECT_NAME",
+    "hookimpl",
+    "hookspec",
+    "register_aggregators",
+    "register_metrics",
+    "register_sources",
+    "register_zoo_entries",
+]

@@ -15,5 +15,14 @@ from zoo_distill.plugin.types import (
     ZooEntry,
 )
 
-__all__ = ["FEATURES", "LOGITS", "Aggregator", "EntryFieldError", "Metric", "SourceProvider", "Teacher",
-           "TeacherIdentity", "ZooEntry"]
+__all__ = [
+    "FEATURES",
+    "LOGITS",
+    "Aggregator",
+    "EntryFieldError",
+    "Metric",
+    "SourceProvider",
+    "Teacher",
+    "TeacherIdentity",
+    "ZooEntry",
+]

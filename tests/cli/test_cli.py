@@ -82,9 +82,27 @@ def test_bad_options_exit_2(tiny_zoo, target_dir, args, message):
 
 
 def test_run_says_why_no_source_could_be_scored(tiny_zoo, target_dir, tmp_path):
-    res = invoke("run", "-t", target_dir, "--zoo", tiny_zoo, "-a", "nearest", "-s", "teacher-b",
-                 "--out", tmp_path / "out", "--epochs", 1, "--student", "resnet10t", "--student-init", "scratch",
-                 "--input-size", 32)
+    res = invoke(
+        "run",
+        "-t",
+        target_dir,
+        "--zoo",
+        tiny_zoo,
+        "-a",
+        "nearest",
+        "-s",
+        "teacher-b",
+        "--out",
+        tmp_path / "out",
+        "--epochs",
+        1,
+        "--student",
+        "resnet10t",
+        "--student-init",
+        "scratch",
+        "--input-size",
+        32,
+    )
     assert res.exit_code == 2 and "no source has a finite nce score" in res.output, res.output
     assert "no classifier head" in res.output and f"-m {DEFAULT_WEIGHTING_METRIC}" in res.output
     assert "Traceback" not in res.output
@@ -111,8 +129,11 @@ def listed_options(*command: str) -> list[str]:
     """The options ``--help`` shows (``--help`` itself left out), and the panels they are in."""
     res = invoke(*command, "--help")
     assert res.exit_code == 0, res.output
-    return [line.split()[1] for line in res.stdout.splitlines()
-            if line.startswith("│ --") and not line.startswith("│ --help")]
+    return [
+        line.split()[1]
+        for line in res.stdout.splitlines()
+        if line.startswith("│ --") and not line.startswith("│ --help")
+    ]
 
 
 def test_run_help_shows_at_most_25_options_in_panels_and_points_to_method_opt():
@@ -122,8 +143,19 @@ def test_run_help_shows_at_most_25_options_in_panels_and_points_to_method_opt():
     for panel in ("Data", "Method", "Student and budget", "Device", "Output"):
         assert f"─ {panel} " in text, panel
     assert "--method-opt" in options and "--agg-opt" in options and "docs/distillation.md" in text
-    for retired in ("--feature-gate", "--teacher-probe", "--source-weights", "--lambda-schedule", "--lambda-scale",
-                    "--head", "--online-teachers", "--feature-loss", "--lambda", "--views", "--temperature"):
+    for retired in (
+        "--feature-gate",
+        "--teacher-probe",
+        "--source-weights",
+        "--lambda-schedule",
+        "--lambda-scale",
+        "--head",
+        "--online-teachers",
+        "--feature-loss",
+        "--lambda",
+        "--views",
+        "--temperature",
+    ):
         assert retired not in options
     for command in (("baseline", "finetune"), ("baseline", "fixmatch")):
         assert "--method-opt" in listed_options(*command) and len(listed_options(*command)) <= 25
@@ -134,8 +166,13 @@ def test_plugins_lists_builtins_as_json_and_table():
     rows = {r["name"]: r for r in json.loads(res.stdout)}
     assert rows["zoo_distill.builtin.metrics"]["hooks"] == ["register_metrics"]
     assert "logme" in rows["zoo_distill.builtin.metrics"]["registers"]["register_metrics"]
-    assert rows["zoo_distill.builtin.methods"]["registers"]["register_methods"] == ["distill", "finetune", "fixmatch",
-                                                                                  "freematch", "softmatch"]
+    assert rows["zoo_distill.builtin.methods"]["registers"]["register_methods"] == [
+        "distill",
+        "finetune",
+        "fixmatch",
+        "freematch",
+        "softmatch",
+    ]
     assert all(r["version"] for r in rows.values())
     table = invoke("plugins")
     assert table.exit_code == 0 and "zoo_distill.builtin.aggregators" in table.stdout

@@ -25,8 +25,13 @@ def exif_rotated(path, orientation: int, stored: Image.Image, fmt: str) -> None:
 
 
 # How a camera stores an upright scene for each EXIF orientation: the inverse of what the tag asks.
-STORED = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270,
-          2: Image.Transpose.FLIP_LEFT_RIGHT, 5: Image.Transpose.TRANSPOSE}
+STORED = {
+    3: Image.Transpose.ROTATE_180,
+    6: Image.Transpose.ROTATE_90,
+    8: Image.Transpose.ROTATE_270,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    5: Image.Transpose.TRANSPOSE,
+}
 
 
 @pytest.mark.parametrize("orientation", sorted(STORED))
@@ -49,8 +54,9 @@ def test_decompression_bombs_are_errors_naming_the_file(tmp_path, side):
     path.write_bytes(png_header(side, side))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a raw warning would fail here
-        with pytest.raises(DataError, match=f"cannot read image {path}: it declares {side * side:,} pixels, more "
-                                            "than Pillow's limit"):
+        with pytest.raises(
+            DataError, match=f"cannot read image {path}: it declares {side * side:,} pixels, more than Pillow's limit"
+        ):
             load_rgb(path)
 
 
@@ -72,4 +78,8 @@ def test_image_size_reads_the_header_and_never_warns(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert [image_size(tmp_path / n) for n in ("bomb.png", "huge.png", "text.png", "ok.png")] == [
-            None, None, None, (40, 30)]
+            None,
+            None,
+            None,
+            (40, 30),
+        ]

@@ -64,8 +64,12 @@ def test_broken_links_are_errors_naming_them(tmp_path, kind):
     root = tmp_path / "t"
     write_split(root / "train", 2, 2, seed=0)
     image(root / "unlabeled" / "u.png", 5)
-    link = {"image": root / "train" / "class_0" / "gone.png", "class folder": root / "train" / "class_9",
-            "unlabeled folder": root / "unlabeled" / "more", "loop on itself": root / "train" / "class_1" / "x.png"}[kind]
+    link = {
+        "image": root / "train" / "class_0" / "gone.png",
+        "class folder": root / "train" / "class_9",
+        "unlabeled folder": root / "unlabeled" / "more",
+        "loop on itself": root / "train" / "class_1" / "x.png",
+    }[kind]
     link.symlink_to(link.name if kind == "loop on itself" else tmp_path / "missing")
     with pytest.raises(DataError, match=f"broken symbolic link {link} -> .*; fix or remove it"):
         load_target(root)

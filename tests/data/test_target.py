@@ -37,14 +37,24 @@ def test_grayscale_rgba_and_palette_become_rgb(tmp_path):
         (lambda root: None, r"target folder .* does not exist"),
         (lambda root: (root / "train").mkdir(parents=True), r"train split .* has no class folders"),
         (lambda root: write_split(root / "train", 1, 3, 0), r"has 1 class; at least 2 are needed"),
-        (lambda root: (write_split(root / "train", 2, 3, 0), (root / "train" / "empty").mkdir()),
-         r"class folder\(s\) with no images: empty"),
-        (lambda root: (write_split(root / "train", 2, 3, 0), write_split(root / "test", 3, 2, 0)),
-         r"test split .*: class\(es\) absent from the train split: class_2"),
-        (lambda root: (write_split(root / "train", 2, 3, 0), (root / "unlabeled").mkdir()),
-         r"unlabeled split .* has no images"),
-        (lambda root: (root / "train").mkdir(parents=True) or Image.new("RGB", (4, 4)).save(root / "train" / "a.png"),
-         r"images must sit in one sub-folder per class"),
+        (
+            lambda root: (write_split(root / "train", 2, 3, 0), (root / "train" / "empty").mkdir()),
+            r"class folder\(s\) with no images: empty",
+        ),
+        (
+            lambda root: (write_split(root / "train", 2, 3, 0), write_split(root / "test", 3, 2, 0)),
+            r"test split .*: class\(es\) absent from the train split: class_2",
+        ),
+        (
+            lambda root: (write_split(root / "train", 2, 3, 0), (root / "unlabeled").mkdir()),
+            r"unlabeled split .* has no images",
+        ),
+        (
+            lambda root: (
+                (root / "train").mkdir(parents=True) or Image.new("RGB", (4, 4)).save(root / "train" / "a.png")
+            ),
+            r"images must sit in one sub-folder per class",
+        ),
     ],
 )
 def test_bad_layouts_are_clear_errors(tmp_path, setup, message):

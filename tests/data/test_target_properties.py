@@ -28,9 +28,12 @@ from zoo_distill.errors import DataError, ZooDistillError
 
 from ..conftest import png_header
 
-SETTINGS = settings(max_examples=100, deadline=5000, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                           HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=100,
+    deadline=5000,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 _counter = itertools.count()
 
@@ -47,10 +50,17 @@ def _encode(mode: str, fmt: str, **kw) -> bytes:
 
 
 VALID = {  # extension -> encoded image (several modes: load_rgb converts them all)
-    ".png": _encode("RGB", "PNG"), ".PNG": _encode("RGBA", "PNG"), ".gif": _encode("P", "GIF"),
-    ".jpg": _encode("RGB", "JPEG"), ".jpeg": _encode("L", "JPEG"), ".bmp": _encode("1", "BMP"),
-    ".tif": _encode("CMYK", "TIFF"), ".tiff": _encode("I;16", "TIFF"), ".webp": _encode("RGB", "WEBP"),
-    ".ppm": _encode("RGB", "PPM"), ".pgm": _encode("L", "PPM"),
+    ".png": _encode("RGB", "PNG"),
+    ".PNG": _encode("RGBA", "PNG"),
+    ".gif": _encode("P", "GIF"),
+    ".jpg": _encode("RGB", "JPEG"),
+    ".jpeg": _encode("L", "JPEG"),
+    ".bmp": _encode("1", "BMP"),
+    ".tif": _encode("CMYK", "TIFF"),
+    ".tiff": _encode("I;16", "TIFF"),
+    ".webp": _encode("RGB", "WEBP"),
+    ".ppm": _encode("RGB", "PPM"),
+    ".pgm": _encode("L", "PPM"),
 }
 assert set(map(str.lower, VALID)) <= IMAGE_EXTENSIONS  # and .jfif, .tga, ... (Pillow's registered formats)
 
@@ -69,10 +79,10 @@ def file_contents(draw, valid: int = 3) -> tuple[str, bytes]:
     elif kind == "garbage":
         data = draw(st.binary(max_size=64))
     elif kind == "truncated":
-        data = data[:draw(st.integers(0, len(data) - 1))]
+        data = data[: draw(st.integers(0, len(data) - 1))]
     elif kind == "flipped":
         pos = draw(st.integers(0, len(data) - 1))
-        data = data[:pos] + bytes([data[pos] ^ draw(st.integers(1, 255))]) + data[pos + 1:]
+        data = data[:pos] + bytes([data[pos] ^ draw(st.integers(1, 255))]) + data[pos + 1 :]
     elif kind == "header-only":
         ext, data = ".png", png_header(draw(st.integers(0, 4000)), draw(st.integers(0, 4000)))
     elif kind == "text":
@@ -83,8 +93,9 @@ def file_contents(draw, valid: int = 3) -> tuple[str, bytes]:
 
 
 names = st.one_of(
-    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\"),
-            min_size=1, max_size=10).filter(lambda s: s not in (".", "..") and len(s.encode()) < 60),
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\"), min_size=1, max_size=10
+    ).filter(lambda s: s not in (".", "..") and len(s.encode()) < 60),
     st.sampled_from(["a", "b", "c", "class_0", "class_1", ".hidden", "-dash", " space", "0", "1", "é"]),
 )
 
@@ -95,11 +106,17 @@ tree = st.recursive(
 )
 
 class_folder = st.dictionaries(
-    names, st.one_of(file_contents(valid=20), file_contents(valid=20),
-                     st.dictionaries(names, file_contents(valid=20), max_size=2)),
-    min_size=1, max_size=4)
-labeled_split = st.one_of(st.dictionaries(names, class_folder, min_size=2, max_size=4),
-                          st.dictionaries(names, class_folder, min_size=1, max_size=4))
+    names,
+    st.one_of(
+        file_contents(valid=20), file_contents(valid=20), st.dictionaries(names, file_contents(valid=20), max_size=2)
+    ),
+    min_size=1,
+    max_size=4,
+)
+labeled_split = st.one_of(
+    st.dictionaries(names, class_folder, min_size=2, max_size=4),
+    st.dictionaries(names, class_folder, min_size=1, max_size=4),
+)
 
 
 @st.composite
@@ -108,8 +125,7 @@ def structured_targets(draw):
     train = draw(labeled_split)
     layout = {"train": train}
     if draw(st.booleans()):
-        layout["unlabeled"] = draw(st.dictionaries(names, st.one_of(file_contents(valid=20), class_folder),
-                                                   max_size=4))
+        layout["unlabeled"] = draw(st.dictionaries(names, st.one_of(file_contents(valid=20), class_folder), max_size=4))
     if draw(st.booleans()):
         test_names = draw(st.lists(st.sampled_from(sorted(train)) if train else names, max_size=3, unique=True))
         if draw(st.booleans()):
@@ -120,7 +136,8 @@ def structured_targets(draw):
 
 top_level = st.dictionaries(
     st.one_of(st.sampled_from(["train", "train", "train", "unlabeled", "test", ".train"]), names),
-    tree, max_size=4,
+    tree,
+    max_size=4,
 )
 
 
@@ -151,8 +168,10 @@ def materialise(root: Path, node) -> None:
 @contextlib.contextmanager
 def time_limit(seconds: int):
     """Fail instead of hanging: SIGALRM interrupts the call (main thread, Unix)."""
+
     def on_alarm(signum, frame):
         raise TimeoutError(f"load_target took more than {seconds} s")
+
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(seconds)
     try:
@@ -166,7 +185,6 @@ def note(what: str) -> None:
     """Count outcomes in ``--hypothesis-show-statistics`` (only inside a hypothesis test)."""
     if currently_in_test_context():
         event(what)
-
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +202,9 @@ def check_load(root: Path, **kwargs) -> TargetData | DataError:
         note(f"DataError: {str(exc).replace(str(root), '<root>')[:40]}")
         return exc
     except Exception as exc:
-        raise AssertionError(f"load_target({kwargs}) raised {type(exc).__name__}: {exc!r}\n"
-                             + "".join(traceback.format_exception(exc))) from exc
+        raise AssertionError(
+            f"load_target({kwargs}) raised {type(exc).__name__}: {exc!r}\n" + "".join(traceback.format_exception(exc))
+        ) from exc
     assert isinstance(data, TargetData)
     note(f"TargetData (skipped {min(len(data.skipped), 2)}+, test {data.test is not None})")
     train = data.train
@@ -202,8 +221,11 @@ def check_load(root: Path, **kwargs) -> TargetData | DataError:
         test_bytes = {p.read_bytes() for p in data.test.paths}
         assert not any(p.read_bytes() in test_bytes for p in [*train.paths, *data.unlabeled])
     checked = kwargs.get("check", ("train",))
-    decoded = [*train.paths, *(data.unlabeled if "unlabeled" in checked else ()),
-               *(data.test.paths if data.test and "test" in checked else ())]
+    decoded = [
+        *train.paths,
+        *(data.unlabeled if "unlabeled" in checked else ()),
+        *(data.test.paths if data.test and "test" in checked else ()),
+    ]
     for path in decoded:
         load_rgb(path)  # every image of a checked split decodes (bad ones were refused or skipped)
     if not kwargs.get("skip_bad_images"):
@@ -224,8 +246,11 @@ def test_random_target_trees(trees, layout, skip):
 
 
 @SETTINGS
-@given(layout=structured_targets(), skip=st.booleans(), checked=st.sampled_from([("train",),
-                                                                                   ("train", "unlabeled", "test")]))
+@given(
+    layout=structured_targets(),
+    skip=st.booleans(),
+    checked=st.sampled_from([("train",), ("train", "unlabeled", "test")]),
+)
 def test_structured_targets(trees, layout, skip, checked):
     root = trees / f"u{next(_counter)}"
     materialise(root, layout)
@@ -244,8 +269,14 @@ def test_random_explicit_splits(trees, labeled, unlabeled, test, skip):
             if not paths[split].exists():  # a file tuple was materialised with its extension
                 paths[split] = next(root.glob(f"{split}*"))
     root.mkdir(parents=True, exist_ok=True)
-    check_load(root, labeled=paths.get("labeled", root / "labeled"), unlabeled=paths.get("unlabeled"),
-               test=paths.get("test"), skip_bad_images=skip, check=("train", "unlabeled", "test"))
+    check_load(
+        root,
+        labeled=paths.get("labeled", root / "labeled"),
+        unlabeled=paths.get("unlabeled"),
+        test=paths.get("test"),
+        skip_bad_images=skip,
+        check=("train", "unlabeled", "test"),
+    )
 
 
 @SETTINGS
@@ -253,7 +284,7 @@ def test_random_explicit_splits(trees, labeled, unlabeled, test, skip):
 def test_class_folders_with_mixed_files(trees, files, skip):
     """Closer to a real target: two or three classes, each with a valid image plus random extras."""
     root = trees / f"c{next(_counter)}"
-    for k, name in enumerate(["cat", "dog", "emu"][:2 + len(files) % 2]):
+    for k, name in enumerate(["cat", "dog", "emu"][: 2 + len(files) % 2]):
         folder = root / "train" / name
         folder.mkdir(parents=True)
         (folder / "ok.png").write_bytes(VALID[".png"])

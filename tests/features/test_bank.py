@@ -33,20 +33,25 @@ def all_paths(target_dir) -> list[Path]:
 def in_ram_bank(entry, provider, paths, policy) -> torch.Tensor:
     """What the bank was before it moved to disk: V float32 arrays stacked in RAM, as float16."""
     teacher = provider.load(entry)
-    views = [compute_features(teacher, paths, BATCH, workers=0,
-                              image_fn=lambda i, image, v=v: make_view(image, policy, SEED, i, v))[0]
-             for v in range(VIEWS)]
+    views = [
+        compute_features(
+            teacher, paths, BATCH, workers=0, image_fn=lambda i, image, v=v: make_view(image, policy, SEED, i, v)
+        )[0]
+        for v in range(VIEWS)
+    ]
     return torch.from_numpy(np.stack(views)).to(torch.float16)
 
 
 def data_bytes(bank: TeacherBank) -> list[bytes]:
-    return [r.path.read_bytes()[r.offset:r.offset + r.nbytes] for r in bank.views]
+    return [r.path.read_bytes()[r.offset : r.offset + r.nbytes] for r in bank.views]
 
 
 def test_bank_rows_equal_the_in_ram_bank_for_any_worker_count(tiny_zoo, target_dir, tmp_path):
     entries, paths, policy = zoo_entries(tiny_zoo), all_paths(target_dir), ViewPolicy()
-    banks = {w: build_bank(entries, paths, VIEWS, policy, SEED, FeatureCache(tmp_path / f"w{w}"), BATCH,
-                           workers=w) for w in (0, 2)}
+    banks = {
+        w: build_bank(entries, paths, VIEWS, policy, SEED, FeatureCache(tmp_path / f"w{w}"), BATCH, workers=w)
+        for w in (0, 2)
+    }
     for name, (entry, provider) in entries.items():
         old = in_ram_bank(entry, provider, paths, policy)
         for bank in (banks[0][name], banks[2][name]):
@@ -78,8 +83,10 @@ def test_bank_after_resume_reads_the_cache_without_a_teacher(tiny_zoo, target_di
     entries, paths, policy = zoo_entries(tiny_zoo), all_paths(target_dir), ViewPolicy()
     cache = FeatureCache(tmp_path)
     first = build_bank(entries, paths, VIEWS, policy, SEED, cache, BATCH, workers=0)
-    unloadable = {name: (entry, replace(provider, load=lambda e: pytest.fail("a cached bank built a teacher")))
-                  for name, (entry, provider) in entries.items()}
+    unloadable = {
+        name: (entry, replace(provider, load=lambda e: pytest.fail("a cached bank built a teacher")))
+        for name, (entry, provider) in entries.items()
+    }
     again = build_bank(unloadable, paths, VIEWS, policy, SEED, cache, BATCH, workers=2)
     for name in entries:
         assert torch.equal(again[name][:, :], first[name][:, :])
@@ -134,8 +141,9 @@ def _bank_as_rank(rank: int, init_file: str, zoo: str, target: str, cache_root: 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     try:
         entries = {"teacher-a": zoo_entries(Path(zoo))["teacher-a"]}
-        bank = build_bank(entries, all_paths(Path(target))[:17], VIEWS, ViewPolicy(), SEED, FeatureCache(cache_root),
-                          BATCH, workers=0)["teacher-a"]
+        bank = build_bank(
+            entries, all_paths(Path(target))[:17], VIEWS, ViewPolicy(), SEED, FeatureCache(cache_root), BATCH, workers=0
+        )["teacher-a"]
         results.put((rank, bank[:, :].numpy()))
     finally:
         dist.destroy_process_group()
@@ -182,14 +190,14 @@ def _bank_rss(root: str, n: int, d: int, views: int, results) -> None:
     bank = TeacherBank([write(str(v) * 64, n) for v in range(views)])
     order = rng.permutation(n)
     for start in range(0, n, 256):
-        it = torch.as_tensor(order[start:start + 256])
+        it = torch.as_tensor(order[start : start + 256])
         bank[torch.as_tensor(rng.integers(0, views, len(it))), it]
         peak = max(peak, _rss_kib())
     before = _rss_kib()
     mapped = [rows.memmap() for rows in bank.views]
     for start in range(0, n, 256):
         for array in mapped:
-            np.asarray(array[np.sort(order[start:start + 256])])
+            np.asarray(array[np.sort(order[start : start + 256])])
     results.put(((peak - base) * 1024, (_rss_kib() - before) * 1024, bank.nbytes))
 
 

@@ -8,11 +8,19 @@ from zoo_distill.features.cache import FeatureCache, cache_key
 
 
 def test_key_depends_on_every_input():
-    base = {"teacher_digest": "t", "data_fingerprint": "d", "preprocessing": {"input_size": [3, 32, 32]},
-            "view": "eval"}
+    base = {
+        "teacher_digest": "t",
+        "data_fingerprint": "d",
+        "preprocessing": {"input_size": [3, 32, 32]},
+        "view": "eval",
+    }
     key = cache_key(**base)
-    for field, other in [("teacher_digest", "t2"), ("data_fingerprint", "d2"),
-                         ("preprocessing", {"input_size": [3, 64, 64]}), ("view", "aug:0:1")]:
+    for field, other in [
+        ("teacher_digest", "t2"),
+        ("data_fingerprint", "d2"),
+        ("preprocessing", {"input_size": [3, 64, 64]}),
+        ("view", "aug:0:1"),
+    ]:
         assert cache_key(**{**base, field: other}) != key
 
 
@@ -59,8 +67,7 @@ def _save_scores_in_turn(root: str, key: str, worker: int, count: int, start) ->
 def test_two_processes_saving_scores_for_one_key_lose_none(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(2)
-    workers = [ctx.Process(target=_save_scores_in_turn, args=(str(tmp_path), "k" * 64, w, 40, start))
-               for w in range(2)]
+    workers = [ctx.Process(target=_save_scores_in_turn, args=(str(tmp_path), "k" * 64, w, 40, start)) for w in range(2)]
     for p in workers:
         p.start()
     for p in workers:
@@ -97,7 +104,8 @@ def test_clearing_one_teacher_removes_its_free_lock_only(tmp_path):
             pass
     assert cache.clear(teacher="a")[0] == 1
     assert sorted(p.name for p in cache.dir.iterdir()) == sorted(
-        [cache.path_for("b", "2" * 64).name, cache.path_for("b", "2" * 64).name + ".lock"])
+        [cache.path_for("b", "2" * 64).name, cache.path_for("b", "2" * 64).name + ".lock"]
+    )
 
 
 def test_a_flipped_byte_is_a_miss_for_both_writers(tmp_path):

@@ -13,9 +13,11 @@ from zoo_distill.features.rowfile import RowWriter, locate
 
 def arrays(n: int = 37, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {"features": rng.standard_normal((n, 6), dtype=np.float32),
-            "logits": rng.standard_normal((n, 3), dtype=np.float32),
-            "half": rng.standard_normal((n, 2)).astype(np.float16)}
+    return {
+        "features": rng.standard_normal((n, 6), dtype=np.float32),
+        "logits": rng.standard_normal((n, 3), dtype=np.float32),
+        "half": rng.standard_normal((n, 2)).astype(np.float16),
+    }
 
 
 def shapes(data: dict[str, np.ndarray]) -> dict:
@@ -29,7 +31,7 @@ def test_rows_written_in_blocks_give_save_files_bytes(tmp_path):
     with RowWriter(tmp_path / "rows.safetensors", shapes(data), meta) as writer:
         for start in starts:
             for name, a in data.items():
-                writer.write(name, int(start), a[start:start + 5])
+                writer.write(name, int(start), a[start : start + 5])
     assert (tmp_path / "rows.safetensors").read_bytes() == (tmp_path / "whole.safetensors").read_bytes()
     found, metadata = locate(tmp_path / "rows.safetensors")
     assert metadata == meta and found["logits"].shape == (37, 3)

@@ -32,10 +32,17 @@ def build_world(root: Path) -> World:
         Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(target / "unlabeled" / f"u{i}.png")
     save_tiny_model(root / "weights" / "a.safetensors", num_classes=4, seed=0)
     save_tiny_model(root / "weights" / "b.safetensors", num_classes=0, seed=1)
-    zoo = write_zoo(root / "zoo.yaml", [local_entry("teacher-a", "weights/a.safetensors", 4),
-                                        local_entry("teacher-b", "weights/b.safetensors", 0)])
-    spec = RunSpec(method="finetune", student="test_resnet", student_init="scratch", input_size=32,
-                   train=TrainConfig(epochs=1, steps_per_epoch=1, batch_size=4, mu=1))
+    zoo = write_zoo(
+        root / "zoo.yaml",
+        [local_entry("teacher-a", "weights/a.safetensors", 4), local_entry("teacher-b", "weights/b.safetensors", 0)],
+    )
+    spec = RunSpec(
+        method="finetune",
+        student="test_resnet",
+        student_init="scratch",
+        input_size=32,
+        train=TrainConfig(epochs=1, steps_per_epoch=1, batch_size=4, mu=1),
+    )
     data = load_target(target, check=("train", "unlabeled", "test"))
     finished = run(spec, data, None, get_registry(), None, root / "finished").run_dir
     return World(root, target, zoo, finished)
@@ -52,8 +59,11 @@ def launched(request, world, tmp_path_factory):
     from .cases import CASES
 
     every = os.environ.get(ALL_SUBPROCESS_ENV) == "1"
-    selected = {item.callspec.id for item in request.session.items
-                if item.name.startswith("test_cli[") and hasattr(item, "callspec")}
+    selected = {
+        item.callspec.id
+        for item in request.session.items
+        if item.name.startswith("test_cli[") and hasattr(item, "callspec")
+    }
     pool = ThreadPoolExecutor(max_workers=2)
     futures: dict[str, Future] = {}
     for case in CASES:

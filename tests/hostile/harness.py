@@ -24,8 +24,22 @@ ALL_SUBPROCESS_ENV = "ZD_HOSTILE_ALL_SUBPROCESS"
 TIMEOUT_S = 300
 
 #: The smallest training that still goes through every stage (student, loop, checkpoint, export).
-BUDGET = ("--student", "test_resnet", "--student-init", "scratch", "--input-size", "32", "--epochs", "1",
-          "--steps-per-epoch", "1", "--batch-size", "4", "--mu", "1")
+BUDGET = (
+    "--student",
+    "test_resnet",
+    "--student-init",
+    "scratch",
+    "--input-size",
+    "32",
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "1",
+    "--batch-size",
+    "4",
+    "--mu",
+    "1",
+)
 
 S_LOST = "Data lost or wrong, with exit status 0 (most severe)"
 S_TRACE = "Tracebacks instead of a one-line error"
@@ -105,9 +119,11 @@ DOCUMENTED: list[Row] = []
 
 def documented(section: str, given: str, does: str) -> Callable:
     """Register a test as a row of the reliability page (the test proves the row)."""
+
     def register(fn: Callable) -> Callable:
         DOCUMENTED.append(Row(section, given, does, f"hostile/{Path(fn.__code__.co_filename).name}::{fn.__name__}"))
         return fn
+
     return register
 
 
@@ -126,16 +142,33 @@ def command() -> list[str]:
 
 def cli_env(case_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Offline, no progress bars, one thread, and a cache of the case's own."""
-    return {"ZOO_DISTILL_CACHE": str(case_dir / "cache"), "HF_HUB_OFFLINE": "1", "ZOO_DISTILL_NO_PROGRESS": "1",
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COLUMNS": "200", **(extra or {})}
+    return {
+        "ZOO_DISTILL_CACHE": str(case_dir / "cache"),
+        "HF_HUB_OFFLINE": "1",
+        "ZOO_DISTILL_NO_PROGRESS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "COLUMNS": "200",
+        **(extra or {}),
+    }
 
 
 def run_subprocess(args: Sequence[str | Path], env: dict[str, str], cwd: Path) -> Outcome:
     started = time.perf_counter()
-    proc = subprocess.run([*command(), *map(str, args)], capture_output=True, env={**os.environ, **env}, cwd=cwd,
-                          timeout=TIMEOUT_S, check=False)
-    return Outcome(proc.returncode, proc.stdout.decode("utf-8", "backslashreplace"),
-                   proc.stderr.decode("utf-8", "backslashreplace"), time.perf_counter() - started)
+    proc = subprocess.run(
+        [*command(), *map(str, args)],
+        capture_output=True,
+        env={**os.environ, **env},
+        cwd=cwd,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    return Outcome(
+        proc.returncode,
+        proc.stdout.decode("utf-8", "backslashreplace"),
+        proc.stderr.decode("utf-8", "backslashreplace"),
+        time.perf_counter() - started,
+    )
 
 
 def run_in_process(args: Sequence[str | Path], env: dict[str, str], cwd: Path) -> Outcome:

@@ -72,25 +72,33 @@ def full_disk_under(monkeypatch, folder: Path) -> None:
     for name in ("write", "pwrite", "posix_fallocate"):
         real = getattr(os, name, None)
         if real is not None:
+
             def fake(fd, *args, _real=real):
                 if fd_under(fd):
                     raise OSError(errno.ENOSPC, FULL)
                 return _real(fd, *args)
+
             monkeypatch.setattr(os, name, fake)
     for module in (cache_module, safetensors.torch, safetensors.numpy):
         real = getattr(module, "save_file", None)
         if real is not None:
+
             def fake_save(tensors, filename, *args, _real=real, **kwargs):
                 if under(filename):
                     safetensors_full()
                 return _real(tensors, filename, *args, **kwargs)
+
             monkeypatch.setattr(module, "save_file", fake_save)
 
 
-@documented(S_LOST, "A full cache disk during `rank` (every write under the cache fails with ENOSPC; "
-            "safetensors reports it as a SafetensorError)", "Exit 2: \"cannot write the feature cache at ...: "
-            "No space left on device; free space, choose another --cache-dir, or pass --no-cache\"; nothing is "
-            "printed as a ranking (it used to rank without that source, exit 0).")
+@documented(
+    S_LOST,
+    "A full cache disk during `rank` (every write under the cache fails with ENOSPC; "
+    "safetensors reports it as a SafetensorError)",
+    'Exit 2: "cannot write the feature cache at ...: '
+    'No space left on device; free space, choose another --cache-dir, or pass --no-cache"; nothing is '
+    "printed as a ranking (it used to rank without that source, exit 0).",
+)
 def test_full_cache_disk_stops_rank(world: World, tmp_path, monkeypatch):
     full_disk_under(monkeypatch, tmp_path / "c")
     outcome = cli(tmp_path, "rank", "-t", world.target, "--zoo", world.zoo, "--cache-dir", tmp_path / "c", "--json")
@@ -98,8 +106,11 @@ def test_full_cache_disk_stops_rank(world: World, tmp_path, monkeypatch):
     assert not outcome.stdout.strip() and leftovers(tmp_path / "c") == []
 
 
-@documented(S_LOST, "A full cache disk while `run` ranks and builds the teacher bank",
-            "Exit 2 with the same one-line message (it was a traceback); no student is written.")
+@documented(
+    S_LOST,
+    "A full cache disk while `run` ranks and builds the teacher bank",
+    "Exit 2 with the same one-line message (it was a traceback); no student is written.",
+)
 def test_full_cache_disk_stops_run(world: World, tmp_path, monkeypatch):
     full_disk_under(monkeypatch, tmp_path / "c")
     out = tmp_path / "out"
@@ -108,9 +119,12 @@ def test_full_cache_disk_stops_run(world: World, tmp_path, monkeypatch):
     assert not (out / "student.safetensors").exists() and leftovers(tmp_path) == []
 
 
-@documented(S_TRACE, "A full `--out` disk at the first checkpoint (after the free-space pre-check passed)",
-            "Exit 2: \"cannot write checkpoint ...: No space left on device; the previous checkpoint (if any) is "
-            "unchanged\"; no temporary file left.")
+@documented(
+    S_TRACE,
+    "A full `--out` disk at the first checkpoint (after the free-space pre-check passed)",
+    'Exit 2: "cannot write checkpoint ...: No space left on device; the previous checkpoint (if any) is '
+    'unchanged"; no temporary file left.',
+)
 def test_full_out_at_checkpoint(world: World, tmp_path, monkeypatch):
     from zoo_distill.training import checkpoint
 
@@ -120,9 +134,12 @@ def test_full_out_at_checkpoint(world: World, tmp_path, monkeypatch):
     assert not (out / "checkpoint.safetensors").exists() and leftovers(out) == []
 
 
-@documented(S_TRACE, "A full `--out` disk when the student is exported",
-            "Exit 2: \"export to ...: cannot write the student: ...\"; the checkpoint is kept, no half student, "
-            "no config.json (which marks a complete export).")
+@documented(
+    S_TRACE,
+    "A full `--out` disk when the student is exported",
+    'Exit 2: "export to ...: cannot write the student: ..."; the checkpoint is kept, no half student, '
+    "no config.json (which marks a complete export).",
+)
 def test_full_out_at_student(world: World, tmp_path, monkeypatch):
     from zoo_distill.runs import export
 
@@ -133,9 +150,12 @@ def test_full_out_at_student(world: World, tmp_path, monkeypatch):
     assert not (out / "student.safetensors").exists() and not (out / "config.json").exists()
 
 
-@documented(S_TRACE, "A full `--out` disk at metrics.json, then `--resume` once there is space",
-            "Exit 2: \"cannot write .../run.json: No space left on device; the student and the last checkpoint "
-            "... are kept: free space, then rerun with --resume\"; the rerun finishes the run (exit 0).")
+@documented(
+    S_TRACE,
+    "A full `--out` disk at metrics.json, then `--resume` once there is space",
+    'Exit 2: "cannot write .../run.json: No space left on device; the student and the last checkpoint '
+    '... are kept: free space, then rerun with --resume"; the rerun finishes the run (exit 0).',
+)
 def test_full_out_at_metrics_then_resume(world: World, tmp_path, monkeypatch):
     from zoo_distill.runs import run as runs
 
@@ -149,10 +169,13 @@ def test_full_out_at_metrics_then_resume(world: World, tmp_path, monkeypatch):
     assert (out / "metrics.json").is_file()
 
 
-@documented(S_LOST, "Training that diverges to NaN weights while the loss is still finite (the learning-rate "
-            "schedule made NaN, as `--lr nan` did with `--steps-per-epoch 1`)",
-            "Exit 2: \"the weights became NaN or inf during epoch 1 (...); nothing of this epoch is saved\"; no "
-            "checkpoint and no student are written.")
+@documented(
+    S_LOST,
+    "Training that diverges to NaN weights while the loss is still finite (the learning-rate "
+    "schedule made NaN, as `--lr nan` did with `--steps-per-epoch 1`)",
+    'Exit 2: "the weights became NaN or inf during epoch 1 (...); nothing of this epoch is saved"; no '
+    "checkpoint and no student are written.",
+)
 def test_nan_weights_are_never_saved(world: World, tmp_path, monkeypatch):
     from zoo_distill.training import loop
 
@@ -162,8 +185,11 @@ def test_nan_weights_are_never_saved(world: World, tmp_path, monkeypatch):
     assert not (out / "checkpoint.safetensors").exists() and not (out / "student.safetensors").exists()
 
 
-@documented(S_LOST, "Python API: `save_student` / `save_checkpoint` given a model with a NaN weight",
-            "ZooDistillError naming the tensor; the folder stays empty.")
+@documented(
+    S_LOST,
+    "Python API: `save_student` / `save_checkpoint` given a model with a NaN weight",
+    "ZooDistillError naming the tensor; the folder stays empty.",
+)
 def test_savers_refuse_non_finite_tensors(tmp_path):
     import timm
 
@@ -178,8 +204,9 @@ def test_savers_refuse_non_finite_tensors(tmp_path):
     with pytest.raises(ZooDistillError, match="NaN or inf"):
         save_student(tmp_path / "export", model, "test_resnet", 2, cfg, ["a", "b"])
     with pytest.raises(ZooDistillError, match="NaN or inf"):
-        save_checkpoint(tmp_path / "ckpt" / "c.safetensors", {"student": model},
-                        torch.optim.SGD(model.parameters(), lr=0.1), {})
+        save_checkpoint(
+            tmp_path / "ckpt" / "c.safetensors", {"student": model}, torch.optim.SGD(model.parameters(), lr=0.1), {}
+        )
     assert list((tmp_path / "export").iterdir()) == [] and not (tmp_path / "ckpt" / "c.safetensors").exists()
 
 
@@ -203,10 +230,13 @@ def refuse_to_list(monkeypatch, blocked: Path) -> None:
     monkeypatch.setattr(os, "listdir", listdir)
 
 
-@documented(S_TRACE, "A train split, class folder or unlabeled folder that cannot be listed (PermissionError; "
-            "made to raise, so that it holds for root too)",
-            "Exit 2: \"cannot read train split ...: permission denied\" or \"cannot read folder ...: permission "
-            "denied\" (it was a traceback, or \"no images\").")
+@documented(
+    S_TRACE,
+    "A train split, class folder or unlabeled folder that cannot be listed (PermissionError; "
+    "made to raise, so that it holds for root too)",
+    'Exit 2: "cannot read train split ...: permission denied" or "cannot read folder ...: permission '
+    'denied" (it was a traceback, or "no images").',
+)
 @pytest.mark.parametrize("part", ["train", "train/class_1", "unlabeled", "test/class_0"])
 def test_unreadable_folders(world: World, tmp_path, monkeypatch, part):
     blocked = world.target / part
@@ -214,4 +244,3 @@ def test_unreadable_folders(world: World, tmp_path, monkeypatch, part):
     outcome = cli(tmp_path, *baseline_args("finetune", world, tmp_path / "out"))
     one_error(outcome, "cannot read", str(blocked), "permission denied")
     assert not (tmp_path / "out").exists()
-

@@ -60,8 +60,9 @@ FULL_RANGE = {
     "16-bit RGBA PNG, opaque": lambda: png16(np.dstack([_u16()] * 3 + [np.full((SIDE, SIDE), 65535)]), 6),
     "16-bit gray+alpha PNG, opaque": lambda: png16(np.dstack([_u16(), np.full((SIDE, SIDE), 65535)]), 4),
     "LA PNG, opaque": lambda: saved(Image.fromarray(np.rint(RAMP * 255).astype(np.uint8)).convert("LA"), "PNG"),
-    "CMYK JPEG": lambda: saved(Image.fromarray(np.rint(RAMP * 255).astype(np.uint8)).convert("CMYK"), "JPEG",
-                               quality=95),
+    "CMYK JPEG": lambda: saved(
+        Image.fromarray(np.rint(RAMP * 255).astype(np.uint8)).convert("CMYK"), "JPEG", quality=95
+    ),
     "CMYK TIFF": lambda: saved(Image.fromarray(np.rint(RAMP * 255).astype(np.uint8)).convert("CMYK"), "TIFF"),
     "1-bit PNG": lambda: saved(Image.fromarray(RAMP > 0.5), "PNG"),
 }
@@ -73,10 +74,13 @@ def _luminance(path: Path) -> np.ndarray:
     return np.asarray(image, dtype=np.float64).mean(axis=2)
 
 
-@documented(S_LOST, "16-bit grayscale (I;16), 32-bit (I), float (F), 16-bit RGB/RGBA/gray+alpha PNGs, LA, "
-            "CMYK JPEG/TIFF and 1-bit images, each a left-to-right gradient",
-            "Read as 8-bit RGB with the gradient kept: dark on the left, bright on the right, never decreasing "
-            "(a 16-bit PNG used to read 99.7% white).")
+@documented(
+    S_LOST,
+    "16-bit grayscale (I;16), 32-bit (I), float (F), 16-bit RGB/RGBA/gray+alpha PNGs, LA, "
+    "CMYK JPEG/TIFF and 1-bit images, each a left-to-right gradient",
+    "Read as 8-bit RGB with the gradient kept: dark on the left, bright on the right, never decreasing "
+    "(a 16-bit PNG used to read 99.7% white).",
+)
 @pytest.mark.parametrize("make", FULL_RANGE.values(), ids=FULL_RANGE.keys())
 def test_every_mode_keeps_the_gradient(tmp_path, make):
     path = tmp_path / "image.bin"
@@ -87,8 +91,11 @@ def test_every_mode_keeps_the_gradient(tmp_path, make):
     assert (columns > 250).mean() <= 0.5, "most of the image reads white"  # 16-bit PNGs read 99.7% white
 
 
-@documented(S_LOST, "A float (F) image with NaN and infinite pixels",
-            "NaN reads as black, +inf as the brightest finite value; the rest keeps its gradient.")
+@documented(
+    S_LOST,
+    "A float (F) image with NaN and infinite pixels",
+    "NaN reads as black, +inf as the brightest finite value; the rest keeps its gradient.",
+)
 def test_float_image_with_nan_and_inf(tmp_path):
     values = (RAMP * 1000).astype(np.float32)
     values[0, 0], values[0, 1], values[0, 2] = np.nan, np.inf, -np.inf
@@ -99,8 +106,11 @@ def test_float_image_with_nan_and_inf(tmp_path):
     assert np.all(np.diff(lum[1:].mean(axis=0)) >= -1) and lum[1:, -1].min() > 250
 
 
-@documented(S_LOST, "Transparency: a P (palette) PNG with a transparent index, LA/RGBA/16-bit RGBA half "
-            "transparent", "Transparent pixels are composited on white; opaque ones keep their value.")
+@documented(
+    S_LOST,
+    "Transparency: a P (palette) PNG with a transparent index, LA/RGBA/16-bit RGBA half transparent",
+    "Transparent pixels are composited on white; opaque ones keep their value.",
+)
 @pytest.mark.parametrize("kind", ["palette", "LA", "RGBA", "RGBA16"])
 def test_transparency_is_composited_on_white(tmp_path, kind):
     path = tmp_path / "image.png"
@@ -119,4 +129,4 @@ def test_transparency_is_composited_on_white(tmp_path, kind):
         path.write_bytes(png16(np.dstack([gray.astype(np.uint16) * 257] * 3 + [alpha.astype(np.uint16) * 257]), 6))
     lum = _luminance(path)
     assert np.abs(lum[:, : SIDE // 2] - gray[:, : SIDE // 2]).max() <= 1  # opaque half: as drawn
-    assert lum[:, SIDE // 2:].min() == 255  # transparent half: white
+    assert lum[:, SIDE // 2 :].min() == 255  # transparent half: white

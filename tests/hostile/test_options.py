@@ -25,10 +25,12 @@ def test_the_introspection_finds_the_float_settings():
     assert {"lr", "weight_decay", "lam", "threshold", "lambda_u"} <= names
 
 
-@documented(S_LOST, "Python API: NaN, inf or -inf for every float field of TrainConfig, DistillOptions and "
-            "FixMatchOptions (found by introspection)",
-            "ConfigError when the config is made, naming the option (`--lr`, `--method-opt lam`, ...) and the "
-            "value.")
+@documented(
+    S_LOST,
+    "Python API: NaN, inf or -inf for every float field of TrainConfig, DistillOptions and "
+    "FixMatchOptions (found by introspection)",
+    "ConfigError when the config is made, naming the option (`--lr`, `--method-opt lam`, ...) and the value.",
+)
 @pytest.mark.parametrize("value", NON_FINITE, ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize("cls, name", FLOAT_FIELDS, ids=[f"{c.__name__}.{n}" for c, n in FLOAT_FIELDS])
 def test_every_float_setting_rejects_non_finite_values(cls, name, value):
@@ -43,14 +45,23 @@ def test_every_float_setting_rejects_non_finite_values(cls, name, value):
         assert option.lstrip("-").replace("-", "_") == name, f"{message!r} does not name {name}"  # "--lr" -> "lr"
 
 
-@documented(S_LOST, "Python API: aggregator options (`temperature` NaN/inf/0, `top_k` -1 or 1.5) via "
-            "`Aggregator.validate_options`, as `run` calls it before ranking",
-            "ConfigError naming `--temperature` / `--top-k`; `weighted()` itself raises ValueError.")
-@pytest.mark.parametrize("options, option", [
-    ({"temperature": math.nan}, "--temperature"), ({"temperature": math.inf}, "--temperature"),
-    ({"temperature": 0}, "--temperature"), ({"top_k": -1}, "--top-k"), ({"top_k": 1.5}, "--top-k"),
-    ({"top_k": "2"}, "--top-k"),
-])
+@documented(
+    S_LOST,
+    "Python API: aggregator options (`temperature` NaN/inf/0, `top_k` -1 or 1.5) via "
+    "`Aggregator.validate_options`, as `run` calls it before ranking",
+    "ConfigError naming `--temperature` / `--top-k`; `weighted()` itself raises ValueError.",
+)
+@pytest.mark.parametrize(
+    "options, option",
+    [
+        ({"temperature": math.nan}, "--temperature"),
+        ({"temperature": math.inf}, "--temperature"),
+        ({"temperature": 0}, "--temperature"),
+        ({"top_k": -1}, "--top-k"),
+        ({"top_k": 1.5}, "--top-k"),
+        ({"top_k": "2"}, "--top-k"),
+    ],
+)
 def test_weighted_options_are_checked_before_ranking(options, option):
     from zoo_distill.plugin.manager import get_registry
     from zoo_distill.ranking.aggregators import weighted

@@ -31,8 +31,14 @@ class Proc:
     def __init__(self, d: Path, name: str, args, env: dict[str, str] | None = None) -> None:
         self.out, self.err = d / f"{name}.out", d / f"{name}.err"
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.proc = subprocess.Popen([*command(), *map(str, args)], stdout=out, stderr=err, cwd=d,
-                                         env={**os.environ, **cli_env(d, env)}, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [*command(), *map(str, args)],
+                stdout=out,
+                stderr=err,
+                cwd=d,
+                env={**os.environ, **cli_env(d, env)},
+                start_new_session=True,
+            )
 
     @property
     def pid(self) -> int:
@@ -84,10 +90,13 @@ def one_error(p: Proc, *needles: str) -> str:
 
 
 @pytest.mark.parametrize("repetition", range(REPEAT))
-@documented(S_LOST, "Two `baseline finetune` processes started at the same moment into one `--out`",
-            "One writes the run (exit 0); the other exits 2 at once: \"--out DIR is being written by process PID\" "
-            "(or, if it starts after the first has finished, \"already holds a finished run\"); the folder holds "
-            "the first one's complete run (both exited 0 and one run was lost).")
+@documented(
+    S_LOST,
+    "Two `baseline finetune` processes started at the same moment into one `--out`",
+    'One writes the run (exit 0); the other exits 2 at once: "--out DIR is being written by process PID" '
+    '(or, if it starts after the first has finished, "already holds a finished run"); the folder holds '
+    "the first one's complete run (both exited 0 and one run was lost).",
+)
 def test_two_writers_into_one_out(world: World, tmp_path, repetition):
     out = tmp_path / "out"
     a, b = (Proc(tmp_path, name, finetune(world, out, "--epochs", "3", "--json")) for name in "ab")
@@ -104,13 +113,34 @@ def test_two_writers_into_one_out(world: World, tmp_path, repetition):
 
 
 @pytest.mark.parametrize("repetition", range(REPEAT))
-@documented(S_TRACE, "`cache clear --yes` while a `run` trains from its teacher bank (read by DataLoader workers)",
-            "`cache clear` exits 0 and says it kept the bank's files, in use; the run finishes with exit 0 and "
-            "the same student as a run left alone (its workers failed with FileNotFoundError and the run was lost).")
+@documented(
+    S_TRACE,
+    "`cache clear --yes` while a `run` trains from its teacher bank (read by DataLoader workers)",
+    "`cache clear` exits 0 and says it kept the bank's files, in use; the run finishes with exit 0 and "
+    "the same student as a run left alone (its workers failed with FileNotFoundError and the run was lost).",
+)
 def test_cache_clear_during_a_run(world: World, tmp_path, repetition):
     def distill(out: Path, cache: Path) -> list[str | Path]:
-        return ["run", "-t", world.target, "--zoo", world.zoo, *BUDGET, "--epochs", "10", "--steps-per-epoch", "3",
-                "--method-opt", "views=2", "--workers", "1", "--cache-dir", cache, "--out", out]
+        return [
+            "run",
+            "-t",
+            world.target,
+            "--zoo",
+            world.zoo,
+            *BUDGET,
+            "--epochs",
+            "10",
+            "--steps-per-epoch",
+            "3",
+            "--method-opt",
+            "views=2",
+            "--workers",
+            "1",
+            "--cache-dir",
+            cache,
+            "--out",
+            out,
+        ]
 
     alone = Proc(tmp_path, "alone", distill(tmp_path / "alone", tmp_path / "cache-alone"))  # side by side
     run = Proc(tmp_path, "run", distill(tmp_path / "out", tmp_path / "cache"))
@@ -123,8 +153,10 @@ def test_cache_clear_during_a_run(world: World, tmp_path, repetition):
     assert run.wait() == 0, run.output()[-3000:]
     assert alone.wait() == 0, alone.output()[-3000:]
     no_traceback(run)
-    trained, reference = load_file(tmp_path / "out" / "model.safetensors"), load_file(tmp_path / "alone" /
-                                                                                      "model.safetensors")
+    trained, reference = (
+        load_file(tmp_path / "out" / "model.safetensors"),
+        load_file(tmp_path / "alone" / "model.safetensors"),
+    )
     assert trained.keys() == reference.keys() and all(torch.equal(trained[k], reference[k]) for k in trained)
 
 
@@ -141,14 +173,16 @@ def uninterrupted(world: World, tmp_path_factory) -> Path:
     return d / "run"
 
 
-@pytest.mark.parametrize(("signum", "code", "name"), [(signal.SIGINT, 130, "Ctrl-C"),
-                                                      (signal.SIGTERM, 143, "SIGTERM")])
-@documented(S_TRACE, "Ctrl-C (SIGINT to the process group, as a terminal sends it) or SIGTERM during "
-            "`baseline finetune --workers 2`, then `--resume`",
-            "Exit 130 (Ctrl-C) or 143 (SIGTERM) with one line: \"interrupted (Ctrl-C) in epoch N/M; K finished "
-            "epoch(s) are in .../checkpoint.safetensors: rerun with --resume to continue\"; no traceback from the "
-            "main process or its workers (Ctrl-C printed a 17-line worker traceback); the resumed run's student is "
-            "bit-identical to an uninterrupted one.")
+@pytest.mark.parametrize(("signum", "code", "name"), [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
+@documented(
+    S_TRACE,
+    "Ctrl-C (SIGINT to the process group, as a terminal sends it) or SIGTERM during "
+    "`baseline finetune --workers 2`, then `--resume`",
+    'Exit 130 (Ctrl-C) or 143 (SIGTERM) with one line: "interrupted (Ctrl-C) in epoch N/M; K finished '
+    'epoch(s) are in .../checkpoint.safetensors: rerun with --resume to continue"; no traceback from the '
+    "main process or its workers (Ctrl-C printed a 17-line worker traceback); the resumed run's student is "
+    "bit-identical to an uninterrupted one.",
+)
 def test_interrupt_then_resume(world: World, uninterrupted, tmp_path, signum, code, name):
     out = tmp_path / "out"
     run = Proc(tmp_path, "run", finetune(world, out, *INTERRUPTED))

@@ -45,7 +45,9 @@ def hub_server(monkeypatch):
     # constants at call time (hf_hub_url, HfApi()), so patching them is what setting HF_ENDPOINT means.
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     monkeypatch.setattr(constants, "ENDPOINT", server.url)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(
+        constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}"
+    )
     monkeypatch.setattr(hf_api.api, "endpoint", server.url)  # the module-level HfApi behind hf_api.model_info etc.
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_PROGRESS_BARS", True)
     server.mode = HubMode(monkeypatch, server)
@@ -63,7 +65,10 @@ def tiny_repo_files(tmp_path: Path, seed: int, num_classes: int = 3, arch: str =
     model = timm.create_model(arch, num_classes=num_classes, pretrained_cfg_overlay=dict(TINY_CFG))
     out = tmp_path / f"export-{arch}-{seed}"
     save_student(out, model, arch, num_classes, TINY_CFG, [f"c{i}" for i in range(num_classes)])
-    return {"config.json": (out / "config.json").read_bytes(), "model.safetensors": (out / "model.safetensors").read_bytes()}
+    return {
+        "config.json": (out / "config.json").read_bytes(),
+        "model.safetensors": (out / "model.safetensors").read_bytes(),
+    }
 
 
 def hf_cache_files(repo_id: str) -> list[Path]:

@@ -93,7 +93,14 @@ def test_the_pinned_revision_is_honoured(hub_server, tiny):
     assert on_tag.digest != on_main.digest
     assert not torch.equal(on_tag.forward(PROBE)[0], on_main.forward(PROBE)[0])
     asked = [(r.method, r.revision) for r in hub_server.seen(filename="model.safetensors")]
-    assert asked == [("HEAD", "v1"), ("GET", "v1"), ("HEAD", commit_a), ("GET", commit_a), ("HEAD", "main"), ("HEAD", "main")]
+    assert asked == [
+        ("HEAD", "v1"),
+        ("GET", "v1"),
+        ("HEAD", commit_a),
+        ("GET", commit_a),
+        ("HEAD", "main"),
+        ("HEAD", "main"),
+    ]
     from huggingface_hub import constants
 
     snapshots = Path(constants.HF_HUB_CACHE) / "models--org--tiny" / "snapshots"
@@ -116,11 +123,14 @@ def test_missing_repo_file_and_revision_name_the_entry(hub_server, tiny, tmp_pat
 def test_rank_reports_broken_hub_entries_as_unavailable(hub_server, tiny, tmp_path, target_dir):
     files = tiny_repo_files(tmp_path, seed=2)
     hub_server.add_revision("org/noconfig", "main", {"model.safetensors": files["model.safetensors"]})
-    zoo = write_zoo(tmp_path / "zoo.yaml", [
-        HUB_ENTRY,
-        {"name": "ghost", "provider": "hf-hub", "repo": "org/ghost", "revision": "main"},
-        {"name": "nocfg", "provider": "hf-hub", "repo": "org/noconfig"},
-    ])
+    zoo = write_zoo(
+        tmp_path / "zoo.yaml",
+        [
+            HUB_ENTRY,
+            {"name": "ghost", "provider": "hf-hub", "repo": "org/ghost", "revision": "main"},
+            {"name": "nocfg", "provider": "hf-hub", "repo": "org/noconfig"},
+        ],
+    )
     res = CliRunner().invoke(app, ["rank", "--target", str(target_dir), "--zoo", str(zoo), "--json", "-m", "knn"])
     assert res.exit_code == 0, res.output
     sources = {s["name"]: s for s in json.loads(res.stdout)["sources"]}
@@ -136,8 +146,9 @@ def test_a_repo_with_only_a_pickle_checkpoint_is_refused(hub_server, tmp_path):
     files = tiny_repo_files(tmp_path, seed=0)
     buffer = io.BytesIO()
     torch.save(timm.create_model("test_convnext", num_classes=3).state_dict(), buffer)
-    hub_server.add_revision("org/pickled", "main", {"config.json": files["config.json"],
-                                                    "pytorch_model.bin": buffer.getvalue()})
+    hub_server.add_revision(
+        "org/pickled", "main", {"config.json": files["config.json"], "pytorch_model.bin": buffer.getvalue()}
+    )
     with pytest.raises(UnsafeWeightsError, match=r"source 'p'.*no model\.safetensors.*pickle.*refused"):
         load({"provider": "hf-hub", "repo": "org/pickled"}, name="p")
     assert not hub_server.seen(filename="pytorch_model.bin")  # the pickle is never even downloaded
@@ -154,8 +165,10 @@ def test_timm_provider_fetches_timm_hub_repo(hub_server, tmp_path):
     assert teacher.num_source_classes == 1000 and teacher.digest == sha256(weights)
     assert tuple(teacher.data_config["input_size"]) == (3, 160, 160)  # timm's own pretrained preprocessing
     seen = hub_server.seen(repo_id="timm/test_resnet.r160_in1k")
-    assert [(r.method, r.filename, r.revision) for r in seen] == [("HEAD", "model.safetensors", "main"),
-                                                                  ("GET", "model.safetensors", "main")]
+    assert [(r.method, r.filename, r.revision) for r in seen] == [
+        ("HEAD", "model.safetensors", "main"),
+        ("GET", "model.safetensors", "main"),
+    ]
     assert hf_cache_files("timm/test_resnet.r160_in1k")
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():

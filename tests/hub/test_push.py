@@ -19,12 +19,19 @@ from ..conftest import TINY_CFG
 
 runner = CliRunner()
 LABELS = ["cat", "dog", "fox"]
-METRICS = {"method": "distill", "aggregator": "weighted", "metric": "knn", "test_accuracy": 0.8125,
-           "per_class_accuracy": {"cat": 1.0, "dog": 0.75, "fox": 0.6875}, "alpha": {"a": 0.7, "b": 0.3},
-           "scores": {"a": 0.9, "b": 0.4}, "train_seconds": 12.5,
-           "student": {"arch": "test_convnext", "params": 12345, "macs": 2e6, "cpu_latency_ms": 0.5},
-           "data": {"labeled": 18, "unlabeled": 10, "test": 12, "classes": LABELS},
-           "notes": ["read from /home/someone/private/data"]}
+METRICS = {
+    "method": "distill",
+    "aggregator": "weighted",
+    "metric": "knn",
+    "test_accuracy": 0.8125,
+    "per_class_accuracy": {"cat": 1.0, "dog": 0.75, "fox": 0.6875},
+    "alpha": {"a": 0.7, "b": 0.3},
+    "scores": {"a": 0.9, "b": 0.4},
+    "train_seconds": 12.5,
+    "student": {"arch": "test_convnext", "params": 12345, "macs": 2e6, "cpu_latency_ms": 0.5},
+    "data": {"labeled": 18, "unlabeled": 10, "test": 12, "classes": LABELS},
+    "notes": ["read from /home/someone/private/data"],
+}
 
 
 def invoke(*args):
@@ -76,8 +83,9 @@ def test_push_then_timm_loads_it_from_the_hub(hub_server, run_dir, monkeypatch, 
 
     # ... and so does zoo-distill's hf-hub provider, pinned to the pushed commit
     commit = hub_server.commit_of("org/pushed")
-    teacher = get_registry().provider("hf-hub").load(ZooEntry("pushed", "hf-hub", {"repo": "org/pushed",
-                                                                                      "revision": commit}))
+    teacher = (
+        get_registry().provider("hf-hub").load(ZooEntry("pushed", "hf-hub", {"repo": "org/pushed", "revision": commit}))
+    )
     assert teacher.num_source_classes == 3 and tuple(teacher.data_config["input_size"]) == (3, 32, 32)
 
     # pushing the same run again is a no-op commit-wise, and does not fail

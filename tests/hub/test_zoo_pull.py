@@ -32,16 +32,23 @@ def hub_zoo(hub_server, tmp_path):
     torch.manual_seed(0)
     resnet = timm.create_model("test_resnet", num_classes=1000)
     save_file({k: v.contiguous() for k, v in resnet.state_dict().items()}, str(tmp_path / "r.safetensors"))
-    hub_server.add_revision("timm/test_resnet.r160_in1k", "main", {"model.safetensors": tmp_path.joinpath(
-        "r.safetensors").read_bytes()})
+    hub_server.add_revision(
+        "timm/test_resnet.r160_in1k", "main", {"model.safetensors": tmp_path.joinpath("r.safetensors").read_bytes()}
+    )
     save_tiny_model(tmp_path / "weights" / "a.safetensors", num_classes=4)
-    zoo = write_zoo(tmp_path / "zoo.yaml", [
-        {"name": "hub-t", "provider": "hf-hub", "repo": "org/tiny", "revision": "v1", "domain": "toy"},
-        {"name": "timm-t", "provider": "timm", "model": "test_resnet.r160_in1k"},
-        local_entry("local-t", "weights/a.safetensors"),
-    ])
-    sizes = {"hub-t": len(files["model.safetensors"]), "timm-t": (tmp_path / "r.safetensors").stat().st_size,
-             "local-t": (tmp_path / "weights" / "a.safetensors").stat().st_size}
+    zoo = write_zoo(
+        tmp_path / "zoo.yaml",
+        [
+            {"name": "hub-t", "provider": "hf-hub", "repo": "org/tiny", "revision": "v1", "domain": "toy"},
+            {"name": "timm-t", "provider": "timm", "model": "test_resnet.r160_in1k"},
+            local_entry("local-t", "weights/a.safetensors"),
+        ],
+    )
+    sizes = {
+        "hub-t": len(files["model.safetensors"]),
+        "timm-t": (tmp_path / "r.safetensors").stat().st_size,
+        "local-t": (tmp_path / "weights" / "a.safetensors").stat().st_size,
+    }
     return zoo, sizes
 
 
@@ -55,7 +62,10 @@ def test_pull_fills_the_hf_cache_and_ls_shows_it(hub_server, hub_zoo):
     zoo, sizes = hub_zoo
     before = ls(zoo)
     assert {n: (r["cached"], r["size_bytes"]) for n, r in before.items()} == {
-        "hub-t": (False, None), "timm-t": (False, None), "local-t": (True, sizes["local-t"])}
+        "hub-t": (False, None),
+        "timm-t": (False, None),
+        "local-t": (True, sizes["local-t"]),
+    }
     assert all(r["available"] for r in before.values())  # online: downloadable
     assert not hub_server.seen(kind="any")  # ls never touches the network
 
@@ -64,8 +74,11 @@ def test_pull_fills_the_hf_cache_and_ls_shows_it(hub_server, hub_zoo):
     assert "ok hub-t (org/tiny@v1): downloaded config.json, model.safetensors" in res.stdout
     assert "ok timm-t (timm/test_resnet.r160_in1k@main): downloaded model.safetensors" in res.stdout
     gets = {(r.repo_id, r.filename, r.revision) for r in hub_server.seen(method="GET")}
-    assert gets == {("org/tiny", "config.json", "v1"), ("org/tiny", "model.safetensors", "v1"),
-                    ("timm/test_resnet.r160_in1k", "model.safetensors", "main")}
+    assert gets == {
+        ("org/tiny", "config.json", "v1"),
+        ("org/tiny", "model.safetensors", "v1"),
+        ("timm/test_resnet.r160_in1k", "model.safetensors", "main"),
+    }
 
     after = ls(zoo)
     assert {n: (r["cached"], r["size_bytes"]) for n, r in after.items()} == {n: (True, s) for n, s in sizes.items()}
@@ -106,11 +119,14 @@ def test_pull_errors_name_the_entries(hub_server, hub_zoo, tmp_path):
     res = invoke("zoo", "pull", "--zoo", zoo)
     assert res.exit_code == 2 and "--all" in res.stderr
 
-    broken = write_zoo(tmp_path / "broken.yaml", [
-        {"name": "ghost", "provider": "hf-hub", "repo": "org/ghost"},
-        {"name": "hub-t", "provider": "hf-hub", "repo": "org/tiny", "revision": "v1"},
-        {"name": "badrev", "provider": "hf-hub", "repo": "org/tiny", "revision": "v9"},
-    ])
+    broken = write_zoo(
+        tmp_path / "broken.yaml",
+        [
+            {"name": "ghost", "provider": "hf-hub", "repo": "org/ghost"},
+            {"name": "hub-t", "provider": "hf-hub", "repo": "org/tiny", "revision": "v1"},
+            {"name": "badrev", "provider": "hf-hub", "repo": "org/tiny", "revision": "v9"},
+        ],
+    )
     res = invoke("zoo", "pull", "--all", "--zoo", broken)
     assert res.exit_code == 2
     assert "source 'ghost'" in res.stderr and "does not exist or is private" in res.stderr

@@ -44,7 +44,8 @@ def _hook_callers():
 
 def test_the_set_of_hooks_is_pinned():
     assert sorted(_specs()) == sorted(PINNED), (
-        f"hook specs {sorted(_specs())} differ from the pinned {sorted(PINNED)}: {RULE}")
+        f"hook specs {sorted(_specs())} differ from the pinned {sorted(PINNED)}: {RULE}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
@@ -54,9 +55,11 @@ def test_parameters_and_options_are_pinned(name):
     assert fn is not None, f"hook spec {name!r} is gone: {RULE}"
     signature = inspect.signature(fn)
     assert tuple(signature.parameters) == params, (
-        f"hook spec {name!r} now takes {tuple(signature.parameters)}, pinned {params}: {RULE}")
+        f"hook spec {name!r} now takes {tuple(signature.parameters)}, pinned {params}: {RULE}"
+    )
     assert all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in signature.parameters.values()), (
-        f"hook spec {name!r}: parameter kinds or defaults changed: {RULE}")
+        f"hook spec {name!r}: parameter kinds or defaults changed: {RULE}"
+    )
     spec = getattr(_hook_callers(), name).spec  # as pluggy itself sees it
     assert tuple(spec.argnames) == params, f"hook spec {name!r}: pluggy sees arguments {spec.argnames}: {RULE}"
     actual = {key: spec.opts.get(key) for key in options}
@@ -69,7 +72,8 @@ def test_changelog_has_an_entry_for_the_current_version():
     assert changelog.exists(), f"CHANGELOG.md is missing: {RULE}"
     text = changelog.read_text(encoding="utf-8")
     assert re.search(rf"^## \[{re.escape(__version__)}\]", text, re.MULTILINE), (
-        f"CHANGELOG.md has no '## [{__version__}]' entry for zoo_distill.__version__: {RULE}")
+        f"CHANGELOG.md has no '## [{__version__}]' entry for zoo_distill.__version__: {RULE}"
+    )
     assert RULE in re.sub(r"[\s>]+", " ", text).lower(), f"CHANGELOG.md should state the rule: {RULE}"
 
 
@@ -80,6 +84,7 @@ def test_docs_show_every_spec_verbatim(name):
     docs = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
     assert fn.__doc__ and fn.__doc__ in docs, (
         f"the docstring of hook spec {name!r} is not in docs/plugins.md verbatim; paste the spec from "
-        f"zoo_distill/plugin/hookspecs.py into the 'Hook reference' section")
+        f"zoo_distill/plugin/hookspecs.py into the 'Hook reference' section"
+    )
     first_line = next(line for line in inspect.getsource(fn).splitlines() if line.startswith("def "))
     assert first_line in docs, f"docs/plugins.md does not show {first_line!r}"

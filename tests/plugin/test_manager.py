@@ -69,7 +69,7 @@ def fake_plugins(tmp_path, monkeypatch):
 
 def test_builtins_register_through_the_hooks():
     registry = load_plugins()
-    assert [p.name for p in registry.plugins[:len(BUILTIN_PLUGINS)]] == list(BUILTIN_PLUGINS)
+    assert [p.name for p in registry.plugins[: len(BUILTIN_PLUGINS)]] == list(BUILTIN_PLUGINS)
     assert {"local", "hf-hub", "timm"} <= set(registry.providers)
     assert {"logme", "leep", "nce", "nleep", "hscore", "gbc", "knn", "linear"} <= set(registry.metrics)
     assert {"nearest", "weighted", "uniform"} <= set(registry.aggregators)
@@ -83,8 +83,10 @@ def test_external_plugins_load_and_failures_are_isolated(fake_plugins):
     by_name = {p.name: p for p in registry.plugins}
     good = by_name["goodplugin"]
     assert good.version == "1.2.3" and good.distribution == "zd-good" and good.error is None
-    assert good.registers == {"register_metrics": ["feature-norm"],
-                              "register_zoo_entries": ["plugin-teacher", "broken-entry"]}
+    assert good.registers == {
+        "register_metrics": ["feature-norm"],
+        "register_zoo_entries": ["plugin-teacher", "broken-entry"],
+    }
     assert "feature-norm" in registry.metrics and "plugin-teacher" in registry.zoo_entries
     # a failing import, a raising hook and a duplicate name are warnings naming the plugin
     assert "ModuleNotFoundError" in by_name["brokenplugin"].error
@@ -129,13 +131,18 @@ def test_disable_list_skips_plugins(fake_plugins, monkeypatch):
 
 
 def test_register_rejects_wrong_types(tmp_path, monkeypatch):
-    install_fake_plugin(tmp_path, "zd-wrong", "wrongplugin", """
+    install_fake_plugin(
+        tmp_path,
+        "zd-wrong",
+        "wrongplugin",
+        """
 from zoo_distill.plugin.hookspecs import hookimpl
 
 @hookimpl
 def register_metrics(register):
     register("not a metric")
-""")
+""",
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = load_plugins()
     assert any("expects Metric, got str" in w for w in registry.warnings)
@@ -148,7 +155,10 @@ def test_plugin_zoo_entries_join_the_zoo(fake_plugins, tiny_zoo):
     zoo = load_zoo(tiny_zoo, registry)
     assert list(zoo.entries) == ["teacher-a", "teacher-b", "plugin-teacher"]  # the invalid one is left out
     assert zoo.entries["plugin-teacher"].origin == "goodplugin"
-    assert any("zoo entry 'broken-entry' from plugin goodplugin" in w and "field 'repo' is required" in w for w in registry.warnings), registry.warnings
+    assert any(
+        "zoo entry 'broken-entry' from plugin goodplugin" in w and "field 'repo' is required" in w
+        for w in registry.warnings
+    ), registry.warnings
 
 
 # --- pluggy's options are honoured: order, wrappers, isolation -------------------------------------
@@ -188,13 +198,16 @@ def register_metrics(register):
 def test_builtins_keep_their_names_against_tryfirst_and_trylast_plugins(tmp_path, monkeypatch):
     install_fake_plugin(tmp_path, "zd-late", "lateplugin", TRYLAST_LOGME)  # the issue's case, installed
     monkeypatch.syspath_prepend(str(tmp_path))
-    registry = load_plugins(extra=[("early", Claims("early-own", tryfirst=True)),
-                                   ("late", Claims("late-own", trylast=True))])
+    registry = load_plugins(
+        extra=[("early", Claims("early-own", tryfirst=True)), ("late", Claims("late-own", trylast=True))]
+    )
     assert registry.metrics["logme"] is next(m for m in builtin_metric_catalog.BUILTIN_METRICS if m.name == "logme")
     assert registry.owner_of("register_metrics", "logme").name == BUILTIN_METRICS
     for plugin in ("early", "late", "lateplugin"):
-        assert (f"plugin {plugin!r}: metric 'logme' is already registered by plugin {BUILTIN_METRICS!r}; "
-                f"ignoring the duplicate") in registry.warnings
+        assert (
+            f"plugin {plugin!r}: metric 'logme' is already registered by plugin {BUILTIN_METRICS!r}; "
+            f"ignoring the duplicate"
+        ) in registry.warnings
     assert {"early-own", "late-own"} <= set(registry.metrics)  # their other names still register
     by_name = {p.name: p for p in registry.plugins}
     assert by_name["early"].registers == {"register_metrics": ["early-own"]} and by_name["early"].error is None
@@ -203,12 +216,14 @@ def test_builtins_keep_their_names_against_tryfirst_and_trylast_plugins(tmp_path
 def test_order_among_plugins_follows_pluggy():
     """tryfirst, then plain ones in the order given, then trylast; the first registration of a name wins."""
     calls: list[str] = []
-    registry = load_plugins(extra=[
-        ("plain-1", Claims("plain-1", calls)),
-        ("last", Claims("last", calls, trylast=True)),
-        ("plain-2", Claims("plain-2", calls)),
-        ("first", Claims("first", calls, tryfirst=True)),
-    ])
+    registry = load_plugins(
+        extra=[
+            ("plain-1", Claims("plain-1", calls)),
+            ("last", Claims("last", calls, trylast=True)),
+            ("plain-2", Claims("plain-2", calls)),
+            ("first", Claims("first", calls, tryfirst=True)),
+        ]
+    )
     assert calls == ["first", "plain-1", "plain-2", "last"]
     assert list(registry.metrics)[-4:] == ["first", "plain-1", "plain-2", "last"]  # after every built-in
 
@@ -276,12 +291,21 @@ class Good:
 
 
 def test_failures_are_isolated_and_name_the_plugin():
-    registry = load_plugins(extra=[("setup-fails", FailingWrapper("setup")), ("teardown-fails", FailingWrapper("teardown")),
-                                   ("raises", Raises()), ("good", Good())])
+    registry = load_plugins(
+        extra=[
+            ("setup-fails", FailingWrapper("setup")),
+            ("teardown-fails", FailingWrapper("teardown")),
+            ("raises", Raises()),
+            ("good", Good()),
+        ]
+    )
     by_name = {p.name: p for p in registry.plugins}
-    assert "plugin 'setup-fails': register_aggregators failed: RuntimeError: wrapper broke in setup" in registry.warnings
+    assert (
+        "plugin 'setup-fails': register_aggregators failed: RuntimeError: wrapper broke in setup" in registry.warnings
+    )
     assert "plugin 'teardown-fails': register_aggregators failed: RuntimeError: wrapper broke in teardown" in (
-        registry.warnings)
+        registry.warnings
+    )
     assert "plugin 'raises': register_aggregators failed: RuntimeError: boom" in registry.warnings
     assert by_name["raises"].error == "register_aggregators failed: RuntimeError: boom"
     # the call went on past each failure: built-ins, what the raising plugin registered first, the next plugin
@@ -341,10 +365,17 @@ HEAVY = ("torch", "timm", "torchvision", "sklearn", "matplotlib")
 @pytest.fixture(scope="module")
 def imported_by_loading() -> set[str]:
     """The heavy modules a fresh interpreter has imported after loading the registry."""
-    code = ("import sys; from zoo_distill.plugin.manager import get_registry; get_registry(); "
-            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "ZOO_DISTILL_LOAD_PLUGINS": ""})
+    code = (
+        "import sys; from zoo_distill.plugin.manager import get_registry; get_registry(); "
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "ZOO_DISTILL_LOAD_PLUGINS": ""},
+    )
     return set(filter(None, out.stdout.strip().split(",")))
 
 

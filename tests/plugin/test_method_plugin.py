@@ -45,9 +45,19 @@ def test_the_documented_example_is_short_and_registers_a_method(smooth_registry)
 
 
 def test_a_plugin_method_trains_through_run_and_records_its_options(smooth_registry, target_dir, tmp_path):
-    outcome = zoo_distill.run(target_dir, method="smooth", smoothing=0.2, out=tmp_path / "run", epochs=1,
-                              steps_per_epoch=1, batch_size=4, student="test_resnet", student_init="scratch",
-                              input_size=32, workers=0)
+    outcome = zoo_distill.run(
+        target_dir,
+        method="smooth",
+        smoothing=0.2,
+        out=tmp_path / "run",
+        epochs=1,
+        steps_per_epoch=1,
+        batch_size=4,
+        student="test_resnet",
+        student_init="scratch",
+        input_size=32,
+        workers=0,
+    )
     assert outcome.metrics["method"] == "smooth" and len(outcome.metrics["history"]) == 1
     assert outcome.metrics["history"][0]["loss_ce"] > 0 and "test_accuracy" in outcome.metrics
     spec = json.loads((tmp_path / "run" / "run.json").read_text())["spec"]

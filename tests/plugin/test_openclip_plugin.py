@@ -24,16 +24,21 @@ from ..hub.conftest import hub_server  # noqa: E402, F401 (the fixture)
 from .test_transformers_plugin import files_of, save_vit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2] / "plugins"
-TINY = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+TINY = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
 
 
 @pytest.fixture
 def registry(monkeypatch):
     """Built-ins plus both source plugins, as the process-wide registry."""
     extra = []
-    for folder, module in (("zoo-distill-openclip", "zd_openclip.plugin"),
-                           ("zoo-distill-transformers", "zd_transformers.plugin")):
+    for folder, module in (
+        ("zoo-distill-openclip", "zd_openclip.plugin"),
+        ("zoo-distill-transformers", "zd_transformers.plugin"),
+    ):
         monkeypatch.syspath_prepend(str(ROOT / folder))
         extra.append((module.split(".")[0], importlib.import_module(module)))
     registry = plugins.load_plugins(extra=extra)
@@ -48,8 +53,14 @@ def save_clip(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     folder.mkdir(parents=True)
     save_file(open_clip.CLIP(**TINY).state_dict(), folder / "open_clip_model.safetensors")
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY, "preprocess_cfg": {
-        "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "interpolation": "bilinear"}}))
+    (folder / "open_clip_config.json").write_text(
+        json.dumps(
+            {
+                "model_cfg": TINY,
+                "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "interpolation": "bilinear"},
+            }
+        )
+    )
     return folder
 
 
@@ -57,9 +68,13 @@ def test_the_zero_shot_head_is_over_the_targets_classes_and_keys_the_cache(regis
     import torch
 
     save_clip(tmp_path / "clip")
-    zoo = write_zoo(tmp_path / "zoo.yaml", [{"name": "clip", "provider": "open_clip", "path": "clip"},
-                                            {"name": "clip-plain", "provider": "open_clip", "path": "clip",
-                                             "zero_shot": False}])
+    zoo = write_zoo(
+        tmp_path / "zoo.yaml",
+        [
+            {"name": "clip", "provider": "open_clip", "path": "clip"},
+            {"name": "clip-plain", "provider": "open_clip", "path": "clip", "zero_shot": False},
+        ],
+    )
     data = api.load_target(target_dir)
     entries = {e.name: e for e in api._with_classes(api.load_zoo(zoo), data, registry)}
     assert [c["prompt"] for c in entries["clip"].options["target_classes"]] == ["class 0", "class 1", "class 2"]
@@ -72,8 +87,11 @@ def test_the_zero_shot_head_is_over_the_targets_classes_and_keys_the_cache(regis
     before = provider.identify(entries["clip"]).digest
     (target_dir / "classes.yaml").write_text("class_0: a red square\nclass_2: a blue square\n")
     renamed = {e.name: e for e in api._with_classes(api.load_zoo(zoo), api.load_target(target_dir), registry)}
-    assert [c["prompt"] for c in renamed["clip"].options["target_classes"]] == ["a red square", "class 1",
-                                                                                "a blue square"]
+    assert [c["prompt"] for c in renamed["clip"].options["target_classes"]] == [
+        "a red square",
+        "class 1",
+        "a blue square",
+    ]
     assert provider.identify(renamed["clip"]).digest != before  # other class texts: other cached logits
     assert provider.identify(renamed["clip-plain"]).digest == provider.identify(entries["clip-plain"]).digest
     # LEEP and NCE use the zero-shot logits: a pseudo-label per target class
@@ -81,8 +99,15 @@ def test_the_zero_shot_head_is_over_the_targets_classes_and_keys_the_cache(regis
     assert all(s.scores["leep"] is not None for s in ranking.ranked if s.name == "clip")
 
 
-@pytest.mark.parametrize("text, why", [("''", "is empty"), ('"a\\u0000b"', "holds control"), ("[1, 2]", "must be text"),
-                                       ("'" + "x" * 400 + "'", "is longer than")])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("''", "is empty"),
+        ('"a\\u0000b"', "holds control"),
+        ("[1, 2]", "must be text"),
+        ("'" + "x" * 400 + "'", "is longer than"),
+    ],
+)
 def test_a_class_text_that_is_not_valid_text_is_a_one_line_error(registry, tmp_path, target_dir, text, why):
     save_clip(tmp_path / "clip")
     zoo = write_zoo(tmp_path / "zoo.yaml", [{"name": "clip", "provider": "open_clip", "path": "clip"}])
@@ -111,18 +136,39 @@ def test_pickle_only_clip_is_refused(registry, tmp_path):
 
 
 def test_a_zoo_of_timm_transformers_and_open_clip_ranks_and_distills_reusing_every_cache(
-        registry, hub_server, tmp_path, target_dir):  # noqa: F811
+    registry,
+    hub_server,  # noqa: F811
+    tmp_path,
+    target_dir,
+):
     hub_server.add_revision("org/tiny-clip", "v1", files_of(save_clip(tmp_path / "hub-clip", seed=3)))
     save_vit(tmp_path / "vit")
     save_tiny_model(tmp_path / "weights" / "a.safetensors", num_classes=4, seed=0)
-    zoo = write_zoo(tmp_path / "zoo.yaml", [
-        local_entry("timm-a", "weights/a.safetensors", 4),
-        {"name": "vit", "provider": "transformers", "path": "vit"},
-        {"name": "clip", "provider": "open_clip", "repo": "org/tiny-clip",
-         "revision": hub_server.commit_of("org/tiny-clip", "v1")},
-    ])
-    settings = dict(aggregator="weighted", student="test_resnet", student_init="scratch", input_size=32, epochs=1,
-                    steps_per_epoch=2, batch_size=6, mu=1, views=1, metric="knn")
+    zoo = write_zoo(
+        tmp_path / "zoo.yaml",
+        [
+            local_entry("timm-a", "weights/a.safetensors", 4),
+            {"name": "vit", "provider": "transformers", "path": "vit"},
+            {
+                "name": "clip",
+                "provider": "open_clip",
+                "repo": "org/tiny-clip",
+                "revision": hub_server.commit_of("org/tiny-clip", "v1"),
+            },
+        ],
+    )
+    settings = dict(
+        aggregator="weighted",
+        student="test_resnet",
+        student_init="scratch",
+        input_size=32,
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=6,
+        mu=1,
+        views=1,
+        metric="knn",
+    )
     first = api.run(target_dir, zoo, out=tmp_path / "run1", **settings)
     assert set(first.metrics["alpha"]) == {"timm-a", "vit", "clip"}
     fetched = len(hub_server.seen("GET", "org/tiny-clip"))

@@ -42,11 +42,19 @@ TRANSRATE = ROOT / "plugins" / "zoo-distill-transrate"
 HUB_TEACHERS = ROOT / "plugins" / "zoo-distill-hub-teachers"
 # source providers (their end-to-end tests, in process, are test_transformers_plugin.py / test_openclip_plugin.py)
 PROVIDER_PLUGINS = (ROOT / "plugins" / "zoo-distill-transformers", ROOT / "plugins" / "zoo-distill-openclip")
-DISTRIBUTIONS = ("zoo-distill-transrate", "zoo-distill-hub-teachers", "zoo-distill-transformers",
-                 "zoo-distill-openclip")
+DISTRIBUTIONS = (
+    "zoo-distill-transrate",
+    "zoo-distill-hub-teachers",
+    "zoo-distill-transformers",
+    "zoo-distill-openclip",
+)
 HEAVY = ("torch", "timm", "transformers", "open_clip", "onnxruntime")
-HUB_NAMES = {"hub-resnet18-a1-in1k", "hub-mobilenetv3-small-in1k", "hub-convnext-atto-in1k",
-             "hub-vit-tiny-augreg-in21k"}
+HUB_NAMES = {
+    "hub-resnet18-a1-in1k",
+    "hub-mobilenetv3-small-in1k",
+    "hub-convnext-atto-in1k",
+    "hub-vit-tiny-augreg-in21k",
+}
 TIMEOUT = 300
 
 
@@ -71,8 +79,7 @@ class Run:
 
     def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
         self.cmd = cmd
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                                     env=env)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
         self._out: tuple[str, str] | None = None
 
     def wait(self) -> tuple[int, str, str]:
@@ -98,8 +105,11 @@ def env(tmp_path_factory) -> dict[str, str]:
     (The autouse ``_isolated`` fixture is function-scoped and not active yet when module fixtures run.)
     """
     home = tmp_path_factory.mktemp("plugin-packages-home")
-    out = {k: v for k, v in os.environ.items()
-           if k not in ("ZOO_DISTILL_ZOO", "ZOO_DISTILL_LOAD_PLUGINS", "ZOO_DISTILL_DISABLE_PLUGINS")}
+    out = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ZOO_DISTILL_ZOO", "ZOO_DISTILL_LOAD_PLUGINS", "ZOO_DISTILL_DISABLE_PLUGINS")
+    }
     out.update(ZOO_DISTILL_CACHE=str(home / "zd-cache"), HF_HUB_OFFLINE="1", ZOO_DISTILL_NO_PROGRESS="1")
     return out
 
@@ -111,8 +121,10 @@ def task(tmp_path_factory) -> dict[str, Path]:
     write_split(root / "target" / "train", 3, 6, seed=1)
     save_tiny_model(root / "weights" / "a.safetensors", num_classes=4, seed=0)
     save_tiny_model(root / "weights" / "b.safetensors", num_classes=0, seed=1)
-    zoo = write_zoo(root / "zoo.yaml", [local_entry("teacher-a", "weights/a.safetensors", 4),
-                                        local_entry("teacher-b", "weights/b.safetensors", 0)])
+    zoo = write_zoo(
+        root / "zoo.yaml",
+        [local_entry("teacher-a", "weights/a.safetensors", 4), local_entry("teacher-b", "weights/b.safetensors", 0)],
+    )
     return {"target": root / "target", "zoo": zoo}
 
 
@@ -120,8 +132,16 @@ def task(tmp_path_factory) -> dict[str, Path]:
 def runs(env, task):
     """Install both packages, start every check's command, yield them; always uninstall afterwards."""
     no_isolation = all(importlib.util.find_spec(m) is not None for m in ("hatchling", "editables"))
-    args = ["install", "--no-deps", *(["--no-build-isolation"] if no_isolation else []),
-            "-e", str(TRANSRATE), "-e", str(HUB_TEACHERS), *[a for p in PROVIDER_PLUGINS for a in ("-e", str(p))]]
+    args = [
+        "install",
+        "--no-deps",
+        *(["--no-build-isolation"] if no_isolation else []),
+        "-e",
+        str(TRANSRATE),
+        "-e",
+        str(HUB_TEACHERS),
+        *[a for p in PROVIDER_PLUGINS for a in ("-e", str(p))],
+    ]
     started: dict[str, Run] = {}
     try:
         result = _pip(*args)
@@ -134,14 +154,31 @@ def runs(env, task):
         zd = _zoo_distill_cmd()
         commands = {
             "plugins": [*zd, "plugins", "--json"],
-            "rank": [*zd, "rank", "--target", str(task["target"]), "--zoo", str(task["zoo"]),
-                     "-m", "transrate", "-m", "knn", "--json"],
+            "rank": [
+                *zd,
+                "rank",
+                "--target",
+                str(task["target"]),
+                "--zoo",
+                str(task["zoo"]),
+                "-m",
+                "transrate",
+                "-m",
+                "knn",
+                "--json",
+            ],
             "zoo-ls": [*zd, "zoo", "ls", "--zoo", str(task["zoo"]), "--json"],
-            "light": [sys.executable, "-c", "import json, sys; from zoo_distill.plugin.manager import get_registry; "
-                      "r = get_registry(); print(json.dumps({'providers': sorted(r.providers), "
-                      f"'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))"],
-            **{f"tests:{p.name}": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(p / "tests")]
-               for p in (TRANSRATE, HUB_TEACHERS)},
+            "light": [
+                sys.executable,
+                "-c",
+                "import json, sys; from zoo_distill.plugin.manager import get_registry; "
+                "r = get_registry(); print(json.dumps({'providers': sorted(r.providers), "
+                f"'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))",
+            ],
+            **{
+                f"tests:{p.name}": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(p / "tests")]
+                for p in (TRANSRATE, HUB_TEACHERS)
+            },
         }
         for name, cmd in commands.items():
             started[name] = Run(cmd, env)
@@ -216,5 +253,6 @@ def test_uninstalling_removes_them(runs):
     assert not installed & set(DISTRIBUTIONS)
     result = CliRunner().invoke(app, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
-    assert not {"transrate", "hub_teachers", "transformers", "open_clip"} & {row["name"] for row in
-                                                                            json.loads(result.stdout)}
+    assert not {"transrate", "hub_teachers", "transformers", "open_clip"} & {
+        row["name"] for row in json.loads(result.stdout)
+    }

@@ -8,8 +8,17 @@ from zoo_distill.plugin import hookspecs, types
 
 def test_plugin_package_exports_the_marker_and_every_contract():
     assert plugin.hookimpl is hookspecs.hookimpl
-    for name in ("Metric", "Aggregator", "SourceProvider", "ZooEntry", "Teacher", "TeacherIdentity", "EntryFieldError",
-                 "FEATURES", "LOGITS"):
+    for name in (
+        "Metric",
+        "Aggregator",
+        "SourceProvider",
+        "ZooEntry",
+        "Teacher",
+        "TeacherIdentity",
+        "EntryFieldError",
+        "FEATURES",
+        "LOGITS",
+    ):
         assert getattr(plugin, name) is getattr(types, name), name
     assert set(plugin.__all__) <= set(dir(plugin))
 

@@ -34,8 +34,14 @@ class ProjectionTeacher:
     def __init__(self, name: str, seed: int, classes: int) -> None:
         g = torch.Generator().manual_seed(seed)
         self.name = name
-        self.data_config = {"input_size": (3, 16, 16), "interpolation": "bilinear", "mean": (0.5, 0.5, 0.5),
-                            "std": (0.5, 0.5, 0.5), "crop_pct": 1.0, "crop_mode": "center"}
+        self.data_config = {
+            "input_size": (3, 16, 16),
+            "interpolation": "bilinear",
+            "mean": (0.5, 0.5, 0.5),
+            "std": (0.5, 0.5, 0.5),
+            "crop_pct": 1.0,
+            "crop_mode": "center",
+        }
         self.feature_dim = 8
         self.num_source_classes = classes
         self._proj = torch.randn(3 * 16 * 16, 8, generator=g) / math.sqrt(3 * 16 * 16)
@@ -82,10 +88,16 @@ class ProjectionPlugin:
 def task(tmp_path, target_dir):
     registry = load_plugins(extra=[("projection", ProjectionPlugin())])
     assert registry.warnings == []
-    zoo = load_zoo(write_zoo(tmp_path / "zoo.yaml", [
-        {"name": "proj-head", "provider": "projection", "seed": 0, "classes": 5},
-        {"name": "proj-nohead", "provider": "projection", "seed": 1},
-    ]), registry)
+    zoo = load_zoo(
+        write_zoo(
+            tmp_path / "zoo.yaml",
+            [
+                {"name": "proj-head", "provider": "projection", "seed": 0, "classes": 5},
+                {"name": "proj-nohead", "provider": "projection", "seed": 1},
+            ],
+        ),
+        registry,
+    )
     USED.clear()
     LOADED.clear()
     return registry, zoo, load_target(target_dir)
@@ -113,8 +125,14 @@ def test_rank_scores_protocol_teachers(task, tmp_path):
 
 def test_each_aggregator_is_weighted_by_the_metric_it_is_fed(task, tmp_path):
     registry, zoo, data = task
-    result = rank_sources(data, list(zoo), ["leep", "knn"], registry, FeatureCache(tmp_path / "cache"),
-                          aggregator_metrics={"weighted": "knn", "uniform": "not-computed"})
+    result = rank_sources(
+        data,
+        list(zoo),
+        ["leep", "knn"],
+        registry,
+        FeatureCache(tmp_path / "cache"),
+        aggregator_metrics={"weighted": "knn", "uniform": "not-computed"},
+    )
     assert result.weights_from == {"weighted": "knn"}  # a metric that was not computed falls back to leep
     assert set(result.weights["weighted"]) == {"proj-head", "proj-nohead"}  # knn needs features only
     assert set(result.weights["uniform"]) == set(result.weights["nearest"]) == {"proj-head"}  # leep: a head
@@ -122,10 +140,16 @@ def test_each_aggregator_is_weighted_by_the_metric_it_is_fed(task, tmp_path):
 
 def test_distillation_runs_with_protocol_teachers(task, tmp_path):
     registry, zoo, data = task
-    spec = RunSpec(method="distill", aggregator="uniform", metric="logme", student="test_resnet",
-                   student_init="scratch", input_size=32,
-                   train=TrainConfig(epochs=1, batch_size=8, mu=1, seed=0),
-                   method_options={"views": 2})
+    spec = RunSpec(
+        method="distill",
+        aggregator="uniform",
+        metric="logme",
+        student="test_resnet",
+        student_init="scratch",
+        input_size=32,
+        train=TrainConfig(epochs=1, batch_size=8, mu=1, seed=0),
+        method_options={"views": 2},
+    )
     outcome = run(spec, data, zoo, registry, FeatureCache(tmp_path / "cache"), tmp_path / "run")
     assert outcome.metrics["alpha"] == pytest.approx({"proj-head": 0.5, "proj-nohead": 0.5})
     assert {"loss_feat_proj-head", "loss_feat_proj-nohead"} <= set(outcome.metrics["history"][-1])

@@ -39,12 +39,20 @@ def save_vit(folder: Path, num_labels: int = 5, backbone: bool = False, seed: in
     import torch
 
     torch.manual_seed(seed)
-    config = transformers.ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                                    image_size=32, patch_size=8, num_labels=num_labels)
+    config = transformers.ViTConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        image_size=32,
+        patch_size=8,
+        num_labels=num_labels,
+    )
     model = transformers.ViTModel(config) if backbone else transformers.ViTForImageClassification(config)
     model.save_pretrained(folder)
-    transformers.ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.4, 0.5, 0.6],
-                                   image_std=[0.2, 0.25, 0.3]).save_pretrained(folder)
+    transformers.ViTImageProcessor(
+        size={"height": 32, "width": 32}, image_mean=[0.4, 0.5, 0.6], image_std=[0.2, 0.25, 0.3]
+    ).save_pretrained(folder)
     return folder
 
 
@@ -52,8 +60,7 @@ def save_convnext(folder: Path) -> Path:
     import torch
 
     torch.manual_seed(1)
-    config = transformers.ConvNextConfig(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_labels=3,
-                                         image_size=32)
+    config = transformers.ConvNextConfig(hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_labels=3, image_size=32)
     transformers.ConvNextForImageClassification(config).save_pretrained(folder)
     transformers.ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875).save_pretrained(folder)
     return folder
@@ -70,15 +77,32 @@ def test_preprocessing_maps_onto_timm_data_configs(registry, tmp_path):
 
     entry = ZooEntry("x", "transformers", {"path": "."})
     vit = json.loads((save_vit(tmp_path / "vit") / "preprocessor_config.json").read_text())
-    assert data_config_of(vit, entry) == {"input_size": [3, 32, 32], "crop_pct": 1.0, "crop_mode": "squash",
-                                          "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3],
-                                          "interpolation": "bilinear"}
+    assert data_config_of(vit, entry) == {
+        "input_size": [3, 32, 32],
+        "crop_pct": 1.0,
+        "crop_mode": "squash",
+        "mean": [0.4, 0.5, 0.6],
+        "std": [0.2, 0.25, 0.3],
+        "interpolation": "bilinear",
+    }
     cnx = json.loads((save_convnext(tmp_path / "cnx") / "preprocessor_config.json").read_text())
     assert data_config_of(cnx, entry)["crop_mode"] == "center" and data_config_of(cnx, entry)["crop_pct"] == 0.875
-    clip_like = {"size": {"shortest_edge": 256}, "crop_size": {"height": 224, "width": 224}, "do_center_crop": True,
-                 "resample": 3, "image_mean": [0.5] * 3, "image_std": [0.5] * 3}
-    assert data_config_of(clip_like, entry) == {"input_size": [3, 224, 224], "crop_pct": 0.875, "crop_mode": "center",
-                                                "mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "bicubic"}
+    clip_like = {
+        "size": {"shortest_edge": 256},
+        "crop_size": {"height": 224, "width": 224},
+        "do_center_crop": True,
+        "resample": 3,
+        "image_mean": [0.5] * 3,
+        "image_std": [0.5] * 3,
+    }
+    assert data_config_of(clip_like, entry) == {
+        "input_size": [3, 224, 224],
+        "crop_pct": 0.875,
+        "crop_mode": "center",
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "interpolation": "bicubic",
+    }
     with pytest.raises(ProviderUnavailable, match="rescale_factor"):
         data_config_of({**clip_like, "rescale_factor": 1.0}, entry)
     with pytest.raises(ProviderUnavailable, match="size must be"):
@@ -89,9 +113,13 @@ def test_teachers_features_are_the_heads_input_and_match_transformers(registry, 
     import torch
 
     folder = save_vit(tmp_path / "vit")
-    zoo = write_zoo(tmp_path / "zoo.yaml", [{"name": "vit", "provider": "transformers", "path": "vit"},
-                                            {"name": "vit-backbone", "provider": "transformers", "path": "vit",
-                                             "kind": "backbone"}])
+    zoo = write_zoo(
+        tmp_path / "zoo.yaml",
+        [
+            {"name": "vit", "provider": "transformers", "path": "vit"},
+            {"name": "vit-backbone", "provider": "transformers", "path": "vit", "kind": "backbone"},
+        ],
+    )
     entries = {e.name: e for e in api.load_zoo(zoo)}
     teacher = registry.provider("transformers").load(entries["vit"])
     x = torch.rand(3, 3, 32, 32)
@@ -109,22 +137,42 @@ def test_teachers_features_are_the_heads_input_and_match_transformers(registry, 
     assert identity.digest == teacher.digest and identity.data_config == teacher.data_config
 
 
-def test_a_mixed_zoo_ranks_and_distills_in_one_run_reusing_each_cache(registry, hub_server, tmp_path,  # noqa: F811
-                                                                      target_dir):
+def test_a_mixed_zoo_ranks_and_distills_in_one_run_reusing_each_cache(
+    registry,
+    hub_server,  # noqa: F811
+    tmp_path,
+    target_dir,
+):
     hub_server.add_revision("org/tiny-vit", "v1", files_of(save_vit(tmp_path / "hub-vit", seed=2)))
     save_convnext(tmp_path / "cnx")
     save_tiny_model(tmp_path / "weights" / "a.safetensors", num_classes=4, seed=0)
-    zoo = write_zoo(tmp_path / "zoo.yaml", [
-        local_entry("timm-a", "weights/a.safetensors", 4),
-        {"name": "hub-vit", "provider": "transformers", "repo": "org/tiny-vit",
-         "revision": hub_server.commit_of("org/tiny-vit", "v1")},
-        {"name": "local-convnext", "provider": "transformers", "path": "cnx"},
-    ])
+    zoo = write_zoo(
+        tmp_path / "zoo.yaml",
+        [
+            local_entry("timm-a", "weights/a.safetensors", 4),
+            {
+                "name": "hub-vit",
+                "provider": "transformers",
+                "repo": "org/tiny-vit",
+                "revision": hub_server.commit_of("org/tiny-vit", "v1"),
+            },
+            {"name": "local-convnext", "provider": "transformers", "path": "cnx"},
+        ],
+    )
     ranking = api.rank(target_dir, zoo, metrics=["knn", "leep"])
     assert sorted(s.name for s in ranking.ranked) == ["hub-vit", "local-convnext", "timm-a"]
     assert all(s.scores["leep"] is not None for s in ranking.ranked)
-    settings = dict(aggregator="weighted", student="test_resnet", student_init="scratch", input_size=32, epochs=1,
-                    steps_per_epoch=2, batch_size=6, mu=1, views=1)
+    settings = dict(
+        aggregator="weighted",
+        student="test_resnet",
+        student_init="scratch",
+        input_size=32,
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=6,
+        mu=1,
+        views=1,
+    )
     first = api.run(target_dir, zoo, out=tmp_path / "run1", **settings)
     assert set(first.metrics["alpha"]) == {"hub-vit", "local-convnext", "timm-a"}
     downloads = len(hub_server.seen("GET", "org/tiny-vit"))
@@ -137,24 +185,39 @@ def test_a_mixed_zoo_ranks_and_distills_in_one_run_reusing_each_cache(registry, 
 
 def test_bad_repos_are_one_line_errors_naming_repo_and_file(registry, hub_server, tmp_path):  # noqa: F811
     vit = files_of(save_vit(tmp_path / "vit"))
-    hub_server.add_revision("org/pickle-only", "main", {**{k: v for k, v in vit.items() if k != "model.safetensors"},
-                                                        "pytorch_model.bin": b"\x80\x04pickle"})
-    hub_server.add_revision("org/no-processor", "main", {k: v for k, v in vit.items()
-                                                         if k != "preprocessor_config.json"})
+    hub_server.add_revision(
+        "org/pickle-only",
+        "main",
+        {**{k: v for k, v in vit.items() if k != "model.safetensors"}, "pytorch_model.bin": b"\x80\x04pickle"},
+    )
+    hub_server.add_revision(
+        "org/no-processor", "main", {k: v for k, v in vit.items() if k != "preprocessor_config.json"}
+    )
     detector = json.loads(vit["config.json"])
     detector["architectures"] = ["DetrForObjectDetection"]
     hub_server.add_revision("org/detector", "main", {**vit, "config.json": json.dumps(detector).encode()})
-    zoo = write_zoo(tmp_path / "zoo.yaml", [{"name": n.split("/")[1], "provider": "transformers", "repo": n}
-                                            for n in ("org/pickle-only", "org/no-processor", "org/detector")])
+    zoo = write_zoo(
+        tmp_path / "zoo.yaml",
+        [
+            {"name": n.split("/")[1], "provider": "transformers", "repo": n}
+            for n in ("org/pickle-only", "org/no-processor", "org/detector")
+        ],
+    )
     entries = {e.name: e for e in api.load_zoo(zoo)}
     provider = registry.provider("transformers")
-    with pytest.raises(UnsafeWeightsError, match=r"org/pickle-only.*has no model.safetensors; pickle checkpoints "
-                                                 r"\(pytorch_model.bin\) are refused. Convert it"):
+    with pytest.raises(
+        UnsafeWeightsError,
+        match=r"org/pickle-only.*has no model.safetensors; pickle checkpoints "
+        r"\(pytorch_model.bin\) are refused. Convert it",
+    ):
         provider.load(entries["pickle-only"])
     with pytest.raises(ProviderUnavailable, match=r"org/no-processor.*has no preprocessor_config.json"):
         provider.load(entries["no-processor"])
-    with pytest.raises(ProviderUnavailable, match=r"org/detector.*is a DetrForObjectDetection, not an image "
-                                                  "classifier"):
+    with pytest.raises(
+        ProviderUnavailable,
+        match=r"org/detector.*is a DetrForObjectDetection, not an image "
+        "classifier",
+    ):
         provider.load(entries["detector"])
     for name in entries:
         with pytest.raises(ZooDistillError) as err:
@@ -163,8 +226,12 @@ def test_bad_repos_are_one_line_errors_naming_repo_and_file(registry, hub_server
 
 
 def test_entry_fields_are_validated_on_load(registry, tmp_path):
-    for bad, field in (({"repo": "a/b", "path": "x"}, "repo"), ({"repo": "no spaces/x y"}, "repo"),
-                       ({"path": "x", "revision": "v1"}, "revision"), ({"path": "x", "kind": "detector"}, "kind")):
+    for bad, field in (
+        ({"repo": "a/b", "path": "x"}, "repo"),
+        ({"repo": "no spaces/x y"}, "repo"),
+        ({"path": "x", "revision": "v1"}, "revision"),
+        ({"path": "x", "kind": "detector"}, "kind"),
+    ):
         zoo = write_zoo(tmp_path / "zoo.yaml", [{"name": "t", "provider": "transformers", **bad}])
         with pytest.raises(ZooDistillError, match=field):
             api.load_zoo(zoo)
@@ -173,7 +240,9 @@ def test_entry_fields_are_validated_on_load(registry, tmp_path):
 def test_the_plugin_module_imports_neither_transformers_nor_torch():
     import subprocess
 
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import zd_transformers.plugin; "
-            "print(','.join(m for m in ('torch', 'transformers') if m in sys.modules))")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import zd_transformers.plugin; "
+        "print(','.join(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(PLUGIN)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -65,8 +65,7 @@ def test_bad_inputs_raise():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=12),
-       st.floats(0.05, 20), st.integers(0, 12))
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=12), st.floats(0.05, 20), st.integers(0, 12))
 def test_weights_are_a_distribution(values, temperature, top_k):
     scores = {f"s{i}": v for i, v in enumerate(values)}
     for w in (nearest(scores), uniform(scores), weighted(scores, temperature=temperature, top_k=top_k)):
@@ -83,7 +82,8 @@ def test_registered_aggregator_rejects_unknown_options():
 
 
 def test_active_weights_drop_tiny_sources_and_renormalise():
-    assert active_weights({"a": 0.7, "b": 0.2995, "c": 0.0005}, 1e-3) == pytest.approx({"a": 0.7 / 0.9995,
-                                                                                        "b": 0.2995 / 0.9995})
+    assert active_weights({"a": 0.7, "b": 0.2995, "c": 0.0005}, 1e-3) == pytest.approx(
+        {"a": 0.7 / 0.9995, "b": 0.2995 / 0.9995}
+    )
     with pytest.raises(ValueError, match="every source weight is zero"):
         active_weights({"a": 0.0, "b": 0.0}, 1e-3)

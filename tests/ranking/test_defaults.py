@@ -6,8 +6,12 @@ from zoo_distill.runs.spec import RunSpec, spec_from_settings
 
 def test_nearest_takes_the_ranking_metric_and_the_others_the_weighting_metric():
     assert default_metric("nearest") == DEFAULT_PRIMARY_METRIC
-    assert default_metric("weighted") == default_metric("uniform") == default_metric("a-plugin's") \
+    assert (
+        default_metric("weighted")
+        == default_metric("uniform")
+        == default_metric("a-plugin's")
         == DEFAULT_WEIGHTING_METRIC
+    )
 
 
 def test_a_spec_resolves_its_metric_from_its_aggregator_unless_one_is_named():

@@ -65,8 +65,11 @@ def test_leep_is_used_only_when_every_source_has_a_head():
 
 
 def test_each_half_of_a_two_domain_task_goes_to_its_own_teacher():
-    features = {"digits": half_expert(LABELS, {0, 1}, seed=1), "greek": half_expert(LABELS, {2, 3}, seed=2),
-                "neither": half_expert(LABELS, set(), seed=3)}
+    features = {
+        "digits": half_expert(LABELS, {0, 1}, seed=1),
+        "greek": half_expert(LABELS, {2, 3}, seed=2),
+        "neither": half_expert(LABELS, set(), seed=3),
+    }
     scores = {s: class_average_precision(f, LABELS, 4) for s, f in features.items()}
     fallback = {"digits": 0.0, "greek": 0.0, "neither": 1.0}  # a whole-task alpha that missed both experts
     picked = class_weights(scores, nearest, fallback)
@@ -86,8 +89,15 @@ def test_a_class_some_source_cannot_be_scored_on_takes_the_whole_task_alpha():
         class_weights(scores, nearest, {"a": 0.0, "b": 0.0})
 
 
-@pytest.mark.parametrize("returned, says", [({"a": 2.0, "b": -1.0}, "'b' is -1.0"), ([1.0, 0.0], "not a mapping"),
-                                             ({"a": 1.0, "ghost": 0.0}, "'ghost'"), ({"a": 0.6, "b": 0.6}, "sum to")])
+@pytest.mark.parametrize(
+    "returned, says",
+    [
+        ({"a": 2.0, "b": -1.0}, "'b' is -1.0"),
+        ([1.0, 0.0], "not a mapping"),
+        ({"a": 1.0, "ghost": 0.0}, "'ghost'"),
+        ({"a": 0.6, "b": 0.6}, "sum to"),
+    ],
+)
 def test_what_the_aggregator_returns_per_class_is_checked_naming_the_class(returned, says):
     scores = {"a": np.array([0.9, 0.1]), "b": np.array([0.1, 0.9])}
     with pytest.raises(PluginOutputError, match=f"on class 0: .*{says}"):
@@ -95,8 +105,9 @@ def test_what_the_aggregator_returns_per_class_is_checked_naming_the_class(retur
 
 
 def test_effective_alpha_drops_sources_no_class_uses_and_reports_their_mean_weight():
-    alpha, kept = effective_alpha({"a": np.array([1.0, 0.0]), "b": np.array([0.0, 0.9995]),
-                                   "c": np.array([0.0, 0.0005])}, 1e-3)
+    alpha, kept = effective_alpha(
+        {"a": np.array([1.0, 0.0]), "b": np.array([0.0, 0.9995]), "c": np.array([0.0, 0.0005])}, 1e-3
+    )
     assert set(kept) == {"a", "b"} and np.allclose(kept["b"], [0.0, 1.0])
     assert alpha == pytest.approx({"a": 0.5, "b": 0.5})
     with pytest.raises(ValueError, match="nothing to distill from"):

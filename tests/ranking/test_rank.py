@@ -34,8 +34,7 @@ def ranked(tiny_zoo, target_dir, tmp_path, weights, score=0.5, metrics=("knn",))
     return rank_sources(load_target(target_dir), list(zoo), list(metrics), registry, FeatureCache(tmp_path / "c"))
 
 
-def test_a_bad_aggregator_is_reported_as_failed_naming_its_plugin_and_the_others_stand(tiny_zoo, target_dir,
-                                                                                         tmp_path):
+def test_a_bad_aggregator_is_reported_as_failed_naming_its_plugin_and_the_others_stand(tiny_zoo, target_dir, tmp_path):
     result = ranked(tiny_zoo, target_dir, tmp_path, {"teacher-a": float("nan"), "teacher-b": 1.0})
     assert "bad" not in result.weights
     assert "plugin 'mine'" in result.weight_errors["bad"] and "'teacher-a' is nan" in result.weight_errors["bad"]
@@ -52,8 +51,7 @@ def test_a_list_from_an_aggregator_does_not_break_the_table(tiny_zoo, target_dir
     rank_table(result)  # it used to raise on every table
 
 
-def test_a_metric_returning_text_fails_that_metric_for_each_source_naming_the_plugin(tiny_zoo, target_dir,
-                                                                                     tmp_path):
+def test_a_metric_returning_text_fails_that_metric_for_each_source_naming_the_plugin(tiny_zoo, target_dir, tmp_path):
     result = ranked(tiny_zoo, target_dir, tmp_path, {}, score="0.5", metrics=("knn", "bad-m"))
     for source in result.sources:
         assert source.scores["bad-m"] is None and source.scores["knn"] is not None

@@ -11,9 +11,11 @@ HEAVY = ("torch", "timm", "torchvision")
 
 
 def _rank(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    code = ("import sys\nfrom zoo_distill.cli import app\n"
-            f"try:\n    app({args!r}, standalone_mode=False)\nexcept SystemExit:\n    pass\n"
-            f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)")
+    code = (
+        "import sys\nfrom zoo_distill.cli import app\n"
+        f"try:\n    app({args!r}, standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
+    )
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -22,8 +24,13 @@ def test_a_cached_rank_loads_no_torch(tmp_path):
     save_tiny_model(tmp_path / "w" / "a.safetensors", seed=0)
     save_tiny_model(tmp_path / "w" / "b.safetensors", seed=1)
     zoo = write_zoo(tmp_path / "zoo.yaml", [local_entry("a", "w/a.safetensors"), local_entry("b", "w/b.safetensors")])
-    env = {"ZOO_DISTILL_CACHE": str(tmp_path / "cache"), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin",
-           "HF_HUB_OFFLINE": "1", "ZOO_DISTILL_NO_PROGRESS": "1"}
+    env = {
+        "ZOO_DISTILL_CACHE": str(tmp_path / "cache"),
+        "HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+        "HF_HUB_OFFLINE": "1",
+        "ZOO_DISTILL_NO_PROGRESS": "1",
+    }
     args = ["rank", "-t", str(tmp_path / "t"), "--zoo", str(zoo), "-m", "knn", "--json"]
     first = _rank(args, env)
     assert "HEAVY=torch" in first.stderr, first.stderr[-2000:]  # the first one computes the features

@@ -52,8 +52,9 @@ def test_bad_arguments_are_refused():
 
 
 def test_format_cost_is_one_readable_line():
-    line = format_cost(StudentCost(params=11_200_000, macs=560_000_000, latency_ms=3.14, input_size=(3, 224, 224),
-                                   threads=2))
+    line = format_cost(
+        StudentCost(params=11_200_000, macs=560_000_000, latency_ms=3.14, input_size=(3, 224, 224), threads=2)
+    )
     assert line == "11.2M params, 0.56 GMACs, 3.1 ms/img (CPU, 2 threads)"
     tiny = format_cost(StudentCost(params=1010, macs=1000, latency_ms=0.02, input_size=(1, 1, 100), threads=1))
     assert tiny == "1.0K params, 1000 MACs, 0.0 ms/img (CPU, 1 thread)"

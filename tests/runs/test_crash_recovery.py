@@ -29,8 +29,24 @@ from ..conftest import write_split, write_zoo
 pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / runs processes
 
 TEACHERS = ["digits-net", "textures-net"]
-RUN_BUDGET = ["--student", "resnet10t", "--student-init", "scratch", "--input-size", "32", "--epochs", "4",
-              "--steps-per-epoch", "6", "--batch-size", "8", "--mu", "1", "--method-opt", "views=2"]
+RUN_BUDGET = [
+    "--student",
+    "resnet10t",
+    "--student-init",
+    "scratch",
+    "--input-size",
+    "32",
+    "--epochs",
+    "4",
+    "--steps-per-epoch",
+    "6",
+    "--batch-size",
+    "8",
+    "--mu",
+    "1",
+    "--method-opt",
+    "views=2",
+]
 EXTRACTION_TEACHERS = 4
 EXTRACTION_IMAGES = 4 * 20
 
@@ -59,8 +75,13 @@ def _reap():
 def start(*args, log: Path, prefix=("-m", "zoo_distill"), env=None) -> subprocess.Popen:
     """Run the CLI in the background; stdout goes to ``log``, stderr to ``log`` + ``.err``."""
     with open(log, "w") as out, open(f"{log}.err", "w") as err:
-        proc = subprocess.Popen([sys.executable, *prefix, *map(str, args)], stdout=out, stderr=err,
-                                env={**subprocess_env(), **(env or {})}, cwd=log.parent)
+        proc = subprocess.Popen(
+            [sys.executable, *prefix, *map(str, args)],
+            stdout=out,
+            stderr=err,
+            env={**subprocess_env(), **(env or {})},
+            cwd=log.parent,
+        )
     _STARTED.append(proc)
     return proc
 
@@ -120,10 +141,23 @@ def read_cache_file(path: Path) -> dict:
 
 # --- 1. kill -9 during `run`, then --resume -----------------------------------------------------
 
+
 def test_kill_9_during_run_then_resume_equals_an_uninterrupted_run(digits_task, tmp_path):
     cache = tmp_path / "cache"
-    common = ["run", "-t", digits_task.target, "--zoo", digits_task.zoo, *[a for t in TEACHERS for a in ("-s", t)],
-              *RUN_BUDGET, "--seed", "7", "--cache-dir", cache, "--json"]
+    common = [
+        "run",
+        "-t",
+        digits_task.target,
+        "--zoo",
+        digits_task.zoo,
+        *[a for t in TEACHERS for a in ("-s", t)],
+        *RUN_BUDGET,
+        "--seed",
+        "7",
+        "--cache-dir",
+        cache,
+        "--json",
+    ]
     ref_dir, crash_dir = tmp_path / "uninterrupted", tmp_path / "crashed"
     # Both start at once on a cold shared cache (their concurrent cache writes must not clash either).
     reference = start(*common, "--out", ref_dir, log=tmp_path / "reference.log")
@@ -194,22 +228,53 @@ def extraction(digits_task, tmp_path_factory):
     write_split(root / "target" / "train", 4, EXTRACTION_IMAGES // 4, seed=5)
     weights = [digits_task.zoo.parent / "teachers" / f"{d}.safetensors" for d in ("digits", "textures")]
     names = [f"copy{i}" for i in range(EXTRACTION_TEACHERS)]
-    zoo = write_zoo(root / "zoo.yaml", [
-        {"name": name, "provider": "local", "weights": str(weights[i % 2]), "arch": "resnet10t",
-         "num_classes": 10, "pretrained_cfg": PRETRAINED_CFG} for i, name in enumerate(names)])
-    args = ["rank", "-t", root / "target", "--zoo", zoo, *[a for n in names for a in ("-s", n)],
-            "-m", "knn", "-m", "logme", "-m", "leep", "--batch-size", 1, "--json"]
+    zoo = write_zoo(
+        root / "zoo.yaml",
+        [
+            {
+                "name": name,
+                "provider": "local",
+                "weights": str(weights[i % 2]),
+                "arch": "resnet10t",
+                "num_classes": 10,
+                "pretrained_cfg": PRETRAINED_CFG,
+            }
+            for i, name in enumerate(names)
+        ],
+    )
+    args = [
+        "rank",
+        "-t",
+        root / "target",
+        "--zoo",
+        zoo,
+        *[a for n in names for a in ("-s", n)],
+        "-m",
+        "knn",
+        "-m",
+        "logme",
+        "-m",
+        "leep",
+        "--batch-size",
+        1,
+        "--json",
+    ]
     caches = {k: root / f"{k}-cache" for k in ("shared", "random", "stalled")}
-    logs = {k: root / f"{k}.log" for k in ("first", "second", "random", "stalled", "random-rerun",
-                                           "stalled-rerun")}
+    logs = {k: root / f"{k}.log" for k in ("first", "second", "random", "stalled", "random-rerun", "stalled-rerun")}
     out = {"names": names, "caches": caches, "after_kill": {}}
 
     marker = root / "stalled.marker"
     first = start(*args, "--cache-dir", caches["shared"], log=logs["first"])
     second = start(*args, "--cache-dir", caches["shared"], log=logs["second"])
     random = start(*args, "--cache-dir", caches["random"], log=logs["random"])
-    stalled = start(*args, "--cache-dir", caches["stalled"], log=logs["stalled"],
-                    prefix=["-c", STALLED_WRITER], env={"ZD_STALL_AT": str(STALL_AT), "ZD_STALLED": str(marker)})
+    stalled = start(
+        *args,
+        "--cache-dir",
+        caches["stalled"],
+        log=logs["stalled"],
+        prefix=["-c", STALLED_WRITER],
+        env={"ZD_STALL_AT": str(STALL_AT), "ZD_STALLED": str(marker)},
+    )
 
     def first_file_appeared() -> bool:
         return any(cache_files(caches["random"]))
@@ -224,8 +289,9 @@ def extraction(digits_task, tmp_path_factory):
         out["after_kill"][kind] = {"done": done, "tmp": tmp, "metas": [read_cache_file(p) for p in done]}
 
     out["first"], out["second"] = finish(first, logs["first"]), finish(second, logs["second"])
-    reruns = {kind: start(*args, "--cache-dir", caches[kind], log=logs[f"{kind}-rerun"])
-              for kind in ("random", "stalled")}
+    reruns = {
+        kind: start(*args, "--cache-dir", caches[kind], log=logs[f"{kind}-rerun"]) for kind in ("random", "stalled")
+    }
     for kind, proc in reruns.items():
         out[f"{kind}-rerun"] = finish(proc, logs[f"{kind}-rerun"])
     return out
@@ -243,11 +309,11 @@ def test_kill_9_during_extraction_leaves_no_partial_file_and_rerun_resumes(extra
     assert all(m["images"] == EXTRACTION_IMAGES for m in after["metas"])
     finished = {m["teacher"] for m in after["metas"]}
     if kind == "stalled":
-        assert finished == set(extraction["names"][:STALL_AT - 1]) and len(after["tmp"]) == 1
+        assert finished == set(extraction["names"][: STALL_AT - 1]) and len(after["tmp"]) == 1
         (partial,) = after["tmp"]  # the half-written file is left under a .tmp name no reader looks for
         assert partial.name.startswith(".") and not partial.name.endswith(".safetensors")
         rows = load_file(str(partial))["features"]  # space is reserved up front: rows past the stall are empty
-        assert rows.shape[0] == EXTRACTION_IMAGES and rows[0].any() and not rows[EXTRACTION_IMAGES // 2:].any()
+        assert rows.shape[0] == EXTRACTION_IMAGES and rows[0].any() and not rows[EXTRACTION_IMAGES // 2 :].any()
 
     rerun = extraction[f"{kind}-rerun"]
     assert all(s["status"] == "ok" for s in rerun["sources"])
@@ -276,6 +342,7 @@ def test_two_rank_processes_share_one_cache_without_corrupting_it(extraction):
 
 # --- 4. an output directory that cannot be written ---------------------------------------------
 
+
 @pytest.fixture
 def no_training(monkeypatch):
     """Fail loudly if the run got as far as building the teacher bank or training."""
@@ -292,8 +359,24 @@ def no_training(monkeypatch):
 def invoke_run(digits_task, out: Path, cache: Path):
     from zoo_distill.cli.app import app
 
-    res = CliRunner().invoke(app, [str(a) for a in ["run", "-t", digits_task.target, "--zoo", digits_task.zoo,
-                                                    *RUN_BUDGET, "--out", out, "--cache-dir", cache]])
+    res = CliRunner().invoke(
+        app,
+        [
+            str(a)
+            for a in [
+                "run",
+                "-t",
+                digits_task.target,
+                "--zoo",
+                digits_task.zoo,
+                *RUN_BUDGET,
+                "--out",
+                out,
+                "--cache-dir",
+                cache,
+            ]
+        ],
+    )
     return res
 
 
@@ -301,8 +384,9 @@ def test_full_disk_fails_before_training(digits_task, tmp_path, monkeypatch, no_
     from zoo_distill.runs import run as runs
 
     real = shutil.disk_usage
-    monkeypatch.setattr(runs.shutil, "disk_usage",
-                        lambda path: real(path)._replace(free=4096))  # the disk is (almost) full
+    monkeypatch.setattr(
+        runs.shutil, "disk_usage", lambda path: real(path)._replace(free=4096)
+    )  # the disk is (almost) full
     out = tmp_path / "full"
     res = invoke_run(digits_task, out, tmp_path / "cache")
     assert res.exit_code == 2, res.output

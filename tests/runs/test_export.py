@@ -41,8 +41,9 @@ def test_exact_roundtrip_through_zoo_distill_and_both_timm_paths(tmp_path, arch)
         ours, config = load_student(tmp_path / "run")
         local = timm.create_model("local-dir:" + str(tmp_path / "run"), pretrained=True).eval()
         # num_classes in the overlay too: otherwise timm drops the classifier as "not matching 1000 classes"
-        by_file = timm.create_model(arch, pretrained=True, num_classes=3,
-                                    pretrained_cfg_overlay=_overlay_cfg(model, weights)).eval()
+        by_file = timm.create_model(
+            arch, pretrained=True, num_classes=3, pretrained_cfg_overlay=_overlay_cfg(model, weights)
+        ).eval()
         for loaded in (ours, local, by_file):
             assert torch.equal(loaded(x), expected)
     assert not ours.training
@@ -110,8 +111,9 @@ def test_files_are_replaced_atomically_and_linked(tmp_path):
     second = _trained("test_convnext", seed=3)
     save_student(tmp_path, second, "test_convnext", 3, TINY_CFG, LABELS)
     assert len(list(tmp_path.iterdir())) == 3
-    assert torch.equal(load_file(str(tmp_path / "model.safetensors"))["head.fc.weight"],
-                       second.state_dict()["head.fc.weight"])
+    assert torch.equal(
+        load_file(str(tmp_path / "model.safetensors"))["head.fc.weight"], second.state_dict()["head.fc.weight"]
+    )
 
 
 def test_copy_when_hard_links_are_unsupported(tmp_path, monkeypatch):

@@ -24,8 +24,18 @@ def finished_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("onnx-run")
     write_split(root / "target" / "train", 3, 6, seed=1)
     write_split(root / "target" / "test", 3, 4, seed=2)
-    result = api.run(root / "target", None, method="finetune", student="test_resnet", student_init="scratch",
-                     input_size=32, epochs=2, steps_per_epoch=3, batch_size=6, out=root / "run")
+    result = api.run(
+        root / "target",
+        None,
+        method="finetune",
+        student="test_resnet",
+        student_init="scratch",
+        input_size=32,
+        epochs=2,
+        steps_per_epoch=3,
+        batch_size=6,
+        out=root / "run",
+    )
     return result.run_dir, root / "target"
 
 
@@ -82,8 +92,9 @@ def test_int8_copy_reports_accuracy_and_latency(finished_run, tmp_path):
 
 def test_cli_export_prints_the_figures_and_strict_json(finished_run, tmp_path):
     run_dir, _ = finished_run
-    result = CliRunner().invoke(app, ["export", str(run_dir), "--out", str(tmp_path / "x"), "--latency-runs", "2",
-                                      "--json"])
+    result = CliRunner().invoke(
+        app, ["export", str(run_dir), "--out", str(tmp_path / "x"), "--latency-runs", "2", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert report["onnx"]["top1_agreement"] >= 0.999
@@ -103,14 +114,24 @@ def test_errors_are_one_line_naming_what_is_wrong(finished_run, tmp_path, monkey
     lone.write_bytes(b"not a graph")
     with pytest.raises(ZooDistillError, match="no preprocessing.json beside it"):
         api.evaluate(lone, finished_run[1])
-    (tmp_path / PREPROCESSING_FILE).write_text(json.dumps({"label_names": ["a"], "input_size": [3, 32, 32],
-                                                           "mean": [0, 0, 0], "std": [1, 1, 1],
-                                                           "interpolation": "bilinear", "crop_pct": 1.0}))
+    (tmp_path / PREPROCESSING_FILE).write_text(
+        json.dumps(
+            {
+                "label_names": ["a"],
+                "input_size": [3, 32, 32],
+                "mean": [0, 0, 0],
+                "std": [1, 1, 1],
+                "interpolation": "bilinear",
+                "crop_pct": 1.0,
+            }
+        )
+    )
     with pytest.raises(ZooDistillError, match="lone.onnx cannot be loaded by onnxruntime"):
         api.evaluate(lone, finished_run[1])
 
     def unsupported(*args, **kwargs):
         raise RuntimeError("Unsupported operator aten::weird_op\nmore lines of exporter detail")
+
     monkeypatch.setattr(torch.onnx, "export", unsupported)
     with pytest.raises(ZooDistillError) as err:
         api.export(run_dir, out=tmp_path / "z")
@@ -127,6 +148,7 @@ def test_a_missing_extra_names_the_install_line(monkeypatch, finished_run):
         if name == "onnxruntime":
             raise ImportError(name)
         return real_import(name, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
     with pytest.raises(ZooDistillError, match=r"need onnxruntime: pip install 'zoo-distill\[export\]'"):
         api.export(finished_run[0])

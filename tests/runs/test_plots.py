@@ -18,18 +18,30 @@ def _assert_png(path):
 
 
 def test_curves_with_components_and_accuracy(tmp_path):
-    history = [{"epoch": e, "loss": 2.0 / e, "loss_kd": 1.5 / e, "loss_ce": 0.5 / e, "test_accuracy": 0.3 + 0.1 * e,
-                "seconds": 1.0} for e in range(1, 6)]
+    history = [
+        {
+            "epoch": e,
+            "loss": 2.0 / e,
+            "loss_kd": 1.5 / e,
+            "loss_ce": 0.5 / e,
+            "test_accuracy": 0.3 + 0.1 * e,
+            "seconds": 1.0,
+        }
+        for e in range(1, 6)
+    ]
     path = plot_curves(history, tmp_path / "curves.png", "distill[softmax] on toy")
     assert path == tmp_path / "curves.png"
     _assert_png(path)
 
 
-@pytest.mark.parametrize("history", [
-    [{"epoch": 1, "loss": 0.7}],
-    [{"epoch": 1, "loss": 0.7, "test_accuracy": 0.5}],
-    [{"epoch": 1, "loss": 0.7}, {"epoch": 2, "loss": 0.5, "test_accuracy": 0.6}],
-])
+@pytest.mark.parametrize(
+    "history",
+    [
+        [{"epoch": 1, "loss": 0.7}],
+        [{"epoch": 1, "loss": 0.7, "test_accuracy": 0.5}],
+        [{"epoch": 1, "loss": 0.7}, {"epoch": 2, "loss": 0.5, "test_accuracy": 0.6}],
+    ],
+)
 def test_single_epoch_and_missing_accuracy(tmp_path, history):
     _assert_png(plot_curves(history, tmp_path / "c.png", "one epoch"))
 
@@ -50,8 +62,12 @@ def test_bad_histories_are_refused(tmp_path):
 
 
 def test_bars(tmp_path):
-    path = plot_bars({"finetune": 0.61, "fixmatch": 0.66, "distill[softmax]": 0.72}, tmp_path / "bars.png",
-                     "methods on toy", "test accuracy")
+    path = plot_bars(
+        {"finetune": 0.61, "fixmatch": 0.66, "distill[softmax]": 0.72},
+        tmp_path / "bars.png",
+        "methods on toy",
+        "test accuracy",
+    )
     _assert_png(path)
     with pytest.raises(ZooDistillError, match="no values"):
         plot_bars({}, tmp_path / "none.png", "x", "y")

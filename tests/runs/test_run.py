@@ -24,14 +24,28 @@ SHORT = TrainConfig(epochs=3, batch_size=8, mu=1, steps_per_epoch=3, seed=3)
 
 
 def spec(method="distill", train=SHORT, **kw):
-    return RunSpec(method=method, student="resnet10t", student_init="scratch", input_size=32, train=train,
-                   method_options={"views": 2} if method == "distill" else {}, **kw)
+    return RunSpec(
+        method=method,
+        student="resnet10t",
+        student_init="scratch",
+        input_size=32,
+        train=train,
+        method_options={"views": 2} if method == "distill" else {},
+        **kw,
+    )
 
 
 def go(task, out, s=None, resume=False, data=None, cache_dir=None):
     registry = get_registry()
-    return run(s or spec(), data or load_target(task.target), load_zoo(task.zoo, registry), registry,
-               FeatureCache(cache_dir or out.parent / "cache"), out, resume=resume)
+    return run(
+        s or spec(),
+        data or load_target(task.target),
+        load_zoo(task.zoo, registry),
+        registry,
+        FeatureCache(cache_dir or out.parent / "cache"),
+        out,
+        resume=resume,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +56,15 @@ def finished(digits_task, tmp_path_factory):
 
 def test_run_directory_contents(finished):
     out = finished.run_dir
-    for name in ("student.safetensors", "model.safetensors", "config.json", "metrics.json", "run.json",
-                 "curves.png", "checkpoint.safetensors"):
+    for name in (
+        "student.safetensors",
+        "model.safetensors",
+        "config.json",
+        "metrics.json",
+        "run.json",
+        "curves.png",
+        "checkpoint.safetensors",
+    ):
         assert (out / name).is_file(), name
     m = json.loads((out / "metrics.json").read_text())
     assert set(m["per_class_accuracy"]) == {"0", "1", "2", "3"}
@@ -189,11 +210,18 @@ def test_resume_with_another_worker_count_is_bit_identical(finished, digits_task
     with pytest.raises(KeyboardInterrupt):
         go(digits_task, out, s=spec(train=replace(SHORT, workers=0)), cache_dir=finished.run_dir.parent / "cache")
     monkeypatch.setattr(trainer_module, "save_checkpoint", real_save)
-    resumed = go(digits_task, out, s=spec(train=replace(SHORT, workers=2)), resume=True,
-                 cache_dir=finished.run_dir.parent / "cache")
+    resumed = go(
+        digits_task,
+        out,
+        s=spec(train=replace(SHORT, workers=2)),
+        resume=True,
+        cache_dir=finished.run_dir.parent / "cache",
+    )
     assert resumed.metrics["resumed_from_epoch"] == 1 and resumed.metrics["throughput"]["workers"] == 2
-    strip = [[{k: v for k, v in row.items() if k != "seconds"} for row in m["history"]]
-             for m in (resumed.metrics, finished.metrics)]
+    strip = [
+        [{k: v for k, v in row.items() if k != "seconds"} for row in m["history"]]
+        for m in (resumed.metrics, finished.metrics)
+    ]
     assert strip[0] == strip[1]
     from safetensors.torch import load_file
 
@@ -215,8 +243,12 @@ def test_metrics_json_says_what_was_evaluated_when(digits_task, tmp_path):
 
 def test_a_student_input_size_far_from_the_images_is_warned_about(digits_task, tmp_path, caplog):
     """resnet10t's default input is 176 px; the digits are 32 px: one line that names --input-size."""
-    s = RunSpec(method="finetune", student="resnet10t", student_init="scratch",
-                train=replace(SHORT, epochs=1, steps_per_epoch=1))
+    s = RunSpec(
+        method="finetune",
+        student="resnet10t",
+        student_init="scratch",
+        train=replace(SHORT, epochs=1, steps_per_epoch=1),
+    )
     with caplog.at_level(logging.WARNING, logger="zoo_distill.runs.run"):
         outcome = go(digits_task, tmp_path / "big", s=s)
     warned = [r.getMessage() for r in caplog.records if "--input-size" in r.getMessage()]

@@ -12,8 +12,15 @@ from zoo_distill.training.methods.options import DistillOptions, FixMatchOptions
 
 
 def test_flat_settings_go_to_the_budget_the_spec_and_the_method_s_options():
-    spec = spec_from_settings("distill", epochs=3, aggregator="nearest", lam=2.5, views=4, temperature=0.5,
-                              method_options={"unlabeled_loss": "none"})
+    spec = spec_from_settings(
+        "distill",
+        epochs=3,
+        aggregator="nearest",
+        lam=2.5,
+        views=4,
+        temperature=0.5,
+        method_options={"unlabeled_loss": "none"},
+    )
     assert spec.train.epochs == 3 and spec.aggregator == "nearest"
     assert spec.aggregator_options == {"temperature": 0.5}
     assert spec.method_options == asdict(DistillOptions(lam=2.5, views=4, unlabeled_loss="none"))

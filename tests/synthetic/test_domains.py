@@ -20,8 +20,17 @@ from zoo_distill.synthetic import (
     write_unlabeled,
 )
 
-EXPECTED = {"digits": 10, "latin": 26, "greek": 24, "cyrillic": 20, "symbols": 12, "shapes": 8, "textures": 8,
-            "shapes_on_textures": 8, "sklearn_digits": 10}
+EXPECTED = {
+    "digits": 10,
+    "latin": 26,
+    "greek": 24,
+    "cyrillic": 20,
+    "symbols": 12,
+    "shapes": 8,
+    "textures": 8,
+    "shapes_on_textures": 8,
+    "sklearn_digits": 10,
+}
 EXACT = {"digits", "latin", "greek", "cyrillic", "sklearn_digits"}
 
 
@@ -147,6 +156,7 @@ def test_learnable_by_a_linear_model(name):
 
 # ----------------------------------------------------------------------------------- finite pools
 
+
 def test_sklearn_digits_caps_and_never_repeats():
     from sklearn.datasets import load_digits
 
@@ -185,8 +195,14 @@ def fake_pool_domain(monkeypatch):
     def render_item(rng, item):
         return np.full((32, 32, 3), item, np.uint8)
 
-    dom = Domain("fake_pool", ("a", "b"), lambda rng, k: render_item(rng, int(rng.choice(pools[k]))),
-                 "test", pool=lambda k: pools[k], render_item=render_item)
+    dom = Domain(
+        "fake_pool",
+        ("a", "b"),
+        lambda rng, k: render_item(rng, int(rng.choice(pools[k]))),
+        "test",
+        pool=lambda k: pools[k],
+        render_item=render_item,
+    )
     monkeypatch.setitem(DOMAINS, "fake_pool", dom)
     return dom
 
@@ -207,13 +223,19 @@ def test_finite_sampling_without_replacement_and_disjoint_subsets(fake_pool_doma
 
 # -------------------------------------------------------------------------------------- writers
 
+
 def test_write_image_folder_round_trips(tmp_path):
     images, labels, names = generate("greek", 2, seed=0, classes=["alpha", "omega", "phi"])
     paths = write_image_folder(tmp_path, "train", images, labels, names)
     assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["alpha", "omega", "phi"]
     assert [p.relative_to(tmp_path).as_posix() for p in paths] == [
-        "train/alpha/00000.png", "train/alpha/00001.png", "train/omega/00002.png", "train/omega/00003.png",
-        "train/phi/00004.png", "train/phi/00005.png"]
+        "train/alpha/00000.png",
+        "train/alpha/00001.png",
+        "train/omega/00002.png",
+        "train/omega/00003.png",
+        "train/phi/00004.png",
+        "train/phi/00005.png",
+    ]
     for path, img, y in zip(paths, images, labels):
         assert path.parent.name == names[y]
         with Image.open(path) as im:

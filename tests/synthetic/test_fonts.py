@@ -24,8 +24,14 @@ def test_font_files_come_only_from_matplotlib_data_path():
         assert path.resolve().parent == MPL_TTF, path
         assert path.name.startswith("DejaVu") and path.suffix == ".ttf"
     names = {p.name for p in files}
-    for family in ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "DejaVuSans-Bold.ttf",
-                   "DejaVuSerif-Italic.ttf", "DejaVuSansMono-BoldOblique.ttf"):
+    for family in (
+        "DejaVuSans.ttf",
+        "DejaVuSerif.ttf",
+        "DejaVuSansMono.ttf",
+        "DejaVuSans-Bold.ttf",
+        "DejaVuSerif-Italic.ttf",
+        "DejaVuSansMono-BoldOblique.ttf",
+    ):
         assert family in names
     # every DejaVu file matplotlib ships is considered
     assert names == {p.name for p in MPL_TTF.glob("DejaVu*.ttf")}
@@ -89,7 +95,7 @@ def test_fit_mask_never_clips(angle):
         rng = np.random.default_rng(seed)
         # rotation is drawn in [-angle, angle]; scale 0.6 -> a 19.2 px side, fully inside 32 px
         alpha = F.fit_mask(rng, square, rotation=angle, scale=(0.6, 0.6), aspect_jitter=0.0, shift=1.0)
-        assert alpha.sum() == pytest.approx(19.2 ** 2, rel=0.04)
+        assert alpha.sum() == pytest.approx(19.2**2, rel=0.04)
 
 
 def test_fit_mask_shift_zero_centres():

@@ -31,7 +31,11 @@ def test_flipped_weight_bytes_are_refused_naming_the_file(tmp_path):
 def test_a_refused_resume_names_the_parts_that_changed(tmp_path):
     modules, optimizer = _parts()
     path = tmp_path / "checkpoint.safetensors"
-    save_checkpoint(path, modules, optimizer, {"epoch": 0, "signature": "old",
-                                                 "parts": {"the test split": "a", "teacher t's weights": "b"}})
+    save_checkpoint(
+        path,
+        modules,
+        optimizer,
+        {"epoch": 0, "signature": "old", "parts": {"the test split": "a", "teacher t's weights": "b"}},
+    )
     with pytest.raises(ZooDistillError, match=r"different run \(changed since it was written: teacher t's weights\)"):
         load_checkpoint(path, *_parts(), signature="new", parts={"the test split": "a", "teacher t's weights": "c"})

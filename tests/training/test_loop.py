@@ -23,18 +23,22 @@ def finetune(target_dir) -> tuple[FineTune, int]:
     data = load_target(target_dir)
     torch.manual_seed(0)
     student = create_student("resnet10t", len(data.class_names), "scratch", 32)
-    return FineTune(student, ImagePool(data.train.paths), np.asarray(data.train.labels), torch.device("cpu")), \
-        len(data.train)
+    return FineTune(student, ImagePool(data.train.paths), np.asarray(data.train.labels), torch.device("cpu")), len(
+        data.train
+    )
 
 
-@pytest.mark.parametrize("epochs,every,expected", [
-    (30, None, [8, 16, 24, 30]),  # the default: about four evaluations, the last epoch always
-    (10, None, [3, 6, 9, 10]),
-    (3, None, [1, 2, 3]),
-    (5, 2, [2, 4, 5]),
-    (4, 1, [1, 2, 3, 4]),
-    (4, 100, [4]),
-])
+@pytest.mark.parametrize(
+    "epochs,every,expected",
+    [
+        (30, None, [8, 16, 24, 30]),  # the default: about four evaluations, the last epoch always
+        (10, None, [3, 6, 9, 10]),
+        (3, None, [1, 2, 3]),
+        (5, 2, [2, 4, 5]),
+        (4, 1, [1, 2, 3, 4]),
+        (4, 100, [4]),
+    ],
+)
 def test_evaluated_epochs(epochs, every, expected):
     config = TrainConfig(epochs=epochs, eval_every=every)
     assert [e + 1 for e in range(epochs) if config.evaluates(e)] == expected
@@ -72,8 +76,15 @@ LINE = re.compile(r"epoch (\d+)/3  loss \d[\d.e+-]*  (test_acc 0\.5000  )?\d+ im
 def test_plain_lines_per_epoch_when_progress_bars_are_off(target_dir, capsys):
     method, n = finetune(target_dir)
     with make_progress() as progress:  # off: the test environment sets ZOO_DISTILL_NO_PROGRESS
-        train(method, TrainConfig(epochs=3, batch_size=8, eval_every=2, workers=0), n, 0, None,
-              lambda: {"test_accuracy": 0.5}, progress=progress)
+        train(
+            method,
+            TrainConfig(epochs=3, batch_size=8, eval_every=2, workers=0),
+            n,
+            0,
+            None,
+            lambda: {"test_accuracy": 0.5},
+            progress=progress,
+        )
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3 and all(LINE.fullmatch(line) for line in lines), lines
     assert ["test_acc" in line for line in lines] == [False, True, True]
@@ -89,8 +100,17 @@ def test_no_plain_lines_under_a_live_progress_display(target_dir, capsys):
 
 
 def test_epoch_line_names_the_loss_parts_but_not_each_source():
-    row = {"epoch": 3, "loss": 0.512, "loss_ce": 0.31, "loss_feat": 0.02, "loss_feat_teacher-a": 0.03, "mask": 0.5,
-           "test_accuracy": 0.8125, "seconds": 8.34}
-    assert epoch_line(row, 20, 412.4, 0.031) == ("epoch 3/20  loss 0.512 (ce 0.31, feat 0.02)  mask 0.50  "
-                                                 "test_acc 0.8125  412 img/s  data wait 3%  8.3 s")
+    row = {
+        "epoch": 3,
+        "loss": 0.512,
+        "loss_ce": 0.31,
+        "loss_feat": 0.02,
+        "loss_feat_teacher-a": 0.03,
+        "mask": 0.5,
+        "test_accuracy": 0.8125,
+        "seconds": 8.34,
+    }
+    assert epoch_line(row, 20, 412.4, 0.031) == (
+        "epoch 3/20  loss 0.512 (ce 0.31, feat 0.02)  mask 0.50  test_acc 0.8125  412 img/s  data wait 3%  8.3 s"
+    )
     assert "mask 0.50  gated 0.07  test_acc" in epoch_line({**row, "gated": 0.071}, 20, 412.4, 0.031)

@@ -35,8 +35,16 @@ def make_method(target_dir, kind: str, size: int = 32):
         return FixMatch(student, labeled, labels, unlabeled, torch.device("cpu"))
     bank = {"t": torch.arange(4 * n * 3, dtype=torch.float32).reshape(4, n, 3)}
     unsup = "fixmatch" if kind == "distill+fixmatch" else "none"
-    return distill_objective(student, labeled, labels, unlabeled, {"t": 1.0}, bank, torch.device("cpu"),
-                             DistillOptions(views=4, unlabeled_loss=unsup))
+    return distill_objective(
+        student,
+        labeled,
+        labels,
+        unlabeled,
+        {"t": 1.0},
+        bank,
+        torch.device("cpu"),
+        DistillOptions(views=4, unlabeled_loss=unsup),
+    )
 
 
 def plan_for(method, target_dir, seed: int = 0) -> StepPlan:
@@ -124,8 +132,9 @@ def test_an_unreadable_image_is_a_data_error_not_a_worker_traceback(target_dir, 
     broken.write_bytes(b"not a png")
     torch.manual_seed(0)
     student = create_student("resnet10t", len(data.class_names), "scratch", 32)
-    method = FineTune(student, ImagePool([*data.train.paths[:-1], broken]), np.asarray(data.train.labels),
-                      torch.device("cpu"))
+    method = FineTune(
+        student, ImagePool([*data.train.paths[:-1], broken]), np.asarray(data.train.labels), torch.device("cpu")
+    )
     with pytest.raises(DataError, match="cannot read image .*broken.png"):
         train(method, TrainConfig(epochs=1, batch_size=18, workers=workers), len(data.train), 0, None)
 
@@ -136,6 +145,7 @@ def test_a_checkpoint_resumes_with_another_worker_count_and_eval_schedule(target
     first = make_method(target_dir, "finetune")
     train(first, TrainConfig(epochs=1, batch_size=8, workers=0), len(data.train), 0, tmp_path)
     second = make_method(target_dir, "finetune")
-    result = train(second, TrainConfig(epochs=1, batch_size=8, workers=2, eval_every=1), len(data.train), 0,
-                   tmp_path, resume=True)
+    result = train(
+        second, TrainConfig(epochs=1, batch_size=8, workers=2, eval_every=1), len(data.train), 0, tmp_path, resume=True
+    )
     assert result.resumed_from == 1 and len(result.history) == 1

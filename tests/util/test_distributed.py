@@ -15,14 +15,43 @@ pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / run
 # Batch-norm statistics are per process (no SyncBN on CPU): a global batch of 16 leaves each process
 # 8 labeled images, a different regime from one process's 16 (there two processes trailed one by 0.10
 # to 0.17 in test accuracy with every unlabeled loss); 32 keeps 16 per process.
-TRAIN = ["--student", "resnet10t", "--student-init", "scratch", "--input-size", "32", "--epochs", "5",
-         "--steps-per-epoch", "10", "--batch-size", "32", "--mu", "2", "--method-opt", "views=2", "--seed", "0"]
+TRAIN = [
+    "--student",
+    "resnet10t",
+    "--student-init",
+    "scratch",
+    "--input-size",
+    "32",
+    "--epochs",
+    "5",
+    "--steps-per-epoch",
+    "10",
+    "--batch-size",
+    "32",
+    "--mu",
+    "2",
+    "--method-opt",
+    "views=2",
+    "--seed",
+    "0",
+]
 
 
 def zd(args, cache, nproc=1, timeout=600):
     env = {**os.environ, "ZOO_DISTILL_NO_PROGRESS": "1", "ZOO_DISTILL_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
-    prefix = [sys.executable, "-m", "zoo_distill"] if nproc == 1 else [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "zoo_distill"]
+    prefix = (
+        [sys.executable, "-m", "zoo_distill"]
+        if nproc == 1
+        else [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "zoo_distill",
+        ]
+    )
     proc = subprocess.run(prefix + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -57,7 +86,9 @@ def test_ddp_training_matches_single_process_within_noise(digits_task, tmp_path)
     assert multi["alpha"] == pytest.approx(single["alpha"])
     assert first[1][0] == pytest.approx(first[0][0], rel=0.15)  # same start, same data, same global batch
     assert first[1][-1] < 0.7 * first[1][0]  # and it learns
-    assert abs(multi["test_accuracy"] - single["test_accuracy"]) <= 0.15, (single["test_accuracy"],
-                                                                           multi["test_accuracy"])
+    assert abs(multi["test_accuracy"] - single["test_accuracy"]) <= 0.15, (
+        single["test_accuracy"],
+        multi["test_accuracy"],
+    )
     written = sorted(p.name for p in (tmp_path / "two").iterdir())
     assert written == sorted(p.name for p in (tmp_path / "one").iterdir())

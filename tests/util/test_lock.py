@@ -26,8 +26,12 @@ _HOLD = textwrap.dedent("""
 
 def _holder(folder):
     """Another process holding the folder's lock (until killed)."""
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(folder)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -59,8 +63,12 @@ def test_second_writer_in_this_process_is_refused_and_the_first_keeps_its_lock(t
     with FolderLock(tmp_path / "run"):
         with pytest.raises(LockedError, match=str(os.getpid())):
             FolderLock(tmp_path / "run").acquire()
-        proc = subprocess.run([sys.executable, "-c", _HOLD.replace("time.sleep(60)", "pass"), str(tmp_path / "run")],
-                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        proc = subprocess.run(
+            [sys.executable, "-c", _HOLD.replace("time.sleep(60)", "pass"), str(tmp_path / "run")],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
         assert proc.returncode != 0 and "LockedError" in proc.stderr  # still ours after the refusal
 
 
@@ -94,8 +102,13 @@ def test_forked_children_do_not_hold_the_folder_lock(tmp_path):
         print("forked", flush=True)
         time.sleep(60)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        start_new_session=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "forked"
         proc.kill()  # the parent dies; its child lives on for a while

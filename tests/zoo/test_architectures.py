@@ -55,6 +55,8 @@ def test_a_damaged_list_is_rebuilt(names_file, damage):
 def test_helper_files_are_what_cache_clear_removes(tmp_path):
     for name in ("timm-architectures-1.0.0.txt", "timm-data-configs-1.0.0.json", "other.txt"):
         (tmp_path / name).write_text("x")
-    assert [p.name for p in architectures.helper_files(tmp_path)] == ["timm-architectures-1.0.0.txt",
-                                                                       "timm-data-configs-1.0.0.json"]
+    assert [p.name for p in architectures.helper_files(tmp_path)] == [
+        "timm-architectures-1.0.0.txt",
+        "timm-data-configs-1.0.0.json",
+    ]
     assert architectures.helper_files(tmp_path / "missing") == []

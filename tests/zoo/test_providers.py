@@ -111,8 +111,10 @@ def test_timm_provider_uses_cached_hub_safetensors(tmp_path):
     assert tuple(teacher.data_config["input_size"]) == (3, 160, 160)  # timm's pretrained preprocessing
 
 
-@pytest.mark.parametrize("arch, cfg", [("test_convnext", TINY_CFG), ("resnet10t", None),
-                                       ("test_vit", {"crop_pct": 0.9, "interpolation": "bilinear"})])
+@pytest.mark.parametrize(
+    "arch, cfg",
+    [("test_convnext", TINY_CFG), ("resnet10t", None), ("test_vit", {"crop_pct": 0.9, "interpolation": "bilinear"})],
+)
 def test_identify_matches_the_built_teacher(tmp_path, arch, cfg):
     """The cheap identity must key the cache exactly like the loaded teacher, or hits never happen."""
     save_tiny_model(tmp_path / "w.safetensors", num_classes=3, arch=arch)

@@ -25,8 +25,9 @@ CARD = b'{"arch": "projection"}'
 def bucket_files(entry: ZooEntry) -> HubFiles | LocalFile | None:
     where = entry.options["where"]
     if where == "hub":
-        return HubFiles(entry.options["repo"], entry.options.get("revision"), ("card.json", "weights.bin"),
-                        weights="weights.bin")
+        return HubFiles(
+            entry.options["repo"], entry.options.get("revision"), ("card.json", "weights.bin"), weights="weights.bin"
+        )
     if where == "local":
         return LocalFile(Path(entry.base_dir) / entry.options["path"])
     if where == "gone":
@@ -37,8 +38,15 @@ def bucket_files(entry: ZooEntry) -> HubFiles | LocalFile | None:
 class BucketPlugin:
     @hookimpl
     def register_sources(self, register):
-        register(SourceProvider("bucket", lambda entry: None, required=("where",), optional=("repo", "revision", "path"),
-                                files=bucket_files))
+        register(
+            SourceProvider(
+                "bucket",
+                lambda entry: None,
+                required=("where",),
+                optional=("repo", "revision", "path"),
+                files=bucket_files,
+            )
+        )
         register(SourceProvider("silent", lambda entry: None))  # says nothing about its files
 
 
@@ -46,13 +54,19 @@ class BucketPlugin:
 def plugin_zoo(tmp_path):
     registry = load_plugins(extra=[("bucket", BucketPlugin())])
     (tmp_path / "w.bin").write_bytes(b"12345")
-    zoo = load_zoo(write_zoo(tmp_path / "zoo.yaml", [
-        {"name": "on-hub", "provider": "bucket", "where": "hub", "repo": "org/bucket-model", "revision": "v1"},
-        {"name": "on-disk", "provider": "bucket", "where": "local", "path": "w.bin"},
-        {"name": "unsaid", "provider": "bucket", "where": "elsewhere"},
-        {"name": "gone", "provider": "bucket", "where": "gone"},
-        {"name": "quiet", "provider": "silent"},
-    ]), registry)
+    zoo = load_zoo(
+        write_zoo(
+            tmp_path / "zoo.yaml",
+            [
+                {"name": "on-hub", "provider": "bucket", "where": "hub", "repo": "org/bucket-model", "revision": "v1"},
+                {"name": "on-disk", "provider": "bucket", "where": "local", "path": "w.bin"},
+                {"name": "unsaid", "provider": "bucket", "where": "elsewhere"},
+                {"name": "gone", "provider": "bucket", "where": "gone"},
+                {"name": "quiet", "provider": "silent"},
+            ],
+        ),
+        registry,
+    )
     return registry, list(zoo)
 
 
@@ -60,8 +74,12 @@ def test_ls_rows_ask_the_plugin_provider(plugin_zoo):
     registry, entries = plugin_zoo
     rows = {r["name"]: r for r in ls_rows(entries, registry)}
     assert {n: (r["cached"], r["size_bytes"]) for n, r in rows.items()} == {
-        "on-hub": (False, None), "on-disk": (True, 5), "unsaid": (None, None), "gone": (False, None),
-        "quiet": (None, None)}
+        "on-hub": (False, None),
+        "on-disk": (True, 5),
+        "unsaid": (None, None),
+        "gone": (False, None),
+        "quiet": (None, None),
+    }
     assert rows["on-hub"]["provider"] == "bucket" and rows["on-hub"]["repo"] == "org/bucket-model"
     assert all(r["available"] for r in rows.values())  # the plugin has no is_available
 

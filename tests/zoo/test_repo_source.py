@@ -13,10 +13,18 @@ def entry(tmp_path=None, **options) -> ZooEntry:
     return ZooEntry("src", "x", options, base_dir=str(tmp_path) if tmp_path else None)
 
 
-@pytest.mark.parametrize("options, field", [({}, "repo"), ({"repo": "a/b", "path": "p"}, "repo"),
-                                            ({"repo": "a b"}, "repo"), ({"repo": "a/b/c"}, "repo"),
-                                            ({"path": ""}, "path"), ({"path": "p", "revision": "v1"}, "revision"),
-                                            ({"repo": "a/b", "revision": 3}, "revision")])
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        ({}, "repo"),
+        ({"repo": "a/b", "path": "p"}, "repo"),
+        ({"repo": "a b"}, "repo"),
+        ({"repo": "a/b/c"}, "repo"),
+        ({"path": ""}, "path"),
+        ({"path": "p", "revision": "v1"}, "revision"),
+        ({"repo": "a/b", "revision": 3}, "revision"),
+    ],
+)
 def test_exactly_one_well_formed_location(options, field):
     with pytest.raises(EntryFieldError) as err:
         validate_location(entry(**options), "model files")

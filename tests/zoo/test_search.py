@@ -20,10 +20,12 @@ from ..hub.conftest import hub_server, tiny_repo_files  # noqa: F401 (the fixtur
 def listed_hub(hub_server, tmp_path):  # noqa: F811
     """Four repos: three timm image classifiers (one a detector), one transformers classifier."""
     files = tiny_repo_files(tmp_path, seed=0)
-    for repo, fields in {"org/resnet-plants": dict(downloads=50, likes=3, tags=["license:apache-2.0"]),
-                         "org/resnet-xray": dict(downloads=900, likes=1),
-                         "lab/vit-plants": dict(library_name="transformers", downloads=5000),
-                         "org/detector-plants": dict(pipeline_tag="object-detection", downloads=10_000)}.items():
+    for repo, fields in {
+        "org/resnet-plants": dict(downloads=50, likes=3, tags=["license:apache-2.0"]),
+        "org/resnet-xray": dict(downloads=900, likes=1),
+        "lab/vit-plants": dict(library_name="transformers", downloads=5000),
+        "org/detector-plants": dict(pipeline_tag="object-detection", downloads=10_000),
+    }.items():
         hub_server.add_revision(repo, "main", files)
         hub_server.set_listing(repo, **fields)
     return hub_server
@@ -46,7 +48,9 @@ def test_the_zoo_file_loads_and_each_entry_downloads_its_pinned_commit(listed_hu
     assert result.exit_code == 0, result.output
     doc = yaml.safe_load(out.read_text())
     assert [(s["name"], s["provider"], s["repo"]) for s in doc["sources"]] == [
-        ("org--resnet-xray", "hf-hub", "org/resnet-xray"), ("org--resnet-plants", "hf-hub", "org/resnet-plants")]
+        ("org--resnet-xray", "hf-hub", "org/resnet-xray"),
+        ("org--resnet-plants", "hf-hub", "org/resnet-plants"),
+    ]
     assert doc["sources"][0]["revision"] == listed_hub.commit_of("org/resnet-xray")
     from zoo_distill.api import load_zoo
     from zoo_distill.zoo.pull import pull
@@ -69,8 +73,11 @@ def test_json_output_is_strict(listed_hub):
 
 
 def test_a_library_without_its_provider_and_offline_mode_are_one_line_errors(listed_hub):
-    with pytest.raises(ConfigError, match="provider 'transformers', which no installed plugin provides "
-                                          r"\(pip install zoo-distill-transformers\)"):
+    with pytest.raises(
+        ConfigError,
+        match="provider 'transformers', which no installed plugin provides "
+        r"\(pip install zoo-distill-transformers\)",
+    ):
         search_hub(None, ["transformers"])
     with pytest.raises(ConfigError, match="--library must be"):
         search_hub(None, ["keras"])

@@ -15,8 +15,11 @@ from .conftest import tiny_settings
 
 
 def _digest_tree(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_presets_fit_the_issue():
@@ -43,9 +46,14 @@ def test_tiny_build_writes_a_loadable_zoo_and_disjoint_targets(tiny_zoobench):
     unlabeled = sorted(Path(splits.unlabeled).glob("*.png"))
     assert len(test) == 10 * 3 and len(unlabeled) == 10 * 3
     assert sorted(splits.train) == ["2shot-s0", "2shot-s1"]
-    pixels = {split: {np.asarray(Image.open(p)).tobytes() for p in paths} for split, paths in
-              {"test": test, "unlabeled": unlabeled,
-               "train": sorted(Path(splits.train["2shot-s0"]).rglob("*.png"))}.items()}
+    pixels = {
+        split: {np.asarray(Image.open(p)).tobytes() for p in paths}
+        for split, paths in {
+            "test": test,
+            "unlabeled": unlabeled,
+            "train": sorted(Path(splits.train["2shot-s0"]).rglob("*.png")),
+        }.items()
+    }
     assert len(pixels["train"]) == 20
     assert not (pixels["train"] & pixels["test"]) and not (pixels["train"] & pixels["unlabeled"])
     assert not (pixels["test"] & pixels["unlabeled"])
@@ -70,8 +78,9 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     for part in ("targets", "teachers", "generic"):
         tree_a, tree_b = _digest_tree(a.root / part), _digest_tree(b.root / part)
         assert tree_a == tree_b and tree_a, part
-    c = build_zoobench(tmp_path / "c", tiny_settings(targets=("shapes-on-textures",), sources=("shapes",),
-                                                     split_seeds=1, seed=1))
+    c = build_zoobench(
+        tmp_path / "c", tiny_settings(targets=("shapes-on-textures",), sources=("shapes",), split_seeds=1, seed=1)
+    )
     assert _digest_tree(a.root / "targets") != _digest_tree(c.root / "targets")
     assert _digest_tree(a.root / "teachers") != _digest_tree(c.root / "teachers")
 

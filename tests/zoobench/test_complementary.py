@@ -68,11 +68,19 @@ def test_parts_are_what_makes_a_target_complementary():
     with pytest.raises(ValueError, match="complementary"):
         TargetSpec("x", "digits", (0,), "complementary", ("digits",), "no parts")
     with pytest.raises(ValueError, match="complementary"):
-        TargetSpec("x", "digits+digits", (), "complementary", ("digits",), "one domain twice",
-                   (("digits", (0,)), ("digits", (1,))))
+        TargetSpec(
+            "x",
+            "digits+digits",
+            (),
+            "complementary",
+            ("digits",),
+            "one domain twice",
+            (("digits", (0,)), ("digits", (1,))),
+        )
     with pytest.raises(ValueError, match="complementary"):
-        TargetSpec("x", "digits", (0,), "near", ("digits",), "parts on a plain target",
-                   (("digits", (0,)), ("greek", (1,))))
+        TargetSpec(
+            "x", "digits", (0,), "near", ("digits",), "parts on a plain target", (("digits", (0,)), ("greek", (1,)))
+        )
 
 
 @pytest.mark.parametrize("name", COMPLEMENTARY)
@@ -84,8 +92,9 @@ def test_each_class_is_its_source_domain_rendered_from_the_target_stream(tmp_pat
     expected = [DOMAINS[d].class_names[k] for d, classes in spec.parts for k in classes]
     assert sorted(p.name for p in (folder / "test").iterdir()) == sorted(expected)
     for domain, classes in spec.parts:
-        images, labels, names = generate(domain, settings.test_per_class, _stream(settings, TARGET_TEST, index),
-                                         classes=list(classes))
+        images, labels, names = generate(
+            domain, settings.test_per_class, _stream(settings, TARGET_TEST, index), classes=list(classes)
+        )
         for label, class_name in enumerate(names):
             written = [np.asarray(Image.open(p)) for p in sorted((folder / "test" / class_name).glob("*.png"))]
             assert len(written) == settings.test_per_class
@@ -128,8 +137,10 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
 # Digests of tiny_settings(split_seeds=1) targets computed before complementary targets existed: the
 # benchmark reuses built targets and runs by their stamps, so adding targets must not change them.
 # (If a numpy/Pillow/matplotlib upgrade moves these, every kept zoobench artefact is stale too.)
-PINNED = {"shapes-on-textures": "426e45ce6db49b47deeb9361df0fd108dff4628d977268018baa6cbcc3ac5d98",
-          "handwritten-digits": "ae5e9a9eddf6e064b3f22103a27352999dab49983f8e236d308decb74b990eea"}
+PINNED = {
+    "shapes-on-textures": "426e45ce6db49b47deeb9361df0fd108dff4628d977268018baa6cbcc3ac5d98",
+    "handwritten-digits": "ae5e9a9eddf6e064b3f22103a27352999dab49983f8e236d308decb74b990eea",
+}
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
@@ -144,11 +155,33 @@ def test_existing_targets_keep_their_stamps():
         if spec.kind == "complementary":
             assert depends["parts"] == [[d, list(c)] for d, c in spec.parts]
         else:
-            assert set(depends) == {"version", "target", "domain", "classes", "seed", "shots", "split_seeds",
-                                    "unlabeled_per_class", "test_per_class"}
+            assert set(depends) == {
+                "version",
+                "target",
+                "domain",
+                "classes",
+                "seed",
+                "shots",
+                "split_seeds",
+                "unlabeled_per_class",
+                "test_per_class",
+            }
     assert target_depends("shapes-on-textures", s) == {
-        "version": target_depends("shapes-on-textures", s)["version"], "target": "shapes-on-textures",
-        "domain": "shapes_on_textures", "classes": list(range(10)), "seed": 0, "shots": [2], "split_seeds": 1,
-        "unlabeled_per_class": 3, "test_per_class": 3}
-    assert [t.name for t in TARGETS[:6]] == ["handwritten-digits", "lowercase", "greek-lowercase", "cyrillic",
-                                             "shapes-on-textures", "digits-on-textures"]  # positions seed images
+        "version": target_depends("shapes-on-textures", s)["version"],
+        "target": "shapes-on-textures",
+        "domain": "shapes_on_textures",
+        "classes": list(range(10)),
+        "seed": 0,
+        "shots": [2],
+        "split_seeds": 1,
+        "unlabeled_per_class": 3,
+        "test_per_class": 3,
+    }
+    assert [t.name for t in TARGETS[:6]] == [
+        "handwritten-digits",
+        "lowercase",
+        "greek-lowercase",
+        "cyrillic",
+        "shapes-on-textures",
+        "digits-on-textures",
+    ]  # positions seed images

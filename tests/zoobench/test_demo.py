@@ -20,13 +20,25 @@ def test_demo_builds_ranks_distills_and_compares(tmp_path):
     console = Console(record=True, width=160)
     settings = tiny_settings(targets=("shapes-on-textures",), split_seeds=1)
     seen = []
-    result = run_demo(tmp_path / "zoo", tmp_path / "runs", settings, "shapes-on-textures", Budget(epochs=1),
-                      console, on_result=lambda method, _: seen.append(method))
+    result = run_demo(
+        tmp_path / "zoo",
+        tmp_path / "runs",
+        settings,
+        "shapes-on-textures",
+        Budget(epochs=1),
+        console,
+        on_result=lambda method, _: seen.append(method),
+    )
     text = console.export_text()
     assert seen == ["weighted+fixmatch-teachers-joint-subspace", "weighted", "finetune", "fixmatch", "nearest"]
     assert f"Sources ranked by {DEFAULT_PRIMARY_METRIC}" in text and "zoo-distill run --aggregator weighted" in text
-    for label in ("DistillWeighted \\+ FixMatch, joint probe, class subspace", "DistillWeighted", "fine-tune",
-                  "FixMatch", "DistillNearest"):
+    for label in (
+        "DistillWeighted \\+ FixMatch, joint probe, class subspace",
+        "DistillWeighted",
+        "fine-tune",
+        "FixMatch",
+        "DistillNearest",
+    ):
         assert re.search(rf"{label}\s+\d+\.\d%", text), label
     params = {m: r["student"]["params"] for m, r in result.results.items()}
     assert len(set(params.values())) == 1  # one student, one cost
@@ -34,8 +46,15 @@ def test_demo_builds_ranks_distills_and_compares(tmp_path):
     assert list(result.results["nearest"]["alpha"].values()) == [1.0]
     for method in seen:
         assert (tmp_path / "runs" / method / "student.safetensors").exists()
-    again = run_demo(tmp_path / "zoo", tmp_path / "runs2", settings, "shapes-on-textures", Budget(epochs=1),
-                     Console(record=True), methods=("finetune",))
+    again = run_demo(
+        tmp_path / "zoo",
+        tmp_path / "runs2",
+        settings,
+        "shapes-on-textures",
+        Budget(epochs=1),
+        Console(record=True),
+        methods=("finetune",),
+    )
     assert again.build.built == []  # the zoo is reused
     assert again.results["finetune"]["test_accuracy"] == result.results["finetune"]["test_accuracy"]
 

@@ -22,11 +22,22 @@ def build(tmp_path):
 
 def test_every_method_shares_one_student_and_one_budget(build):
     budget = Budget(epochs=7, aggregator_options={"temperature": 2.0})
-    specs = {m: method_spec(m, build, "test_resnet", 3, budget)
-             for m in ("finetune", "fixmatch", "nearest", "weighted", "uniform", "single:shapes-net",
-                       "subset:shapes-net,digits-net")}
-    assert {(s.student, s.student_init, s.train.epochs, s.train.seed, s.train.batch_size, s.train.mu)
-            for s in specs.values()} == {("test_resnet", str(Path(build.root) / "generic"), 7, 3, 32, 2)}
+    specs = {
+        m: method_spec(m, build, "test_resnet", 3, budget)
+        for m in (
+            "finetune",
+            "fixmatch",
+            "nearest",
+            "weighted",
+            "uniform",
+            "single:shapes-net",
+            "subset:shapes-net,digits-net",
+        )
+    }
+    assert {
+        (s.student, s.student_init, s.train.epochs, s.train.seed, s.train.batch_size, s.train.mu)
+        for s in specs.values()
+    } == {("test_resnet", str(Path(build.root) / "generic"), 7, 3, 32, 2)}
     assert [specs[m].method for m in ("finetune", "fixmatch")] == ["finetune", "fixmatch"]
     assert specs["weighted"].aggregator_options == {"temperature": 2.0}
     assert specs["uniform"].aggregator_options == {}  # options belong to DistillWeighted only
@@ -44,36 +55,68 @@ def opt(spec, key: str):
 def test_table_columns_say_whether_consistency_is_on_whatever_the_default(build):
     for default in ("none", "fixmatch", "fixmatch-teachers"):  # run's default may change; the columns must not
         budget = Budget(distill={"unlabeled_loss": default})
-        loss = {m: opt(method_spec(m, build, "test_resnet", 0, budget), "unlabeled_loss")
-                for m in ("weighted", "nearest", "uniform", "single:shapes-net", "subset:a,b",
-                          "weighted+fixmatch", "nearest+fixmatch")}
-        assert loss == {"weighted": "none", "nearest": "none", "uniform": "none", "single:shapes-net": "none",
-                        "subset:a,b": "none", "weighted+fixmatch": "fixmatch", "nearest+fixmatch": "fixmatch"}
+        loss = {
+            m: opt(method_spec(m, build, "test_resnet", 0, budget), "unlabeled_loss")
+            for m in (
+                "weighted",
+                "nearest",
+                "uniform",
+                "single:shapes-net",
+                "subset:a,b",
+                "weighted+fixmatch",
+                "nearest+fixmatch",
+            )
+        }
+        assert loss == {
+            "weighted": "none",
+            "nearest": "none",
+            "uniform": "none",
+            "single:shapes-net": "none",
+            "subset:a,b": "none",
+            "weighted+fixmatch": "fixmatch",
+            "nearest+fixmatch": "fixmatch",
+        }
 
 
 def test_the_suffix_names_the_unlabeled_loss(build):
     spec = method_spec("weighted+fixmatch-teachers", build, "test_resnet", 0, Budget())
     assert (spec.aggregator, opt(spec, "unlabeled_loss"), opt(spec, "teacher_probe")) == (
-        "weighted", "fixmatch-teachers", "mixture")
+        "weighted",
+        "fixmatch-teachers",
+        "mixture",
+    )
     joint = method_spec("weighted+fixmatch-teachers-joint", build, "test_resnet", 0, Budget())
     assert (opt(joint, "unlabeled_loss"), opt(joint, "teacher_probe")) == ("fixmatch-teachers", "joint")
     # the columns name their probe whatever run's default is, and runs without probes keep the neutral value
     budget = Budget(distill={"teacher_probe": "joint"})
     assert opt(method_spec("weighted+fixmatch-teachers", build, "test_resnet", 0, budget), "teacher_probe") == "mixture"
-    assert {opt(method_spec(m, build, "test_resnet", 0, budget), "teacher_probe")
-            for m in ("weighted", "single:a", "weighted+fixmatch")} == {"mixture"}
+    assert {
+        opt(method_spec(m, build, "test_resnet", 0, budget), "teacher_probe")
+        for m in ("weighted", "single:a", "weighted+fixmatch")
+    } == {"mixture"}
     assert method_spec("finetune", build, "test_resnet", 0, budget).method_options == {}
     subspace = method_spec("weighted+fixmatch-teachers-joint-subspace", build, "test_resnet", 0, Budget())
     assert (opt(subspace, "teacher_probe"), opt(subspace, "feature_space")) == ("joint", "class")
     assert opt(method_spec("nearest-subspace", build, "test_resnet", 0, Budget()), "feature_space") == "class"
     # and every other column distills the full features, whatever run's default is
     budget = Budget(distill={"feature_space": "class"})
-    assert {opt(method_spec(m, build, "test_resnet", 0, budget), "feature_space")
-            for m in ("weighted", "single:a", "weighted+fixmatch-teachers-joint")} == {"full"}
+    assert {
+        opt(method_spec(m, build, "test_resnet", 0, budget), "feature_space")
+        for m in ("weighted", "single:a", "weighted+fixmatch-teachers-joint")
+    } == {"full"}
     # names of retired options (equal probe blocks, the agreement gate, class-mean weights) are no methods
-    for bogus in ("weighted+bogus", "weighted+none", "bogus+fixmatch", "weighted+fixmatch-joint", "weighted-joint",
-                  "weighted-subspace-class", "fixmatch-subspace", "weighted+fixmatch-teachers-joint-equal-subspace",
-                  "weighted+fixmatch-teachers-joint-subspace-agree", "weighted-class-mean+fixmatch-teachers-joint"):
+    for bogus in (
+        "weighted+bogus",
+        "weighted+none",
+        "bogus+fixmatch",
+        "weighted+fixmatch-joint",
+        "weighted-joint",
+        "weighted-subspace-class",
+        "fixmatch-subspace",
+        "weighted+fixmatch-teachers-joint-equal-subspace",
+        "weighted+fixmatch-teachers-joint-subspace-agree",
+        "weighted-class-mean+fixmatch-teachers-joint",
+    ):
         with pytest.raises(ValueError, match="unknown method"):
             method_spec(bogus, build, "test_resnet", 0, Budget())
     with pytest.raises(ConfigError, match="--method-opt lam"):  # a budget's options are validated when used
@@ -82,19 +125,32 @@ def test_the_suffix_names_the_unlabeled_loss(build):
 
 def test_nearest_picks_by_the_ranking_metric_and_the_rest_are_fed_the_weighting_metric(build):
     budget = Budget(metric="weigh-by", ranking_metric="rank-by")
-    metric = {m: method_spec(m, build, "test_resnet", 0, budget).metric
-              for m in ("nearest", "nearest+fixmatch", "weighted", "weighted+fixmatch", "uniform", "single:a")}
-    assert metric == {"nearest": "rank-by", "nearest+fixmatch": "rank-by", "weighted": "weigh-by",
-                      "weighted+fixmatch": "weigh-by", "uniform": "weigh-by", "single:a": "weigh-by"}
+    metric = {
+        m: method_spec(m, build, "test_resnet", 0, budget).metric
+        for m in ("nearest", "nearest+fixmatch", "weighted", "weighted+fixmatch", "uniform", "single:a")
+    }
+    assert metric == {
+        "nearest": "rank-by",
+        "nearest+fixmatch": "rank-by",
+        "weighted": "weigh-by",
+        "weighted+fixmatch": "weigh-by",
+        "uniform": "weigh-by",
+        "single:a": "weigh-by",
+    }
 
 
 def test_class_suffix_weighs_the_sources_per_class_and_composes_with_consistency(build):
-    specs = {m: method_spec(m, build, "test_resnet", 0, Budget())
-             for m in ("weighted", "weighted-class", "weighted-class+fixmatch", "nearest-class", "single:a")}
+    specs = {
+        m: method_spec(m, build, "test_resnet", 0, Budget())
+        for m in ("weighted", "weighted-class", "weighted-class+fixmatch", "nearest-class", "single:a")
+    }
     assert {m: (s.aggregator, opt(s, "source_weights"), opt(s, "unlabeled_loss")) for m, s in specs.items()} == {
-        "weighted": ("weighted", "task", "none"), "weighted-class": ("weighted", "class", "none"),
-        "weighted-class+fixmatch": ("weighted", "class", "fixmatch"), "nearest-class": ("nearest", "class", "none"),
-        "single:a": ("nearest", "task", "none")}
+        "weighted": ("weighted", "task", "none"),
+        "weighted-class": ("weighted", "class", "none"),
+        "weighted-class+fixmatch": ("weighted", "class", "fixmatch"),
+        "nearest-class": ("nearest", "class", "none"),
+        "single:a": ("nearest", "task", "none"),
+    }
     budget = Budget(distill={"source_weights": "class"})  # single runs stay one weight per source
     assert opt(method_spec("single:a", build, "test_resnet", 0, budget), "source_weights") == "task"
     with pytest.raises(ValueError, match="bogus-class"):
@@ -110,10 +166,12 @@ def test_signatures_hold_every_method_option_and_differ_by_what_the_name_changes
     assert set(task["method_options"]) == set(DistillOptions.__dataclass_fields__)  # defaults included
     per_class = run_signature("weighted-class", build, "test_resnet", 0, Budget(), registry)
     assert per_class["method_options"]["source_weights"] == "class"
-    assert {k: v for k, v in per_class["method_options"].items() if k != "source_weights"} == \
-        {k: v for k, v in task["method_options"].items() if k != "source_weights"}
+    assert {k: v for k, v in per_class["method_options"].items() if k != "source_weights"} == {
+        k: v for k, v in task["method_options"].items() if k != "source_weights"
+    }
     baseline = run_signature("fixmatch", build, "test_resnet", 0, Budget(), registry)
     assert set(baseline["method_options"]) == set(FixMatchOptions.__dataclass_fields__)
+
 
 def test_unknown_method_is_named(build):
     with pytest.raises(ValueError, match="bogus"):
@@ -126,11 +184,14 @@ def test_signature_sees_effective_aggregator_options(build):
 
     registry = get_registry()
     default = run_signature("weighted", build, "test_resnet", 0, Budget(), registry)
-    explicit = run_signature("weighted", build, "test_resnet", 0,
-                             Budget(aggregator_options={"temperature": 0.5, "top_k": 0}), registry)
+    explicit = run_signature(
+        "weighted", build, "test_resnet", 0, Budget(aggregator_options={"temperature": 0.5, "top_k": 0}), registry
+    )
     assert default == explicit and default["aggregator_options"] == {"temperature": 0.5, "top_k": 0}
-    assert run_signature("weighted", build, "test_resnet", 0, Budget(aggregator_options={"temperature": 2.0}),
-                         registry) != default
+    assert (
+        run_signature("weighted", build, "test_resnet", 0, Budget(aggregator_options={"temperature": 2.0}), registry)
+        != default
+    )
     assert run_signature("weighted", build, "test_resnet", 1, Budget(), registry) != default
     # kept files are committed: the signature names the student's start relative to the zoo root
     assert default["student_init"] == "generic" and str(build.root) not in json.dumps(default)
@@ -149,8 +210,9 @@ def test_signature_changes_with_the_zoo_build(build, weights):
     after = {m: run_signature(m, build, "test_resnet", 0, Budget(), registry) for m in ("finetune", "weighted")}
     for method in before:
         assert before[method]["zoo_weights"] != after[method]["zoo_weights"]
-        assert {k: v for k, v in before[method].items() if k != "zoo_weights"} == \
-               {k: v for k, v in after[method].items() if k != "zoo_weights"}
+        assert {k: v for k, v in before[method].items() if k != "zoo_weights"} == {
+            k: v for k, v in after[method].items() if k != "zoo_weights"
+        }
 
 
 def test_open_workspace_reuses_a_built_zoo(tiny_zoobench):
@@ -178,8 +240,19 @@ def test_run_or_reuse_trains_once_per_signature(tiny_zoobench, tmp_path, monkeyp
     kept = tmp_path / "kept.json"
 
     def go(budget):
-        return experiment.run_or_reuse("weighted", data, tiny_zoobench, zoo, registry, FeatureCache(tmp_path / "c"),
-                                       kept, tmp_path / "scratch", "test_resnet", 0, budget)
+        return experiment.run_or_reuse(
+            "weighted",
+            data,
+            tiny_zoobench,
+            zoo,
+            registry,
+            FeatureCache(tmp_path / "c"),
+            kept,
+            tmp_path / "scratch",
+            "test_resnet",
+            0,
+            budget,
+        )
 
     first = go(Budget(epochs=1))
     assert go(Budget(epochs=1)) == first and trained == ["weighted"]
@@ -209,13 +282,17 @@ def test_signature_names_the_build_it_is_given(build):
 
 def test_a_subset_takes_a_recipe_after_plus_and_keeps_its_sources(build):
     budget = Budget()
-    subset = method_spec("subset:shapes-net,digits-net+fixmatch-teachers-joint-subspace", build, "test_resnet", 0,
-                         budget)
+    subset = method_spec(
+        "subset:shapes-net,digits-net+fixmatch-teachers-joint-subspace", build, "test_resnet", 0, budget
+    )
     default = method_spec("uniform+fixmatch-teachers-joint-subspace", build, "test_resnet", 0, budget)
     assert (subset.aggregator, subset.sources) == ("uniform", ["shapes-net", "digits-net"])
     assert subset.method_options == default.method_options  # the uniform column's recipe, on the sources named
     assert (opt(subset, "unlabeled_loss"), opt(subset, "teacher_probe"), opt(subset, "feature_space")) == (
-        "fixmatch-teachers", "joint", "class")
+        "fixmatch-teachers",
+        "joint",
+        "class",
+    )
     pure = method_spec("subset:shapes-net,digits-net", build, "test_resnet", 0, budget)
     assert opt(pure, "unlabeled_loss") == "none" and opt(pure, "feature_space") == "full"
     for bad in ("subset:a,b+", "subset:a,b+nonsense"):

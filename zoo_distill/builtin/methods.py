@@ -50,17 +50,37 @@ def _softmatch(setup: MethodSetup):
 
 
 METHODS = (
-    Method("distill", DistillOptions, _distill, uses_teachers=True, uses_unlabeled=True,
-           description="DistillWeighted / DistillNearest (by the aggregator): CE + weighted feature term + "
-                       "consistency with the teachers' probe"),
+    Method(
+        "distill",
+        DistillOptions,
+        _distill,
+        uses_teachers=True,
+        uses_unlabeled=True,
+        description="DistillWeighted / DistillNearest (by the aggregator): CE + weighted feature term + "
+        "consistency with the teachers' probe",
+    ),
     Method("finetune", FineTuneOptions, _finetune, description="the student trained on the labeled images only"),
-    Method("fixmatch", FixMatchOptions, _fixmatch, uses_unlabeled=True,
-           description="FixMatch (Sohn et al. 2020) on labeled + unlabeled images"),
-    Method("freematch", FreeMatchOptions, _freematch, uses_unlabeled=True,
-           description="FreeMatch (Wang et al. 2023): FixMatch with self-adaptive thresholds and class fairness"),
-    Method("softmatch", SoftMatchOptions, _softmatch, uses_unlabeled=True,
-           description="SoftMatch (Chen et al. 2023): FixMatch with truncated-Gaussian weights and distribution "
-                       "alignment"),
+    Method(
+        "fixmatch",
+        FixMatchOptions,
+        _fixmatch,
+        uses_unlabeled=True,
+        description="FixMatch (Sohn et al. 2020) on labeled + unlabeled images",
+    ),
+    Method(
+        "freematch",
+        FreeMatchOptions,
+        _freematch,
+        uses_unlabeled=True,
+        description="FreeMatch (Wang et al. 2023): FixMatch with self-adaptive thresholds and class fairness",
+    ),
+    Method(
+        "softmatch",
+        SoftMatchOptions,
+        _softmatch,
+        uses_unlabeled=True,
+        description="SoftMatch (Chen et al. 2023): FixMatch with truncated-Gaussian weights and distribution alignment",
+    ),
 )
 
 

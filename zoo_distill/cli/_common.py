@@ -17,8 +17,21 @@ from zoo_distill.util.progress import make_progress, stderr
 from zoo_distill.util.strict_json import json_text
 from zoo_distill.util.text import line, literal, styled
 
-__all__ = ["CacheDir", "ZooOption", "cli_errors", "error_line", "literal", "make_progress", "print_json", "say",
-           "say_device", "stderr", "stdout", "styled", "with_options"]
+__all__ = [
+    "CacheDir",
+    "ZooOption",
+    "cli_errors",
+    "error_line",
+    "literal",
+    "make_progress",
+    "print_json",
+    "say",
+    "say_device",
+    "stderr",
+    "stdout",
+    "styled",
+    "with_options",
+]
 
 stdout = Console()
 
@@ -90,19 +103,27 @@ def with_options(*groups: list[inspect.Parameter]) -> Callable[[Callable], Calla
     return decorate
 
 
-CacheDir = typer.Option(None, "--cache-dir", envvar="ZOO_DISTILL_CACHE",
-                        help="Feature cache folder \\[default: ~/.cache/zoo-distill].")
-ZooOption = typer.Option(None, "--zoo", help="Zoo file (registry.yaml format) \\[default: $ZOO_DISTILL_ZOO or the "
-                                             "packaged registry.yaml].")
+CacheDir = typer.Option(
+    None, "--cache-dir", envvar="ZOO_DISTILL_CACHE", help="Feature cache folder \\[default: ~/.cache/zoo-distill]."
+)
+ZooOption = typer.Option(
+    None, "--zoo", help="Zoo file (registry.yaml format) \\[default: $ZOO_DISTILL_ZOO or the packaged registry.yaml]."
+)
 TARGET_HELP = "Target folder with train/ (and optional unlabeled/, test/) in ImageFolder layout."
 
 #: Where the target's images are: every command that reads a target takes these.
 TARGET_OPTIONS = [
     option("target", Optional[Path], typer.Option(None, "--target", "-t", help=TARGET_HELP)),
-    option("labeled", Optional[Path], typer.Option(None, "--labeled", help="Labeled split (class folders); "
-                                                   "overrides TARGET/train.")),
+    option(
+        "labeled",
+        Optional[Path],
+        typer.Option(None, "--labeled", help="Labeled split (class folders); overrides TARGET/train."),
+    ),
     option("unlabeled", Optional[Path], typer.Option(None, "--unlabeled", help="Unlabeled images (any depth).")),
     option("test", Optional[Path], typer.Option(None, "--test", help="Test split (class folders).")),
-    option("skip_bad_images", bool, typer.Option(False, "--skip-bad-images",
-                                                 help="Skip unreadable images (and count them) instead of failing.")),
+    option(
+        "skip_bad_images",
+        bool,
+        typer.Option(False, "--skip-bad-images", help="Skip unreadable images (and count them) instead of failing."),
+    ),
 ]

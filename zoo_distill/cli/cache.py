@@ -33,8 +33,13 @@ def ls(cache_dir: Optional[Path] = CacheDir, as_json: bool = typer.Option(False,
         table.add_column(col)
     for e in entries:
         m = e.metadata
-        table.add_row(literal(m.get("teacher", "?")), literal(m.get("view", "?")), literal(m.get("images", "?")),
-                      human_size(e.size), literal(e.path.name))
+        table.add_row(
+            literal(m.get("teacher", "?")),
+            literal(m.get("view", "?")),
+            literal(m.get("images", "?")),
+            human_size(e.size),
+            literal(e.path.name),
+        )
     stdout.print(table)
     say(stdout, f"{len(entries)} file(s), {human_size(sum(e.size for e in entries))}")
 
@@ -73,5 +78,8 @@ def clear(
     say(stdout, f"removed {count} file(s), {human_size(size)}{also}")
     if result.in_use:
         names = ", ".join(path.name for path in result.in_use[:5]) + (", ..." if len(result.in_use) > 5 else "")
-        say(stdout, f"kept {len(result.in_use)} file(s) in use by a running process ({names}); "
-                    f"clear again once it has finished")
+        say(
+            stdout,
+            f"kept {len(result.in_use)} file(s) in use by a running process ({names}); "
+            f"clear again once it has finished",
+        )

@@ -12,7 +12,7 @@ __all__ = ["build", "demo", "example"]
 
 demo_app = typer.Typer(
     help="Build the offline zoo (zoobench) and run the main job on it: rank, DistillWeighted, and the "
-         "comparison with fine-tuning, FixMatch and DistillNearest. Run without a subcommand for the demo.",
+    "comparison with fine-tuning, FixMatch and DistillNearest. Run without a subcommand for the demo.",
     invoke_without_command=True,
 )
 

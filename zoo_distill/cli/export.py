@@ -15,12 +15,18 @@ def export(
     run_dir: Path = typer.Argument(..., help="A run directory (student.safetensors + config.json)."),
     format: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the exported files (default: RUN/onnx)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Target folder (its test/ split) to check the export "
-                                        "on; default: the run's own test split (run.json)."),
-    int8: bool = typer.Option(False, "--int8", help="Also write an int8 copy (static quantisation calibrated on the "
-                              "run's labeled images) and report its accuracy and CPU latency."),
-    latency_runs: int = typer.Option(50, "--latency-runs", help="Batch-1 calls timed for the CPU latency "
-                                     "(median)."),
+    data: Optional[Path] = typer.Option(
+        None,
+        "--data",
+        help="Target folder (its test/ split) to check the export on; default: the run's own test split (run.json).",
+    ),
+    int8: bool = typer.Option(
+        False,
+        "--int8",
+        help="Also write an int8 copy (static quantisation calibrated on the "
+        "run's labeled images) and report its accuracy and CPU latency.",
+    ),
+    latency_runs: int = typer.Option(50, "--latency-runs", help="Batch-1 calls timed for the CPU latency (median)."),
     threads: int = typer.Option(1, "--threads", help="CPU threads onnxruntime may use when timing."),
     as_json: bool = typer.Option(False, "--json", help="Print the report (export.json) as JSON."),
 ) -> None:
@@ -47,12 +53,27 @@ def export(
         return "n/a" if value is None else f"{value:.4f}"
 
     onnx = report["onnx"]
-    table.add_row("fp32", f"{onnx['bytes'] / 1e6:.2f}", f"{onnx['max_abs_logit_diff']:.2e}",
-                  f"{onnx['top1_agreement']:.4f}", accuracy(onnx["test_accuracy"]), f"{onnx['cpu_latency_ms']:.2f}")
+    table.add_row(
+        "fp32",
+        f"{onnx['bytes'] / 1e6:.2f}",
+        f"{onnx['max_abs_logit_diff']:.2e}",
+        f"{onnx['top1_agreement']:.4f}",
+        accuracy(onnx["test_accuracy"]),
+        f"{onnx['cpu_latency_ms']:.2f}",
+    )
     if "int8" in report:
         q = report["int8"]
-        table.add_row("int8", f"{q['bytes'] / 1e6:.2f}", "", f"{q['top1_agreement']:.4f}",
-                      accuracy(q["test_accuracy"]), f"{q['cpu_latency_ms']:.2f}")
+        table.add_row(
+            "int8",
+            f"{q['bytes'] / 1e6:.2f}",
+            "",
+            f"{q['top1_agreement']:.4f}",
+            accuracy(q["test_accuracy"]),
+            f"{q['cpu_latency_ms']:.2f}",
+        )
     stdout.print(table)
-    say(stdout, f"torch test accuracy {accuracy(onnx['torch_test_accuracy'])}; latency: median of "
-                f"{report['latency']['runs']} calls, {report['latency']['threads']} thread(s)")
+    say(
+        stdout,
+        f"torch test accuracy {accuracy(onnx['torch_test_accuracy'])}; latency: median of "
+        f"{report['latency']['runs']} calls, {report['latency']['threads']} thread(s)",
+    )

@@ -25,8 +25,12 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
     for p in registry.plugins:
         what = "; ".join(f"{hook.removeprefix('register_')}: {', '.join(names)}" for hook, names in p.registers.items())
         shown = line((p.error, "red"), f"; {what}" if what else "") if p.error else literal(what)
-        table.add_row(line(p.name, (" (built-in)", "dim") if p.builtin else ""), literal(p.version),
-                      ", ".join(sorted(p.registers)), shown)
+        table.add_row(
+            line(p.name, (" (built-in)", "dim") if p.builtin else ""),
+            literal(p.version),
+            ", ".join(sorted(p.registers)),
+            shown,
+        )
     stdout.print(table)
 
 

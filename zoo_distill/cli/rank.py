@@ -27,15 +27,25 @@ __all__ = ["rank"]
 @with_options(TARGET_OPTIONS)
 def rank(
     zoo: Optional[Path] = ZooOption,
-    metric: list[str] = typer.Option([], "--metric", "-m", help="Metric(s) to compute; the first is primary "
-                                     f"and sorts the table \\[default: all installed, {DEFAULT_PRIMARY_METRIC} "
-                                     f"first; α from {DEFAULT_WEIGHTING_METRIC} but nearest's, as run uses]."),
+    metric: list[str] = typer.Option(
+        [],
+        "--metric",
+        "-m",
+        help="Metric(s) to compute; the first is primary "
+        f"and sorts the table \\[default: all installed, {DEFAULT_PRIMARY_METRIC} "
+        f"first; α from {DEFAULT_WEIGHTING_METRIC} but nearest's, as run uses].",
+    ),
     source: list[str] = typer.Option([], "--source", "-s", help="Only rank these zoo entries."),
-    device: str = typer.Option("auto", help="Device for feature extraction: auto (CUDA when this machine has it, "
-                               "else cpu), cpu, cuda, cuda:N."),
+    device: str = typer.Option(
+        "auto", help="Device for feature extraction: auto (CUDA when this machine has it, else cpu), cpu, cuda, cuda:N."
+    ),
     batch_size: int = typer.Option(64, min=1, help="Images per extraction batch."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="DataLoader processes decoding images "
-                                          "for extraction \\[default: from the CPUs available; 0: in-process]."),
+    workers: Optional[int] = typer.Option(
+        None,
+        "--workers",
+        min=0,
+        help="DataLoader processes decoding images for extraction \\[default: from the CPUs available; 0: in-process].",
+    ),
     cache_dir: Optional[Path] = CacheDir,
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write cached features."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable result instead of the table."),
@@ -53,8 +63,18 @@ def rank(
         say(stderr, (f"skipped {len(data.skipped)} unreadable image(s)", "yellow"))
     zoo_obj = api.load_zoo(zoo)
     with make_progress(disable=None if not as_json else True) as progress:
-        result = api.rank(data, zoo_obj, metrics=metric, sources=source, device=device, batch_size=batch_size,
-                          cache_dir=cache_dir, use_cache=not no_cache, progress=progress, workers=workers)
+        result = api.rank(
+            data,
+            zoo_obj,
+            metrics=metric,
+            sources=source,
+            device=device,
+            batch_size=batch_size,
+            cache_dir=cache_dir,
+            use_cache=not no_cache,
+            progress=progress,
+            workers=workers,
+        )
     if not distributed.is_main():
         return
     for s in result.sources:
@@ -74,5 +94,11 @@ def rank(
     if len(result.metrics) > 1:
         stdout.print(scores_table(result))
     t = result.timings
-    say(stdout, (f"time: {t['total']:.2f}s (load {t['load']:.2f}s, features {t['extract']:.2f}s, "
-                 f"metrics {t['metrics']:.2f}s)", "dim"))
+    say(
+        stdout,
+        (
+            f"time: {t['total']:.2f}s (load {t['load']:.2f}s, features {t['extract']:.2f}s, "
+            f"metrics {t['metrics']:.2f}s)",
+            "dim",
+        ),
+    )

@@ -12,10 +12,12 @@ __all__ = ["evaluate", "predict", "push"]
 
 @cli_errors
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="A run directory (student.safetensors + config.json), or the "
-                                   "student.onnx that `export` wrote."),
-    data: Path = typer.Option(..., "--data", help="Target folder (its test/ split is used) or a folder of "
-                              "class folders."),
+    run_dir: Path = typer.Argument(
+        ..., help="A run directory (student.safetensors + config.json), or the student.onnx that `export` wrote."
+    ),
+    data: Path = typer.Option(
+        ..., "--data", help="Target folder (its test/ split is used) or a folder of class folders."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Evaluate a trained student on labeled images: accuracy and per-class accuracy."""
@@ -66,8 +68,9 @@ def push(
     run_dir: Path = typer.Argument(..., help="A run directory (student.safetensors + config.json [+ metrics.json])."),
     repo_id: str = typer.Argument(..., help="Hub repo to upload to, e.g. my-org/my-student (created if missing)."),
     revision: str = typer.Option("main", "--revision", help="Branch to commit to (created if missing)."),
-    private: bool = typer.Option(False, "--private", help="Create the repo as private (an existing repo keeps "
-                                 "its visibility)."),
+    private: bool = typer.Option(
+        False, "--private", help="Create the repo as private (an existing repo keeps its visibility)."
+    ),
     message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit message."),
 ) -> None:
     """Upload a trained student as a timm-format Hub repo: config.json, model.safetensors and a model card.

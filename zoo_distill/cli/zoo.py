@@ -45,9 +45,14 @@ def ls(zoo: Optional[Path] = ZooOption, as_json: bool = typer.Option(False, "--j
         table.add_column(col, justify="right" if col == "size" else "left")
     for r in rows:
         cached = {True: literal("yes"), False: styled("no", "yellow"), None: literal("?")}[r["cached"]]
-        table.add_row(literal(r["name"]), literal(r["provider"]), literal(r["domain"]), cached,
-                      human_size(r["size_bytes"]),
-                      literal("yes") if r["available"] else line(("no", "red"), ": ", r["reason"]))
+        table.add_row(
+            literal(r["name"]),
+            literal(r["provider"]),
+            literal(r["domain"]),
+            cached,
+            human_size(r["size_bytes"]),
+            literal("yes") if r["available"] else line(("no", "red"), ": ", r["reason"]),
+        )
     stdout.print(table)
 
 
@@ -94,16 +99,27 @@ def pull(
 @zoo_app.command("search")
 @cli_errors
 def search(
-    query: Optional[str] = typer.Argument(None, help="Text the repo id must contain (e.g. resnet50, plant, xray).",
-                                          show_default=False),
-    library: list[str] = typer.Option(["timm"], "--library", "-l", help="Hub library to list: timm (hf-hub "
-                                      "entries), transformers or open_clip (their plugin's provider); repeatable."),
+    query: Optional[str] = typer.Argument(
+        None, help="Text the repo id must contain (e.g. resnet50, plant, xray).", show_default=False
+    ),
+    library: list[str] = typer.Option(
+        ["timm"],
+        "--library",
+        "-l",
+        help="Hub library to list: timm (hf-hub "
+        "entries), transformers or open_clip (their plugin's provider); repeatable.",
+    ),
     task: str = typer.Option("image-classification", "--task", help="The Hub's pipeline tag."),
-    sort: str = typer.Option("downloads", "--sort", help="downloads, likes, last_modified, created_at or "
-                             "trending_score (best first)."),
+    sort: str = typer.Option(
+        "downloads", "--sort", help="downloads, likes, last_modified, created_at or trending_score (best first)."
+    ),
     limit: int = typer.Option(20, "--limit", help="At most this many models in all."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the results as a zoo file here, each "
-                                       "pinned to its commit, ready for `rank --zoo`."),
+    out: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Write the results as a zoo file here, each pinned to its commit, ready for `rank --zoo`.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
@@ -118,19 +134,23 @@ def search(
 
     models = search_hub(query, library, task or None, sort, limit, installed_providers())
     if out is not None:
-        header = (f"# zoo-distill zoo search {query or ''} --library {' --library '.join(library)} --task {task} "
-                  f"--sort {sort} --limit {limit}\n# every entry is pinned to the commit the Hub listed\n")
+        header = (
+            f"# zoo-distill zoo search {query or ''} --library {' --library '.join(library)} --task {task} "
+            f"--sort {sort} --limit {limit}\n# every entry is pinned to the commit the Hub listed\n"
+        )
         write_zoo_file(out, zoo_document(models, query), overwrite, header)
     if as_json:
         print_json({"models": [m.to_dict() for m in models], "zoo_file": str(out) if out else None})
         return
-    table = Table(title=literal(f"Hub models for {query or ''!r} ({', '.join(library)}, {task}, by {sort}): "
-                                f"{len(models)}"))
+    table = Table(
+        title=literal(f"Hub models for {query or ''!r} ({', '.join(library)}, {task}, by {sort}): {len(models)}")
+    )
     for col in ("repo", "library", "downloads", "likes", "license", "revision"):
         table.add_column(col, justify="right" if col in ("downloads", "likes") else "left")
     for m in models:
-        table.add_row(literal(m.repo_id), literal(m.library), str(m.downloads), str(m.likes), literal(m.license),
-                      m.revision[:12])
+        table.add_row(
+            literal(m.repo_id), literal(m.library), str(m.downloads), str(m.likes), literal(m.license), m.revision[:12]
+        )
     stdout.print(table)
     if out is not None:
         say(stdout, f"wrote {len(models)} sources to {out}: zoo-distill rank --zoo {out} --target ...")

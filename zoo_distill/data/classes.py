@@ -47,8 +47,9 @@ def _read_mapping(path: Path) -> dict[str, object]:
     try:
         value = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise DataError(f"{path} cannot be read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
-            from None
+        raise DataError(
+            f"{path} cannot be read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -71,7 +72,9 @@ def class_prompts(data: TargetData) -> list[tuple[str, str]]:
         if problem:
             if name in given:
                 raise DataError(f"{path}: class {name!r}: its text {problem}")
-            raise DataError(f"class folder {data.train.root / name!s}: its text {problem}; give the class a text in "
-                            f"{CLASSES_FILE} at the target root")
+            raise DataError(
+                f"class folder {data.train.root / name!s}: its text {problem}; give the class a text in "
+                f"{CLASSES_FILE} at the target root"
+            )
         out.append((name, str(text)))
     return out

@@ -32,8 +32,7 @@ def reason(exc: BaseException) -> str:
     if isinstance(exc, _BOMB):
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
         declared = f"{int(pixels.group(1)):,} pixels" if pixels else "too many pixels"
-        return (f"it declares {declared}, more than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} "
-                f"(a decompression bomb?)")
+        return f"it declares {declared}, more than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)"
     if isinstance(exc, UnidentifiedImageError):
         return "not an image format Pillow can decode"
     if isinstance(exc, OSError) and exc.strerror:

@@ -32,11 +32,13 @@ RUN_MARKER = "run.json"
 _NOT_RASTER = frozenset({"EPS", "MPEG"})  # PostScript needs Ghostscript; MPEG is video
 
 OTHER_EXTENSION, SPECIAL_FILE, RUN_FOLDER, REPEATED_FOLDER, LOOSE = "other", "special", "run", "repeated", "loose"
-_WHY = {OTHER_EXTENSION: "file(s) whose extension is not an image format Pillow reads",
-        LOOSE: "file(s) beside the class folders (in no class)",
-        SPECIAL_FILE: "special file(s) (FIFO, socket or device)",
-        RUN_FOLDER: f"run folder(s) (holding {RUN_MARKER})",
-        REPEATED_FOLDER: "linked folder(s) that loop or repeat a folder already listed"}
+_WHY = {
+    OTHER_EXTENSION: "file(s) whose extension is not an image format Pillow reads",
+    LOOSE: "file(s) beside the class folders (in no class)",
+    SPECIAL_FILE: "special file(s) (FIFO, socket or device)",
+    RUN_FOLDER: f"run folder(s) (holding {RUN_MARKER})",
+    REPEATED_FOLDER: "linked folder(s) that loop or repeat a folder already listed",
+}
 
 
 def image_extensions() -> frozenset[str]:

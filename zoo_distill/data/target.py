@@ -30,8 +30,20 @@ from zoo_distill.data.discover import (
 from zoo_distill.data.overlap import ContentIndex
 from zoo_distill.errors import ConfigError, DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "LabeledSplit", "TargetData", "check_out_outside_target", "find_bad_images",
-    "fingerprint", "image_problem", "is_image", "load_rgb", "load_target", "scan_labeled", "scan_unlabeled"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "LabeledSplit",
+    "TargetData",
+    "check_out_outside_target",
+    "find_bad_images",
+    "fingerprint",
+    "image_problem",
+    "is_image",
+    "load_rgb",
+    "load_target",
+    "scan_labeled",
+    "scan_unlabeled",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +139,10 @@ def _check_name(folder: Path, split: str) -> None:
     try:
         folder.name.encode("utf-8")
     except UnicodeEncodeError:
-        raise DataError(f"{split} split {folder.parent}: class folder {folder} has a name that is not valid "
-                        f"UTF-8; rename it (class names become the student's label names)") from None
+        raise DataError(
+            f"{split} split {folder.parent}: class folder {folder} has a name that is not valid "
+            f"UTF-8; rename it (class names become the student's label names)"
+        ) from None
 
 
 def _report(left_out: LeftOut) -> None:
@@ -137,8 +151,9 @@ def _report(left_out: LeftOut) -> None:
         logger.warning(note)
 
 
-def scan_labeled(root: Path, split: str, class_names: tuple[str, ...] | None = None,
-                 left_out: LeftOut | None = None) -> LabeledSplit:
+def scan_labeled(
+    root: Path, split: str, class_names: tuple[str, ...] | None = None, left_out: LeftOut | None = None
+) -> LabeledSplit:
     """Scan ``root/<class>/**`` (``data/discover.py``); with ``class_names`` given (test split), labels
     follow train's classes. What is left out is added to ``left_out``, or logged when it is None."""
     if not os.path.lexists(root):
@@ -255,8 +270,9 @@ def load_target(
     return TargetData(train, pool, test_split, tuple(bad), tuple(notes), Path(unlabeled) if unlabeled else None)
 
 
-def _check_overlap(train: LabeledSplit, pool: tuple[Path, ...], test: LabeledSplit | None,
-                   unlabeled_root: Path | None) -> list[str]:
+def _check_overlap(
+    train: LabeledSplit, pool: tuple[Path, ...], test: LabeledSplit | None, unlabeled_root: Path | None
+) -> list[str]:
     """Refuse test images among the training images (by content); note labeled images in the pool.
 
     A test image trained on makes the test accuracy a measure of memory, reported with exit 0, so
@@ -267,14 +283,18 @@ def _check_overlap(train: LabeledSplit, pool: tuple[Path, ...], test: LabeledSpl
         for name, paths, root in (("train", train.paths, train.root), ("unlabeled", pool, unlabeled_root)):
             shared = index.shared(paths, test.paths)
             if shared:
-                raise DataError(f"the {name} split {root} holds {len(shared)} image(s) of the test split {test.root} "
-                                f"(the same bytes, e.g. {_example(shared)}): the test accuracy would be measured on "
-                                f"images the student trained on; remove them from one of the two splits")
+                raise DataError(
+                    f"the {name} split {root} holds {len(shared)} image(s) of the test split {test.root} "
+                    f"(the same bytes, e.g. {_example(shared)}): the test accuracy would be measured on "
+                    f"images the student trained on; remove them from one of the two splits"
+                )
     shared = index.shared(pool, train.paths)
     if not shared:
         return []
-    return [f"{len(shared)} of the {len(pool)} unlabeled images are also labeled images of the train split "
-            f"(the same bytes, e.g. {_example(shared)}); they train as both, which is usual"]
+    return [
+        f"{len(shared)} of the {len(pool)} unlabeled images are also labeled images of the train split "
+        f"(the same bytes, e.g. {_example(shared)}); they train as both, which is usual"
+    ]
 
 
 def _example(shared: list[tuple[Path, Path]]) -> str:
@@ -308,9 +328,14 @@ def check_out_outside_target(out: Path, data: TargetData) -> None:
     folder holding ``run.json`` out, but an unfinished run has none yet, and the user's splits
     are theirs, not a place for outputs."""
     where = Path(out).resolve()
-    roots = [("train", data.train.root), ("unlabeled", data.unlabeled_root),
-             ("test", data.test.root if data.test is not None else None)]
+    roots = [
+        ("train", data.train.root),
+        ("unlabeled", data.unlabeled_root),
+        ("test", data.test.root if data.test is not None else None),
+    ]
     for split, root in roots:
         if root is not None and where.is_relative_to(Path(root).resolve()):
-            raise ConfigError(f"--out {out} is inside the {split} split {root}: the run's files (curves.png is an "
-                              f"image) would be read with its images; choose a folder outside the target's splits")
+            raise ConfigError(
+                f"--out {out} is inside the {split} split {root}: the run's files (curves.png is an "
+                f"image) would be read with its images; choose a folder outside the target's splits"
+            )

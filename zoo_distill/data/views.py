@@ -54,9 +54,11 @@ def augment(image: Image.Image, rng: np.random.Generator, policy: ViewPolicy) ->
     out = image.resize((width, height), Image.BILINEAR, box=_crop_box(rng, width, height, policy))
     if policy.hflip and rng.random() < 0.5:
         out = out.transpose(Image.FLIP_LEFT_RIGHT)
-    for enhancer, strength in ((ImageEnhance.Brightness, policy.brightness),
-                               (ImageEnhance.Contrast, policy.contrast),
-                               (ImageEnhance.Color, policy.saturation)):
+    for enhancer, strength in (
+        (ImageEnhance.Brightness, policy.brightness),
+        (ImageEnhance.Contrast, policy.contrast),
+        (ImageEnhance.Color, policy.saturation),
+    ):
         if strength > 0:
             out = enhancer(out).enhance(float(rng.uniform(1 - strength, 1 + strength)))
     return out

@@ -45,11 +45,17 @@ class TeacherBank:
     float32 rows converted with torch, so they equal those of the stacked in-memory tensor.
     """
 
-    def __init__(self, views: Sequence[Rows], dtype: torch.dtype = torch.float16, owner: Any = None,
-                 pins: Sequence[SharedLock] = ()) -> None:
+    def __init__(
+        self,
+        views: Sequence[Rows],
+        dtype: torch.dtype = torch.float16,
+        owner: Any = None,
+        pins: Sequence[SharedLock] = (),
+    ) -> None:
         if not views or len({(r.shape, r.dtype) for r in views}) != 1 or len(views[0].shape) != 2:
-            raise ValueError(f"a bank needs views of one [N, D] shape and dtype, got "
-                             f"{[(r.shape, str(r.dtype)) for r in views]}")
+            raise ValueError(
+                f"a bank needs views of one [N, D] shape and dtype, got {[(r.shape, str(r.dtype)) for r in views]}"
+            )
         self.views, self.dtype = tuple(views), dtype
         self.shape = torch.Size((len(views), *views[0].shape))
         self.owner = owner  # what must live as long as the bank: its scratch folder when there is no cache
@@ -88,8 +94,11 @@ class TeacherBank:
         raw = memoryview(out.reshape(-1).view(np.uint8))
         for begin, end in zip(np.concatenate([[0], cut]), np.concatenate([cut, [len(v)]])):
             rows = self.views[v[begin]]
-            read_into(self._fd(int(v[begin])), raw[begin * row_bytes:end * row_bytes],
-                      rows.offset + int(i[begin]) * row_bytes)
+            read_into(
+                self._fd(int(v[begin])),
+                raw[begin * row_bytes : end * row_bytes],
+                rows.offset + int(i[begin]) * row_bytes,
+            )
 
     def _fd(self, view: int) -> int:
         if self._pid != os.getpid():  # a forked child: its own descriptors
@@ -195,23 +204,38 @@ def teacher_views(
         identity = provider.identify(entry)
         keys = [cache_key(identity.digest, data_fingerprint, dict(identity.data_config), n) for n in names]
         if distributed.is_main():
-            found = {v: rows for v in range(views)
-                     if (rows := _pinned_rows(cache, entry.name, keys[v], len(paths), pins)) is not None}
+            found = {
+                v: rows
+                for v in range(views)
+                if (rows := _pinned_rows(cache, entry.name, keys[v], len(paths), pins)) is not None
+            }
         present = distributed.broadcast_object(sorted(found))
         if not distributed.is_main():
             for v in present:
                 rows = _rows(cache, entry.name, keys[v], len(paths))
                 if rows is None:
-                    raise CacheError(f"the cached features of {entry.name} vanished while being read "
-                                     f"(was the cache cleared meanwhile?)")
+                    raise CacheError(
+                        f"the cached features of {entry.name} vanished while being read "
+                        f"(was the cache cleared meanwhile?)"
+                    )
                 found[v] = rows
     if len(found) < views:
         teacher: Teacher = provider.load(entry)
         for v in range(views):
             if v not in found:
-                fs = extract(teacher, paths, cache, batch_size, device, progress, view=names[v],
-                             image_fn=_View(policy, view_seed, v), data_fingerprint=data_fingerprint,
-                             workers=workers, keep=False)
+                fs = extract(
+                    teacher,
+                    paths,
+                    cache,
+                    batch_size,
+                    device,
+                    progress,
+                    view=names[v],
+                    image_fn=_View(policy, view_seed, v),
+                    data_fingerprint=data_fingerprint,
+                    workers=workers,
+                    keep=False,
+                )
                 rows = _pinned_rows(cache, teacher.name, fs.key, len(paths), pins)
                 if rows is None:
                     raise CacheError(f"the features of {teacher.name} just written to {fs.path} cannot be read back")
@@ -246,9 +270,23 @@ def build_bank(
     if cache is None:
         cache, owner = _scratch_cache()
     data_fingerprint = fingerprint(paths)
-    banks = {name: teacher_views(entry, provider, paths, views, policy, view_seed, cache, batch_size, device,
-                                 progress, data_fingerprint, workers)
-             for name, (entry, provider) in entries.items()}
+    banks = {
+        name: teacher_views(
+            entry,
+            provider,
+            paths,
+            views,
+            policy,
+            view_seed,
+            cache,
+            batch_size,
+            device,
+            progress,
+            data_fingerprint,
+            workers,
+        )
+        for name, (entry, provider) in entries.items()
+    }
     for bank in banks.values():
         bank.owner = owner
     return banks

@@ -56,8 +56,13 @@ _NO_CACHE_HINT = "; free space, choose another --cache-dir, or pass --no-cache"
 
 def cache_key(teacher_digest: str, data_fingerprint: str, preprocessing: Mapping[str, Any], view: str) -> str:
     return json_digest(
-        {"format": FORMAT_VERSION, "teacher": teacher_digest, "data": data_fingerprint,
-         "preprocessing": preprocessing, "view": view}
+        {
+            "format": FORMAT_VERSION,
+            "teacher": teacher_digest,
+            "data": data_fingerprint,
+            "preprocessing": preprocessing,
+            "view": view,
+        }
     )
 
 
@@ -113,8 +118,9 @@ class FeatureCache:
         try:
             return SharedLock(path.with_name(path.name + LOCK_SUFFIX)).acquire()
         except OSError as exc:
-            raise CacheError(f"cannot lock the feature cache file {path}: {exc.strerror or exc}{_NO_CACHE_HINT}") \
-                from None
+            raise CacheError(
+                f"cannot lock the feature cache file {path}: {exc.strerror or exc}{_NO_CACHE_HINT}"
+            ) from None
 
     def load(self, teacher_name: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         """The cached arrays and metadata, or None on a miss (or an unreadable/foreign file)."""
@@ -147,13 +153,19 @@ class FeatureCache:
             raise CacheError(f"cannot write the feature cache at {path}: {exc}{_NO_CACHE_HINT}") from None
         return path
 
-    def writer(self, teacher_name: str, key: str, shapes: Mapping[str, tuple[tuple[int, ...], Any]],
-               metadata: Mapping[str, Any]) -> RowWriter:
+    def writer(
+        self,
+        teacher_name: str,
+        key: str,
+        shapes: Mapping[str, tuple[tuple[int, ...], Any]],
+        metadata: Mapping[str, Any],
+    ) -> RowWriter:
         """A writer that streams rows into this key's file (shapes known up front, metadata as ``save``
         stamps it): bounded memory, and the same atomic rename as ``save`` once every row is there."""
         meta = {**metadata, "key": key, "format": FORMAT_VERSION, "created": time.time()}
-        return _CacheWriter(self.path_for(teacher_name, key), shapes, {_META_KEY: json.dumps(meta, default=str)},
-                            checksum=_SUM_KEY)
+        return _CacheWriter(
+            self.path_for(teacher_name, key), shapes, {_META_KEY: json.dumps(meta, default=str)}, checksum=_SUM_KEY
+        )
 
     def locate(self, teacher_name: str, key: str, verify: bool = True) -> dict[str, Rows] | None:
         """Where this key's arrays lie in their file, or None on a miss (or an unreadable, truncated,
@@ -251,8 +263,11 @@ class FeatureCache:
                     size += freed
                     count += 1
                     removed.append(path)
-        locks = self.dir.glob("*" + LOCK_SUFFIX) if teacher is None else (
-            p.with_name(p.name + LOCK_SUFFIX) for p in removed)
+        locks = (
+            self.dir.glob("*" + LOCK_SUFFIX)
+            if teacher is None
+            else (p.with_name(p.name + LOCK_SUFFIX) for p in removed)
+        )
         _remove_free_locks(locks)
         return ClearResult(count, size, tuple(in_use))
 

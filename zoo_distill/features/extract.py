@@ -31,8 +31,19 @@ from zoo_distill.util.workers import MAX_DEFAULT_WORKERS, default_workers, resol
 if TYPE_CHECKING:  # torch and timm load when features are computed, not when they are found in the cache
     import torch
 
-__all__ = ["FeatureSet", "MAX_DEFAULT_WORKERS", "check_device", "compute_features", "default_workers",
-    "eval_transform", "extract", "iter_features", "lookup", "resolve_device", "resolve_workers"]
+__all__ = [
+    "FeatureSet",
+    "MAX_DEFAULT_WORKERS",
+    "check_device",
+    "compute_features",
+    "default_workers",
+    "eval_transform",
+    "extract",
+    "iter_features",
+    "lookup",
+    "resolve_device",
+    "resolve_workers",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class FeatureSet:
 
 ImageFn = Callable[[int, Image.Image], Image.Image]  # (index, decoded image) -> the view to encode
 Batches = Iterator[tuple[np.ndarray, "np.ndarray | None"]]  # (features [B, D], logits [B, C] or None) per batch
+
 
 @dataclass(frozen=True)
 class _Failure:
@@ -128,8 +140,12 @@ def iter_features(
     teacher.to(dev)
     workers = resolve_workers(workers, len(paths), batch_size)
     loader = torch.utils.data.DataLoader(
-        _ImageList(paths, eval_transform(teacher), image_fn), batch_size=batch_size, shuffle=False,
-        num_workers=workers, collate_fn=_collate, pin_memory=dev.type == "cuda",
+        _ImageList(paths, eval_transform(teacher), image_fn),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=dev.type == "cuda",
         worker_init_fn=ignore_in_worker if workers else None,
     )
     label = description or f"features {teacher.name}"
@@ -167,7 +183,11 @@ def compute_features(
 
 
 def lookup(
-    name: str, digest: str, data_config: Mapping[str, Any], paths: Sequence[Path], cache: FeatureCache,
+    name: str,
+    digest: str,
+    data_config: Mapping[str, Any],
+    paths: Sequence[Path],
+    cache: FeatureCache,
     view: str = EVAL_VIEW,
     data_fingerprint: str | None = None,
     keep: bool = True,
@@ -188,12 +208,14 @@ def lookup(
         arrays = {array: r.memmap() for array, r in rows.items()} if rows is not None else None
     if arrays is None or "features" not in arrays or arrays["features"].shape[0] != len(paths):
         return None
-    return FeatureSet(arrays["features"], arrays.get("logits"), True, time.perf_counter() - start,
-                      cache.path_for(name, key), key)
+    return FeatureSet(
+        arrays["features"], arrays.get("logits"), True, time.perf_counter() - start, cache.path_for(name, key), key
+    )
 
 
-def _shared_lookup(teacher: Teacher, paths: Sequence[Path], cache: FeatureCache, view: str,
-                   data_fingerprint: str, keep: bool) -> FeatureSet | None:
+def _shared_lookup(
+    teacher: Teacher, paths: Sequence[Path], cache: FeatureCache, view: str, data_fingerprint: str, keep: bool
+) -> FeatureSet | None:
     """Rank 0 looks the features up and every rank follows its answer: all extract, or none do."""
 
     def find() -> FeatureSet | None:
@@ -205,8 +227,9 @@ def _shared_lookup(teacher: Teacher, paths: Sequence[Path], cache: FeatureCache,
     if hit is None:  # rank 0 found the file: read it here too
         hit = find()
         if hit is None:
-            raise CacheError(f"the cached features of {teacher.name} vanished while being read "
-                             f"(was the cache cleared meanwhile?)")
+            raise CacheError(
+                f"the cached features of {teacher.name} vanished while being read (was the cache cleared meanwhile?)"
+            )
     return hit
 
 
@@ -234,8 +257,9 @@ def extract(
     """
     data_fingerprint = data_fingerprint or fingerprint(paths)
     if cache is None:
-        return _compute(teacher, paths, None, batch_size, device, progress, view, image_fn, data_fingerprint,
-                        workers, True)
+        return _compute(
+            teacher, paths, None, batch_size, device, progress, view, image_fn, data_fingerprint, workers, True
+        )
     hit = _shared_lookup(teacher, paths, cache, view, data_fingerprint, keep)  # no lock for a plain hit
     if hit is not None:
         return hit
@@ -245,24 +269,48 @@ def extract(
         hit = _shared_lookup(teacher, paths, cache, view, data_fingerprint, keep)  # stored while we waited?
         if hit is not None:
             return hit
-        return _compute(teacher, paths, cache, batch_size, device, progress, view, image_fn, data_fingerprint,
-                        workers, keep)
+        return _compute(
+            teacher, paths, cache, batch_size, device, progress, view, image_fn, data_fingerprint, workers, keep
+        )
 
 
-def _compute(teacher: Teacher, paths: Sequence[Path], cache: FeatureCache | None, batch_size: int, device: str,
-             progress: Progress | None, view: str, image_fn: ImageFn | None, data_fingerprint: str,
-             workers: int | None, keep: bool) -> FeatureSet:
+def _compute(
+    teacher: Teacher,
+    paths: Sequence[Path],
+    cache: FeatureCache | None,
+    batch_size: int,
+    device: str,
+    progress: Progress | None,
+    view: str,
+    image_fn: ImageFn | None,
+    data_fingerprint: str,
+    workers: int | None,
+    keep: bool,
+) -> FeatureSet:
     """Encode ``paths`` (sharded over ranks under torchrun), streaming the rows into ``cache``."""
     start = time.perf_counter()
     n = len(paths)
     key = cache_key(teacher.digest, data_fingerprint, dict(teacher.data_config), view)
     description = f"features {teacher.name}" + ("" if view == EVAL_VIEW else f" [{view.rsplit(':', 1)[-1]}]")
     mine = distributed.shard(n)  # under torchrun each process encodes every world_size-th image
-    batches = iter_features(teacher, [paths[i] for i in mine], batch_size, distributed.local_device(device),
-                            progress, workers, None if image_fn is None else _OnShard(image_fn, mine), description)
+    batches = iter_features(
+        teacher,
+        [paths[i] for i in mine],
+        batch_size,
+        distributed.local_device(device),
+        progress,
+        workers,
+        None if image_fn is None else _OnShard(image_fn, mine),
+        description,
+    )
     write = cache is not None and distributed.is_main()
-    meta = {"teacher": teacher.name, "digest": teacher.digest, "view": view, "images": n,
-            "preprocessing": dict(teacher.data_config)}
+    meta = {
+        "teacher": teacher.name,
+        "digest": teacher.digest,
+        "view": view,
+        "images": n,
+        "preprocessing": dict(teacher.data_config),
+    }
     kept: dict[str, list[np.ndarray]] = {"features": [], "logits": []}
     with contextlib.closing(batches), contextlib.ExitStack() as stack:
         writer = None
@@ -284,21 +332,34 @@ def _compute(teacher: Teacher, paths: Sequence[Path], cache: FeatureCache | None
     distributed.barrier()  # no rank moves on (and looks the file up) before it exists
     saved = cache.path_for(teacher.name, key) if cache is not None else None
     if keep or cache is None:
-        features = np.concatenate(kept["features"]) if kept["features"] else \
-            np.zeros((0, teacher.feature_dim), np.float32)
-        logits = np.concatenate(kept["logits"]) if kept["logits"] else (
-            np.zeros((0, teacher.num_source_classes), np.float32) if teacher.num_source_classes else None)
+        features = (
+            np.concatenate(kept["features"]) if kept["features"] else np.zeros((0, teacher.feature_dim), np.float32)
+        )
+        logits = (
+            np.concatenate(kept["logits"])
+            if kept["logits"]
+            else (np.zeros((0, teacher.num_source_classes), np.float32) if teacher.num_source_classes else None)
+        )
         return FeatureSet(features, logits, False, time.perf_counter() - start, saved, key)
     rows = cache.locate(teacher.name, key, verify=False)  # just written and checksummed by this process
     if rows is None:
-        raise CacheError(f"the features of {teacher.name} just written to {saved} cannot be read back "
-                         f"(was the cache cleared meanwhile?)")
-    return FeatureSet(rows["features"].memmap(), rows["logits"].memmap() if "logits" in rows else None, False,
-                      time.perf_counter() - start, saved, key)
+        raise CacheError(
+            f"the features of {teacher.name} just written to {saved} cannot be read back "
+            f"(was the cache cleared meanwhile?)"
+        )
+    return FeatureSet(
+        rows["features"].memmap(),
+        rows["logits"].memmap() if "logits" in rows else None,
+        False,
+        time.perf_counter() - start,
+        saved,
+        key,
+    )
 
 
-def _whole_blocks(batches: Batches, n: int, batch_size: int,
-                  teacher: Teacher) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+def _whole_blocks(
+    batches: Batches, n: int, batch_size: int, teacher: Teacher
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """``(first row, features, logits)`` of consecutive blocks of the whole list, one batch per rank.
 
     Under torchrun the shards are strided, so the ranks' k-th batches interleave into the rows
@@ -313,8 +374,10 @@ def _whole_blocks(batches: Batches, n: int, batch_size: int,
             row += len(features)
         return
     block = world * batch_size
-    none = (np.zeros((0, teacher.feature_dim), np.float32),
-            np.zeros((0, teacher.num_source_classes), np.float32) if teacher.num_source_classes else None)
+    none = (
+        np.zeros((0, teacher.feature_dim), np.float32),
+        np.zeros((0, teacher.num_source_classes), np.float32) if teacher.num_source_classes else None,
+    )
     for k in range(math.ceil(n / block)):
         features, logits = next(batches, none)
         size = min(n, (k + 1) * block) - k * block

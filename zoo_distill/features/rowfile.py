@@ -38,8 +38,17 @@ if TYPE_CHECKING:
 
 __all__ = ["RowWriter", "Rows", "arrays_digest", "locate", "read_into", "rows_digest"]
 
-_TO_TAG = {np.dtype(t): tag for t, tag in [("float64", "F64"), ("float32", "F32"), ("float16", "F16"),
-                                           ("int64", "I64"), ("int32", "I32"), ("uint8", "U8")]}
+_TO_TAG = {
+    np.dtype(t): tag
+    for t, tag in [
+        ("float64", "F64"),
+        ("float32", "F32"),
+        ("float16", "F16"),
+        ("int64", "I64"),
+        ("int32", "I32"),
+        ("uint8", "U8"),
+    ]
+}
 _FROM_TAG = {tag: dtype for dtype, tag in _TO_TAG.items()}
 _MAX_HEADER = 100_000_000  # safetensors' own limit: a larger length is a damaged file, not a header
 _CHUNK = 8 << 20  # bytes per read when hashing rows back from a file
@@ -71,7 +80,7 @@ def rows_digest(arrays: Mapping[str, Rows], fd: int | None = None) -> str:
         try:
             done = 0
             while done < rows.nbytes:
-                view = memoryview(buffer)[:min(_CHUNK, rows.nbytes - done)]
+                view = memoryview(buffer)[: min(_CHUNK, rows.nbytes - done)]
                 read_into(fd if own is None else own, view, rows.offset + done)
                 digest.update(view)
                 done += len(view)
@@ -165,8 +174,13 @@ class RowWriter:
     process leaves only the temporary ``.<name>.<random>.tmp`` (what ``cache clear`` removes).
     """
 
-    def __init__(self, path: Path | str, shapes: Mapping[str, tuple[tuple[int, ...], np.dtype | str]],
-                 metadata: Mapping[str, str] | None = None, checksum: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        shapes: Mapping[str, tuple[tuple[int, ...], np.dtype | str]],
+        metadata: Mapping[str, str] | None = None,
+        checksum: str | None = None,
+    ) -> None:
         self.path = Path(path)
         metadata = {**(metadata or {}), **({checksum: _PLACEHOLDER} if checksum else {})}
         specs = {name: (tuple(int(s) for s in shape), np.dtype(dtype)) for name, (shape, dtype) in shapes.items()}
@@ -211,8 +225,7 @@ class RowWriter:
         begin, shape, dtype = self._rows[name]
         rows = np.ascontiguousarray(rows, dtype=dtype.newbyteorder("<"))
         if rows.shape[1:] != shape[1:] or start < 0 or start + len(rows) > shape[0]:
-            raise ValueError(f"{name}: rows {start}..{start + len(rows)} of shape {rows.shape[1:]} "
-                             f"do not fit {shape}")
+            raise ValueError(f"{name}: rows {start}..{start + len(rows)} of shape {rows.shape[1:]} do not fit {shape}")
         row_bytes = math.prod(shape[1:]) * dtype.itemsize
         _write_at(self._fd, memoryview(rows.reshape(-1).view(np.uint8)), len(self._head) + begin + start * row_bytes)
         self._written[name] += len(rows)
@@ -226,8 +239,10 @@ class RowWriter:
             if missing:
                 raise ValueError(f"{self.path.name}: rows never written: {missing}; the file is not published")
             if self._checksum_at is not None:
-                layout = {n: Rows(Path(self._tmp), len(self._head) + begin, shape, dtype)
-                          for n, (begin, shape, dtype) in self._rows.items()}
+                layout = {
+                    n: Rows(Path(self._tmp), len(self._head) + begin, shape, dtype)
+                    for n, (begin, shape, dtype) in self._rows.items()
+                }
                 _write_at(self._fd, memoryview(rows_digest(layout, self._fd).encode()), self._checksum_at)
             os.fsync(self._fd)
             os.close(self._fd)

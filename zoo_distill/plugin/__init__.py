@@ -30,7 +30,22 @@ from zoo_distill.plugin.types import (
 )
 
 __all__ = [
-    "FEATURES", "LOGITS", "PROJECT_NAME", "Aggregator", "EntryFieldError", "HubFiles", "LocalFile", "Method",
-    "MethodSetup", "Metric", "SourceProvider", "Teacher", "TeacherIdentity", "TeacherOptions", "ZooEntry", "hookimpl",
-    "hookspec", "method_option",
+    "FEATURES",
+    "LOGITS",
+    "PROJECT_NAME",
+    "Aggregator",
+    "EntryFieldError",
+    "HubFiles",
+    "LocalFile",
+    "Method",
+    "MethodSetup",
+    "Metric",
+    "SourceProvider",
+    "Teacher",
+    "TeacherIdentity",
+    "TeacherOptions",
+    "ZooEntry",
+    "hookimpl",
+    "hookspec",
+    "method_option",
 ]

@@ -14,8 +14,14 @@ from collections.abc import Callable
 
 import pluggy
 
-__all__ = ["PROJECT_NAME", "register_aggregators", "register_methods", "register_metrics", "register_sources",
-           "register_zoo_entries"]
+__all__ = [
+    "PROJECT_NAME",
+    "register_aggregators",
+    "register_methods",
+    "register_metrics",
+    "register_sources",
+    "register_zoo_entries",
+]
 
 PROJECT_NAME = "zoo_distill"
 

@@ -50,8 +50,18 @@ from zoo_distill.errors import UnknownNameError
 from zoo_distill.plugin import hookspecs
 from zoo_distill.plugin.types import Aggregator, Method, Metric, SourceProvider, ZooEntry
 
-__all__ = ["BUILTIN_PLUGINS", "DISABLE_ENV", "ENTRY_POINT_GROUP", "HOOKS", "Hook", "LOAD_ENV", "PluginInfo",
-    "PluginRegistry", "get_registry", "load_plugins"]
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "DISABLE_ENV",
+    "ENTRY_POINT_GROUP",
+    "HOOKS",
+    "Hook",
+    "LOAD_ENV",
+    "PluginInfo",
+    "PluginRegistry",
+    "get_registry",
+    "load_plugins",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +89,16 @@ class Hook:
 
 
 #: Every registration hook, in the order they are called. The one place to add a hook.
-HOOKS: dict[str, Hook] = {hook.name: hook for hook in (
-    Hook("register_sources", "provider", SourceProvider),
-    Hook("register_metrics", "metric", Metric),
-    Hook("register_aggregators", "aggregator", Aggregator),
-    Hook("register_methods", "method", Method),
-    Hook("register_zoo_entries", "zoo entry", ZooEntry),
-)}
+HOOKS: dict[str, Hook] = {
+    hook.name: hook
+    for hook in (
+        Hook("register_sources", "provider", SourceProvider),
+        Hook("register_metrics", "metric", Metric),
+        Hook("register_aggregators", "aggregator", Aggregator),
+        Hook("register_methods", "method", Method),
+        Hook("register_zoo_entries", "zoo entry", ZooEntry),
+    )
+}
 
 
 @dataclass
@@ -101,9 +114,15 @@ class PluginInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """The row ``zoo-distill plugins --json`` prints."""
-        return {"name": self.name, "version": self.version, "builtin": self.builtin,
-                "distribution": self.distribution, "hooks": sorted(self.registers), "registers": self.registers,
-                "error": self.error}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "builtin": self.builtin,
+            "distribution": self.distribution,
+            "hooks": sorted(self.registers),
+            "registers": self.registers,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -277,8 +296,9 @@ class _Guarded:
         return f"<guarded plugin {self._plugin_name!r}>"
 
 
-def _guarded(pm: pluggy.PluginManager, registry: PluginRegistry, info: PluginInfo, plugin: object,
-             builtin: bool) -> _Guarded:
+def _guarded(
+    pm: pluggy.PluginManager, registry: PluginRegistry, info: PluginInfo, plugin: object, builtin: bool
+) -> _Guarded:
     """The stand-in for ``plugin``; built-in implementations are made ``tryfirst``."""
     proxy = _Guarded(info)
     for attr in dir(plugin):
@@ -287,8 +307,10 @@ def _guarded(pm: pluggy.PluginManager, registry: PluginRegistry, info: PluginInf
             continue
         hook_name = opts.get("specname") or attr
         if hook_name not in HOOKS and not opts.get("optionalhook"):
-            registry.warn(f"plugin {info.name!r}: {hook_name!r} is not a zoo-distill hook (known: "
-                          f"{', '.join(HOOKS)}); it is never called")
+            registry.warn(
+                f"plugin {info.name!r}: {hook_name!r} is not a zoo-distill hook (known: "
+                f"{', '.join(HOOKS)}); it is never called"
+            )
             continue
         fn = getattr(plugin, attr)
         wrapper = bool(opts.get("wrapper") or opts.get("hookwrapper"))
@@ -336,16 +358,22 @@ def _selected_entry_points(registry: PluginRegistry) -> list[importlib.metadata.
         selected.append(ep)
     for var, wanted in ((LOAD_ENV, allow or set()), (DISABLE_ENV, deny)):
         for name in sorted(wanted - installed):
-            registry.warn(f"{var} names {name!r}, which is not an installed zoo-distill plugin; installed: "
-                          f"{', '.join(sorted(installed)) or '(none)'}")
+            registry.warn(
+                f"{var} names {name!r}, which is not an installed zoo-distill plugin; installed: "
+                f"{', '.join(sorted(installed)) or '(none)'}"
+            )
     return sorted(selected, key=lambda ep: ep.name)
 
 
 def _installed(registry: PluginRegistry) -> list[tuple[PluginInfo, Callable[[], object]]]:
     out = []
     for ep in _selected_entry_points(registry):
-        info = PluginInfo(name=ep.name, version=ep.dist.version if ep.dist else "unknown", builtin=False,
-                          distribution=ep.dist.name if ep.dist else None)
+        info = PluginInfo(
+            name=ep.name,
+            version=ep.dist.version if ep.dist else "unknown",
+            builtin=False,
+            distribution=ep.dist.name if ep.dist else None,
+        )
         out.append((info, ep.load))
     return out
 
@@ -359,13 +387,14 @@ def load_plugins(extra: Sequence[tuple[str, object]] = ()) -> PluginRegistry:
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     registry = PluginRegistry()
-    builtins = [(PluginInfo(name=name, version=__version__, builtin=True), importlib.import_module(name))
-                for name in BUILTIN_PLUGINS]
+    builtins = [
+        (PluginInfo(name=name, version=__version__, builtin=True), importlib.import_module(name))
+        for name in BUILTIN_PLUGINS
+    ]
     registry.plugins.extend(info for info, _ in builtins)
 
     candidates = _installed(registry) + [
-        (PluginInfo(name=name, version=str(getattr(obj, "__version__", "unknown")), builtin=False),
-         lambda obj=obj: obj)
+        (PluginInfo(name=name, version=str(getattr(obj, "__version__", "unknown")), builtin=False), lambda obj=obj: obj)
         for name, obj in extra
     ]
     loaded: list[tuple[PluginInfo, object]] = []

@@ -60,20 +60,24 @@ def check_weights(weights: Any, sources: Sequence[str], tolerance: float = SUM_T
     was never ranked, e.g. excluded with ``-s``, is refused); every weight a finite real number >= 0;
     their sum within ``tolerance`` of 1, then renormalised to 1 exactly."""
     if not isinstance(weights, Mapping):
-        raise PluginOutputError(f"returned {_shown(weights)} ({type(weights).__name__}), "
-                                f"not a mapping of source to weight")
+        raise PluginOutputError(
+            f"returned {_shown(weights)} ({type(weights).__name__}), not a mapping of source to weight"
+        )
     known = set(sources)
     extra = [k for k in weights if k not in known]
     if extra:
-        raise PluginOutputError(f"returned a weight for {_shown(extra[0])}, which is not one of the ranked sources "
-                                f"({', '.join(sources) or 'none'})")
+        raise PluginOutputError(
+            f"returned a weight for {_shown(extra[0])}, which is not one of the ranked sources "
+            f"({', '.join(sources) or 'none'})"
+        )
     out: dict[str, float] = {}
     for name in sources:
         value = weights.get(name, 0.0)
         number = _real(value)
         if number is None or not math.isfinite(number) or number < 0:
-            raise PluginOutputError(f"weight of source {name!r} is {_shown(value)}: weights must be finite "
-                                    f"numbers >= 0")
+            raise PluginOutputError(
+                f"weight of source {name!r} is {_shown(value)}: weights must be finite numbers >= 0"
+            )
         out[name] = number
     total = math.fsum(out.values())
     if not abs(total - 1.0) <= tolerance:

@@ -18,8 +18,23 @@ from zoo_distill.util.checks import check_choice, check_float, check_int
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Aggregator", "EntryFieldError", "FEATURES", "HubFiles", "LOGITS", "LocalFile", "Method", "MethodSetup",
-    "Metric", "SourceProvider", "Teacher", "TeacherIdentity", "TeacherOptions", "ZooEntry", "method_option"]
+__all__ = [
+    "Aggregator",
+    "EntryFieldError",
+    "FEATURES",
+    "HubFiles",
+    "LOGITS",
+    "LocalFile",
+    "Method",
+    "MethodSetup",
+    "Metric",
+    "SourceProvider",
+    "Teacher",
+    "TeacherIdentity",
+    "TeacherOptions",
+    "ZooEntry",
+    "method_option",
+]
 
 
 #: What a metric may ask the core to provide.
@@ -283,6 +298,8 @@ class Method:
         values = dict(values or {})
         unknown = sorted(set(values) - set(self.option_names()))
         if unknown:
-            raise ConfigError(f"method {self.name!r} has no option {', '.join(map(method_option, unknown))}; "
-                              f"known: {', '.join(self.option_names()) or '(none)'}")
+            raise ConfigError(
+                f"method {self.name!r} has no option {', '.join(map(method_option, unknown))}; "
+                f"known: {', '.join(self.option_names()) or '(none)'}"
+            )
         return self.options(**values)

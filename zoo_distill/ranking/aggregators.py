@@ -17,8 +17,16 @@ from zoo_distill.errors import ConfigError
 from zoo_distill.plugin.types import Aggregator
 from zoo_distill.util.checks import check_float, check_int
 
-__all__ = ["AGGREGATORS", "MAX_TEMPERATURE", "MAX_TOP_K", "active_weights", "check_weighted_options", "nearest",
-           "uniform", "weighted"]
+__all__ = [
+    "AGGREGATORS",
+    "MAX_TEMPERATURE",
+    "MAX_TOP_K",
+    "active_weights",
+    "check_weighted_options",
+    "nearest",
+    "uniform",
+    "weighted",
+]
 
 MAX_TEMPERATURE = 1e6  # beyond this every weight is uniform to float precision
 MAX_TOP_K = 1_000_000  # 0 keeps every source

@@ -30,8 +30,15 @@ from zoo_distill.plugin.returns import PluginOutputError, check_weights
 from zoo_distill.ranking.aggregators import active_weights
 from zoo_distill.ranking.metrics._common import leep_per_sample, softmax
 
-__all__ = ["class_average_precision", "class_leep", "class_scores", "class_weights", "comparable_scores",
-           "effective_alpha", "per_class_alpha"]
+__all__ = [
+    "class_average_precision",
+    "class_leep",
+    "class_scores",
+    "class_weights",
+    "comparable_scores",
+    "effective_alpha",
+    "per_class_alpha",
+]
 
 Aggregate = Callable[[Mapping[str, float]], Mapping[str, float]]
 
@@ -72,8 +79,9 @@ def class_average_precision(features: np.ndarray, labels: np.ndarray, n_classes:
     return _per_class_mean(ap, labels, n_classes)
 
 
-def class_scores(features: np.ndarray, logits: np.ndarray | None, labels: np.ndarray,
-                 n_classes: int) -> dict[str, list[float]]:
+def class_scores(
+    features: np.ndarray, logits: np.ndarray | None, labels: np.ndarray, n_classes: int
+) -> dict[str, list[float]]:
     """One source's per-class scores: ``"average precision"`` always, ``"leep"`` if it has logits."""
     out = {"average precision": class_average_precision(features, labels, n_classes).tolist()}
     if logits is not None:
@@ -87,12 +95,12 @@ def comparable_scores(per_source: Mapping[str, Mapping[str, list[float]]]) -> tu
     kind = "leep" if all("leep" in by for by in per_source.values()) else "average precision"
     n_classes = max((len(v) for by in per_source.values() for v in by.values()), default=0)
     # a source whose per-class scores failed has none: its classes take the whole-task alpha
-    return kind, {s: np.asarray(by.get(kind, [np.nan] * n_classes), dtype=np.float64)
-                  for s, by in per_source.items()}
+    return kind, {s: np.asarray(by.get(kind, [np.nan] * n_classes), dtype=np.float64) for s, by in per_source.items()}
 
 
-def class_weights(scores: Mapping[str, np.ndarray], aggregate: Aggregate,
-                  fallback: Mapping[str, float]) -> dict[str, np.ndarray]:
+def class_weights(
+    scores: Mapping[str, np.ndarray], aggregate: Aggregate, fallback: Mapping[str, float]
+) -> dict[str, np.ndarray]:
     """``{source: [n_classes] weights}``: the aggregator applied class by class to the sources'
     scores on that class; a class some source has no score on takes ``fallback`` (the whole-task
     alpha). Every class's weights sum to 1: what ``aggregate`` returns is checked like any aggregator's
@@ -116,8 +124,9 @@ def class_weights(scores: Mapping[str, np.ndarray], aggregate: Aggregate,
     return {s: matrix[k] for k, s in enumerate(sources)}
 
 
-def effective_alpha(weights: Mapping[str, np.ndarray], threshold: float) -> tuple[dict[str, float],
-                                                                                   dict[str, np.ndarray]]:
+def effective_alpha(
+    weights: Mapping[str, np.ndarray], threshold: float
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Drop the sources that weigh less than ``threshold`` on every class (they cost nothing), make
     each class's weights sum to 1 again, and report each source's mean weight over the classes: the
     run's alpha, comparable with a whole-task alpha."""
@@ -132,9 +141,12 @@ def effective_alpha(weights: Mapping[str, np.ndarray], threshold: float) -> tupl
     return {s: float(w.mean()) for s, w in kept.items()}, kept
 
 
-def per_class_alpha(class_scores: Mapping[str, Mapping[str, list[float]]], aggregate: Aggregate,
-                    alpha: Mapping[str, float], threshold: float
-                    ) -> tuple[str, dict[str, float], dict[str, np.ndarray]]:
+def per_class_alpha(
+    class_scores: Mapping[str, Mapping[str, list[float]]],
+    aggregate: Aggregate,
+    alpha: Mapping[str, float],
+    threshold: float,
+) -> tuple[str, dict[str, float], dict[str, np.ndarray]]:
     """A run's per-class source weights: ``(kind of score, alpha, {source: [classes]})``.
 
     ``class_scores``: each source's per-class scores by kind (``SourceScore.class_scores``);

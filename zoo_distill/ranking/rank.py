@@ -99,9 +99,15 @@ def _plugins_of(registry: PluginRegistry, hook: str, names: Sequence[str]) -> di
     return {name: owner.name for name, owner in owners.items() if owner is not None and not owner.builtin}
 
 
-def score_source(metrics: Sequence[Metric], features: np.ndarray, labels: np.ndarray,
-                 logits: np.ndarray | None, result: SourceScore, known: dict[str, float] | None = None,
-                 plugins: Mapping[str, str] | None = None) -> None:
+def score_source(
+    metrics: Sequence[Metric],
+    features: np.ndarray,
+    labels: np.ndarray,
+    logits: np.ndarray | None,
+    result: SourceScore,
+    known: dict[str, float] | None = None,
+    plugins: Mapping[str, str] | None = None,
+) -> None:
     """Run each metric (unless ``known`` has its score), recording a finite score or why it could not
     run (``Metric.score`` refuses a result that is not a finite number); ``plugins`` names the
     plugin of each metric that is not built in, for its messages."""
@@ -116,8 +122,9 @@ def score_source(metrics: Sequence[Metric], features: np.ndarray, labels: np.nda
             result.metric_errors[metric.name] = "needs source logits; this source has no classifier head"
             continue
         try:
-            result.scores[metric.name] = metric.score(feats, labels,
-                                                      logits.astype(np.float64) if logits is not None else None)
+            result.scores[metric.name] = metric.score(
+                feats, labels, logits.astype(np.float64) if logits is not None else None
+            )
         except Exception as exc:  # noqa: BLE001 - a metric failure is reported per source, not fatal
             result.scores[metric.name] = None
             result.metric_errors[metric.name] = plugin_failure(exc, (plugins or {}).get(metric.name))
@@ -129,12 +136,20 @@ def _sort_key(primary: str):
         value = s.scores.get(primary)
         ok = s.status == "ok" and value is not None
         return (0 if ok else 1, -(value if ok else 0.0))
+
     return key
 
 
-def _source_features(entry: ZooEntry, registry: PluginRegistry, data: TargetData, cache: FeatureCache | None,
-                     batch_size: int, device: str, progress: Progress | None,
-                     workers: int | None = None) -> tuple[FeatureSet, float]:
+def _source_features(
+    entry: ZooEntry,
+    registry: PluginRegistry,
+    data: TargetData,
+    cache: FeatureCache | None,
+    batch_size: int,
+    device: str,
+    progress: Progress | None,
+    workers: int | None = None,
+) -> tuple[FeatureSet, float]:
     """Features of the labeled split: from the cache without building the teacher when possible.
 
     Returns the features and the time at which loading ended (extraction starts).
@@ -150,8 +165,9 @@ def _source_features(entry: ZooEntry, registry: PluginRegistry, data: TargetData
             return hit, time.perf_counter()
     teacher = provider.load(entry)
     loaded = time.perf_counter()
-    return extract(teacher, data.train.paths, cache, batch_size=batch_size, device=device, progress=progress,
-                   workers=workers), loaded
+    return extract(
+        teacher, data.train.paths, cache, batch_size=batch_size, device=device, progress=progress, workers=workers
+    ), loaded
 
 
 def _label_warnings(data: TargetData) -> list[str]:
@@ -160,9 +176,11 @@ def _label_warnings(data: TargetData) -> list[str]:
     if not single:
         return []
     shown = ", ".join(single[:5]) + (f" and {len(single) - 5} more" if len(single) > 5 else "")
-    text = (f"{len(single)} of {len(data.class_names)} classes have a single labeled image ({shown}): "
-            f"leave-one-out metrics such as knn score them 0 for every source, so the ranking says little; "
-            f"label at least 2 images per class")
+    text = (
+        f"{len(single)} of {len(data.class_names)} classes have a single labeled image ({shown}): "
+        f"leave-one-out metrics such as knn score them 0 for every source, so the ranking says little; "
+        f"label at least 2 images per class"
+    )
     logger.warning(text)
     return [text]
 
@@ -223,8 +241,15 @@ def rank_sources(
         if cache is not None and fs.key:
             saved = cache.load_scores(score_key)
             known = {m: saved[f"{m}@{v}"] for m, v in versions.items() if f"{m}@{v}" in saved}
-        score_source(metrics, fs.features, labels, fs.logits, result, known,
-                     _plugins_of(registry, "register_metrics", metric_names))
+        score_source(
+            metrics,
+            fs.features,
+            labels,
+            fs.logits,
+            result,
+            known,
+            _plugins_of(registry, "register_metrics", metric_names),
+        )
         if per_class:
             try:
                 result.class_scores = class_scores(fs.features, fs.logits, labels, len(data.class_names))
@@ -243,8 +268,9 @@ def rank_sources(
         raise ZooDistillError(f"no source could be loaded: {reasons}")
     primary = metrics[0].name
     results.sort(key=_sort_key(primary))
-    out = RankResult(primary, [m.name for m in metrics], results, {}, {}, len(labels),
-                     list(data.class_names), {}, warnings)
+    out = RankResult(
+        primary, [m.name for m in metrics], results, {}, {}, len(labels), list(data.class_names), {}, warnings
+    )
     plugins = _plugins_of(registry, "register_aggregators", list(registry.aggregators))
     for name, aggregator in registry.aggregators.items():
         metric = (aggregator_metrics or {}).get(name, primary)

@@ -24,9 +24,15 @@ def fmt(value: float | None) -> str:
 def rank_table(result: RankResult) -> Table:
     """Sources sorted by the primary metric, with each aggregator's weight α ("failed" for an
     aggregator whose weights were refused: the reason is in ``result.weight_errors``)."""
-    table = Table(title=literal(f"Sources ranked by {result.primary_metric} "
-                                f"({result.labeled_images} labeled images, {len(result.classes)} classes)"),
-                  box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    table = Table(
+        title=literal(
+            f"Sources ranked by {result.primary_metric} "
+            f"({result.labeled_images} labeled images, {len(result.classes)} classes)"
+        ),
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("#", justify="right")
     table.add_column("source", no_wrap=True)
     table.add_column("domain", overflow="ellipsis", min_width=8, max_width=20)
@@ -34,25 +40,28 @@ def rank_table(result: RankResult) -> Table:
     aggregators = sorted(set(result.weights) | set(result.weight_errors))
     for name in aggregators:
         fed = result.weights_from.get(name)
-        table.add_column(literal(f"α {name}" + (f" ({fed})" if fed else "")), justify="right", style="cyan",
-                         no_wrap=True)
+        table.add_column(
+            literal(f"α {name}" + (f" ({fed})" if fed else "")), justify="right", style="cyan", no_wrap=True
+        )
     table.add_column("cache", no_wrap=True)
     for i, source in enumerate(result.sources, 1):
         head = (str(i), literal(source.name), literal(source.domain))
         if source.status != "ok":
             table.add_row(*head, "—", *["—"] * len(aggregators), styled(source.status, "red"))
             continue
-        cells = [f"{result.weights[a].get(source.name, 0.0):.3f}" if a in result.weights else styled("failed", "red")
-                 for a in aggregators]
-        table.add_row(*head, fmt(source.scores.get(result.primary_metric)), *cells,
-                      "hit" if source.cached else "new")
+        cells = [
+            f"{result.weights[a].get(source.name, 0.0):.3f}" if a in result.weights else styled("failed", "red")
+            for a in aggregators
+        ]
+        table.add_row(*head, fmt(source.scores.get(result.primary_metric)), *cells, "hit" if source.cached else "new")
     return table
 
 
 def scores_table(result: RankResult) -> Table:
     """Every metric's score per source; the best source under each metric is highlighted."""
-    table = Table(title="All metrics (higher is better; best in green)", box=box.SIMPLE_HEAD, show_edge=False,
-                  padding=(0, 0))
+    table = Table(
+        title="All metrics (higher is better; best in green)", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0)
+    )
     table.add_column("source", no_wrap=True)
     for metric in result.metrics:
         table.add_column(literal(metric), justify="right", no_wrap=True, min_width=max(7, len(metric)))

@@ -51,8 +51,13 @@ def _median_latency_ms(model: torch.nn.Module, example: torch.Tensor, runs: int,
     return float(statistics.median(times))
 
 
-def measure_cost(model: torch.nn.Module, input_size: tuple[int, int, int] | None = None, latency_runs: int = 20,
-                 warmup: int = 3, threads: int | None = None) -> StudentCost:
+def measure_cost(
+    model: torch.nn.Module,
+    input_size: tuple[int, int, int] | None = None,
+    latency_runs: int = 20,
+    warmup: int = 3,
+    threads: int | None = None,
+) -> StudentCost:
     """Params, MACs (batch 1, eval) and median CPU latency; the model's mode and device are left as they were.
 
     A model on an accelerator is timed on a CPU copy: the report is about CPU deployment cost.
@@ -84,8 +89,13 @@ def measure_cost(model: torch.nn.Module, input_size: tuple[int, int, int] | None
         torch.set_num_threads(previous_threads)
         for module, training in modes:
             module.training = training
-    return StudentCost(params=params, macs=macs, latency_ms=latency, input_size=size,  # type: ignore[arg-type]
-                       threads=used_threads)
+    return StudentCost(
+        params=params,
+        macs=macs,
+        latency_ms=latency,
+        input_size=size,  # type: ignore[arg-type]
+        threads=used_threads,
+    )
 
 
 def format_cost(cost: StudentCost) -> str:
@@ -97,5 +107,7 @@ def format_cost(cost: StudentCost) -> str:
     else:
         macs = f"{cost.macs} MACs"
     plural = "thread" if cost.threads == 1 else "threads"
-    return (f"{human_size(cost.params, unit='')} params, {macs}, {cost.latency_ms:.1f} ms/img "
-            f"(CPU, {cost.threads} {plural})")
+    return (
+        f"{human_size(cost.params, unit='')} params, {macs}, {cost.latency_ms:.1f} ms/img "
+        f"(CPU, {cost.threads} {plural})"
+    )

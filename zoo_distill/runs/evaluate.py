@@ -31,8 +31,10 @@ def run_student(run_dir: Path) -> tuple[Student, list[str]]:
     from zoo_distill.zoo.teacher import preprocessing
 
     if config["num_classes"] < 1:
-        raise ZooDistillError(f"student export: {Path(run_dir) / 'config.json'}: num_classes is 0; "
-                              "a model without a classifier head cannot classify")
+        raise ZooDistillError(
+            f"student export: {Path(run_dir) / 'config.json'}: num_classes is 0; "
+            "a model without a classifier head cannot classify"
+        )
     names = list(config.get("label_names") or [str(i) for i in range(config["num_classes"])])
     return Student(model, config["architecture"], str(run_dir), preprocessing(resolve_data_config(model=model))), names
 
@@ -53,6 +55,7 @@ def _classifier(run_dir: Path) -> tuple[dict[str, Any], list[str], Callable[[tor
 
     def logits(inputs: torch.Tensor) -> np.ndarray:
         return torch_logits(student.model, inputs)
+
     return student.data_config, names, logits
 
 
@@ -60,7 +63,7 @@ def _classifier(run_dir: Path) -> tuple[dict[str, Any], list[str], Callable[[tor
 def torch_logits(model: torch.nn.Module, inputs: torch.Tensor, batch: int = 64) -> np.ndarray:
     """``[N, classes]`` float32 logits on the CPU, in batches (so a large split does not go through at once)."""
     model.eval()
-    parts = [model(inputs[i:i + batch]).float().numpy() for i in range(0, len(inputs), batch)]
+    parts = [model(inputs[i : i + batch]).float().numpy() for i in range(0, len(inputs), batch)]
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 

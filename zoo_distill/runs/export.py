@@ -35,8 +35,15 @@ from zoo_distill.zoo.providers import check_cfg_value
 from zoo_distill.zoo.teacher import PREPROCESSING_KEYS
 from zoo_distill.zoo.weights import check_safetensors, file_digest, load_into
 
-__all__ = ["CONFIG_FILE", "MAX_CLASSES", "TIMM_WEIGHTS_FILE", "WEIGHTS_FILE", "check_export_support", "load_student",
-           "save_student"]
+__all__ = [
+    "CONFIG_FILE",
+    "MAX_CLASSES",
+    "TIMM_WEIGHTS_FILE",
+    "WEIGHTS_FILE",
+    "check_export_support",
+    "load_student",
+    "save_student",
+]
 
 WEIGHTS_FILE = "student.safetensors"
 TIMM_WEIGHTS_FILE = "model.safetensors"  # the name timm's ``local-dir:`` loader prefers
@@ -44,8 +51,16 @@ CONFIG_FILE = "config.json"
 MAX_CLASSES = 100_000  # a larger head is a damaged config.json, and would exhaust memory when built
 
 # Keys timm itself writes at the top level of config.json; ``extra`` may not overwrite them.
-_RESERVED = ("architecture", "num_classes", "num_features", "global_pool", "label_names", "label_descriptions",
-             "model_args", "pretrained_cfg")
+_RESERVED = (
+    "architecture",
+    "num_classes",
+    "num_features",
+    "global_pool",
+    "label_names",
+    "label_descriptions",
+    "model_args",
+    "pretrained_cfg",
+)
 # Where weights come from is decided by the loader, never by a saved config.
 _SOURCE_KEYS = ("url", "file", "hf_hub_id", "hf_hub_filename", "source", "state_dict", "architecture")
 _CFG_FIELDS = frozenset(f.name for f in dataclasses.fields(PretrainedCfg))
@@ -56,8 +71,10 @@ def check_export_support() -> None:
     preprocessing (``data_config``, new in timm 1.0.31): otherwise a run would train to the end and
     then fail to write its config.json."""
     if "data_config" not in inspect.signature(save_config_for_hf).parameters:
-        raise ZooDistillError(f"timm {timm.__version__} cannot export a trained student (its save_config_for_hf "
-                              "has no data_config); upgrade it: pip install 'timm>=1.0.31'")
+        raise ZooDistillError(
+            f"timm {timm.__version__} cannot export a trained student (its save_config_for_hf "
+            "has no data_config); upgrade it: pip install 'timm>=1.0.31'"
+        )
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -76,6 +93,7 @@ def _fsync_dir(folder: Path) -> None:
 
 def _link_or_copy(src: Path, dst: Path) -> None:
     """Give ``src``'s bytes a second name atomically: a hard link, else a copy."""
+
     def write(tmp: str) -> None:
         os.unlink(tmp)
         try:
@@ -100,8 +118,9 @@ def _tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def _build(arch: str, num_classes: int, model_args: Mapping[str, Any],
-           overlay: Mapping[str, Any] | None = None) -> torch.nn.Module:
+def _build(
+    arch: str, num_classes: int, model_args: Mapping[str, Any], overlay: Mapping[str, Any] | None = None
+) -> torch.nn.Module:
     kwargs = {**dict(model_args), "num_classes": num_classes}
     return timm.create_model(arch, pretrained=False, pretrained_cfg_overlay=dict(overlay or {}), **kwargs)
 
@@ -120,11 +139,19 @@ def _check_rebuildable(config: Mapping[str, Any], state: Mapping[str, torch.Tens
     if extra or missing or shapes:
         raise ZooDistillError(
             f"{who}: the model's state dict does not match timm's {config['architecture']!r}: "
-            f"extra {extra[:3]}, missing {missing[:3]}, shape differs {shapes[:3]}")
+            f"extra {extra[:3]}, missing {missing[:3]}, shape differs {shapes[:3]}"
+        )
 
 
-def save_student(run_dir: Path, model: torch.nn.Module, arch: str, num_classes: int, pretrained_cfg: Mapping,
-                 label_names: Sequence[str], extra: Mapping | None = None) -> Path:
+def save_student(
+    run_dir: Path,
+    model: torch.nn.Module,
+    arch: str,
+    num_classes: int,
+    pretrained_cfg: Mapping,
+    label_names: Sequence[str],
+    extra: Mapping | None = None,
+) -> Path:
     """Write ``student.safetensors`` (+ ``model.safetensors``) and timm's ``config.json``; returns the weights path.
 
     ``pretrained_cfg`` overrides the model's own preprocessing (input_size, mean, std, ...);
@@ -138,8 +165,9 @@ def save_student(run_dir: Path, model: torch.nn.Module, arch: str, num_classes: 
     if architecture != arch.split(".")[0]:
         raise ZooDistillError(f"{who}: arch {arch!r} does not match the model's architecture {architecture!r}")
     if int(getattr(model, "num_classes", -1)) != num_classes:
-        raise ZooDistillError(f"{who}: num_classes={num_classes} but the model has "
-                              f"{getattr(model, 'num_classes', None)} outputs")
+        raise ZooDistillError(
+            f"{who}: num_classes={num_classes} but the model has {getattr(model, 'num_classes', None)} outputs"
+        )
     label_names = [str(name) for name in label_names]
     if len(label_names) != num_classes:
         raise ZooDistillError(f"{who}: {len(label_names)} label_names for {num_classes} classes")
@@ -151,8 +179,12 @@ def save_student(run_dir: Path, model: torch.nn.Module, arch: str, num_classes: 
         raise ZooDistillError(f"{who}: pretrained_cfg keys {unknown} are not timm PretrainedCfg fields")
     overlay = {k: v for k, v in pretrained_cfg.items() if k not in _SOURCE_KEYS}
     data_config = {k: tuple(v) if isinstance(v, list) else v for k, v in overlay.items() if k in PREPROCESSING_KEYS}
-    model_config = {"num_classes": num_classes, "label_names": label_names, "pretrained_cfg": overlay,
-                    **dict(extra or {})}
+    model_config = {
+        "num_classes": num_classes,
+        "label_names": label_names,
+        "pretrained_cfg": overlay,
+        **dict(extra or {}),
+    }
 
     config_path = run_dir / CONFIG_FILE
     try:
@@ -171,8 +203,10 @@ def save_student(run_dir: Path, model: torch.nn.Module, arch: str, num_classes: 
         _check_rebuildable(config, state, who)
         bad = non_finite(state)
         if bad:
-            raise ZooDistillError(f"{who}: not saving a student whose weights hold NaN or inf values "
-                                  f"({', '.join(bad[:3])}); training diverged, lower --lr")
+            raise ZooDistillError(
+                f"{who}: not saving a student whose weights hold NaN or inf values "
+                f"({', '.join(bad[:3])}); training diverged, lower --lr"
+            )
         weights = run_dir / WEIGHTS_FILE
         try:
             atomic_write(weights, lambda tmp: save_file(state, tmp))
@@ -206,8 +240,10 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise ZooDistillError(f"student export: {path}: field 'architecture' must be a string")
     n = config.get("num_classes")
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_CLASSES:
-        raise ZooDistillError(f"student export: {path}: field 'num_classes' must be a non-negative integer "
-                              f"(at most {MAX_CLASSES}), got {n!r}")
+        raise ZooDistillError(
+            f"student export: {path}: field 'num_classes' must be a non-negative integer "
+            f"(at most {MAX_CLASSES}), got {n!r}"
+        )
     for field in ("pretrained_cfg", "model_args"):
         if not isinstance(config.get(field, {}), dict):
             raise ZooDistillError(f"student export: {path}: field {field!r} must be an object")
@@ -226,8 +262,9 @@ def _check_label_names(names: Any, num_classes: int, path: Path) -> None:
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
         raise ZooDistillError(f"student export: {path}: field 'label_names' must be a list of strings")
     if len(names) != num_classes:
-        raise ZooDistillError(f"student export: {path}: field 'label_names' has {len(names)} names for "
-                              f"num_classes {num_classes}")
+        raise ZooDistillError(
+            f"student export: {path}: field 'label_names' has {len(names)} names for num_classes {num_classes}"
+        )
     if len(set(names)) != len(names):
         repeated = sorted({name for name in names if names.count(name) > 1})
         raise ZooDistillError(f"student export: {path}: field 'label_names' repeats {repeated[:3]}")
@@ -241,8 +278,10 @@ def _weights_file(run_dir: Path) -> Path:
     for path in present:
         check_safetensors(path, "student export")
     if len(present) == 2 and not os.path.samefile(*present) and file_digest(present[0]) != file_digest(present[1]):
-        raise ZooDistillError(f"student export: {present[0]} and {present[1]} hold different weights; "
-                              "timm would load the second, zoo_distill the first")
+        raise ZooDistillError(
+            f"student export: {present[0]} and {present[1]} hold different weights; "
+            "timm would load the second, zoo_distill the first"
+        )
     return present[0]
 
 
@@ -257,12 +296,14 @@ def load_student(run_dir: Path) -> tuple[torch.nn.Module, dict]:
     cfg = dict(config.get("pretrained_cfg") or {})
     if config.get("label_names"):
         cfg["label_names"] = config["label_names"]
-    overlay = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()
-               if k in _CFG_FIELDS and k not in _SOURCE_KEYS}
+    overlay = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k in _CFG_FIELDS and k not in _SOURCE_KEYS
+    }
     arch = config["architecture"]
     if not timm.is_model(arch):
-        raise ZooDistillError(f"student export: {config_path}: unknown timm architecture {arch!r} "
-                              f"(timm {timm.__version__})")
+        raise ZooDistillError(
+            f"student export: {config_path}: unknown timm architecture {arch!r} (timm {timm.__version__})"
+        )
     try:
         model = _build(arch, config["num_classes"], config.get("model_args") or {}, overlay)
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -270,6 +311,8 @@ def load_student(run_dir: Path) -> tuple[torch.nn.Module, dict]:
     load_into(model, weights, f"student export {run_dir}")
     bad = non_finite(model.state_dict())
     if bad:
-        raise ZooDistillError(f"student export: {weights} holds NaN or inf values ({', '.join(bad[:3])}); "
-                              f"its predictions would be NaN: retrain it (training diverged; lower --lr)")
+        raise ZooDistillError(
+            f"student export: {weights} holds NaN or inf values ({', '.join(bad[:3])}); "
+            f"its predictions would be NaN: retrain it (training diverged; lower --lr)"
+        )
     return model.eval(), config

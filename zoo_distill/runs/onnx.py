@@ -33,8 +33,17 @@ from zoo_distill.data.target import scan_labeled
 from zoo_distill.errors import ConfigError, ZooDistillError
 from zoo_distill.util.atomic import atomic_write, atomic_write_json
 
-__all__ = ["EXPORT_DIR", "FORMATS", "INT8_FILE", "ONNX_FILE", "PREPROCESSING_FILE", "REPORT_FILE", "OnnxStudent",
-           "export_onnx", "require_export_extra"]
+__all__ = [
+    "EXPORT_DIR",
+    "FORMATS",
+    "INT8_FILE",
+    "ONNX_FILE",
+    "PREPROCESSING_FILE",
+    "REPORT_FILE",
+    "OnnxStudent",
+    "export_onnx",
+    "require_export_extra",
+]
 
 FORMATS = ("onnx",)
 EXPORT_DIR = "onnx"
@@ -93,14 +102,17 @@ class OnnxStudent:
         require_export_extra()
         path = Path(path)
         if not path.is_file():
-            raise ZooDistillError(f"ONNX file {path} does not exist" if not path.exists()
-                                  else f"ONNX file {path} is not a file")
+            raise ZooDistillError(
+                f"ONNX file {path} does not exist" if not path.exists() else f"ONNX file {path} is not a file"
+            )
         pre_path = path.with_name(PREPROCESSING_FILE)
         try:
             pre = json.loads(pre_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ZooDistillError(f"ONNX file {path}: no {PREPROCESSING_FILE} beside it; export it with "
-                                  f"`zoo-distill export RUN --format onnx`, which writes both") from None
+            raise ZooDistillError(
+                f"ONNX file {path}: no {PREPROCESSING_FILE} beside it; export it with "
+                f"`zoo-distill export RUN --format onnx`, which writes both"
+            ) from None
         except (OSError, ValueError) as exc:
             raise ZooDistillError(f"{pre_path} cannot be read: {exc}") from None
         from zoo_distill.zoo.providers import check_cfg_value
@@ -124,8 +136,9 @@ class OnnxStudent:
     def logits(self, inputs: torch.Tensor) -> np.ndarray:
         """``[N, classes]`` float32 logits of preprocessed ``inputs``, in batches."""
         name = self.session.get_inputs()[0].name
-        parts = [self.session.run(None, {name: inputs[i:i + _BATCH].numpy()})[0]
-                 for i in range(0, len(inputs), _BATCH)]
+        parts = [
+            self.session.run(None, {name: inputs[i : i + _BATCH].numpy()})[0] for i in range(0, len(inputs), _BATCH)
+        ]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.label_names)), np.float32)
 
 
@@ -138,9 +151,18 @@ def _export_graph(model: torch.nn.Module, input_size: Sequence[int], path: Path,
     def write(tmp: str) -> None:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(model, (example,), None, input_names=[_INPUT], output_names=[_OUTPUT],
-                                        dynamic_shapes=({0: batch},), dynamo=True, opset_version=OPSET,
-                                        external_data=False, verbose=False)
+            program = torch.onnx.export(
+                model,
+                (example,),
+                None,
+                input_names=[_INPUT],
+                output_names=[_OUTPUT],
+                dynamic_shapes=({0: batch},),
+                dynamo=True,
+                opset_version=OPSET,
+                external_data=False,
+                verbose=False,
+            )
             program.save(tmp)
 
     try:
@@ -199,8 +221,15 @@ def _quantize(fp32: Path, out: Path, calibration: torch.Tensor) -> None:
             with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 quant_pre_process(str(fp32), prepared, skip_symbolic_shape=True)
-                quantize_static(prepared, tmp, _Calibration(calibration), quant_format=QuantFormat.QDQ,
-                                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                quantize_static(
+                    prepared,
+                    tmp,
+                    _Calibration(calibration),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                )
         finally:
             if os.path.exists(prepared):
                 os.unlink(prepared)
@@ -217,8 +246,15 @@ def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float | None:
     return float((pred == labels).mean()) if len(labels) else None
 
 
-def export_onnx(run_dir: Path, out: Path | None = None, *, data: Path | None = None, int8: bool = False,
-                latency_runs: int = 50, threads: int = 1) -> dict[str, Any]:
+def export_onnx(
+    run_dir: Path,
+    out: Path | None = None,
+    *,
+    data: Path | None = None,
+    int8: bool = False,
+    latency_runs: int = 50,
+    threads: int = 1,
+) -> dict[str, Any]:
     """Export the run's student to ``out`` (default ``RUN/onnx``), check it, and return the report."""
     from zoo_distill.runs.evaluate import preprocess_images, run_student, torch_logits
 
@@ -235,13 +271,23 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, data: Path | None = N
         raise ZooDistillError(f"export folder {out} cannot be created: {exc.strerror or exc}") from None
     config = dict(student.data_config)
     _export_graph(student.model, config["input_size"], out / ONNX_FILE, student.arch)
-    atomic_write_json(out / PREPROCESSING_FILE, {
-        "format": "onnx", "opset": OPSET, "input": _INPUT, "output": _OUTPUT, "layout": "NCHW float32, RGB",
-        "steps": "resize the shorter side to input_size / crop_pct with interpolation, centre crop to input_size, "
-                 "scale to [0, 1], subtract mean and divide by std per channel",
-        **{k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
-        "architecture": student.arch, "num_classes": len(names), "label_names": names,
-        "zoo_distill": __version__})
+    atomic_write_json(
+        out / PREPROCESSING_FILE,
+        {
+            "format": "onnx",
+            "opset": OPSET,
+            "input": _INPUT,
+            "output": _OUTPUT,
+            "layout": "NCHW float32, RGB",
+            "steps": "resize the shorter side to input_size / crop_pct with interpolation, centre crop to input_size, "
+            "scale to [0, 1], subtract mean and divide by std per channel",
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
+            "architecture": student.arch,
+            "num_classes": len(names),
+            "label_names": names,
+            "zoo_distill": __version__,
+        },
+    )
 
     inputs = preprocess_images(config, split.paths)
     labels = np.asarray(split.labels)
@@ -249,12 +295,17 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, data: Path | None = N
     exported = OnnxStudent.load(out / ONNX_FILE)
     logits = exported.logits(inputs)
     report: dict[str, Any] = {
-        "run_dir": str(run_dir), "test_images": len(labels), "test_split": str(split.root),
-        "onnx": {"file": str(out / ONNX_FILE), "bytes": (out / ONNX_FILE).stat().st_size,
-                 "max_abs_logit_diff": float(np.abs(logits - reference).max()) if len(labels) else 0.0,
-                 "top1_agreement": float((logits.argmax(1) == reference.argmax(1)).mean()) if len(labels) else 1.0,
-                 "test_accuracy": _accuracy(logits.argmax(1), labels),
-                 "torch_test_accuracy": _accuracy(reference.argmax(1), labels)},
+        "run_dir": str(run_dir),
+        "test_images": len(labels),
+        "test_split": str(split.root),
+        "onnx": {
+            "file": str(out / ONNX_FILE),
+            "bytes": (out / ONNX_FILE).stat().st_size,
+            "max_abs_logit_diff": float(np.abs(logits - reference).max()) if len(labels) else 0.0,
+            "top1_agreement": float((logits.argmax(1) == reference.argmax(1)).mean()) if len(labels) else 1.0,
+            "test_accuracy": _accuracy(logits.argmax(1), labels),
+            "torch_test_accuracy": _accuracy(reference.argmax(1), labels),
+        },
         "latency": {"batch": 1, "runs": latency_runs, "threads": threads},
     }
     single = inputs[:1].numpy() if len(inputs) else np.zeros((1, *config["input_size"]), np.float32)
@@ -266,10 +317,13 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, data: Path | None = N
         quantized = OnnxStudent(out / INT8_FILE, _session(out / INT8_FILE), exported.preprocessing)
         q_logits = quantized.logits(inputs)
         report["int8"] = {
-            "file": str(out / INT8_FILE), "bytes": (out / INT8_FILE).stat().st_size,
-            "calibration_images": len(calibration), "test_accuracy": _accuracy(q_logits.argmax(1), labels),
+            "file": str(out / INT8_FILE),
+            "bytes": (out / INT8_FILE).stat().st_size,
+            "calibration_images": len(calibration),
+            "test_accuracy": _accuracy(q_logits.argmax(1), labels),
             "top1_agreement": float((q_logits.argmax(1) == reference.argmax(1)).mean()) if len(labels) else 1.0,
-            "cpu_latency_ms": _latency_ms(_session(out / INT8_FILE, threads), single, latency_runs)}
+            "cpu_latency_ms": _latency_ms(_session(out / INT8_FILE, threads), single, latency_runs),
+        }
     atomic_write_json(out / REPORT_FILE, report)
     return report
 

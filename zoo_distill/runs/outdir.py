@@ -20,8 +20,15 @@ from zoo_distill.util.lock import FolderLock
 __all__ = ["FINISHED_MARK", "RUN_FILES", "check_out_dir", "clear_run_files", "lock_out_dir", "run_files_in"]
 
 #: What a run writes into its directory; nothing else there is touched.
-RUN_FILES = ("student.safetensors", "model.safetensors", "config.json", "metrics.json", "run.json", "curves.png",
-             CHECKPOINT)
+RUN_FILES = (
+    "student.safetensors",
+    "model.safetensors",
+    "config.json",
+    "metrics.json",
+    "run.json",
+    "curves.png",
+    CHECKPOINT,
+)
 _FINISHED = ("metrics.json", "student.safetensors", "model.safetensors")
 #: Written last, once the student is exported: a run holding it is finished, whatever else is there.
 FINISHED_MARK = "metrics.json"
@@ -52,29 +59,39 @@ def check_out_dir(out: Path, resume: bool, overwrite: bool) -> str | None:
     allows replacing whatever run is there. Called before any work or folder is made.
     """
     if resume and overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other: --resume continues the run in --out, "
-                          "--overwrite replaces it")
+        raise ConfigError(
+            "--resume and --overwrite contradict each other: --resume continues the run in --out, "
+            "--overwrite replaces it"
+        )
     present = run_files_in(out)
     if overwrite:
         return f"--overwrite: the run in {out} ({', '.join(present)}) is replaced" if present else None
     if resume:
         if FINISHED_MARK in present and CHECKPOINT in present:  # without one, the refusal below says so
-            raise ConfigError(f"--resume: --out {out} holds a finished run ({', '.join(present)}): there is nothing to "
-                              f"continue, and it is left unchanged; pass --overwrite to train it again, or choose "
-                              f"another --out")
+            raise ConfigError(
+                f"--resume: --out {out} holds a finished run ({', '.join(present)}): there is nothing to "
+                f"continue, and it is left unchanged; pass --overwrite to train it again, or choose "
+                f"another --out"
+            )
         if CHECKPOINT in present:
             return None
         if present:
-            raise ConfigError(f"--resume: {out} holds a run ({', '.join(present)}) but no {CHECKPOINT} to continue; "
-                              f"pass --overwrite to replace it, or choose another --out")
+            raise ConfigError(
+                f"--resume: {out} holds a run ({', '.join(present)}) but no {CHECKPOINT} to continue; "
+                f"pass --overwrite to replace it, or choose another --out"
+            )
         return f"--resume: {out} has no {CHECKPOINT}; starting a fresh run"
     if not present:
         return None
     if any(name in present for name in _FINISHED):
-        raise ConfigError(f"--out {out} already holds a finished run ({', '.join(present)}); pass --overwrite to "
-                          f"replace it, or choose another --out")
-    raise ConfigError(f"--out {out} already holds an unfinished run ({', '.join(present)}); pass --resume to "
-                      f"continue it, --overwrite to start over, or choose another --out")
+        raise ConfigError(
+            f"--out {out} already holds a finished run ({', '.join(present)}); pass --overwrite to "
+            f"replace it, or choose another --out"
+        )
+    raise ConfigError(
+        f"--out {out} already holds an unfinished run ({', '.join(present)}); pass --resume to "
+        f"continue it, --overwrite to start over, or choose another --out"
+    )
 
 
 def clear_run_files(out: Path) -> list[str]:

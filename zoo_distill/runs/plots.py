@@ -61,8 +61,15 @@ def plot_curves(history: Sequence[Mapping[str, Any]], path: Path, title: str) ->
     ax = fig.add_subplot()
     ax.plot(epochs, [_number(r, "loss") for r in history], color="tab:blue", marker=marker, lw=2, label="train loss")
     for k in components:
-        ax.plot(epochs, [_number(r, k) for r in history], ls="--", marker=marker, ms=3, lw=1,
-                label=k.removeprefix("loss_").replace("_", " ") + " loss")
+        ax.plot(
+            epochs,
+            [_number(r, k) for r in history],
+            ls="--",
+            marker=marker,
+            ms=3,
+            lw=1,
+            label=k.removeprefix("loss_").replace("_", " ") + " loss",
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -78,16 +85,23 @@ def plot_curves(history: Sequence[Mapping[str, Any]], path: Path, title: str) ->
     acc = [(e, a) for e, a in acc if not math.isnan(a)]
     if acc:
         right = ax.twinx()
-        right.plot([e for e, _ in acc], [a for _, a in acc], color="tab:red", marker="s" if marker else None, lw=2,
-                   label="test accuracy")
+        right.plot(
+            [e for e, _ in acc],
+            [a for _, a in acc],
+            color="tab:red",
+            marker="s" if marker else None,
+            lw=2,
+            label="test accuracy",
+        )
         right.set_ylabel("test accuracy", color="tab:red")
         right.tick_params(axis="y", colors="tab:red")
         if all(0.0 <= a <= 1.0 for _, a in acc):
             right.set_ylim(0.0, 1.0)
         more_handles, more_labels = right.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize="small",
-               frameon=False)  # below the axes, never over a curve
+    fig.legend(
+        handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize="small", frameon=False
+    )  # below the axes, never over a curve
     ax.set_title(title.replace("$", r"\$"))  # user text (a folder name): never mathtext
     return _save_png(fig, path)
 
@@ -102,8 +116,12 @@ def plot_bars(rows: Mapping[str, float], path: Path, title: str, ylabel: str) ->
     ax = fig.add_subplot()
     bars = ax.bar(range(len(names)), values, color="tab:blue")
     ax.bar_label(bars, labels=[f"{v:.3g}" for v in values], fontsize="small", padding=2)
-    ax.set_xticks(range(len(names)), names, rotation=30 if max(map(len, names)) > 10 else 0, ha="right"
-                  if max(map(len, names)) > 10 else "center")
+    ax.set_xticks(
+        range(len(names)),
+        names,
+        rotation=30 if max(map(len, names)) > 10 else 0,
+        ha="right" if max(map(len, names)) > 10 else "center",
+    )
     ax.set_ylabel(ylabel)
     ax.set_title(title.replace("$", r"\$"))  # user text (a folder name): never mathtext
     ax.grid(axis="y", alpha=0.3)

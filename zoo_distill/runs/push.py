@@ -75,6 +75,7 @@ _TEXTS = ("method", "aggregator", "metric")
 
 def _check_metrics(metrics: Mapping[str, Any], path: Path) -> None:
     """Every field the model card reads has the type it needs; else an error naming the field."""
+
     def fail(field: str, wanted: str, value: Any) -> None:
         raise ZooDistillError(f"push: {path}: field {field!r} must be {wanted}, got {value!r}"[:500])
 
@@ -114,12 +115,26 @@ def model_card(repo_id: str, config: Mapping[str, Any], metrics: Mapping[str, An
     arch = config.get("architecture", "?")
     classes = config.get("label_names") or (metrics.get("data") or {}).get("classes") or []
     method = metrics.get("method")
-    lines = ["---", "library_name: timm", "pipeline_tag: image-classification", "tags:", "- image-classification",
-             "- timm", "- zoo-distill", "- knowledge-distillation", "---", "", f"# {repo_id.split('/')[-1]}", "",
-             f"A `{arch}` image classifier ({config.get('num_classes', len(classes))} classes) trained with "
-             f"zoo-distill {__version__}, which implements *Distilling from Similar Tasks "
-             "for Transfer Learning on a Budget* (Borup et al., ICCV 2023)"
-             + (f", method `{method}`" if method else "") + ".", ""]
+    lines = [
+        "---",
+        "library_name: timm",
+        "pipeline_tag: image-classification",
+        "tags:",
+        "- image-classification",
+        "- timm",
+        "- zoo-distill",
+        "- knowledge-distillation",
+        "---",
+        "",
+        f"# {repo_id.split('/')[-1]}",
+        "",
+        f"A `{arch}` image classifier ({config.get('num_classes', len(classes))} classes) trained with "
+        f"zoo-distill {__version__}, which implements *Distilling from Similar Tasks "
+        "for Transfer Learning on a Budget* (Borup et al., ICCV 2023)"
+        + (f", method `{method}`" if method else "")
+        + ".",
+        "",
+    ]
 
     results = []
     if "test_accuracy" in metrics:
@@ -143,8 +158,12 @@ def model_card(repo_id: str, config: Mapping[str, Any], metrics: Mapping[str, An
     alpha = metrics.get("alpha") or {}
     if alpha:
         scores = metrics.get("scores") or {}
-        lines += [f"## Source models (aggregator `{metrics.get('aggregator')}`, metric `{metrics.get('metric')}`)",
-                  "", "| source | score | weight α |", "|---|---:|---:|"]
+        lines += [
+            f"## Source models (aggregator `{metrics.get('aggregator')}`, metric `{metrics.get('metric')}`)",
+            "",
+            "| source | score | weight α |",
+            "|---|---:|---:|",
+        ]
         for name, weight in sorted(alpha.items(), key=lambda kv: -float(kv[1])):
             lines.append(f"| {name} | {_fmt(scores.get(name), '.4g')} | {_fmt(weight, '.3f')} |")
         lines.append("")
@@ -159,16 +178,31 @@ def model_card(repo_id: str, config: Mapping[str, Any], metrics: Mapping[str, An
 
     cfg = config.get("pretrained_cfg") or {}
     size = cfg.get("input_size", [3, 224, 224])
-    lines += ["## Usage", "", "```python", "import timm", "import torch", "",
-              f'model = timm.create_model("hf-hub:{repo_id}", pretrained=True).eval()',
-              "config = timm.data.resolve_data_config({}, model=model)",
-              "transform = timm.data.create_transform(**config)  # PIL image -> tensor",
-              "with torch.inference_mode():",
-              f"    logits = model(torch.zeros(1, {', '.join(str(s) for s in size)}))",
-              "labels = model.pretrained_cfg.get(\"label_names\")", "```", "",
-              "As a zoo entry for zoo-distill:", "", "```yaml",
-              f"- name: {repo_id.split('/')[-1]}", "  provider: hf-hub", f"  repo: {repo_id}",
-              "  revision: <commit id>  # pin it", "```", ""]
+    lines += [
+        "## Usage",
+        "",
+        "```python",
+        "import timm",
+        "import torch",
+        "",
+        f'model = timm.create_model("hf-hub:{repo_id}", pretrained=True).eval()',
+        "config = timm.data.resolve_data_config({}, model=model)",
+        "transform = timm.data.create_transform(**config)  # PIL image -> tensor",
+        "with torch.inference_mode():",
+        f"    logits = model(torch.zeros(1, {', '.join(str(s) for s in size)}))",
+        'labels = model.pretrained_cfg.get("label_names")',
+        "```",
+        "",
+        "As a zoo entry for zoo-distill:",
+        "",
+        "```yaml",
+        f"- name: {repo_id.split('/')[-1]}",
+        "  provider: hf-hub",
+        f"  repo: {repo_id}",
+        "  revision: <commit id>  # pin it",
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -191,8 +225,14 @@ def stage(run_dir: Path, repo_id: str, folder: Path) -> list[str]:
     return list(PUSHED_FILES)
 
 
-def push(run_dir: Path, repo_id: str, revision: str = "main", private: bool = False,
-         message: str | None = None, token: str | None = None) -> PushResult:
+def push(
+    run_dir: Path,
+    repo_id: str,
+    revision: str = "main",
+    private: bool = False,
+    message: str | None = None,
+    token: str | None = None,
+) -> PushResult:
     """Upload a run directory's student to ``repo_id`` at branch ``revision`` (created when missing)."""
     import httpx2
     from huggingface_hub import HfApi
@@ -208,9 +248,14 @@ def push(run_dir: Path, repo_id: str, revision: str = "main", private: bool = Fa
             repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
             if revision != "main":
                 api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-            info = api.upload_folder(folder_path=tmp, repo_id=repo_id, repo_type="model", revision=revision,
-                                     allow_patterns=files,
-                                     commit_message=message or f"Upload student from zoo-distill {__version__}")
+            info = api.upload_folder(
+                folder_path=tmp,
+                repo_id=repo_id,
+                repo_type="model",
+                revision=revision,
+                allow_patterns=files,
+                commit_message=message or f"Upload student from zoo-distill {__version__}",
+            )
         except (httpx2.HTTPError, HFValidationError, ValueError, OSError) as exc:  # HfHubHTTPError included
             text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
             raise ZooDistillError(f"{who} failed: {text[:400]}") from None

@@ -43,8 +43,18 @@ from zoo_distill.util.device import resolve_device
 from zoo_distill.util.interrupts import Interrupted, interrupted, signals_as_interrupts
 from zoo_distill.zoo.file import Zoo
 
-__all__ = ["Evaluator", "RunResult", "accuracy_of", "accuracy_report", "check_aggregator", "check_run_spec",
-    "check_writable", "input_size_warning", "run", "teacher_digest"]
+__all__ = [
+    "Evaluator",
+    "RunResult",
+    "accuracy_of",
+    "accuracy_report",
+    "check_aggregator",
+    "check_run_spec",
+    "check_writable",
+    "input_size_warning",
+    "run",
+    "teacher_digest",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,20 +79,24 @@ def check_writable(out: Path, min_free_bytes: int = 50_000_000) -> None:
         raise ZooDistillError(f"output directory {out} is not writable: {exc}") from None
     free = shutil.disk_usage(out).free
     if free < min_free_bytes:
-        raise ZooDistillError(f"output directory {out} has only {free / 1e6:.1f} MB free; "
-                              f"at least {min_free_bytes / 1e6:.0f} MB are needed")
+        raise ZooDistillError(
+            f"output directory {out} has only {free / 1e6:.1f} MB free; "
+            f"at least {min_free_bytes / 1e6:.0f} MB are needed"
+        )
 
 
-def accuracy_report(model: torch.nn.Module, inputs: torch.Tensor, labels: np.ndarray, class_names,
-                    device: torch.device) -> dict[str, Any]:
+def accuracy_report(
+    model: torch.nn.Module, inputs: torch.Tensor, labels: np.ndarray, class_names, device: torch.device
+) -> dict[str, Any]:
     """Top-1 accuracy and per-class accuracy of ``model`` on preprocessed test inputs."""
     return accuracy_of(predict_logits(model, inputs, device).argmax(1).numpy(), labels, class_names)
 
 
 def accuracy_of(pred: np.ndarray, labels: np.ndarray, class_names) -> dict[str, Any]:
     """Top-1 accuracy and per-class accuracy of predicted class indices."""
-    per_class = {name: float((pred[labels == k] == k).mean()) for k, name in enumerate(class_names)
-                 if (labels == k).any()}
+    per_class = {
+        name: float((pred[labels == k] == k).mean()) for k, name in enumerate(class_names) if (labels == k).any()
+    }
     return {"test_accuracy": float((pred == labels).mean()), "per_class_accuracy": per_class}
 
 
@@ -100,10 +114,12 @@ class Evaluator:
 
     def __call__(self) -> dict[str, float]:
         channels_last = self.device.type == "cuda"
-        batches = image_loader(self.paths, student_transform(self.student), self.batch_size, self.workers,
-                               pin_memory=channels_last)
-        logits = predict_batches(self.student.model, (unwrap(b) for b in batches),
-                                 lambda b: to_device(b, self.device, channels_last))
+        batches = image_loader(
+            self.paths, student_transform(self.student), self.batch_size, self.workers, pin_memory=channels_last
+        )
+        logits = predict_batches(
+            self.student.model, (unwrap(b) for b in batches), lambda b: to_device(b, self.device, channels_last)
+        )
         self.last = accuracy_of(logits.argmax(1).numpy(), self.labels, self.class_names)
         return {"test_accuracy": self.last["test_accuracy"]}
 
@@ -125,19 +141,38 @@ def input_size_warning(student, paths, explicit: bool, sample: int = 32) -> str 
         cost = "their detail is lost in the resize"
     else:
         return None
-    return (f"the student {student.arch} takes {side}-px inputs but the target images are about {image_side} px: "
-            f"{cost}; set --input-size (e.g. --input-size {max(image_side, 8)})")
+    return (
+        f"the student {student.arch} takes {side}-px inputs but the target images are about {image_side} px: "
+        f"{cost}; set --input-size (e.g. --input-size {max(image_side, 8)})"
+    )
 
 
-def _weights(spec: RunSpec, options: TeacherOptions, data: TargetData, zoo: Zoo, registry: PluginRegistry, cache,
-             progress, notes: list[str]) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray] | None]:
+def _weights(
+    spec: RunSpec,
+    options: TeacherOptions,
+    data: TargetData,
+    zoo: Zoo,
+    registry: PluginRegistry,
+    cache,
+    progress,
+    notes: list[str],
+) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray] | None]:
     """Similarity scores on the labeled set, then the aggregator's alpha (thresholded), and with
     ``source_weights="class"`` its weights per class (``ranking.per_class``; else None)."""
     aggregator = registry.aggregator(spec.aggregator)
     registry.metric(spec.metric)
     per_class = options.source_weights == "class"
-    ranking = rank_sources(data, zoo.select(spec.sources), [spec.metric], registry, cache,
-                           spec.train.batch_size, spec.train.device, progress, per_class=per_class)
+    ranking = rank_sources(
+        data,
+        zoo.select(spec.sources),
+        [spec.metric],
+        registry,
+        cache,
+        spec.train.batch_size,
+        spec.train.device,
+        progress,
+        per_class=per_class,
+    )
     for s in ranking.sources:
         if s.status != "ok":
             notes.append(f"source {s.name} skipped: {s.error}")
@@ -145,8 +180,11 @@ def _weights(spec: RunSpec, options: TeacherOptions, data: TargetData, zoo: Zoo,
     if not scores:
         reasons = sorted({s.metric_errors.get(spec.metric) or s.error or "" for s in ranking.sources} - {""})
         why = f" ({'; '.join(reasons)})" if reasons else ""
-        hint = (f", e.g. -m {DEFAULT_WEIGHTING_METRIC} (it needs features only)"
-                if spec.metric != DEFAULT_WEIGHTING_METRIC else "")
+        hint = (
+            f", e.g. -m {DEFAULT_WEIGHTING_METRIC} (it needs features only)"
+            if spec.metric != DEFAULT_WEIGHTING_METRIC
+            else ""
+        )
         raise ZooDistillError(f"no source has a finite {spec.metric} score{why}; try another --metric{hint}")
     try:
         alpha = aggregator.weights(scores, **spec.aggregator_options)
@@ -154,8 +192,10 @@ def _weights(spec: RunSpec, options: TeacherOptions, data: TargetData, zoo: Zoo,
             return scores, active_weights(alpha, options.weight_threshold), None
         kind, alpha, table = per_class_alpha(
             {s.name: s.class_scores for s in ranking.sources if s.name in scores},
-            lambda class_scores: aggregator.weights(class_scores, **spec.aggregator_options), alpha,
-            options.weight_threshold)
+            lambda class_scores: aggregator.weights(class_scores, **spec.aggregator_options),
+            alpha,
+            options.weight_threshold,
+        )
         notes.append(f"source weights per class, from each source's per-class {kind} on the labeled images")
         return scores, alpha, table
     except ZooDistillError:
@@ -192,8 +232,17 @@ def check_run_spec(spec: RunSpec, registry: PluginRegistry) -> RunSpec:
     return replace(spec, method_options=asdict(options))
 
 
-def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegistry, cache: FeatureCache | None,
-        out: Path, resume: bool = False, progress: Progress | None = None, overwrite: bool = False) -> RunResult:
+def run(
+    spec: RunSpec,
+    data: TargetData,
+    zoo: Zoo | None,
+    registry: PluginRegistry,
+    cache: FeatureCache | None,
+    out: Path,
+    resume: bool = False,
+    progress: Progress | None = None,
+    overwrite: bool = False,
+) -> RunResult:
     """Train the method of ``spec`` on ``data`` and write the run directory ``out``.
 
     A run already in ``out`` is refused unless ``resume`` (continue its checkpoint) or
@@ -215,18 +264,44 @@ def run(spec: RunSpec, data: TargetData, zoo: Zoo | None, registry: PluginRegist
         if getattr(lock, "stale", None) is not None:
             notes.append(f"{out}: took over the lock file of process {lock.stale}, which is no longer running")
         try:
-            return _run(spec, method, options, data, zoo, registry, cache, out, resume, progress, overwrite,
-                        [note for note in notes if note])
+            return _run(
+                spec,
+                method,
+                options,
+                data,
+                zoo,
+                registry,
+                cache,
+                out,
+                resume,
+                progress,
+                overwrite,
+                [note for note in notes if note],
+            )
         except Interrupted:  # the loop's, with its epoch
             raise
         except KeyboardInterrupt as exc:  # outside the epochs (the loop reports those with their epoch)
-            raise interrupted(exc, f"before the run in {out} was complete; rerun with --resume to continue "
-                                   f"from its last checkpoint, if any") from None
+            raise interrupted(
+                exc,
+                f"before the run in {out} was complete; rerun with --resume to continue "
+                f"from its last checkpoint, if any",
+            ) from None
 
 
-def _run(spec: RunSpec, method: Method, options: Any, data: TargetData, zoo: Zoo | None, registry: PluginRegistry,
-         cache: FeatureCache | None, out: Path, resume: bool, progress: Progress | None, overwrite: bool,
-         notes: list[str]) -> RunResult:
+def _run(
+    spec: RunSpec,
+    method: Method,
+    options: Any,
+    data: TargetData,
+    zoo: Zoo | None,
+    registry: PluginRegistry,
+    cache: FeatureCache | None,
+    out: Path,
+    resume: bool,
+    progress: Progress | None,
+    overwrite: bool,
+    notes: list[str],
+) -> RunResult:
     """``run``'s work, once the folder is locked and checked (``notes`` so far: the folder's)."""
     from zoo_distill.runs.cost import measure_cost
     from zoo_distill.runs.export import save_student
@@ -257,16 +332,26 @@ def _run(spec: RunSpec, method: Method, options: Any, data: TargetData, zoo: Zoo
         if distributed.is_main():
             logger.warning(size_note)
         notes.append(size_note)
-    setup = MethodSetup(student, labeled, labels, unlabeled, device, spec.train, spec.policy, options,
-                        label=spec.method, notes=notes)
+    setup = MethodSetup(
+        student, labeled, labels, unlabeled, device, spec.train, spec.policy, options, label=spec.method, notes=notes
+    )
     if method.uses_teachers:
         if zoo is None:
             raise ZooDistillError(f"method {spec.method!r} needs a zoo")
         scores, alpha, class_alpha = _weights(spec, options, data, zoo, registry, cache, progress, notes)
         entries = {name: (zoo.entries[name], registry.provider(zoo.entries[name].provider)) for name in alpha}
-        setup.bank = build_bank(entries, list(data.train.paths) + list(data.unlabeled), options.views, spec.policy,
-                                options.view_seed, cache, spec.train.batch_size, spec.train.device, progress,
-                                workers=spec.train.workers)
+        setup.bank = build_bank(
+            entries,
+            list(data.train.paths) + list(data.unlabeled),
+            options.views,
+            spec.policy,
+            options.view_seed,
+            cache,
+            spec.train.batch_size,
+            spec.train.device,
+            progress,
+            workers=spec.train.workers,
+        )
         setup.alpha, setup.class_alpha = alpha, class_alpha
         setup.label = f"{spec.method}[{spec.aggregator}]"
         digests = {name: teacher_digest(entry, provider) for name, (entry, provider) in entries.items()}
@@ -284,12 +369,14 @@ def _run(spec: RunSpec, method: Method, options: Any, data: TargetData, zoo: Zoo
     # What the run's weights and history depend on, by the names a refused --resume gives them. How many
     # workers made the inputs, or when the test split was evaluated, does not change them, so a run may
     # be resumed with other values of those; another test split would mix two in one history.
-    signature = {"the settings": {**asdict(spec), "train": spec.train.identity()},
-                 "the labeled images": fingerprint(data.train.paths, data.train.labels),
-                 "the unlabeled images": fingerprint(data.unlabeled),
-                 "the test split": fingerprint(data.test.paths, data.test.labels) if data.test is not None else None,
-                 "the source weights α": alpha,
-                 **{f"teacher {name}'s weights": digest for name, digest in digests.items()}}
+    signature = {
+        "the settings": {**asdict(spec), "train": spec.train.identity()},
+        "the labeled images": fingerprint(data.train.paths, data.train.labels),
+        "the unlabeled images": fingerprint(data.unlabeled),
+        "the test split": fingerprint(data.test.paths, data.test.labels) if data.test is not None else None,
+        "the source weights α": alpha,
+        **{f"teacher {name}'s weights": digest for name, digest in digests.items()},
+    }
     per_class = {k: [float(x) for x in v] for k, v in class_alpha.items()} if class_alpha else None
     if per_class:
         signature["the per-class source weights"] = per_class
@@ -309,36 +396,71 @@ def _run(spec: RunSpec, method: Method, options: Any, data: TargetData, zoo: Zoo
         return RunResult(out, {**final, "alpha": alpha, "history": result.history}, notes)
     student.model.cpu()
     cost = measure_cost(student.model, tuple(student.data_config["input_size"]))
-    save_student(out, student.model, student.arch, len(data.class_names), student.data_config,
-                 list(data.class_names), extra={"zoo_distill": {"method": spec.method, "version": __version__}})
+    save_student(
+        out,
+        student.model,
+        student.arch,
+        len(data.class_names),
+        student.data_config,
+        list(data.class_names),
+        extra={"zoo_distill": {"method": spec.method, "version": __version__}},
+    )
     metrics = {
-        "method": spec.method, "aggregator": spec.aggregator if method.uses_teachers else None,
+        "method": spec.method,
+        "aggregator": spec.aggregator if method.uses_teachers else None,
         "metric": spec.metric if method.uses_teachers else None,
-        **final, "alpha": alpha, "scores": scores, "history": result.history,
+        **final,
+        "alpha": alpha,
+        "scores": scores,
+        "history": result.history,
         **({"class_alpha": per_class} if per_class else {}),
-        "train_seconds": result.seconds, "wall_seconds": time.perf_counter() - started,
+        "train_seconds": result.seconds,
+        "wall_seconds": time.perf_counter() - started,
         "resumed_from_epoch": result.resumed_from,
-        "evaluation": {"split": "test" if data.test is not None else None,
-                       "epochs": [row["epoch"] for row in result.history if "test_accuracy" in row],
-                       "every": spec.train.resolved_eval_every(), "batch_size": spec.train.batch_size,
-                       "seconds": result.eval_seconds},
+        "evaluation": {
+            "split": "test" if data.test is not None else None,
+            "epochs": [row["epoch"] for row in result.history if "test_accuracy" in row],
+            "every": spec.train.resolved_eval_every(),
+            "batch_size": spec.train.batch_size,
+            "seconds": result.eval_seconds,
+        },
         "throughput": result.throughput,
-        "student": {"arch": student.arch, "init": spec.student_init, "params": cost.params, "macs": cost.macs,
-                    "cpu_latency_ms": cost.latency_ms, "input_size": list(cost.input_size)},
-        "data": {"labeled": len(labeled), "unlabeled": len(unlabeled),
-                 "test": len(data.test) if data.test else 0, "classes": list(data.class_names)},
+        "student": {
+            "arch": student.arch,
+            "init": spec.student_init,
+            "params": cost.params,
+            "macs": cost.macs,
+            "cpu_latency_ms": cost.latency_ms,
+            "input_size": list(cost.input_size),
+        },
+        "data": {
+            "labeled": len(labeled),
+            "unlabeled": len(unlabeled),
+            "test": len(data.test) if data.test else 0,
+            "classes": list(data.class_names),
+        },
         "notes": notes,
     }
     try:
-        atomic_write_json(out / "run.json", {"version": __version__, "spec": asdict(spec),
-                                      "target": {"labeled": str(data.train.root),
-                                                 "test": str(data.test.root) if data.test else None,
-                                                 "unlabeled": len(data.unlabeled)},
-                                      "zoo": str(zoo.path) if zoo else None})
+        atomic_write_json(
+            out / "run.json",
+            {
+                "version": __version__,
+                "spec": asdict(spec),
+                "target": {
+                    "labeled": str(data.train.root),
+                    "test": str(data.test.root) if data.test else None,
+                    "unlabeled": len(data.unlabeled),
+                },
+                "zoo": str(zoo.path) if zoo else None,
+            },
+        )
         atomic_write_json(out / "metrics.json", metrics)
     except OSError as exc:
-        raise ZooDistillError(f"cannot write {exc.filename or out}: {exc.strerror or exc}; the student and the "
-                              f"last checkpoint in {out} are kept: free space, then rerun with --resume") from None
+        raise ZooDistillError(
+            f"cannot write {exc.filename or out}: {exc.strerror or exc}; the student and the "
+            f"last checkpoint in {out} are kept: free space, then rerun with --resume"
+        ) from None
     if result.history:
         plot_curves(result.history, out / "curves.png", f"{objective.name} on {data.train.root.parent.name}")
     return RunResult(out, metrics, notes)

@@ -42,9 +42,13 @@ class RunSpec:
     def __post_init__(self) -> None:
         if self.metric is None and isinstance(self.aggregator, str):
             self.metric = default_metric(self.aggregator)
-        for option, value in (("--method", self.method), ("--aggregator", self.aggregator),
-                              ("--metric", self.metric), ("--student", self.student),
-                              ("--student-init", self.student_init)):
+        for option, value in (
+            ("--method", self.method),
+            ("--aggregator", self.aggregator),
+            ("--metric", self.metric),
+            ("--student", self.student),
+            ("--student-init", self.student_init),
+        ):
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{option} must be a non-empty name, got {value!r}")
         if not isinstance(self.method_options, dict):
@@ -66,8 +70,7 @@ _TOP = {f.name for f in fields(RunSpec)} - {"method", "method_options", "aggrega
 _TRAIN = {f.name for f in fields(TrainConfig)}
 
 
-def spec_from_settings(method: str = "distill", registry: PluginRegistry | None = None,
-                       **settings: Any) -> RunSpec:
+def spec_from_settings(method: str = "distill", registry: PluginRegistry | None = None, **settings: Any) -> RunSpec:
     """A validated RunSpec from flat settings, the names the Python API and the CLI use (``epochs=``,
     ``lr=``, ``aggregator=``, and the method's options by name: ``lam=``, ``threshold=``, ...); unset
     ones keep their defaults. ``method_options`` and ``aggregator_options`` may also be given as dicts;
@@ -92,11 +95,17 @@ def spec_from_settings(method: str = "distill", registry: PluginRegistry | None 
             part[key] = value
     if unknown:
         known = sorted(_TOP | _TRAIN | option_names)
-        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} for method {method!r}; "
-                          f"known: {', '.join(known)}")
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(sorted(unknown))} for method {method!r}; known: {', '.join(known)}"
+        )
     if "sources" in top:
         top["sources"] = list(top["sources"])
     train["device"] = pick_device(train.get("device"))  # auto (the default): CUDA when there is one
     made = registered.make_options(options)
-    return RunSpec(method=method, method_options=asdict(made), aggregator_options=aggregator_options, **top,
-                   train=TrainConfig(**train))
+    return RunSpec(
+        method=method,
+        method_options=asdict(made),
+        aggregator_options=aggregator_options,
+        **top,
+        train=TrainConfig(**train),
+    )

@@ -29,8 +29,15 @@ from PIL import Image
 
 from zoo_distill.synthetic.domains import DOMAINS, Domain
 
-__all__ = ["DOMAINS", "Domain", "generate", "write_image_folder", "write_unlabeled", "pool_indices",
-           "sklearn_digits_indices"]
+__all__ = [
+    "DOMAINS",
+    "Domain",
+    "generate",
+    "write_image_folder",
+    "write_unlabeled",
+    "pool_indices",
+    "sklearn_digits_indices",
+]
 
 SIZE = 32
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -75,8 +82,14 @@ def _resolve_classes(domain: Domain, classes: Iterable[int | str] | None) -> lis
     return out
 
 
-def generate(domain_name: str, n_per_class: int, seed: int, classes: Sequence[int | str] | None = None, *,
-             subset: np.ndarray | Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def generate(
+    domain_name: str,
+    n_per_class: int,
+    seed: int,
+    classes: Sequence[int | str] | None = None,
+    *,
+    subset: np.ndarray | Sequence[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Render ``n_per_class`` images of each class of a domain.
 
     Returns ``(images uint8 [N, 32, 32, 3], labels int64 [N], class_names)``, grouped by class in
@@ -138,13 +151,15 @@ def pool_indices(domain_name: str, seed: int, sizes: Mapping[str, int | None]) -
     for k in range(domain.num_classes):
         items = _rng(seed, key, 2, k).permutation(domain.pool(k))
         if fixed > len(items):
-            raise ValueError(f"{domain.name} class {domain.class_names[k]!r} has {len(items)} items, "
-                             f"fewer than the {fixed} asked for per class")
+            raise ValueError(
+                f"{domain.name} class {domain.class_names[k]!r} has {len(items)} items, "
+                f"fewer than the {fixed} asked for per class"
+            )
         rest = len(items) - fixed
         start = 0
         for name, size in sizes.items():
             n = rest if size is None else size
-            out[name].append(items[start:start + n])
+            out[name].append(items[start : start + n])
             start += n
     return {name: np.sort(np.concatenate(parts)).astype(np.int64) for name, parts in out.items()}
 
@@ -165,8 +180,9 @@ def _save(img: np.ndarray, path: Path) -> None:
     Image.fromarray(img, "RGB").save(path, format="PNG", compress_level=1)
 
 
-def write_image_folder(root: str | Path, split_name: str, images: np.ndarray, labels: np.ndarray,
-                       class_names: Sequence[str]) -> list[Path]:
+def write_image_folder(
+    root: str | Path, split_name: str, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str]
+) -> list[Path]:
     """Write ``root/split_name/<class_name>/<index:05d>.png`` (index = position in ``images``).
 
     Creates a folder for every class that has images; returns the written paths in order.

@@ -32,8 +32,8 @@ def random_shift(x: torch.Tensor, generator: torch.Generator, pad: int = 3) -> t
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    rows = (dy.view(n, 1) + torch.arange(h).view(1, h))  # [n, h]
-    cols = (dx.view(n, 1) + torch.arange(w).view(1, w))  # [n, w]
+    rows = dy.view(n, 1) + torch.arange(h).view(1, h)  # [n, h]
+    cols = dx.view(n, 1) + torch.arange(w).view(1, w)  # [n, w]
     idx_n = torch.arange(n).view(n, 1, 1)
     out = padded.permute(0, 2, 3, 1)[idx_n, rows.view(n, h, 1), cols.view(n, 1, w)]
     return out.permute(0, 3, 1, 2).contiguous()
@@ -67,7 +67,7 @@ def train_classifier(
         order = torch.randperm(len(x_all), generator=generator)
         losses = []
         for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             x = random_shift(x_all[idx], generator)
             loss = F.cross_entropy(model(x), y_all[idx], label_smoothing=0.1)
             optimizer.zero_grad(set_to_none=True)
@@ -87,6 +87,6 @@ def accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, bat
     model.eval()
     x_all, correct = to_tensor(images), 0
     for start in range(0, len(x_all), batch_size):
-        pred = model(x_all[start:start + batch_size]).argmax(1).numpy()
-        correct += int((pred == labels[start:start + batch_size]).sum())
+        pred = model(x_all[start : start + batch_size]).argmax(1).numpy()
+        correct += int((pred == labels[start : start + batch_size]).sum())
     return correct / max(len(labels), 1)

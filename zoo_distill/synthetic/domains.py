@@ -60,6 +60,7 @@ class Domain:
 
 # ---------------------------------------------------------------------------------------- glyphs
 
+
 def _glyph_domain(name: str, table: list[tuple[str, str]], description: str, **jitter) -> Domain:
     chars = tuple(ch for ch, _ in table)
     names = tuple(n for _, n in table)
@@ -73,40 +74,151 @@ def _glyph_domain(name: str, table: list[tuple[str, str]], description: str, **j
 
 _DIGITS = [(str(d), str(d)) for d in range(10)]
 _LATIN = [(chr(c), chr(c)) for c in range(ord("A"), ord("Z") + 1)]
-_GREEK = list(zip(
-    "ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ",
-    ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
-     "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"]))
-_CYRILLIC = list(zip(
-    "БГДЖЗИЙЛПФЦЧШЩЪЫЬЭЮЯ",
-    ["be", "ghe", "de", "zhe", "ze", "i", "short_i", "el", "pe", "ef", "tse", "che", "sha", "shcha",
-     "hard_sign", "yeru", "soft_sign", "e_reversed", "yu", "ya"]))
+_GREEK = list(
+    zip(
+        "ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ",
+        [
+            "alpha",
+            "beta",
+            "gamma",
+            "delta",
+            "epsilon",
+            "zeta",
+            "eta",
+            "theta",
+            "iota",
+            "kappa",
+            "lambda",
+            "mu",
+            "nu",
+            "xi",
+            "omicron",
+            "pi",
+            "rho",
+            "sigma",
+            "tau",
+            "upsilon",
+            "phi",
+            "chi",
+            "psi",
+            "omega",
+        ],
+    )
+)
+_CYRILLIC = list(
+    zip(
+        "БГДЖЗИЙЛПФЦЧШЩЪЫЬЭЮЯ",
+        [
+            "be",
+            "ghe",
+            "de",
+            "zhe",
+            "ze",
+            "i",
+            "short_i",
+            "el",
+            "pe",
+            "ef",
+            "tse",
+            "che",
+            "sha",
+            "shcha",
+            "hard_sign",
+            "yeru",
+            "soft_sign",
+            "e_reversed",
+            "yu",
+            "ya",
+        ],
+    )
+)
 # Target-only scripts: lowercase letters whose shape differs from their uppercase source class.
 _LOWERCASE = [(c, c) for c in "abdefghijkmnqrty"]
-_GREEK_LOWER = list(zip(
-    "αβγδεζηθλμξπρσφψω",
-    ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "lambda", "mu", "xi", "pi", "rho",
-     "sigma", "phi", "psi", "omega"]))
+_GREEK_LOWER = list(
+    zip(
+        "αβγδεζηθλμξπρσφψω",
+        [
+            "alpha",
+            "beta",
+            "gamma",
+            "delta",
+            "epsilon",
+            "zeta",
+            "eta",
+            "theta",
+            "lambda",
+            "mu",
+            "xi",
+            "pi",
+            "rho",
+            "sigma",
+            "phi",
+            "psi",
+            "omega",
+        ],
+    )
+)
 
 _SYMBOLS = [
-    ("+", "plus"), ("\u2212", "minus"), ("\u00d7", "times"), ("\u00f7", "divide"), ("=", "equals"),
-    ("\u2260", "not_equal"), ("<", "less_than"), (">", "greater_than"), ("\u2264", "less_equal"),
-    ("\u2265", "greater_equal"), ("\u00b1", "plus_minus"), ("\u2248", "approx"), ("\u2211", "sum"),
-    ("\u222b", "integral"), ("\u221a", "square_root"), ("\u221e", "infinity"), ("\u2202", "partial"),
-    ("\u2207", "nabla"), ("\u2208", "element_of"), ("\u2190", "arrow_left"), ("\u2192", "arrow_right"),
-    ("\u2191", "arrow_up"), ("\u2193", "arrow_down"), ("%", "percent"),
+    ("+", "plus"),
+    ("\u2212", "minus"),
+    ("\u00d7", "times"),
+    ("\u00f7", "divide"),
+    ("=", "equals"),
+    ("\u2260", "not_equal"),
+    ("<", "less_than"),
+    (">", "greater_than"),
+    ("\u2264", "less_equal"),
+    ("\u2265", "greater_equal"),
+    ("\u00b1", "plus_minus"),
+    ("\u2248", "approx"),
+    ("\u2211", "sum"),
+    ("\u222b", "integral"),
+    ("\u221a", "square_root"),
+    ("\u221e", "infinity"),
+    ("\u2202", "partial"),
+    ("\u2207", "nabla"),
+    ("\u2208", "element_of"),
+    ("\u2190", "arrow_left"),
+    ("\u2192", "arrow_right"),
+    ("\u2191", "arrow_up"),
+    ("\u2193", "arrow_down"),
+    ("%", "percent"),
 ]
 
 
 # ---------------------------------------------------------------------------------------- shapes
 
-SHAPES = ("circle", "square", "triangle", "star", "cross", "hexagon", "diamond", "ring", "pentagon",
-          "crescent", "heart", "arrow")
+SHAPES = (
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "cross",
+    "hexagon",
+    "diamond",
+    "ring",
+    "pentagon",
+    "crescent",
+    "heart",
+    "arrow",
+)
 # Max rotation per shape: shapes whose identity survives any turn spin freely; square, diamond and
 # cross stay near upright so they do not turn into each other (a square at 45° is a diamond).
-_SHAPE_ROTATION = {"circle": 0.0, "ring": 0.0, "square": 15.0, "diamond": 15.0, "cross": 15.0,
-                   "triangle": 20.0, "heart": 20.0, "star": 180.0, "hexagon": 180.0, "pentagon": 180.0,
-                   "crescent": 180.0, "arrow": 180.0}
+_SHAPE_ROTATION = {
+    "circle": 0.0,
+    "ring": 0.0,
+    "square": 15.0,
+    "diamond": 15.0,
+    "cross": 15.0,
+    "triangle": 20.0,
+    "heart": 20.0,
+    "star": 180.0,
+    "hexagon": 180.0,
+    "pentagon": 180.0,
+    "crescent": 180.0,
+    "arrow": 180.0,
+}
 
 
 def _regular(n: int, r: float, c: float = HI / 2, start: float = -math.pi / 2, inner: float | None = None):
@@ -155,8 +267,10 @@ def _shape_mask(rng: np.random.Generator, shape: str) -> Image.Image:
         q = r * 0.52
         d.ellipse([c - 2 * q, c - r * 0.75, c, c - r * 0.75 + 2 * q], fill=255)
         d.ellipse([c, c - r * 0.75, c + 2 * q, c - r * 0.75 + 2 * q], fill=255)
-        d.polygon([(c - 2 * q + 1.5, c - r * 0.75 + q * 1.25), (c + 2 * q - 1.5, c - r * 0.75 + q * 1.25),
-                   (c, c + r)], fill=255)
+        d.polygon(
+            [(c - 2 * q + 1.5, c - r * 0.75 + q * 1.25), (c + 2 * q - 1.5, c - r * 0.75 + q * 1.25), (c, c + r)],
+            fill=255,
+        )
     elif shape == "arrow":
         shaft = r * float(rng.uniform(0.18, 0.28))
         head = r * float(rng.uniform(0.6, 0.8))
@@ -170,8 +284,9 @@ def _shape_mask(rng: np.random.Generator, shape: str) -> Image.Image:
 
 def shape_alpha(rng: np.random.Generator, k: int) -> np.ndarray:
     shape = SHAPES[k]
-    return F.fit_mask(rng, _shape_mask(rng, shape), rotation=_SHAPE_ROTATION[shape], scale=(0.45, 0.9),
-                      aspect_jitter=0.1)
+    return F.fit_mask(
+        rng, _shape_mask(rng, shape), rotation=_SHAPE_ROTATION[shape], scale=(0.45, 0.9), aspect_jitter=0.1
+    )
 
 
 def _render_shape(rng: np.random.Generator, k: int) -> np.ndarray:
@@ -181,8 +296,19 @@ def _render_shape(rng: np.random.Generator, k: int) -> np.ndarray:
 
 # -------------------------------------------------------------------------------------- textures
 
-TEXTURES = ("stripes_horizontal", "stripes_vertical", "stripes_diagonal", "checkerboard", "dots", "grid",
-            "waves", "zigzag", "rings", "noise", "clouds")
+TEXTURES = (
+    "stripes_horizontal",
+    "stripes_vertical",
+    "stripes_diagonal",
+    "checkerboard",
+    "dots",
+    "grid",
+    "waves",
+    "zigzag",
+    "rings",
+    "noise",
+    "clouds",
+)
 
 _TEX_SS = 3  # textures: 3x3 samples per output pixel, box-averaged (antialiasing)
 _coords = (np.arange(SIZE * _TEX_SS, dtype=np.float32) + 0.5) / _TEX_SS  # sample centres in output px
@@ -204,11 +330,14 @@ def _rotated(rng: np.random.Generator, angle_deg: float, jitter: float = 8.0):
 def texture_field(rng: np.random.Generator, kind: str) -> np.ndarray:
     """A [32, 32] float32 pattern in [0, 1] of the given texture kind (random period/phase/angle)."""
     if kind in ("stripes_horizontal", "stripes_vertical", "stripes_diagonal"):
-        angle = {"stripes_horizontal": 90.0, "stripes_vertical": 0.0,
-                 "stripes_diagonal": float(rng.choice([45.0, -45.0]))}[kind]
+        angle = {
+            "stripes_horizontal": 90.0,
+            "stripes_vertical": 0.0,
+            "stripes_diagonal": float(rng.choice([45.0, -45.0])),
+        }[kind]
         u, _ = _rotated(rng, angle)
         period, duty = rng.uniform(4.5, 10.0), rng.uniform(0.35, 0.6)
-        hi = (np.mod(u / period, 1.0) < duty)
+        hi = np.mod(u / period, 1.0) < duty
     elif kind == "checkerboard":
         u, v = _rotated(rng, 0.0)
         p = rng.uniform(4.0, 9.0)
@@ -278,6 +407,7 @@ def _digit_on_texture(fonts: tuple):
 
 # -------------------------------------------------------------------------------- sklearn digits
 
+
 @functools.lru_cache(maxsize=1)
 def _sk_digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
@@ -309,6 +439,7 @@ def _render_sk(rng: np.random.Generator, k: int) -> np.ndarray:
 
 # -------------------------------------------------------------------------------------- registry
 
+
 def _build() -> dict[str, Domain]:
     domains = [
         _glyph_domain("digits", _DIGITS, "Digits 0-9 in the bundled DejaVu fonts, random colours and jitter."),
@@ -316,22 +447,45 @@ def _build() -> dict[str, Domain]:
         _glyph_domain("greek", _GREEK, "The 24 uppercase Greek letters in DejaVu fonts."),
         _glyph_domain("cyrillic", _CYRILLIC, "20 uppercase Cyrillic letters that do not look like Latin ones."),
         _glyph_domain("symbols", _SYMBOLS, "Math symbols and arrows in DejaVu fonts."),
-        _glyph_domain("lowercase", _LOWERCASE,
-                      "16 lowercase Latin letters whose shape differs from the uppercase one (target only)."),
+        _glyph_domain(
+            "lowercase",
+            _LOWERCASE,
+            "16 lowercase Latin letters whose shape differs from the uppercase one (target only).",
+        ),
         _glyph_domain("greek_lowercase", _GREEK_LOWER, "17 lowercase Greek letters in DejaVu fonts (target only)."),
-        Domain("digits_on_textures", tuple(str(d) for d in range(10)),
-               _digit_on_texture(F.fonts_covering("0123456789")),
-               "Digits 0-9 in DejaVu fonts over random muted textures (needs a glyph and a texture source)."),
-        Domain("shapes", SHAPES, _render_shape,
-               "Filled geometric shapes (ring: outline) on a plain background, random size/place/turn/colour."),
-        Domain("textures", TEXTURES, _render_texture,
-               "Two-colour periodic and random textures, random period/phase/angle/colours."),
-        Domain("shapes_on_textures", SHAPES, _render_shape_on_texture,
-               "The shapes label space drawn over random muted textures (needs shape and texture sources)."),
-        Domain("sklearn_digits", tuple(str(d) for d in range(10)), _render_sk,
-               "scikit-learn's bundled 8x8 handwritten digit scans, upscaled to 20-28 px, colourised, placed "
-               "at random; finite: at most the real scans per class (174-183), drawn without replacement.",
-               pool=_sk_pool, render_item=_render_sk_item),
+        Domain(
+            "digits_on_textures",
+            tuple(str(d) for d in range(10)),
+            _digit_on_texture(F.fonts_covering("0123456789")),
+            "Digits 0-9 in DejaVu fonts over random muted textures (needs a glyph and a texture source).",
+        ),
+        Domain(
+            "shapes",
+            SHAPES,
+            _render_shape,
+            "Filled geometric shapes (ring: outline) on a plain background, random size/place/turn/colour.",
+        ),
+        Domain(
+            "textures",
+            TEXTURES,
+            _render_texture,
+            "Two-colour periodic and random textures, random period/phase/angle/colours.",
+        ),
+        Domain(
+            "shapes_on_textures",
+            SHAPES,
+            _render_shape_on_texture,
+            "The shapes label space drawn over random muted textures (needs shape and texture sources).",
+        ),
+        Domain(
+            "sklearn_digits",
+            tuple(str(d) for d in range(10)),
+            _render_sk,
+            "scikit-learn's bundled 8x8 handwritten digit scans, upscaled to 20-28 px, colourised, placed "
+            "at random; finite: at most the real scans per class (174-183), drawn without replacement.",
+            pool=_sk_pool,
+            render_item=_render_sk_item,
+        ),
     ]
     return {d.name: d for d in domains}
 

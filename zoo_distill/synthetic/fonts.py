@@ -22,9 +22,23 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["SIZE", "SUPERSAMPLE", "colour_contrasting_with", "composite", "contrasting_colours",
-    "downsample_alpha", "fit_mask", "font_dir", "font_files", "fonts_covering", "glyph_alpha", "has_glyph",
-    "load_font", "luminance", "render_glyph"]
+__all__ = [
+    "SIZE",
+    "SUPERSAMPLE",
+    "colour_contrasting_with",
+    "composite",
+    "contrasting_colours",
+    "downsample_alpha",
+    "fit_mask",
+    "font_dir",
+    "font_files",
+    "fonts_covering",
+    "glyph_alpha",
+    "has_glyph",
+    "load_font",
+    "luminance",
+    "render_glyph",
+]
 
 SIZE = 32  # output side in pixels
 SUPERSAMPLE = 4  # render at SIZE * SUPERSAMPLE, then downsample
@@ -79,17 +93,25 @@ def _glyph_mask(path: Path, text: str, stroke: int) -> Image.Image:
     left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
     pad = 4
     canvas = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
-    ImageDraw.Draw(canvas).text((pad - left, pad - top), text, fill=255, font=font,
-                                stroke_width=stroke, stroke_fill=255)
+    ImageDraw.Draw(canvas).text(
+        (pad - left, pad - top), text, fill=255, font=font, stroke_width=stroke, stroke_fill=255
+    )
     box = canvas.getbbox()
     if box is None:
         raise ValueError(f"{text!r} renders blank in {Path(path).name}")
     return canvas.crop(box)
 
 
-def fit_mask(rng: np.random.Generator, mask: Image.Image, *, rotation: float = 15.0,
-             scale: tuple[float, float] = (0.55, 0.85), aspect_jitter: float = 0.12, shift: float = 0.5,
-             size: int = SIZE) -> np.ndarray:
+def fit_mask(
+    rng: np.random.Generator,
+    mask: Image.Image,
+    *,
+    rotation: float = 15.0,
+    scale: tuple[float, float] = (0.55, 0.85),
+    aspect_jitter: float = 0.12,
+    shift: float = 0.5,
+    size: int = SIZE,
+) -> np.ndarray:
     """Rescale, rotate and randomly place a tight high-res mask; return float32 alpha [size, size].
 
     The longer side of the upright mask becomes ``scale`` x the canvas (shrunk further if the
@@ -111,8 +133,9 @@ def fit_mask(rng: np.random.Generator, mask: Image.Image, *, rotation: float = 1
             mask = mask.crop(box)
     if max(mask.size) > hi:
         k = hi / max(mask.size)
-        mask = mask.resize((min(hi, max(1, round(mask.size[0] * k))), min(hi, max(1, round(mask.size[1] * k)))),
-                           Image.LANCZOS)
+        mask = mask.resize(
+            (min(hi, max(1, round(mask.size[0] * k))), min(hi, max(1, round(mask.size[1] * k)))), Image.LANCZOS
+        )
     w, h = mask.size
     fx, fy = rng.uniform(-shift, shift, size=2) * 0.5 + 0.5
     x, y = round(fx * (hi - w)), round(fy * (hi - h))
@@ -124,13 +147,24 @@ def fit_mask(rng: np.random.Generator, mask: Image.Image, *, rotation: float = 1
 def downsample_alpha(mask: Image.Image, size: int = SIZE) -> np.ndarray:
     """Antialiased (box) downsample of a high-res 'L' mask to float32 alpha in [0, 1]."""
     factor = mask.size[0] // size
-    small = mask.reduce(factor) if factor > 1 and mask.size == (size * factor,) * 2 else \
-        mask.resize((size, size), Image.BOX)
+    small = (
+        mask.reduce(factor)
+        if factor > 1 and mask.size == (size * factor,) * 2
+        else mask.resize((size, size), Image.BOX)
+    )
     return np.asarray(small, dtype=np.float32) / 255.0
 
 
-def glyph_alpha(rng: np.random.Generator, text: str, fonts: tuple[Path, ...], *, rotation: float = 15.0,
-                scale: tuple[float, float] = (0.55, 0.85), max_stroke: int = 2, size: int = SIZE) -> np.ndarray:
+def glyph_alpha(
+    rng: np.random.Generator,
+    text: str,
+    fonts: tuple[Path, ...],
+    *,
+    rotation: float = 15.0,
+    scale: tuple[float, float] = (0.55, 0.85),
+    max_stroke: int = 2,
+    size: int = SIZE,
+) -> np.ndarray:
     """Alpha [size, size] of ``text`` in a random font from ``fonts`` with random stroke/rotation/placement.
 
     The stroke (extra outline width at the 96 pt render size) is halved for bold fonts, whose
@@ -179,8 +213,15 @@ def composite(alpha: np.ndarray, fg: np.ndarray, background: np.ndarray) -> np.n
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def render_glyph(rng: np.random.Generator, text: str, fonts: tuple[Path, ...] | None = None, *,
-                 min_contrast: float = 0.4, size: int = SIZE, **jitter) -> np.ndarray:
+def render_glyph(
+    rng: np.random.Generator,
+    text: str,
+    fonts: tuple[Path, ...] | None = None,
+    *,
+    min_contrast: float = 0.4,
+    size: int = SIZE,
+    **jitter,
+) -> np.ndarray:
     """One uint8 [size, size, 3] image of ``text``: random font/jitter, contrasting random colours."""
     fonts = fonts or fonts_covering(text)
     fg, bg = contrasting_colours(rng, min_contrast)

@@ -63,18 +63,25 @@ def _join_optimizer(tensors: Mapping[str, torch.Tensor], plain: Mapping[str, Any
 
 def non_finite(tensors: Mapping[str, torch.Tensor]) -> list[str]:
     """Names of the floating-point tensors holding a NaN or an infinity."""
-    return [name for name, t in tensors.items()
-            if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())]
+    return [
+        name
+        for name, t in tensors.items()
+        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())
+    ]
 
 
 def module_tensors(modules: Mapping[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
     """Every module's state (weights and buffers) under ``module.<name>.<key>``, as CPU tensors."""
-    return {f"module.{name}.{k}": v.detach().cpu().contiguous()
-            for name, module in modules.items() for k, v in module.state_dict().items()}
+    return {
+        f"module.{name}.{k}": v.detach().cpu().contiguous()
+        for name, module in modules.items()
+        for k, v in module.state_dict().items()
+    }
 
 
-def save_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
-                    meta: Mapping[str, Any]) -> None:
+def save_checkpoint(
+    path: Path, modules: Mapping[str, torch.nn.Module], optimizer: torch.optim.Optimizer, meta: Mapping[str, Any]
+) -> None:
     """Everything needed to continue training exactly where it stopped.
 
     Refuses non-finite tensors (a diverged run must not be resumed as if it were fine) and turns a
@@ -85,16 +92,18 @@ def save_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module], optimize
     tensors.update(optim_tensors)
     bad = non_finite(tensors)
     if bad:
-        raise ZooDistillError(f"not saving checkpoint {path}: {', '.join(bad[:3])} hold NaN or inf values "
-                              f"(training diverged; lower --lr)")
+        raise ZooDistillError(
+            f"not saving checkpoint {path}: {', '.join(bad[:3])} hold NaN or inf values (training diverged; lower --lr)"
+        )
     plain = json.dumps({**meta, "optimizer": optim_plain}, default=str)
     header = {_META: plain, _SUM: tensors_digest(plain, tensors)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
     except (OSError, SafetensorError) as exc:
-        raise ZooDistillError(f"cannot write checkpoint {path}: {exc}; the previous checkpoint (if any) "
-                              f"is unchanged") from None
+        raise ZooDistillError(
+            f"cannot write checkpoint {path}: {exc}; the previous checkpoint (if any) is unchanged"
+        ) from None
 
 
 def _changed(meta: Mapping[str, Any], parts: Mapping[str, str] | None) -> str:
@@ -107,8 +116,13 @@ def _changed(meta: Mapping[str, Any], parts: Mapping[str, str] | None) -> str:
     return f" (changed since it was written: {', '.join(changed)})" if changed else ""
 
 
-def load_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
-                    signature: str | None = None, parts: Mapping[str, str] | None = None) -> dict[str, Any]:
+def load_checkpoint(
+    path: Path,
+    modules: Mapping[str, torch.nn.Module],
+    optimizer: torch.optim.Optimizer,
+    signature: str | None = None,
+    parts: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Restore modules and optimizer in place; returns the checkpoint's metadata.
 
     With ``signature``, a checkpoint written by another run is refused before anything is loaded;
@@ -124,19 +138,23 @@ def load_checkpoint(path: Path, modules: Mapping[str, torch.nn.Module], optimize
             if signature is not None and meta.get("signature") != signature:
                 raise ZooDistillError(
                     f"--resume: checkpoint {path} belongs to a different run{_changed(meta, parts)}; use another "
-                    f"--out, --overwrite to start over, or drop --resume")
+                    f"--out, --overwrite to start over, or drop --resume"
+                )
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
         raise ZooDistillError(f"cannot read checkpoint {path}: {exc}") from None
     if _SUM in header and header[_SUM] != tensors_digest(header[_META], tensors):  # none: an older version's
-        raise ZooDistillError(f"--resume: checkpoint {path} is damaged (its contents do not match the checksum "
-                              f"written with it); restore it, or pass --overwrite to start over")
+        raise ZooDistillError(
+            f"--resume: checkpoint {path} is damaged (its contents do not match the checksum "
+            f"written with it); restore it, or pass --overwrite to start over"
+        )
     try:
         for name, module in modules.items():
             prefix = f"module.{name}."
-            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-        optimizer.load_state_dict(_join_optimizer({k: v for k, v in tensors.items() if k.startswith("optim.")},
-                                                  meta.pop("optimizer")))
+            module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+        optimizer.load_state_dict(
+            _join_optimizer({k: v for k, v in tensors.items() if k.startswith("optim.")}, meta.pop("optimizer"))
+        )
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ZooDistillError(f"--resume: checkpoint {path} does not fit this run: {first}") from None

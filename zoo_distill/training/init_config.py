@@ -85,8 +85,9 @@ def check_student_init(init: str) -> None:
 
     path = Path(init)
     if not path.exists() and not path.is_symlink():
-        raise ConfigError(f"--student-init {init!r} is not 'pretrained', 'scratch' nor an existing safetensors "
-                          f"file or folder")
+        raise ConfigError(
+            f"--student-init {init!r} is not 'pretrained', 'scratch' nor an existing safetensors file or folder"
+        )
     problem = weights_file_problem(init_weights_file(path))
     if problem:
         raise ConfigError(f"--student-init: {problem}")

@@ -48,8 +48,11 @@ def classify(model: torch.nn.Module, features: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict_batches(model: torch.nn.Module, batches: Iterable[Mapping[str, torch.Tensor]],
-                    to_device: Callable[[Mapping[str, torch.Tensor]], Mapping[str, torch.Tensor]]) -> torch.Tensor:
+def predict_batches(
+    model: torch.nn.Module,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    to_device: Callable[[Mapping[str, torch.Tensor]], Mapping[str, torch.Tensor]],
+) -> torch.Tensor:
     """Logits ``[N, classes]`` (float32, CPU) of ``model`` on batches ``{"x": inputs}`` in order;
     ``to_device`` moves each batch where the model is."""
     model.eval()

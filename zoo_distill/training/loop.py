@@ -45,8 +45,21 @@ from zoo_distill.util import distributed
 from zoo_distill.util.digest import json_digest
 from zoo_distill.util.interrupts import interrupted
 
-__all__ = ["CHECKPOINT", "Method", "StepBatch", "TrainConfig", "TrainResult", "autocast", "cosine_lr", "epoch_line",
-           "place_modules", "predict_logits", "sample", "step_rng", "train"]
+__all__ = [
+    "CHECKPOINT",
+    "Method",
+    "StepBatch",
+    "TrainConfig",
+    "TrainResult",
+    "autocast",
+    "cosine_lr",
+    "epoch_line",
+    "place_modules",
+    "predict_logits",
+    "sample",
+    "step_rng",
+    "train",
+]
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -203,16 +216,20 @@ def train(
     runner: torch.nn.Module = _LossModule(method)
     if world > 1:  # gradients are averaged across processes by DDP; each process takes a slice of the batch
         runner = torch.nn.parallel.DistributedDataParallel(
-            runner, device_ids=[device.index] if device.type == "cuda" else None)
+            runner, device_ids=[device.index] if device.type == "cuda" else None
+        )
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=True,
-                                weight_decay=config.weight_decay)
+    optimizer = torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay
+    )
     steps = config.resolved_steps(n_labeled, n_unlabeled)
     total = steps * config.epochs
     digest = json_digest({"config": config.identity(), **dict(signature or {})})
     # Each part's own digest too, so a refused resume can name what changed (the settings, a teacher, ...).
-    parts = {"training settings": json_digest(config.identity()),
-             **{key: json_digest(value) for key, value in dict(signature or {}).items()}}
+    parts = {
+        "training settings": json_digest(config.identity()),
+        **{key: json_digest(value) for key, value in dict(signature or {}).items()},
+    }
     result = TrainResult()
     start_epoch = 0
     ckpt = run_dir / CHECKPOINT if run_dir is not None else None
@@ -222,17 +239,20 @@ def train(
         result.seconds = float(meta.get("seconds", 0.0))
         result.eval_seconds = float(meta.get("eval_seconds", 0.0))
     unlabeled_per_step = config.mu * config.batch_size if method.uses_unlabeled and n_unlabeled else 0
-    plan = StepPlan(config.seed, n_labeled, n_unlabeled, config.batch_size, unlabeled_per_step,
-                    distributed.rank(), world)
+    plan = StepPlan(
+        config.seed, n_labeled, n_unlabeled, config.batch_size, unlabeled_per_step, distributed.rank(), world
+    )
     workers = resolve_workers(config.workers)
     if start_epoch < config.epochs:
         preload(getattr(method.make_inputs, "pools", ()), workers)
-    loader = step_loader(StepDataset(plan, method.make_inputs), start_epoch, config.epochs, steps, workers,
-                         pin_memory=cuda)
+    loader = step_loader(
+        StepDataset(plan, method.make_inputs), start_epoch, config.epochs, steps, workers, pin_memory=cuda
+    )
     batches = iter(loader) if start_epoch < config.epochs else iter(())
     plain = _plain_lines(progress)
-    epoch_task = progress.add_task(f"{method.name}", total=config.epochs, completed=start_epoch, info="") \
-        if progress else None
+    epoch_task = (
+        progress.add_task(f"{method.name}", total=config.epochs, completed=start_epoch, info="") if progress else None
+    )
     step_task = progress.add_task("  steps", total=steps, info="") if progress else None
     trained = {"images": 0, "seconds": 0.0, "wait": 0.0}
     checkpointed = epoch = start_epoch  # epochs in the checkpoint, and the one training: for an interrupt's line
@@ -278,51 +298,71 @@ def train(
             result.seconds += time.perf_counter() - began
             row["seconds"] = time.perf_counter() - began
             result.history.append(row)
-            diverged = non_finite({f"{name}.{k}": v for name, m in modules.items()
-                                   for k, v in m.state_dict().items()})
+            diverged = non_finite({f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()})
             if diverged:  # e.g. an lr that is finite but far too large: the loss is fine until the next step
-                raise ZooDistillError(f"{method.name}: the weights became NaN or inf during epoch {epoch + 1} "
-                                      f"({', '.join(diverged[:3])}); nothing of this epoch is saved; lower --lr")
+                raise ZooDistillError(
+                    f"{method.name}: the weights became NaN or inf during epoch {epoch + 1} "
+                    f"({', '.join(diverged[:3])}); nothing of this epoch is saved; lower --lr"
+                )
             if ckpt is not None and distributed.is_main():
-                save_checkpoint(ckpt, modules, optimizer, {"epoch": epoch, "history": result.history,
-                                                           "signature": digest, "parts": parts,
-                                                           "seconds": result.seconds,
-                                                           "eval_seconds": result.eval_seconds})
+                save_checkpoint(
+                    ckpt,
+                    modules,
+                    optimizer,
+                    {
+                        "epoch": epoch,
+                        "history": result.history,
+                        "signature": digest,
+                        "parts": parts,
+                        "seconds": result.seconds,
+                        "eval_seconds": result.eval_seconds,
+                    },
+                )
                 checkpointed = epoch + 1
             distributed.barrier()
             for key, value in (("images", images), ("seconds", train_seconds), ("wait", wait)):
                 trained[key] += value
             if plain:
-                print(epoch_line(row, config.epochs, images / train_seconds, wait / train_seconds),
-                      file=sys.stderr, flush=True)
+                print(
+                    epoch_line(row, config.epochs, images / train_seconds, wait / train_seconds),
+                    file=sys.stderr,
+                    flush=True,
+                )
             if progress is not None:
                 acc = f", test acc {row['test_accuracy']:.3f}" if "test_accuracy" in row else ""
                 progress.update(epoch_task, advance=1, info=f"loss {row['loss']:.3f}{acc}")
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (util/interrupts.py): one line, not a traceback
-        kept = (f"{checkpointed} finished epoch(s) are in {ckpt}: rerun with --resume to continue"
-                if checkpointed and ckpt is not None else "no epoch was finished: rerun to start again")
+        kept = (
+            f"{checkpointed} finished epoch(s) are in {ckpt}: rerun with --resume to continue"
+            if checkpointed and ckpt is not None
+            else "no epoch was finished: rerun to start again"
+        )
         if ckpt is not None and checkpointed == epoch and ckpt.exists():  # stopped right after this epoch's save
             kept = f"the epochs finished so far are in {ckpt}: rerun with --resume to continue"
         raise interrupted(exc, f"in epoch {epoch + 1}/{config.epochs}; {kept}") from None
     finally:
         del batches  # stops the workers now, even when an exception keeps this frame alive
     if trained["seconds"] > 0:
-        result.throughput = {"workers": workers, "images_per_second": trained["images"] / trained["seconds"],
-                             "data_wait_share": trained["wait"] / trained["seconds"]}
+        result.throughput = {
+            "workers": workers,
+            "images_per_second": trained["images"] / trained["seconds"],
+            "data_wait_share": trained["wait"] / trained["seconds"],
+        }
     for module in modules.values():
         module.eval()
     return result
 
 
 @torch.inference_mode()
-def predict_logits(model: torch.nn.Module, images: Sequence[torch.Tensor] | torch.Tensor, device: torch.device,
-                   batch_size: int = 256) -> torch.Tensor:
+def predict_logits(
+    model: torch.nn.Module, images: Sequence[torch.Tensor] | torch.Tensor, device: torch.device, batch_size: int = 256
+) -> torch.Tensor:
     model.eval()
     outs = []
     for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size]
+        chunk = images[start : start + batch_size]
         x = chunk if isinstance(chunk, torch.Tensor) else torch.stack(list(chunk))
         outs.append(model(x.to(device)).float().cpu())
     return torch.cat(outs) if outs else torch.zeros(0)

@@ -38,8 +38,23 @@ from zoo_distill.errors import ZooDistillError
 from zoo_distill.util.interrupts import ignore_in_worker
 from zoo_distill.util.workers import resolve_workers
 
-__all__ = ["Failed", "ImageBatches", "Inputs", "StepBatch", "StepDataset", "StepPlan", "StepSampler", "image_loader",
-           "preload", "resolve_workers", "sample", "step_loader", "step_rng", "to_device", "unwrap"]
+__all__ = [
+    "Failed",
+    "ImageBatches",
+    "Inputs",
+    "StepBatch",
+    "StepDataset",
+    "StepPlan",
+    "StepSampler",
+    "image_loader",
+    "preload",
+    "resolve_workers",
+    "sample",
+    "step_loader",
+    "step_rng",
+    "to_device",
+    "unwrap",
+]
 
 #: A step's (or an evaluation batch's) inputs: tensors, moved to the device by the loop, and plain ints.
 Inputs = dict[str, Any]
@@ -90,7 +105,7 @@ class StepPlan:
         unlabeled = sample(rng, self.n_unlabeled, self.unlabeled_per_step)
         if self.world > 1:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, step, self.rank]))
-            labeled, unlabeled = labeled[self.rank::self.world], unlabeled[self.rank::self.world]
+            labeled, unlabeled = labeled[self.rank :: self.world], unlabeled[self.rank :: self.world]
         return StepBatch(labeled, unlabeled, rng, epoch, step)
 
 
@@ -139,21 +154,29 @@ def _context() -> str | None:
     return "fork" if sys.platform.startswith("linux") else None
 
 
-def _loader(dataset: Dataset, workers: int, pin_memory: bool, sampler: Sampler | None = None,
-            seed: int = 0) -> DataLoader:
+def _loader(
+    dataset: Dataset, workers: int, pin_memory: bool, sampler: Sampler | None = None, seed: int = 0
+) -> DataLoader:
     """Items as the dataset makes them (``batch_size=None``), in order, ``2 * workers`` prefetched.
 
     The DataLoader's own seed comes from a private generator, so the global torch stream (the
     student's dropout, ...) is the same with and without workers."""
-    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=workers, pin_memory=pin_memory,
-                      prefetch_factor=2 if workers else None,
-                      multiprocessing_context=_context() if workers else None,
-                      worker_init_fn=ignore_in_worker if workers else None,
-                      generator=torch.Generator().manual_seed(seed))
+    return DataLoader(
+        dataset,
+        batch_size=None,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        prefetch_factor=2 if workers else None,
+        multiprocessing_context=_context() if workers else None,
+        worker_init_fn=ignore_in_worker if workers else None,
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
-def step_loader(dataset: StepDataset, start_epoch: int, epochs: int, steps: int, workers: int,
-                pin_memory: bool = False) -> DataLoader:
+def step_loader(
+    dataset: StepDataset, start_epoch: int, epochs: int, steps: int, workers: int, pin_memory: bool = False
+) -> DataLoader:
     """Every remaining step's inputs, made by ``workers`` processes (0: in this process)."""
     return _loader(dataset, workers, pin_memory, StepSampler(start_epoch, epochs, steps), dataset.plan.seed)
 
@@ -161,23 +184,29 @@ def step_loader(dataset: StepDataset, start_epoch: int, epochs: int, steps: int,
 class ImageBatches(Dataset):
     """Item ``i``: ``{"x": [B, 3, H, W]}``, batch ``i`` of ``paths`` decoded and preprocessed (evaluation)."""
 
-    def __init__(self, paths: Sequence[Path], transform: Callable[[Image.Image], torch.Tensor],
-                 batch_size: int) -> None:
+    def __init__(
+        self, paths: Sequence[Path], transform: Callable[[Image.Image], torch.Tensor], batch_size: int
+    ) -> None:
         self.paths, self.transform, self.batch_size = list(paths), transform, batch_size
 
     def __len__(self) -> int:
         return math.ceil(len(self.paths) / self.batch_size)
 
     def __getitem__(self, index: int) -> Inputs | Failed:
-        chunk = self.paths[index * self.batch_size:(index + 1) * self.batch_size]
+        chunk = self.paths[index * self.batch_size : (index + 1) * self.batch_size]
         try:
             return {"x": torch.stack([self.transform(load_rgb(path)) for path in chunk])}
         except ZooDistillError as exc:
             return Failed(exc)
 
 
-def image_loader(paths: Sequence[Path], transform: Callable[[Image.Image], torch.Tensor], batch_size: int,
-                 workers: int, pin_memory: bool = False) -> DataLoader:
+def image_loader(
+    paths: Sequence[Path],
+    transform: Callable[[Image.Image], torch.Tensor],
+    batch_size: int,
+    workers: int,
+    pin_memory: bool = False,
+) -> DataLoader:
     """Batches of preprocessed images, in order, made by ``workers`` processes; no more than
     ``2 * workers`` batches are held at once, never the whole split."""
     return _loader(ImageBatches(paths, transform, batch_size), workers, pin_memory)

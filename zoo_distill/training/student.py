@@ -54,8 +54,7 @@ def _load_backbone(model: torch.nn.Module, state: Mapping[str, torch.Tensor], so
         )
 
 
-def create_student(arch: str, num_classes: int, init: str = PRETRAINED,
-                   input_size: int | None = None) -> Student:
+def create_student(arch: str, num_classes: int, init: str = PRETRAINED, input_size: int | None = None) -> Student:
     """Build the student with a fresh classifier for ``num_classes`` target classes."""
     pretrained_cfg: dict[str, Any] = {}
     state = None
@@ -68,13 +67,20 @@ def create_student(arch: str, num_classes: int, init: str = PRETRAINED,
         weights, config = read_init_config(Path(init))  # every field it uses checked, the file named
         state = load_state_dict(weights, f"student init {init}")
         pretrained_cfg = dict(config.get("pretrained_cfg") or {})
-    overlay = {k: tuple(v) if isinstance(v, list) else v for k, v in pretrained_cfg.items()
-               if k in ("input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")}
+    overlay = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in pretrained_cfg.items()
+        if k in ("input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")
+    }
     if input_size:
         overlay["input_size"] = (3, input_size, input_size)
     try:
-        model = timm.create_model(arch.split(".")[0] if init == PRETRAINED else arch, pretrained=False,
-                                  num_classes=num_classes, pretrained_cfg_overlay=overlay)
+        model = timm.create_model(
+            arch.split(".")[0] if init == PRETRAINED else arch,
+            pretrained=False,
+            num_classes=num_classes,
+            pretrained_cfg_overlay=overlay,
+        )
     except RuntimeError as exc:
         raise ZooDistillError(f"unknown student architecture {arch!r}: {exc}; see timm.list_models()") from None
     if state is not None:

@@ -27,8 +27,15 @@ def _describe(low: float | None, high: float | None, low_open: bool, high_open: 
     return " and ".join(parts)
 
 
-def check_float(option: str, value: Any, low: float | None = None, high: float | None = None, *,
-                low_open: bool = False, high_open: bool = False) -> float:
+def check_float(
+    option: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """``value`` as a finite float within the bounds, else a ConfigError naming ``option``."""
     try:
         number = float(value)
@@ -47,8 +54,11 @@ def check_float(option: str, value: Any, low: float | None = None, high: float |
 
 def check_int(option: str, value: Any, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an int within ``[low, high]``; bools and non-integral floats are refused."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            isinstance(value, float) and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         raise ConfigError(f"{option} must be a whole number, got {value!r}")
     number = int(value)
     if (low is not None and number < low) or (high is not None and number > high):

@@ -15,8 +15,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["barrier", "broadcast_object", "gather_rows", "init_from_env", "is_main", "local_device", "rank",
-    "shard", "split_batch", "world_size"]
+__all__ = [
+    "barrier",
+    "broadcast_object",
+    "gather_rows",
+    "init_from_env",
+    "is_main",
+    "local_device",
+    "rank",
+    "shard",
+    "split_batch",
+    "world_size",
+]
 
 
 def _group():
@@ -91,7 +101,7 @@ def gather_rows(local: np.ndarray | None, n: int) -> np.ndarray | None:
         return None
     out = np.empty((n, *parts[0].shape[1:]), dtype=parts[0].dtype)
     for r, part in enumerate(parts):
-        out[r::world_size()] = part
+        out[r :: world_size()] = part
     return out
 
 
@@ -106,5 +116,4 @@ def broadcast_object(obj: Any) -> Any:
 
 def split_batch(indices: np.ndarray) -> np.ndarray:
     """This rank's part of a global batch drawn identically on every rank."""
-    return indices[rank()::world_size()] if world_size() > 1 else indices
-
+    return indices[rank() :: world_size()] if world_size() > 1 else indices

@@ -140,20 +140,25 @@ class FolderLock:
             except OSError:
                 there = None
             if there is not None and (there.st_dev, there.st_ino) in _HELD:  # never open it: a close would drop it
-                raise LockedError(f"{self.what} is being written by this process ({os.getpid()}, lock file "
-                                  f"{self.path}); wait for that run to finish, or choose another --out")
+                raise LockedError(
+                    f"{self.what} is being written by this process ({os.getpid()}, lock file "
+                    f"{self.path}); wait for that run to finish, or choose another --out"
+                )
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise ZooDistillError(f"{self.what}: cannot create the lock file {self.path}: "
-                                      f"{exc.strerror or exc}") from None
+                raise ZooDistillError(
+                    f"{self.what}: cannot create the lock file {self.path}: {exc.strerror or exc}"
+                ) from None
             info = os.fstat(fd)
             if (info.st_dev, info.st_ino) in _HELD or not _try_lockf(fd):
                 os.close(fd)
                 holder = _holder_pid(self.path)
                 who = f"process {holder}" if holder is not None else "another process"
-                raise LockedError(f"{self.what} is being written by {who} (lock file {self.path}); wait for it to "
-                                  f"finish, or choose another --out")
+                raise LockedError(
+                    f"{self.what} is being written by {who} (lock file {self.path}); wait for it to "
+                    f"finish, or choose another --out"
+                )
             if not _same_file(fd, self.path):  # we locked a file its holder had just removed
                 os.close(fd)
                 continue

@@ -22,9 +22,14 @@ class NotARegularFile(OSError):
 
 def file_kind(mode: int) -> str:
     """What a ``st_mode`` is, for messages: 'a FIFO', 'a socket', 'a character device', ..."""
-    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISDIR, "a folder"), (stat.S_ISREG, "a regular file")):
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISREG, "a regular file"),
+    ):
         if test(mode):
             return kind
     return "not a regular file"
@@ -38,8 +43,9 @@ def read_regular(path: str | os.PathLike, limit: int | None = None) -> bytes:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # a socket (or a FIFO on some systems) cannot be opened for reading
-            raise NotARegularFile(errno.ENXIO, f"is {file_kind(os.stat(path).st_mode)}, not a regular file",
-                                  str(path)) from None
+            raise NotARegularFile(
+                errno.ENXIO, f"is {file_kind(os.stat(path).st_mode)}, not a regular file", str(path)
+            ) from None
         raise
     try:
         mode = os.fstat(fd).st_mode

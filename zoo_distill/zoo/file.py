@@ -22,8 +22,16 @@ from zoo_distill.plugin.manager import PluginRegistry, get_registry
 from zoo_distill.plugin.types import EntryFieldError, ZooEntry
 from zoo_distill.util.regular import NotARegularFile, read_regular
 
-__all__ = ["COMMON_FIELDS", "MAX_ZOO_BYTES", "NAME_PATTERN", "ZOO_ENV", "Zoo", "default_zoo_path", "load_zoo",
-    "parse_entry"]
+__all__ = [
+    "COMMON_FIELDS",
+    "MAX_ZOO_BYTES",
+    "NAME_PATTERN",
+    "ZOO_ENV",
+    "Zoo",
+    "default_zoo_path",
+    "load_zoo",
+    "parse_entry",
+]
 
 COMMON_FIELDS = ("name", "provider", "domain", "description", "license")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: no trailing newline
@@ -84,9 +92,7 @@ def parse_entry(raw: Any, where: str, origin: str, base_dir: str | None, registr
         if not isinstance(raw[required], str) or not raw[required].strip():
             raise ZooFileError(f"{where}: field {required!r} must be a non-empty string, got {raw[required]!r}")
     if not NAME_PATTERN.fullmatch(raw["name"]):
-        raise ZooFileError(
-            f"{where}: field 'name': {raw['name']!r} must be letters, digits, '.', '_' or '-' (max 128)"
-        )
+        raise ZooFileError(f"{where}: field 'name': {raw['name']!r} must be letters, digits, '.', '_' or '-' (max 128)")
     for optional in ("domain", "description", "license"):
         if optional in raw and raw[optional] is not None and not isinstance(raw[optional], str):
             raise ZooFileError(f"{where}: field {optional!r} must be a string, got {raw[optional]!r}")
@@ -137,13 +143,16 @@ def _read_text(path: Path) -> str:
     except OSError as exc:
         raise ZooFileError(f"zoo file {path} cannot be read: {exc.strerror or exc}") from None
     if len(data) > MAX_ZOO_BYTES:
-        raise ZooFileError(f"zoo file {path} is larger than {MAX_ZOO_BYTES // 1024} KiB; a zoo file lists sources "
-                           f"(about 200 bytes each), not weights or data")
+        raise ZooFileError(
+            f"zoo file {path} is larger than {MAX_ZOO_BYTES // 1024} KiB; a zoo file lists sources "
+            f"(about 200 bytes each), not weights or data"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ZooFileError(f"zoo file {path} cannot be read: not UTF-8 text ({exc.reason} at byte {exc.start})") \
-            from None
+        raise ZooFileError(
+            f"zoo file {path} cannot be read: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
 
 
 def _read_yaml(path: Path) -> Any:
@@ -191,11 +200,16 @@ def load_zoo(
             if name in zoo.entries:
                 registry.warn(f"zoo entry {name!r} from {entry.origin} is shadowed by the one in {path}")
                 continue
-            raw = {"name": entry.name, "provider": entry.provider, **dict(entry.options),
-                   **{k: getattr(entry, k) for k in ("domain", "description", "license") if getattr(entry, k)}}
+            raw = {
+                "name": entry.name,
+                "provider": entry.provider,
+                **dict(entry.options),
+                **{k: getattr(entry, k) for k in ("domain", "description", "license") if getattr(entry, k)},
+            }
             try:
-                zoo.entries[name] = parse_entry(raw, f"zoo entry {name!r} from plugin {entry.origin}",
-                                                entry.origin, entry.base_dir, registry)
+                zoo.entries[name] = parse_entry(
+                    raw, f"zoo entry {name!r} from plugin {entry.origin}", entry.origin, entry.base_dir, registry
+                )
             except ZooFileError as exc:
                 registry.warn(f"{exc}; the entry is left out")
     return zoo

@@ -63,8 +63,9 @@ def download(entry_name: str, repo_id: str, filename: str, revision: str | None,
     if problem:
         raise ProviderUnavailable(f"source {entry_name!r}: {problem}")
     try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=is_offline(),
-                                    tqdm_class=tqdm_class))
+        return Path(
+            hf_hub_download(repo_id, filename, revision=revision, local_files_only=is_offline(), tqdm_class=tqdm_class)
+        )
     except LocalEntryNotFoundError:
         if is_offline():
             raise ProviderUnavailable(

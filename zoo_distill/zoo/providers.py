@@ -18,9 +18,23 @@ from zoo_distill.zoo.architectures import is_timm_architecture
 if TYPE_CHECKING:
     from zoo_distill.zoo.teacher import TimmTeacher
 
-__all__ = ["MAX_INPUT_SIDE", "PRETRAINED_CFG_KEYS", "PROVIDERS", "check_cfg_value", "hf_hub_files",
-    "identify_hub_repo", "identify_local", "identify_timm", "load_hf_hub", "load_hub_repo", "load_local",
-    "load_timm", "local_files", "timm_files", "timm_pretrained_weights"]
+__all__ = [
+    "MAX_INPUT_SIDE",
+    "PRETRAINED_CFG_KEYS",
+    "PROVIDERS",
+    "check_cfg_value",
+    "hf_hub_files",
+    "identify_hub_repo",
+    "identify_local",
+    "identify_timm",
+    "load_hf_hub",
+    "load_hub_repo",
+    "load_local",
+    "load_timm",
+    "local_files",
+    "timm_files",
+    "timm_pretrained_weights",
+]
 
 PRETRAINED_CFG_KEYS = {"input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode"}
 
@@ -29,8 +43,11 @@ MAX_INPUT_SIDE = 4096  # pixels; larger inputs are a typo, and would fail later 
 
 
 def _numbers(value: object, n: int) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) == n
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value))
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == n
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    )
 
 
 def check_cfg_value(key: str, value: object) -> str | None:
@@ -39,18 +56,33 @@ def check_cfg_value(key: str, value: object) -> str | None:
     Shared by zoo entries and by exported students (``config.json`` of a run directory).
     """
     if key == "input_size":
-        return None if _numbers(value, 3) and all(int(v) == v and v > 0 for v in value) and value[0] <= 4 \
-            and max(value[1:]) <= MAX_INPUT_SIDE else \
-            f"must be [channels, height, width] of positive integers (at most 4 channels, sides <= {MAX_INPUT_SIDE})"
+        return (
+            None
+            if _numbers(value, 3)
+            and all(int(v) == v and v > 0 for v in value)
+            and value[0] <= 4
+            and max(value[1:]) <= MAX_INPUT_SIDE
+            else "must be [channels, height, width] of positive integers "
+            f"(at most 4 channels, sides <= {MAX_INPUT_SIDE})"
+        )
     if key in ("mean", "std"):
-        return None if _numbers(value, 3) and (key == "mean" or all(v > 0 for v in value)) else \
-            "must be a list of 3 numbers" + (" > 0" if key == "std" else "") + " (finite)"
+        return (
+            None
+            if _numbers(value, 3) and (key == "mean" or all(v > 0 for v in value))
+            else "must be a list of 3 numbers" + (" > 0" if key == "std" else "") + " (finite)"
+        )
     if key == "interpolation":
-        return None if value in ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos", "random") else \
-            "must be one of nearest, bilinear, bicubic, box, hamming, lanczos"
+        return (
+            None
+            if value in ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos", "random")
+            else "must be one of nearest, bilinear, bicubic, box, hamming, lanczos"
+        )
     if key == "crop_pct":
-        return None if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1 else \
-            "must be a number in (0, 1]"
+        return (
+            None
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1
+            else "must be a number in (0, 1]"
+        )
     if key == "crop_mode":
         return None if value in ("center", "squash", "border") else "must be center, squash or border"
     return None
@@ -143,8 +175,9 @@ def identify_local(entry: ZooEntry) -> TeacherIdentity:
     from zoo_distill.zoo.weights import file_digest
 
     path = _check_local_file(entry)
-    return TeacherIdentity(file_digest(path), expected_data_config(entry.options["arch"],
-                                                                    entry.options.get("pretrained_cfg")))
+    return TeacherIdentity(
+        file_digest(path), expected_data_config(entry.options["arch"], entry.options.get("pretrained_cfg"))
+    )
 
 
 def _build(entry: ZooEntry, arch: str, num_classes: int, base_cfg: dict[str, Any]) -> Any:
@@ -179,8 +212,11 @@ def _read_timm_config(entry: ZooEntry, path: Path) -> dict[str, Any]:
             f"source {entry.name!r}: {path.name} of repo {entry.options['repo']!r} is not a timm config "
             f"(needs 'architecture'): {exc}"
         ) from None
-    return {"arch": arch, "num_classes": int(config.get("num_classes", 0)),
-            "pretrained_cfg": {k: v for k, v in config.get("pretrained_cfg", {}).items() if k in PRETRAINED_CFG_KEYS}}
+    return {
+        "arch": arch,
+        "num_classes": int(config.get("num_classes", 0)),
+        "pretrained_cfg": {k: v for k, v in config.get("pretrained_cfg", {}).items() if k in PRETRAINED_CFG_KEYS},
+    }
 
 
 def load_hub_repo(entry: ZooEntry, repo: str, revision: str | None) -> TimmTeacher:
@@ -346,4 +382,3 @@ PROVIDERS = [
         description="a timm model name with its pretrained weights (safetensors from the Hub)",
     ),
 ]
-

@@ -26,8 +26,18 @@ from zoo_distill.plugin.types import HubFiles, LocalFile, SourceProvider, ZooEnt
 from zoo_distill.util.units import human_size
 from zoo_distill.zoo.hub import cached_path, download, is_offline
 
-__all__ = ["CacheStatus", "HubFiles", "LocalFile", "PullResult", "cache_status", "entry_files", "human_size",
-           "ls_rows", "pull", "pull_entry"]
+__all__ = [
+    "CacheStatus",
+    "HubFiles",
+    "LocalFile",
+    "PullResult",
+    "cache_status",
+    "entry_files",
+    "human_size",
+    "ls_rows",
+    "pull",
+    "pull_entry",
+]
 
 
 def _provider(entry: ZooEntry, registry: PluginRegistry | None) -> SourceProvider:
@@ -62,8 +72,9 @@ def cache_status(entry: ZooEntry, registry: PluginRegistry | None = None) -> Cac
         return CacheStatus(path.is_file(), path.stat().st_size if path.is_file() else None, path)
     paths = {name: cached_path(where.repo_id, name, where.revision) for name in where.files}
     weights = paths[where.weights]
-    return CacheStatus(all(p is not None for p in paths.values()),
-                       os.path.getsize(weights) if weights is not None else None, weights)
+    return CacheStatus(
+        all(p is not None for p in paths.values()), os.path.getsize(weights) if weights is not None else None, weights
+    )
 
 
 def ls_rows(entries: Iterable[ZooEntry], registry: PluginRegistry | None = None) -> list[dict[str, Any]]:
@@ -75,9 +86,19 @@ def ls_rows(entries: Iterable[ZooEntry], registry: PluginRegistry | None = None)
         provider = registry.provider(e.provider)
         reason = provider.is_available(e) if provider.is_available else None
         status = cache_status(e, registry)
-        rows.append({"name": e.name, "provider": e.provider, "domain": e.domain, "origin": e.origin,
-                     "available": reason is None, "reason": reason, "cached": status.cached,
-                     "size_bytes": status.size_bytes, **dict(e.options)})
+        rows.append(
+            {
+                "name": e.name,
+                "provider": e.provider,
+                "domain": e.domain,
+                "origin": e.origin,
+                "available": reason is None,
+                "reason": reason,
+                "cached": status.cached,
+                "size_bytes": status.size_bytes,
+                **dict(e.options),
+            }
+        )
     return rows
 
 
@@ -98,9 +119,17 @@ class PullResult:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "provider": self.provider, "repo": self.repo_id, "revision": self.revision,
-                "downloaded": self.downloaded, "cached": self.cached, "bytes_downloaded": self.bytes_downloaded,
-                "skipped": self.skipped, "error": self.error}
+        return {
+            "name": self.name,
+            "provider": self.provider,
+            "repo": self.repo_id,
+            "revision": self.revision,
+            "downloaded": self.downloaded,
+            "cached": self.cached,
+            "bytes_downloaded": self.bytes_downloaded,
+            "skipped": self.skipped,
+            "error": self.error,
+        }
 
 
 class _TransferBar(_tqdm):
@@ -150,6 +179,7 @@ def pull_entry(entry: ZooEntry, progress: Any = None, registry: PluginRegistry |
     task = progress.add_task(entry.name, total=len(where.files), info="") if progress is not None else None
 
     for filename in where.files:
+
         def on_update(done: int, total: int | None, _f: str = filename) -> None:
             if progress is not None:
                 progress.update(task, info=f"{_f} {human_size(done)}" + (f"/{human_size(total)}" if total else ""))
@@ -169,8 +199,9 @@ def pull_entry(entry: ZooEntry, progress: Any = None, registry: PluginRegistry |
         else:
             result.cached.append(filename)
     if progress is not None:
-        progress.update(task, info="failed" if result.error else
-                        f"{len(result.downloaded)} downloaded, {len(result.cached)} cached")
+        progress.update(
+            task, info="failed" if result.error else f"{len(result.downloaded)} downloaded, {len(result.cached)} cached"
+        )
     return result
 
 
@@ -184,7 +215,8 @@ def pull(entries: Iterable[ZooEntry], progress: Any = None, registry: PluginRegi
         if needs_hub:
             raise ZooDistillError(
                 f"HF_HUB_OFFLINE is set, so {', '.join(map(repr, needs_hub))} cannot be downloaded; unset "
-                f"HF_HUB_OFFLINE (and point HF_ENDPOINT at a reachable Hub) to pull")
+                f"HF_HUB_OFFLINE (and point HF_ENDPOINT at a reachable Hub) to pull"
+            )
     return [pull_entry(entry, progress, registry) for entry in entries]
 
 

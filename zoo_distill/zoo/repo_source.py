@@ -33,8 +33,10 @@ def validate_location(entry: ZooEntry, what: str) -> None:
     the folder must hold, for the message."""
     o = entry.options
     if ("repo" in o) == ("path" in o):
-        raise EntryFieldError("repo", f"give exactly one of 'repo' (a Hub repo id such as org/name) or 'path' "
-                                      f"(a local folder with {what})")
+        raise EntryFieldError(
+            "repo",
+            f"give exactly one of 'repo' (a Hub repo id such as org/name) or 'path' (a local folder with {what})",
+        )
     if "repo" in o and (not isinstance(o["repo"], str) or not REPO_ID.fullmatch(o["repo"])):
         raise EntryFieldError("repo", f"must be a Hub repo id such as org/name, got {o['repo']!r}")
     if "path" in o and (not isinstance(o["path"], str) or not o["path"].strip()):

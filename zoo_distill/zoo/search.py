@@ -43,8 +43,15 @@ class HubModel:
     license: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"repo": self.repo_id, "revision": self.revision, "library": self.library, "task": self.task,
-                "downloads": self.downloads, "likes": self.likes, "license": self.license}
+        return {
+            "repo": self.repo_id,
+            "revision": self.revision,
+            "library": self.library,
+            "task": self.task,
+            "downloads": self.downloads,
+            "likes": self.likes,
+            "license": self.license,
+        }
 
 
 def _license(tags: Iterable[str] | None) -> str | None:
@@ -60,12 +67,20 @@ def check_search(libraries: Sequence[str], sort: str, limit: int, providers: Ite
     installed = set(providers)
     for library in libraries:
         if PROVIDER_OF[library] not in installed:
-            raise ConfigError(f"--library {library}: its repos are loaded by provider {PROVIDER_OF[library]!r}, "
-                              f"which no installed plugin provides (pip install {_PLUGIN_OF[library]})")
+            raise ConfigError(
+                f"--library {library}: its repos are loaded by provider {PROVIDER_OF[library]!r}, "
+                f"which no installed plugin provides (pip install {_PLUGIN_OF[library]})"
+            )
 
 
-def search_hub(query: str | None, libraries: Sequence[str], task: str | None = "image-classification",
-               sort: str = "downloads", limit: int = 20, providers: Iterable[str] = ("hf-hub",)) -> list[HubModel]:
+def search_hub(
+    query: str | None,
+    libraries: Sequence[str],
+    task: str | None = "image-classification",
+    sort: str = "downloads",
+    limit: int = 20,
+    providers: Iterable[str] = ("hf-hub",),
+) -> list[HubModel]:
     """The Hub's models for ``query`` in ``libraries`` (best first by ``sort``), at most ``limit`` in all."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
@@ -74,18 +89,30 @@ def search_hub(query: str | None, libraries: Sequence[str], task: str | None = "
 
     check_search(libraries, sort, limit, providers)
     if is_offline():
-        raise ProviderUnavailable("zoo search asks the Hub, and HF_HUB_OFFLINE is set; unset it, or search on a "
-                                  "machine with internet access and copy the zoo file over")
+        raise ProviderUnavailable(
+            "zoo search asks the Hub, and HF_HUB_OFFLINE is set; unset it, or search on a "
+            "machine with internet access and copy the zoo file over"
+        )
     api, found = HfApi(), []
     expand = ["sha", "downloads", "likes", "library_name", "pipeline_tag", "tags"]
     for library in libraries:
         try:
-            for info in api.list_models(search=query or None, filter=library, pipeline_tag=task, sort=sort,
-                                        limit=limit, expand=expand):
+            for info in api.list_models(
+                search=query or None, filter=library, pipeline_tag=task, sort=sort, limit=limit, expand=expand
+            ):
                 if not isinstance(info.sha, str) or not _COMMIT.fullmatch(info.sha):
                     continue  # nothing to pin to: never write an entry that would follow a moving branch
-                found.append(HubModel(info.id, info.sha, library, info.pipeline_tag, int(info.downloads or 0),
-                                      int(info.likes or 0), _license(info.tags)))
+                found.append(
+                    HubModel(
+                        info.id,
+                        info.sha,
+                        library,
+                        info.pipeline_tag,
+                        int(info.downloads or 0),
+                        int(info.likes or 0),
+                        _license(info.tags),
+                    )
+                )
         except OfflineModeIsEnabled:
             raise ProviderUnavailable("zoo search asks the Hub, and HF_HUB_OFFLINE is set") from None
         except (HfHubHTTPError, OSError, ValueError) as exc:
@@ -121,8 +148,12 @@ def zoo_document(models: Sequence[HubModel], query: str | None) -> dict[str, Any
     taken: set[str] = set()
     sources = []
     for m in models:
-        entry: dict[str, Any] = {"name": _entry_name(m.repo_id, taken), "provider": PROVIDER_OF[m.library],
-                                 "repo": m.repo_id, "revision": m.revision}
+        entry: dict[str, Any] = {
+            "name": _entry_name(m.repo_id, taken),
+            "provider": PROVIDER_OF[m.library],
+            "repo": m.repo_id,
+            "revision": m.revision,
+        }
         entry["description"] = f"{m.library} {m.task or 'model'} from the Hub: {m.downloads} downloads, {m.likes} likes"
         if m.license:
             entry["license"] = m.license

@@ -35,4 +35,5 @@ def with_target_classes(zoo: Zoo, prompts: Sequence[tuple[str, str]], registry: 
         if not getattr(providers.get(entry.provider), "class_names", False):
             return entry
         return dataclasses.replace(entry, options={**entry.options, TARGET_CLASSES: classes})
+
     return dataclasses.replace(zoo, entries={name: given(e) for name, e in zoo.entries.items()})

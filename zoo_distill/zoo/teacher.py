@@ -71,8 +71,12 @@ class TimmTeacher:
     __call__ = forward
 
 
-def create_timm_model(arch: str, num_classes: int, pretrained_cfg: Mapping[str, Any] | None = None,
-                      model_args: Mapping[str, Any] | None = None) -> torch.nn.Module:
+def create_timm_model(
+    arch: str,
+    num_classes: int,
+    pretrained_cfg: Mapping[str, Any] | None = None,
+    model_args: Mapping[str, Any] | None = None,
+) -> torch.nn.Module:
     """Build an architecture without weights, carrying preprocessing from ``pretrained_cfg``."""
     overlay = {k: tuple(v) if isinstance(v, list) else v for k, v in (pretrained_cfg or {}).items()}
     return timm.create_model(

@@ -102,4 +102,3 @@ def file_digest(path: Path) -> str:
     """sha256 of a file's bytes, memoised per (path, size, mtime) within the process."""
     stat = path.stat()
     return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-

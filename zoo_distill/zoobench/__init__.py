@@ -8,14 +8,23 @@ some needing several, one of real handwritten digits). ``zoo-distill demo build`
 
 from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench
 from zoo_distill.zoobench.spec import (
-           PRESETS,
-           SOURCE_DOMAINS,
-           TARGETS,
-           TargetSpec,
-           TargetSplits,
-           ZoobenchSettings,
-           target_spec,
+    PRESETS,
+    SOURCE_DOMAINS,
+    TARGETS,
+    TargetSpec,
+    TargetSplits,
+    ZoobenchSettings,
+    target_spec,
 )
 
-__all__ = ["PRESETS", "SOURCE_DOMAINS", "TARGETS", "TargetSpec", "TargetSplits", "ZoobenchBuild",
-           "ZoobenchSettings", "build_zoobench", "target_spec"]
+__all__ = [
+    "PRESETS",
+    "SOURCE_DOMAINS",
+    "TARGETS",
+    "TargetSpec",
+    "TargetSplits",
+    "ZoobenchBuild",
+    "ZoobenchSettings",
+    "build_zoobench",
+    "target_spec",
+]

@@ -30,11 +30,25 @@ from zoo_distill.util.digest import json_digest
 from zoo_distill.zoo.weights import file_digest
 from zoo_distill.zoobench.spec import TARGETS, TargetSplits, ZoobenchSettings, target_spec
 
-__all__ = ["PRETRAINED_CFG", "ZoobenchBuild", "build_generic", "build_target", "build_teacher", "build_zoobench",
-    "generic_data", "target_depends", "weights_digest"]
+__all__ = [
+    "PRETRAINED_CFG",
+    "ZoobenchBuild",
+    "build_generic",
+    "build_target",
+    "build_teacher",
+    "build_zoobench",
+    "generic_data",
+    "target_depends",
+    "weights_digest",
+]
 
-PRETRAINED_CFG = {"input_size": [3, 32, 32], "mean": list(NORM_MEAN), "std": list(NORM_STD),
-                  "interpolation": "bilinear", "crop_pct": 1.0}
+PRETRAINED_CFG = {
+    "input_size": [3, 32, 32],
+    "mean": list(NORM_MEAN),
+    "std": list(NORM_STD),
+    "interpolation": "bilinear",
+    "crop_pct": 1.0,
+}
 
 # Independent sample streams per purpose, so no two splits ever share a generated image.
 GENERIC, TEACHER_TRAIN, TEACHER_HELD_OUT, TARGET_TEST, TARGET_UNLABELED, TARGET_POOLS = 11, 12, 13, 21, 22, 23
@@ -105,12 +119,20 @@ def generic_data(s: ZoobenchSettings, per_class: int, purpose: int) -> tuple[np.
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def build_generic(root: Path, arch: str, s: ZoobenchSettings, progress: Progress | None,
-                  report: ZoobenchBuild) -> Path:
+def build_generic(root: Path, arch: str, s: ZoobenchSettings, progress: Progress | None, report: ZoobenchBuild) -> Path:
     """The "ImageNet-like" start for ``arch``: trained on a shallow mixture of all source domains."""
     folder = root / "generic" / arch
-    depends = _stamp({"arch": arch, "seed": s.seed, "sources": list(s.sources), "per_class": s.generic_per_class,
-                      "epochs": s.generic_epochs, "lr": s.lr, "batch_size": s.batch_size})
+    depends = _stamp(
+        {
+            "arch": arch,
+            "seed": s.seed,
+            "sources": list(s.sources),
+            "per_class": s.generic_per_class,
+            "epochs": s.generic_epochs,
+            "lr": s.lr,
+            "batch_size": s.batch_size,
+        }
+    )
     stored = _fresh(folder / "stamp.json", depends)
     if stored is not None:
         report.reused.append(f"generic/{arch}")
@@ -120,31 +142,56 @@ def build_generic(root: Path, arch: str, s: ZoobenchSettings, progress: Progress
     num_classes = int(y.max()) + 1
     torch.manual_seed(s.seed)
     model = timm.create_model(arch, num_classes=num_classes)
-    train_classifier(model, x, y, epochs=s.generic_epochs, batch_size=s.batch_size, lr=s.lr, seed=s.seed,
-                     progress=progress, description=f"generic start {arch}")
+    train_classifier(
+        model,
+        x,
+        y,
+        epochs=s.generic_epochs,
+        batch_size=s.batch_size,
+        lr=s.lr,
+        seed=s.seed,
+        progress=progress,
+        description=f"generic start {arch}",
+    )
     held_x, held_y = generic_data(s, 5, TEACHER_HELD_OUT + 100)
     acc = accuracy(model, held_x, held_y)
     folder.mkdir(parents=True, exist_ok=True)
     _save_weights(model, folder / "model.safetensors")
-    atomic_write_json(folder / "config.json", {
-        "architecture": arch, "num_classes": num_classes, "pretrained_cfg": PRETRAINED_CFG,
-        "zoo_distill": {"role": "generic start", "sources": list(s.sources)}})
+    atomic_write_json(
+        folder / "config.json",
+        {
+            "architecture": arch,
+            "num_classes": num_classes,
+            "pretrained_cfg": PRETRAINED_CFG,
+            "zoo_distill": {"role": "generic start", "sources": list(s.sources)},
+        },
+    )
     atomic_write_json(folder / "stamp.json", {"depends": depends, "held_out_accuracy": acc})
     report.built.append(f"generic/{arch}")
     report.generic_accuracy[arch] = acc
     return folder
 
 
-def build_teacher(root: Path, domain: str, generic: Path, s: ZoobenchSettings, progress: Progress | None,
-                  report: ZoobenchBuild) -> dict[str, Any]:
+def build_teacher(
+    root: Path, domain: str, generic: Path, s: ZoobenchSettings, progress: Progress | None, report: ZoobenchBuild
+) -> dict[str, Any]:
     """One source model: the teacher architecture fine-tuned from its generic start on ``domain``."""
     index = s.sources.index(domain)
     names = DOMAINS[domain].class_names
     weights = root / "teachers" / f"{domain}.safetensors"
     stamp_file = root / "teachers" / f"{domain}.json"
-    depends = _stamp({"domain": domain, "arch": s.teacher_arch, "generic": _read_stamp(generic / "stamp.json"),
-                      "per_class": s.source_per_class, "epochs": s.source_epochs, "lr": s.lr,
-                      "batch_size": s.batch_size, "seed": s.seed})
+    depends = _stamp(
+        {
+            "domain": domain,
+            "arch": s.teacher_arch,
+            "generic": _read_stamp(generic / "stamp.json"),
+            "per_class": s.source_per_class,
+            "epochs": s.source_epochs,
+            "lr": s.lr,
+            "batch_size": s.batch_size,
+            "seed": s.seed,
+        }
+    )
     stored = _fresh(stamp_file, depends) if weights.exists() else None
     if stored is not None:
         acc = stored["held_out_accuracy"]
@@ -153,8 +200,17 @@ def build_teacher(root: Path, domain: str, generic: Path, s: ZoobenchSettings, p
         x, y, _ = generate(domain, s.source_per_class, _stream(s, TEACHER_TRAIN, index))
         torch.manual_seed(s.seed + index)
         model = create_student(s.teacher_arch, len(names), str(generic)).model
-        train_classifier(model, x, y, epochs=s.source_epochs, batch_size=s.batch_size, lr=s.lr, seed=s.seed + index,
-                         progress=progress, description=f"teacher {domain}")
+        train_classifier(
+            model,
+            x,
+            y,
+            epochs=s.source_epochs,
+            batch_size=s.batch_size,
+            lr=s.lr,
+            seed=s.seed + index,
+            progress=progress,
+            description=f"teacher {domain}",
+        )
         held_x, held_y, _ = generate(domain, 20, _stream(s, TEACHER_HELD_OUT, index))
         acc = accuracy(model, held_x, held_y)
         weights.parent.mkdir(parents=True, exist_ok=True)
@@ -162,19 +218,31 @@ def build_teacher(root: Path, domain: str, generic: Path, s: ZoobenchSettings, p
         atomic_write_json(stamp_file, {"depends": depends, "held_out_accuracy": acc})
         report.built.append(f"teachers/{domain}")
     report.teacher_accuracy[f"{domain}-net"] = acc
-    return {"name": f"{domain}-net", "provider": "local", "weights": f"teachers/{weights.name}",
-            "arch": s.teacher_arch, "num_classes": len(names), "pretrained_cfg": PRETRAINED_CFG,
-            "domain": domain,
-            "description": f"{s.teacher_arch} fine-tuned from the generic start on the synthetic '{domain}' "
-                           f"domain ({len(names)} classes, held-out accuracy {acc:.2f})"}
+    return {
+        "name": f"{domain}-net",
+        "provider": "local",
+        "weights": f"teachers/{weights.name}",
+        "arch": s.teacher_arch,
+        "num_classes": len(names),
+        "pretrained_cfg": PRETRAINED_CFG,
+        "domain": domain,
+        "description": f"{s.teacher_arch} fine-tuned from the generic start on the synthetic '{domain}' "
+        f"domain ({len(names)} classes, held-out accuracy {acc:.2f})",
+    }
 
 
 def _write_target(folder: Path, name: str, s: ZoobenchSettings, index: int) -> None:
     spec = target_spec(name)
     parts = spec.class_parts
-    pools = {domain: pool_indices(domain, _stream(s, TARGET_POOLS, index),
-                                  {"test": s.test_per_class, "unlabeled": s.unlabeled_per_class, "train": None})
-             for domain, _ in parts if DOMAINS[domain].finite}
+    pools = {
+        domain: pool_indices(
+            domain,
+            _stream(s, TARGET_POOLS, index),
+            {"test": s.test_per_class, "unlabeled": s.unlabeled_per_class, "train": None},
+        )
+        for domain, _ in parts
+        if DOMAINS[domain].finite
+    }
 
     def draw(n: int, purpose: int, *extra: int, pool: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Each part's classes as its own domain renders them, from the target's stream, labels in
@@ -207,9 +275,16 @@ def target_depends(name: str, s: ZoobenchSettings) -> dict[str, Any]:
     """What a target's files depend on: its stamp. ``parts`` is added only for complementary
     targets, so the targets that predate it keep their stamps (and their kept benchmark runs)."""
     spec = target_spec(name)
-    parts = {"target": name, "domain": spec.domain, "classes": list(spec.classes), "seed": s.seed,
-             "shots": list(s.shots), "split_seeds": s.split_seeds,
-             "unlabeled_per_class": s.unlabeled_per_class, "test_per_class": s.test_per_class}
+    parts = {
+        "target": name,
+        "domain": spec.domain,
+        "classes": list(spec.classes),
+        "seed": s.seed,
+        "shots": list(s.shots),
+        "split_seeds": s.split_seeds,
+        "unlabeled_per_class": s.unlabeled_per_class,
+        "test_per_class": s.test_per_class,
+    }
     if spec.parts:
         parts["parts"] = [[domain, list(classes)] for domain, classes in spec.parts]
     return _stamp(parts)
@@ -239,8 +314,9 @@ def build_target(root: Path, name: str, s: ZoobenchSettings, report: ZoobenchBui
     return splits
 
 
-def build_zoobench(root: str | Path, settings: ZoobenchSettings | None = None,
-                   progress: Progress | None = None) -> ZoobenchBuild:
+def build_zoobench(
+    root: str | Path, settings: ZoobenchSettings | None = None, progress: Progress | None = None
+) -> ZoobenchBuild:
     """Build what is missing or stale under ``root`` and write ``zoo.yaml`` and ``zoobench.json``."""
     s = settings or ZoobenchSettings.mini()
     for domain in s.sources:
@@ -253,13 +329,22 @@ def build_zoobench(root: str | Path, settings: ZoobenchSettings | None = None,
         report.targets[name] = build_target(root, name, s, report)
     for arch in dict.fromkeys((s.student_arch, s.teacher_arch)):
         report.generic[arch] = build_generic(root, arch, s, progress, report)
-    entries = [build_teacher(root, domain, report.generic[s.teacher_arch], s, progress, report)
-               for domain in s.sources]
-    report.zoo.write_text("# Generated by `zoo-distill demo build`: one teacher per synthetic source domain,\n"
-                          "# each fine-tuned from the generic start (generic/" + s.teacher_arch + ").\n"
-                          + yaml.safe_dump({"version": 1, "sources": entries}, sort_keys=False))
-    atomic_write_json(root / "zoobench.json", {
-        "version": __version__, "settings": s.as_dict(), "teacher_accuracy": report.teacher_accuracy,
-        "generic_accuracy": report.generic_accuracy,
-        "targets": {name: vars(t) for name, t in report.targets.items()}})
+    entries = [build_teacher(root, domain, report.generic[s.teacher_arch], s, progress, report) for domain in s.sources]
+    report.zoo.write_text(
+        "# Generated by `zoo-distill demo build`: one teacher per synthetic source domain,\n"
+        "# each fine-tuned from the generic start (generic/"
+        + s.teacher_arch
+        + ").\n"
+        + yaml.safe_dump({"version": 1, "sources": entries}, sort_keys=False)
+    )
+    atomic_write_json(
+        root / "zoobench.json",
+        {
+            "version": __version__,
+            "settings": s.as_dict(),
+            "teacher_accuracy": report.teacher_accuracy,
+            "generic_accuracy": report.generic_accuracy,
+            "targets": {name: vars(t) for name, t in report.targets.items()},
+        },
+    )
     return report

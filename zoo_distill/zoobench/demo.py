@@ -23,8 +23,13 @@ from zoo_distill.zoobench.experiment import LABELS, Budget, default_root, load_s
 __all__ = ["DEMO_METHODS", "DEMO_TARGET", "DemoResult", "comparison_table", "default_root", "run_demo"]
 
 DEMO_TARGET = "shapes-on-textures"
-DEMO_METHODS = ("weighted+fixmatch-teachers-joint-subspace", "weighted", "finetune", "fixmatch",
-                "nearest")  # run's default first
+DEMO_METHODS = (
+    "weighted+fixmatch-teachers-joint-subspace",
+    "weighted",
+    "finetune",
+    "fixmatch",
+    "nearest",
+)  # run's default first
 
 
 @dataclass
@@ -40,26 +45,46 @@ def comparison_table(results: dict[str, dict[str, Any]], title: str) -> Table:
     caption = None
     if first:
         s = first["student"]
-        caption = (f"every method trains the same student: {s['arch']}, {s['params'] / 1e6:.2f}M params, "
-                   f"{s['macs'] / 1e6:.1f} MMACs per image" if s.get("macs") else f"student {s['arch']}")
+        caption = (
+            f"every method trains the same student: {s['arch']}, {s['params'] / 1e6:.2f}M params, "
+            f"{s['macs'] / 1e6:.1f} MMACs per image"
+            if s.get("macs")
+            else f"student {s['arch']}"
+        )
     table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False)
-    for col, justify in (("method", "left"), ("test acc.", "right"), ("params", "right"), ("train s", "right"),
-                         ("top sources (α)", "left")):
+    for col, justify in (
+        ("method", "left"),
+        ("test acc.", "right"),
+        ("params", "right"),
+        ("train s", "right"),
+        ("top sources (α)", "left"),
+    ):
         table.add_column(col, justify=justify, no_wrap=col not in ("method", "top sources (α)"))  # figures whole
     best = max((r["test_accuracy"] for r in results.values()), default=None)
     for method, r in results.items():
         acc = f"{100 * r['test_accuracy']:.1f}%"
         top = sorted(r["alpha"].items(), key=lambda kv: -kv[1])[:3]
         alpha = ", ".join(f"{k.removesuffix('-net')} {v:.2f}" for k, v in top)
-        table.add_row(LABELS.get(method, method), f"[bold green]{acc}[/]" if r["test_accuracy"] == best else acc,
-                      f"{r['student']['params'] / 1e6:.2f}M", f"{r['train_seconds']:.0f}", alpha or "—")
+        table.add_row(
+            LABELS.get(method, method),
+            f"[bold green]{acc}[/]" if r["test_accuracy"] == best else acc,
+            f"{r['student']['params'] / 1e6:.2f}M",
+            f"{r['train_seconds']:.0f}",
+            alpha or "—",
+        )
     return table
 
 
-def run_demo(root: Path | None = None, out: Path | None = None, settings: ZoobenchSettings | None = None,
-             target: str = DEMO_TARGET, budget: Budget | None = None, console: Console | None = None,
-             methods: tuple[str, ...] = DEMO_METHODS,
-             on_result: Callable[[str, dict[str, Any]], None] | None = None) -> DemoResult:
+def run_demo(
+    root: Path | None = None,
+    out: Path | None = None,
+    settings: ZoobenchSettings | None = None,
+    target: str = DEMO_TARGET,
+    budget: Budget | None = None,
+    console: Console | None = None,
+    methods: tuple[str, ...] = DEMO_METHODS,
+    on_result: Callable[[str, dict[str, Any]], None] | None = None,
+) -> DemoResult:
     """Build/reuse the zoo, print the ranking, train each method, print the comparison."""
     console = console or Console()
     settings = settings or ZoobenchSettings.mini()
@@ -70,9 +95,14 @@ def run_demo(root: Path | None = None, out: Path | None = None, settings: Zooben
     budget = budget or Budget()
     with make_progress() as progress:
         build, zoo, registry, cache = open_workspace(root, settings, progress)
-    console.print(line(f"zoo in {root}: built {len(build.built)}, reused {len(build.reused)} artefacts "
-                       f"({len(build.teacher_accuracy)} teachers: {settings.teacher_arch}; "
-                       f"student: {settings.student_arch})"), soft_wrap=True)
+    console.print(
+        line(
+            f"zoo in {root}: built {len(build.built)}, reused {len(build.reused)} artefacts "
+            f"({len(build.teacher_accuracy)} teachers: {settings.teacher_arch}; "
+            f"student: {settings.student_arch})"
+        ),
+        soft_wrap=True,
+    )
     key = f"{settings.shots[0]}shot-s0"
     data = load_split(build, target, key)
     with make_progress() as progress:
@@ -80,24 +110,47 @@ def run_demo(root: Path | None = None, out: Path | None = None, settings: Zooben
         ranking = api.rank(data, zoo, metrics=shown, cache_dir=cache.root, progress=progress)
     console.print(rank_table(ranking))
     splits = build.targets[target]
-    console.print(line((f"same as: zoo-distill rank --labeled {splits.train[key]} --unlabeled {splits.unlabeled} "
-                        f"--test {splits.test} --zoo {build.zoo} -m {budget.ranking_metric}", "dim")), soft_wrap=True)
-    console.print(line((f"DistillWeighted below is: zoo-distill run --aggregator weighted --labeled "
-                        f"{splits.train[key]} --unlabeled {splits.unlabeled} --test {splits.test} --zoo {build.zoo} "
-                        f"--student {settings.student_arch} --student-init {build.generic[settings.student_arch]} "
-                        f"--epochs {budget.epochs} --out {out / 'weighted'}", "dim")), soft_wrap=True)
+    console.print(
+        line(
+            (
+                f"same as: zoo-distill rank --labeled {splits.train[key]} --unlabeled {splits.unlabeled} "
+                f"--test {splits.test} --zoo {build.zoo} -m {budget.ranking_metric}",
+                "dim",
+            )
+        ),
+        soft_wrap=True,
+    )
+    console.print(
+        line(
+            (
+                f"DistillWeighted below is: zoo-distill run --aggregator weighted --labeled "
+                f"{splits.train[key]} --unlabeled {splits.unlabeled} --test {splits.test} --zoo {build.zoo} "
+                f"--student {settings.student_arch} --student-init {build.generic[settings.student_arch]} "
+                f"--epochs {budget.epochs} --out {out / 'weighted'}",
+                "dim",
+            )
+        ),
+        soft_wrap=True,
+    )
     result = DemoResult(build, ranking)
     for method in methods:
         console.print(f"training {LABELS.get(method, method)} ({budget.epochs} epochs) …")
         with make_progress() as progress:
-            metrics = run_method(method, data, build, zoo, registry, cache, out / method, settings.student_arch, 0,
-                                 budget, progress)
+            metrics = run_method(
+                method, data, build, zoo, registry, cache, out / method, settings.student_arch, 0, budget, progress
+            )
         result.results[method] = metrics
         if on_result:
             on_result(method, metrics)
     n = len(data.class_names)
-    console.print(comparison_table(result.results, f"{target}: {settings.shots[0]} labels per class × {n} classes, "
-                                                   f"{len(data.unlabeled)} unlabeled, {len(data.test)} test images"))
-    console.print(line((f"run directories (student.safetensors, metrics.json, curves.png): {out}", "dim")),
-                  soft_wrap=True)
+    console.print(
+        comparison_table(
+            result.results,
+            f"{target}: {settings.shots[0]} labels per class × {n} classes, "
+            f"{len(data.unlabeled)} unlabeled, {len(data.test)} test images",
+        )
+    )
+    console.print(
+        line((f"run directories (student.safetensors, metrics.json, curves.png): {out}", "dim")), soft_wrap=True
+    )
     return result

@@ -34,10 +34,28 @@ from zoo_distill.zoo.file import Zoo
 from zoo_distill.zoobench.build import ZoobenchBuild, build_zoobench, weights_digest
 from zoo_distill.zoobench.spec import ZoobenchSettings
 
-__all__ = ["BASELINES", "Budget", "CLASS_SUBSPACE", "CONSISTENCY", "DISTILL_AGGREGATORS", "JOINT_PROBE", "LABELS",
-    "PER_CLASS", "Workspace", "default_root", "full_root",
-    "load_split", "keep_result", "kept_result", "method_spec", "open_workspace", "run_method", "run_or_reuse",
-    "run_signature", "zoo_relative"]
+__all__ = [
+    "BASELINES",
+    "Budget",
+    "CLASS_SUBSPACE",
+    "CONSISTENCY",
+    "DISTILL_AGGREGATORS",
+    "JOINT_PROBE",
+    "LABELS",
+    "PER_CLASS",
+    "Workspace",
+    "default_root",
+    "full_root",
+    "load_split",
+    "keep_result",
+    "kept_result",
+    "method_spec",
+    "open_workspace",
+    "run_method",
+    "run_or_reuse",
+    "run_signature",
+    "zoo_relative",
+]
 
 BASELINES = ("finetune", "fixmatch")
 DISTILL_AGGREGATORS = ("nearest", "weighted", "uniform")
@@ -46,19 +64,26 @@ PER_CLASS = "-class"  # e.g. "weighted-class": the aggregator's weights per clas
 JOINT_PROBE = "-joint"  # "weighted+fixmatch-teachers-joint": one probe on all teachers (teacher_probe=joint)
 CLASS_SUBSPACE = "-subspace"  # "weighted+fixmatch-teachers-joint-subspace" (feature_space=class)
 CONSISTENCY_LOSSES = ("fixmatch", "fixmatch-teachers")
-LABELS = {"finetune": "fine-tune", "fixmatch": "FixMatch", "nearest": "DistillNearest",
-          "weighted": "DistillWeighted", "uniform": "uniform",
-          "weighted+fixmatch": "DistillWeighted + FixMatch", "nearest+fixmatch": "DistillNearest + FixMatch",
-          "uniform+fixmatch": "uniform + FixMatch", "best-single": "best single (oracle)",
-          "weighted-class": "DistillWeighted per class", "nearest-class": "DistillNearest per class",
-          "weighted-class+fixmatch": "DistillWeighted per class + FixMatch",
-          "weighted+fixmatch-teachers": "DistillWeighted + FixMatch with teacher probes",
-          "weighted+fixmatch-teachers-joint": "DistillWeighted + FixMatch with a joint teacher probe",
-          "weighted+fixmatch-teachers-joint-subspace": "DistillWeighted + FixMatch, joint probe, class subspace",
-          "nearest+fixmatch-teachers-joint": "DistillNearest + FixMatch with a joint teacher probe",
-          "nearest+fixmatch-teachers-joint-subspace": "DistillNearest + FixMatch, joint probe, class subspace",
-          "weighted-class+fixmatch-teachers-joint-subspace": "DistillWeighted per class + FixMatch, joint probe, "
-                                                             "class subspace",
+LABELS = {
+    "finetune": "fine-tune",
+    "fixmatch": "FixMatch",
+    "nearest": "DistillNearest",
+    "weighted": "DistillWeighted",
+    "uniform": "uniform",
+    "weighted+fixmatch": "DistillWeighted + FixMatch",
+    "nearest+fixmatch": "DistillNearest + FixMatch",
+    "uniform+fixmatch": "uniform + FixMatch",
+    "best-single": "best single (oracle)",
+    "weighted-class": "DistillWeighted per class",
+    "nearest-class": "DistillNearest per class",
+    "weighted-class+fixmatch": "DistillWeighted per class + FixMatch",
+    "weighted+fixmatch-teachers": "DistillWeighted + FixMatch with teacher probes",
+    "weighted+fixmatch-teachers-joint": "DistillWeighted + FixMatch with a joint teacher probe",
+    "weighted+fixmatch-teachers-joint-subspace": "DistillWeighted + FixMatch, joint probe, class subspace",
+    "nearest+fixmatch-teachers-joint": "DistillNearest + FixMatch with a joint teacher probe",
+    "nearest+fixmatch-teachers-joint-subspace": "DistillNearest + FixMatch, joint probe, class subspace",
+    "weighted-class+fixmatch-teachers-joint-subspace": "DistillWeighted per class + FixMatch, joint probe, "
+    "class subspace",
 }
 
 
@@ -101,8 +126,12 @@ def open_workspace(root: Path, settings: ZoobenchSettings, progress: Progress | 
     plugins contribute: a benchmark must not change with what else is installed) and its cache."""
     build = build_zoobench(root, settings, progress)
     registry = get_registry()
-    return Workspace(build, api.load_zoo(build.zoo, include_plugins=False, registry=registry), registry,
-                     FeatureCache(Path(root) / "cache"))
+    return Workspace(
+        build,
+        api.load_zoo(build.zoo, include_plugins=False, registry=registry),
+        registry,
+        FeatureCache(Path(root) / "cache"),
+    )
 
 
 def load_split(build: ZoobenchBuild, target: str, key: str) -> TargetData:
@@ -114,10 +143,20 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
     """The RunSpec of one method; the student always starts from the generic start."""
     train = TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, mu=budget.mu, lr=budget.lr, seed=seed)
     # single and subset runs rank sources: no consistency, one weight per source
-    pure = {**budget.distill, "unlabeled_loss": "none", "source_weights": "task", "teacher_probe": "mixture",
-            "feature_space": "full"}
-    spec = RunSpec(student=student_arch, student_init=str(build.generic[student_arch]), train=train,
-                   metric=budget.metric, method_options=_options(pure))
+    pure = {
+        **budget.distill,
+        "unlabeled_loss": "none",
+        "source_weights": "task",
+        "teacher_probe": "mixture",
+        "feature_space": "full",
+    }
+    spec = RunSpec(
+        student=student_arch,
+        student_init=str(build.generic[student_arch]),
+        train=train,
+        metric=budget.metric,
+        method_options=_options(pure),
+    )
     if method in BASELINES:
         return replace(spec, method=method, method_options={})
     if method.startswith("single:"):
@@ -134,16 +173,30 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
     aggregator, _, unlabeled_loss = method.partition("+")
     aggregator, per_class = aggregator.removesuffix(PER_CLASS), aggregator.endswith(PER_CLASS)
     unlabeled_loss, joint = unlabeled_loss.removesuffix(JOINT_PROBE), unlabeled_loss.endswith(JOINT_PROBE)
-    if aggregator in DISTILL_AGGREGATORS and unlabeled_loss in ("", *CONSISTENCY_LOSSES) \
-            and (not joint or unlabeled_loss == "fixmatch-teachers"):
+    if (
+        aggregator in DISTILL_AGGREGATORS
+        and unlabeled_loss in ("", *CONSISTENCY_LOSSES)
+        and (not joint or unlabeled_loss == "fixmatch-teachers")
+    ):
         options = budget.aggregator_options if aggregator == "weighted" else {}
         # Explicit either way: the paper's columns stay pure distillation whatever run's default is.
-        distill = {**budget.distill, "unlabeled_loss": unlabeled_loss or "none",
-                   "source_weights": "class" if per_class else budget.distill.get("source_weights", "task"),
-                   "teacher_probe": "joint" if joint else "mixture", "feature_space": "class" if subspace else "full"}
+        distill = {
+            **budget.distill,
+            "unlabeled_loss": unlabeled_loss or "none",
+            "source_weights": "class" if per_class else budget.distill.get("source_weights", "task"),
+            "teacher_probe": "joint" if joint else "mixture",
+            "feature_space": "class" if subspace else "full",
+        }
         metric = budget.ranking_metric if aggregator in RANKING_AGGREGATORS else budget.metric
-        return replace(spec, method="distill", aggregator=aggregator, aggregator_options=dict(options),
-                       metric=metric, method_options=_options(distill), **({"sources": sources} if sources else {}))
+        return replace(
+            spec,
+            method="distill",
+            aggregator=aggregator,
+            aggregator_options=dict(options),
+            metric=metric,
+            method_options=_options(distill),
+            **({"sources": sources} if sources else {}),
+        )
     raise ValueError(f"unknown method {name!r}")
 
 
@@ -152,16 +205,33 @@ def _options(values: dict[str, Any]) -> dict[str, Any]:
     return asdict(DistillOptions(**values))
 
 
-def run_method(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, registry: PluginRegistry,
-               cache: FeatureCache, out: Path, student_arch: str, seed: int, budget: Budget,
-               progress: Progress | None = None) -> dict[str, Any]:
+def run_method(
+    method: str,
+    data: TargetData,
+    build: ZoobenchBuild,
+    zoo: Zoo,
+    registry: PluginRegistry,
+    cache: FeatureCache,
+    out: Path,
+    student_arch: str,
+    seed: int,
+    budget: Budget,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Train one method (replacing an earlier run in ``out``) and return its metrics.json content."""
     spec = method_spec(method, build, student_arch, seed, budget)
     return api.run(data, zoo, spec=spec, out=out, overwrite=True, cache_dir=cache.root, progress=progress).metrics
 
 
-def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: int, budget: Budget,
-                  registry: PluginRegistry, zoo_weights: str | None = None) -> dict[str, Any]:
+def run_signature(
+    method: str,
+    build: ZoobenchBuild,
+    student_arch: str,
+    seed: int,
+    budget: Budget,
+    registry: PluginRegistry,
+    zoo_weights: str | None = None,
+) -> dict[str, Any]:
     """Everything a kept result depends on: the full run spec with the aggregator's effective options
     (plugin defaults included, so a changed default is a changed signature), the digest of the zoo's
     trained weights (a rebuild on another machine is another zoo) and the package version. Settings
@@ -180,9 +250,20 @@ def run_signature(method: str, build: ZoobenchBuild, student_arch: str, seed: in
     return signature
 
 
-def run_or_reuse(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, registry: PluginRegistry,
-                 cache: FeatureCache, result_file: Path, scratch: Path, student_arch: str, seed: int, budget: Budget,
-                 progress: Progress | None = None) -> dict[str, Any]:
+def run_or_reuse(
+    method: str,
+    data: TargetData,
+    build: ZoobenchBuild,
+    zoo: Zoo,
+    registry: PluginRegistry,
+    cache: FeatureCache,
+    result_file: Path,
+    scratch: Path,
+    student_arch: str,
+    seed: int,
+    budget: Budget,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """The kept result of this exact run (``kept_result``), else train it (run directory ``scratch``,
     overwritten) and keep ``accuracy``, ``alpha``, ``seconds`` and ``student`` in ``result_file``;
     benchmarks resume from these files. Returns the result without its signature."""
@@ -192,9 +273,12 @@ def run_or_reuse(method: str, data: TargetData, build: ZoobenchBuild, zoo: Zoo, 
         started = time.perf_counter()
         metrics = run_method(method, data, build, zoo, registry, cache, scratch, student_arch, seed, budget, progress)
         # Kept files are committed: the student's start is named relative to the zoo root.
-        kept = {"accuracy": metrics["test_accuracy"], "alpha": metrics["alpha"],
-                "seconds": time.perf_counter() - started,
-                "student": {**metrics["student"], "init": zoo_relative(build, metrics["student"]["init"])}}
+        kept = {
+            "accuracy": metrics["test_accuracy"],
+            "alpha": metrics["alpha"],
+            "seconds": time.perf_counter() - started,
+            "student": {**metrics["student"], "init": zoo_relative(build, metrics["student"]["init"])},
+        }
         keep_result(result_file, kept, signature)
     return kept
 

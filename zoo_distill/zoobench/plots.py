@@ -13,8 +13,13 @@ from zoo_distill.zoobench.tables import average_row
 __all__ = ["plot_metric_scatter", "plot_target_bars"]
 
 
-def plot_target_bars(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str],
-                     labels: Mapping[str, str], path: Path, title: str) -> Path:
+def plot_target_bars(
+    table: Mapping[str, Mapping[str, tuple[float, float, int]]],
+    methods: Sequence[str],
+    labels: Mapping[str, str],
+    path: Path,
+    title: str,
+) -> Path:
     """Grouped bars: one group per target and one for the average over targets, one bar per
     method, error bars = std over seeds.
 
@@ -32,8 +37,14 @@ def plot_target_bars(table: Mapping[str, Mapping[str, tuple[float, float, int]]]
     for i, m in enumerate(methods):
         means = [100 * table[t][m][0] if m in table[t] else np.nan for t in targets]
         stds = [100 * table[t][m][1] if m in table[t] else 0.0 for t in targets]
-        ax.bar(np.arange(len(targets)) + (i - (len(methods) - 1) / 2) * width, means, width, yerr=stds,
-               capsize=2, label=labels.get(m, m))
+        ax.bar(
+            np.arange(len(targets)) + (i - (len(methods) - 1) / 2) * width,
+            means,
+            width,
+            yerr=stds,
+            capsize=2,
+            label=labels.get(m, m),
+        )
     ax.set_xticks(range(len(targets)), targets, rotation=20, ha="right")
     ax.set_ylim(bottom, 100.5)
     ax.set_ylabel("test accuracy (%)" + (f", axis from {bottom:.0f}" if bottom > 0 else ""))
@@ -43,8 +54,12 @@ def plot_target_bars(table: Mapping[str, Mapping[str, tuple[float, float, int]]]
     return _save_png(fig, path)
 
 
-def plot_metric_scatter(scores: Mapping[tuple, Mapping[str, Mapping[str, float]]],
-                        single: Mapping[tuple, Mapping[str, float]], shot: int, path: Path) -> Path:
+def plot_metric_scatter(
+    scores: Mapping[tuple, Mapping[str, Mapping[str, float]]],
+    single: Mapping[tuple, Mapping[str, float]],
+    shot: int,
+    path: Path,
+) -> Path:
     """One panel per metric: each source on each split, score (z-scored within the split) vs the
     accuracy of distilling from that source alone, coloured by target."""
     splits = [k for k in scores if k[1] == shot and k in single]
@@ -57,19 +72,31 @@ def plot_metric_scatter(scores: Mapping[tuple, Mapping[str, Mapping[str, float]]
     for i, metric in enumerate(metrics):
         ax = fig.add_subplot(rows, cols, i + 1)
         for split in splits:
-            by_source = {s: v for s, v in scores[split][metric].items()
-                         if v is not None and np.isfinite(v) and s in single[split]}
+            by_source = {
+                s: v
+                for s, v in scores[split][metric].items()
+                if v is not None and np.isfinite(v) and s in single[split]
+            }
             if len(by_source) < 2:
                 continue
             values = np.array(list(by_source.values()))
             z = (values - values.mean()) / (values.std() or 1.0)
-            ax.scatter(z, [100 * single[split][s] for s in by_source], s=12, color=colours[split[0]],
-                       label=split[0] if split[2] == 0 else None)
+            ax.scatter(
+                z,
+                [100 * single[split][s] for s in by_source],
+                s=12,
+                color=colours[split[0]],
+                label=split[0] if split[2] == 0 else None,
+            )
         ax.set_title(metric, fontsize="medium")
         ax.set_xlabel("score (z within split)", fontsize="small")
         ax.set_ylabel("single-source acc. (%)", fontsize="small")
         ax.grid(alpha=0.3)
     if metrics:
-        fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=min(len(targets), 6),
-                   fontsize="small")
+        fig.legend(
+            *fig.axes[0].get_legend_handles_labels(),
+            loc="outside upper center",
+            ncols=min(len(targets), 6),
+            fontsize="small",
+        )
     return _save_png(fig, path)

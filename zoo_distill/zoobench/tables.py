@@ -21,14 +21,39 @@ from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.methods.options import DistillOptions
 from zoo_distill.zoobench.spec import complementary_targets
 
-__all__ = ["HEADLINE", "accuracy_table", "average_row", "fmt", "group_summary", "margins", "markdown_table",
-    "mean_std", "metric_quality", "nearest_counterpart", "oracle_rows", "single_source_accuracy", "source_choices",
-    "summary_keys", "table_method"]
+__all__ = [
+    "HEADLINE",
+    "accuracy_table",
+    "average_row",
+    "fmt",
+    "group_summary",
+    "margins",
+    "markdown_table",
+    "mean_std",
+    "metric_quality",
+    "nearest_counterpart",
+    "oracle_rows",
+    "single_source_accuracy",
+    "source_choices",
+    "summary_keys",
+    "table_method",
+]
 
-HEADLINE = ("finetune", "fixmatch", "nearest", "weighted", "weighted-class", "weighted+fixmatch",
-            "weighted+fixmatch-teachers", "weighted+fixmatch-teachers-joint",
-            "weighted+fixmatch-teachers-joint-subspace", "weighted-class+fixmatch", "nearest+fixmatch", "uniform",
-            "best-single")
+HEADLINE = (
+    "finetune",
+    "fixmatch",
+    "nearest",
+    "weighted",
+    "weighted-class",
+    "weighted+fixmatch",
+    "weighted+fixmatch-teachers",
+    "weighted+fixmatch-teachers-joint",
+    "weighted+fixmatch-teachers-joint-subspace",
+    "weighted-class+fixmatch",
+    "nearest+fixmatch",
+    "uniform",
+    "best-single",
+)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -37,8 +62,9 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
 
 
-def accuracy_table(rows: Iterable[Mapping[str, Any]], shot: int, methods: Sequence[str] = HEADLINE
-                   ) -> dict[str, dict[str, tuple[float, float, int]]]:
+def accuracy_table(
+    rows: Iterable[Mapping[str, Any]], shot: int, methods: Sequence[str] = HEADLINE
+) -> dict[str, dict[str, tuple[float, float, int]]]:
     """``{target: {method: (mean, std, n_seeds)}}`` for one shot setting."""
     grouped: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
@@ -47,27 +73,34 @@ def accuracy_table(rows: Iterable[Mapping[str, Any]], shot: int, methods: Sequen
     return {t: {m: (*mean_std(v), len(v)) for m, v in by.items()} for t, by in grouped.items()}
 
 
-def average_row(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str]
-                ) -> dict[str, float]:
+def average_row(
+    table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str]
+) -> dict[str, float]:
     """Mean over targets of each method's per-target mean (only targets that have every method that
     was run at all: a method no target has, e.g. one left out of this run, is NaN and not a reason
     to drop the others)."""
     ran = [m for m in methods if any(m in by for by in table.values())]
     complete = [t for t, by in table.items() if all(m in by for m in ran)]
-    return {m: float(np.mean([table[t][m][0] for t in complete])) if complete and m in ran else math.nan
-            for m in methods}
+    return {
+        m: float(np.mean([table[t][m][0] for t in complete])) if complete and m in ran else math.nan for m in methods
+    }
 
 
-def margins(table: Mapping[str, Mapping[str, tuple[float, float, int]]], method: str, over: str
-            ) -> dict[str, float]:
+def margins(table: Mapping[str, Mapping[str, tuple[float, float, int]]], method: str, over: str) -> dict[str, float]:
     """Per-target and average difference (in points) between two methods' mean accuracies."""
     out = {t: 100.0 * (by[method][0] - by[over][0]) for t, by in table.items() if method in by and over in by}
     out["average"] = float(np.mean(list(out.values()))) if out else math.nan
     return out
 
 
-def table_method(method: str, aggregator: str, unlabeled_loss: str = "none", source_weights: str = "task",
-                 teacher_probe: str = "mixture", feature_space: str = "full") -> str:
+def table_method(
+    method: str,
+    aggregator: str,
+    unlabeled_loss: str = "none",
+    source_weights: str = "task",
+    teacher_probe: str = "mixture",
+    feature_space: str = "full",
+) -> str:
     """The table's name of a run's method: the aggregator names a distillation (``weighted`` is
     DistillWeighted; ``weighted-class`` weighs its sources per class; ``weighted+fixmatch`` adds
     FixMatch consistency; a ``-subspace`` ending distills the teachers' class subspace), the method
@@ -88,10 +121,19 @@ def summary_keys(targets: Iterable[str]) -> dict[str, Any]:
     DistillNearest picks by with no options, the one that weighs the default method's sources, and
     which of ``targets`` are complementary."""
     spec, options = RunSpec(), DistillOptions()
-    return {"default_method": table_method(spec.method, spec.aggregator, options.unlabeled_loss,
-                                           options.source_weights, options.teacher_probe, options.feature_space),
-            "default_metric": DEFAULT_PRIMARY_METRIC, "default_weighting_metric": spec.metric,
-            "complementary": complementary_targets(targets)}
+    return {
+        "default_method": table_method(
+            spec.method,
+            spec.aggregator,
+            options.unlabeled_loss,
+            options.source_weights,
+            options.teacher_probe,
+            options.feature_space,
+        ),
+        "default_metric": DEFAULT_PRIMARY_METRIC,
+        "default_weighting_metric": spec.metric,
+        "complementary": complementary_targets(targets),
+    }
 
 
 def nearest_counterpart(method: str) -> str | None:
@@ -105,19 +147,27 @@ def nearest_counterpart(method: str) -> str | None:
     return "nearest" + dash + options + sep + rest
 
 
-def group_summary(table: Mapping[str, Mapping[str, tuple[float, float, int]]], targets: Sequence[str],
-                  methods: Sequence[str], default: str | None = None) -> dict[str, Any]:
+def group_summary(
+    table: Mapping[str, Mapping[str, tuple[float, float, int]]],
+    targets: Sequence[str],
+    methods: Sequence[str],
+    default: str | None = None,
+) -> dict[str, Any]:
     """A group of targets on its own: which of them the table has, each method's mean over them
     (``average_row``) and DistillWeighted − DistillNearest on them (``margins``, points), with its
     sources weighed per task and per class, and for the ``default`` method against its own
     DistillNearest counterpart (the same options, one source)."""
     sub = {t: table[t] for t in targets if t in table}
     counterpart = nearest_counterpart(default) if default else None
-    return {"targets": list(sub), "average": average_row(sub, methods),
-            "weighted_over_nearest": margins(sub, "weighted", "nearest"),
-            "weighted_class_over_nearest": margins(sub, "weighted-class", "nearest"),
-            "default_over_nearest": margins(sub, default, counterpart) if default and counterpart
-            else {"average": math.nan}}
+    return {
+        "targets": list(sub),
+        "average": average_row(sub, methods),
+        "weighted_over_nearest": margins(sub, "weighted", "nearest"),
+        "weighted_class_over_nearest": margins(sub, "weighted-class", "nearest"),
+        "default_over_nearest": margins(sub, default, counterpart)
+        if default and counterpart
+        else {"average": math.nan},
+    }
 
 
 def single_source_accuracy(rows: Iterable[Mapping[str, Any]]) -> dict[tuple, dict[str, float]]:
@@ -136,8 +186,16 @@ def oracle_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (target, shot, seed), accs in single_source_accuracy(rows).items():
         best = max(accs, key=accs.get)
-        out.append({"target": target, "shot": shot, "seed": seed, "method": "best-single", "accuracy": accs[best],
-                    "source": best})
+        out.append(
+            {
+                "target": target,
+                "shot": shot,
+                "seed": seed,
+                "method": "best-single",
+                "accuracy": accs[best],
+                "source": best,
+            }
+        )
     return out
 
 
@@ -158,13 +216,17 @@ def source_choices(rows: Iterable[Mapping[str, Any]], shot: int) -> dict[str, di
     for target in dict.fromkeys([*alpha, *picks]):
         runs = max((len(v) for v in alpha[target].values()), default=0)
         mean_alpha = {s: sum(v) / runs for s, v in alpha[target].items()} if runs else {}
-        out[target] = {"weighted_alpha": dict(sorted(mean_alpha.items(), key=lambda kv: -kv[1])),
-                       "nearest_picks": picks[target]["nearest"], "oracle_picks": picks[target]["best-single"]}
+        out[target] = {
+            "weighted_alpha": dict(sorted(mean_alpha.items(), key=lambda kv: -kv[1])),
+            "nearest_picks": picks[target]["nearest"],
+            "oracle_picks": picks[target]["best-single"],
+        }
     return out
 
 
-def metric_quality(scores: Mapping[tuple, Mapping[str, Mapping[str, float]]],
-                   single: Mapping[tuple, Mapping[str, float]]) -> dict[str, dict[str, Any]]:
+def metric_quality(
+    scores: Mapping[tuple, Mapping[str, Mapping[str, float]]], single: Mapping[tuple, Mapping[str, float]]
+) -> dict[str, dict[str, Any]]:
     """Per metric: Kendall tau between scores and single-source accuracies, and the accuracy lost
     (in points) by distilling from the metric's top source instead of the best one, per split and
     averaged over splits.
@@ -176,8 +238,7 @@ def metric_quality(scores: Mapping[tuple, Mapping[str, Mapping[str, float]]],
             continue
         best = max(accs.values())
         for metric, by_source in by_metric.items():
-            sources = [s for s in accs if s in by_source and by_source[s] is not None
-                       and math.isfinite(by_source[s])]
+            sources = [s for s in accs if s in by_source and by_source[s] is not None and math.isfinite(by_source[s])]
             if len(sources) < 2:
                 continue
             tau = kendalltau([by_source[s] for s in sources], [accs[s] for s in sources]).statistic
@@ -186,11 +247,17 @@ def metric_quality(scores: Mapping[tuple, Mapping[str, Mapping[str, float]]],
             entry["tau"].append(float(tau) if math.isfinite(tau) else 0.0)
             entry["lost"].append(100.0 * (best - accs[top]))
             entry["splits"].append(split)
-    return {m: {"tau": float(np.mean(v["tau"])), "tau_std": mean_std(v["tau"])[1],
-                "lost": float(np.mean(v["lost"])), "splits": len(v["splits"]),
-                "tau_by_target": _by_target(v["splits"], v["tau"]),
-                "lost_by_target": _by_target(v["splits"], v["lost"])}
-            for m, v in per_metric.items()}
+    return {
+        m: {
+            "tau": float(np.mean(v["tau"])),
+            "tau_std": mean_std(v["tau"])[1],
+            "lost": float(np.mean(v["lost"])),
+            "splits": len(v["splits"]),
+            "tau_by_target": _by_target(v["splits"], v["tau"]),
+            "lost_by_target": _by_target(v["splits"], v["lost"]),
+        }
+        for m, v in per_metric.items()
+    }
 
 
 def _by_target(splits: Sequence[tuple], values: Sequence[float]) -> dict[str, float]:
@@ -210,8 +277,12 @@ def fmt(cell: tuple[float, float, int] | None, draws: int = 0) -> str:
     return f"{text} (n={n})" if n < draws else text
 
 
-def markdown_table(table: Mapping[str, Mapping[str, tuple[float, float, int]]], methods: Sequence[str],
-                   labels: Mapping[str, str], groups: Mapping[str, Sequence[str]] | None = None) -> str:
+def markdown_table(
+    table: Mapping[str, Mapping[str, tuple[float, float, int]]],
+    methods: Sequence[str],
+    labels: Mapping[str, str],
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> str:
     """Targets as rows, methods as columns, best mean in bold (the oracle column never is); an
     average row at the end, then one per named group of targets (e.g. the complementary ones).
     A cell over fewer draws than the table's fullest cell is marked ``(n=k)``."""
@@ -220,8 +291,9 @@ def markdown_table(table: Mapping[str, Mapping[str, tuple[float, float, int]]], 
     lines = [head, "|---|" + "---:|" * len(methods)]
     for target, by in table.items():
         best = max((by[m][0] for m in methods if m in by and m != "best-single"), default=None)
-        cells = [(f"**{fmt(by.get(m), draws)}**" if m in by and by[m][0] == best else fmt(by.get(m), draws))
-                 for m in methods]
+        cells = [
+            (f"**{fmt(by.get(m), draws)}**" if m in by and by[m][0] == best else fmt(by.get(m), draws)) for m in methods
+        ]
         lines.append(f"| {target} | " + " | ".join(cells) + " |")
     avg = average_row(table, methods)
     lines.append("| **average** | " + " | ".join(_points(avg[m]) for m in methods) + " |")

@@ -59,8 +59,14 @@ def test_zoo_ls_lists_them_as_unavailable_when_installed(tmp_path):
     empty = tmp_path / "zoo.yaml"
     empty.write_text(yaml.safe_dump({"version": 1, "sources": []}))
     env = {**os.environ, "ZOO_DISTILL_LOAD_PLUGINS": "zoo-distill-hub-teachers"}
-    out = subprocess.run([sys.executable, "-m", "zoo_distill", "zoo", "ls", "--zoo", str(empty), "--json"],
-                         env=env, check=False, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "zoo_distill", "zoo", "ls", "--zoo", str(empty), "--json"],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     assert set(rows) == {t["name"] for t in TEACHERS}

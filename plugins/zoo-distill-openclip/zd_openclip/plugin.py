@@ -15,9 +15,19 @@ from .provider import files, identify, is_available, load, validate
 
 @hookimpl
 def register_sources(register) -> None:
-    register(SourceProvider(
-        name="open_clip", load=load, required=(), optional=("repo", "revision", "path", "templates", "zero_shot"),
-        is_available=is_available, validate=validate, identify=identify, files=files, class_names=True,
-        description="an open_clip CLIP model (open_clip_config.json + open_clip_model.safetensors, from a Hub "
-                    "repo at a pinned revision or a local folder): image embeddings as features, and a zero-shot "
-                    "head over the target's class names as logits"))
+    register(
+        SourceProvider(
+            name="open_clip",
+            load=load,
+            required=(),
+            optional=("repo", "revision", "path", "templates", "zero_shot"),
+            is_available=is_available,
+            validate=validate,
+            identify=identify,
+            files=files,
+            class_names=True,
+            description="an open_clip CLIP model (open_clip_config.json + open_clip_model.safetensors, from a Hub "
+            "repo at a pinned revision or a local folder): image embeddings as features, and a zero-shot "
+            "head over the target's class names as logits",
+        )
+    )

@@ -22,8 +22,18 @@ from zoo_distill.plugin.types import EntryFieldError, HubFiles, LocalFile, Teach
 from zoo_distill.zoo.repo_source import availability, fetch, fetch_json, validate_location, where
 from zoo_distill.zoo.repo_source import files as location_files
 
-__all__ = ["CONFIG", "TEMPLATES", "WEIGHTS", "class_prompts", "data_config_of", "files", "identify",
-           "is_available", "load", "validate"]
+__all__ = [
+    "CONFIG",
+    "TEMPLATES",
+    "WEIGHTS",
+    "class_prompts",
+    "data_config_of",
+    "files",
+    "identify",
+    "is_available",
+    "load",
+    "validate",
+]
 
 CONFIG, WEIGHTS = "open_clip_config.json", "open_clip_model.safetensors"
 #: A few of CLIP's ImageNet templates: generic enough for any class name.
@@ -37,8 +47,11 @@ def validate(entry: ZooEntry) -> None:
     o = entry.options
     validate_location(entry, "open_clip_config.json and open_clip_model.safetensors")
     templates = o.get("templates", TEMPLATES)
-    if not isinstance(templates, (list, tuple)) or not templates or \
-            not all(isinstance(t, str) and t.count("{}") == 1 for t in templates):
+    if (
+        not isinstance(templates, (list, tuple))
+        or not templates
+        or not all(isinstance(t, str) and t.count("{}") == 1 for t in templates)
+    ):
         raise EntryFieldError("templates", "must be a list of prompt texts, each with one {} for the class name")
     if not isinstance(o.get("zero_shot", True), bool):
         raise EntryFieldError("zero_shot", f"must be true or false, got {o.get('zero_shot')!r}")
@@ -50,9 +63,11 @@ def _weights(entry: ZooEntry) -> Path:
     except ProviderUnavailable as exc:
         if f"has no {WEIGHTS}" not in str(exc):
             raise
-    raise UnsafeWeightsError(f"source {entry.name!r}: {where(entry)} has no {WEIGHTS}; pickle checkpoints "
-                             "(open_clip_pytorch_model.bin) are refused: save the model's state_dict with "
-                             "safetensors.torch.save_file once where you trust the file")
+    raise UnsafeWeightsError(
+        f"source {entry.name!r}: {where(entry)} has no {WEIGHTS}; pickle checkpoints "
+        "(open_clip_pytorch_model.bin) are refused: save the model's state_dict with "
+        "safetensors.torch.save_file once where you trust the file"
+    )
 
 
 def _config(entry: ZooEntry) -> dict[str, Any]:
@@ -60,9 +75,11 @@ def _config(entry: ZooEntry) -> dict[str, Any]:
     if not isinstance(config.get("model_cfg"), dict):
         raise ProviderUnavailable(f"source {entry.name!r}: {CONFIG} of {where(entry)} has no model_cfg object")
     if "hf_tokenizer_name" in (config["model_cfg"].get("text_cfg") or {}):
-        raise ProviderUnavailable(f"source {entry.name!r}: {where(entry)} uses a Hugging Face tokenizer "
-                                  f"({config['model_cfg']['text_cfg']['hf_tokenizer_name']!r}); only open_clip's own "
-                                  "tokenizer is supported")
+        raise ProviderUnavailable(
+            f"source {entry.name!r}: {where(entry)} uses a Hugging Face tokenizer "
+            f"({config['model_cfg']['text_cfg']['hf_tokenizer_name']!r}); only open_clip's own "
+            "tokenizer is supported"
+        )
     return config
 
 
@@ -76,15 +93,20 @@ def data_config_of(config: Mapping[str, Any], entry: ZooEntry) -> dict[str, Any]
     size = pre.get("size", vision.get("image_size", 224))
     side = (size, size) if isinstance(size, (int, float)) and not isinstance(size, bool) else tuple(size or ())
     mode = pre.get("resize_mode", "shortest")
-    out = {"input_size": [3, *[int(v) for v in side]] if len(side) == 2 else size,
-           "mean": list(pre.get("mean", _OPENAI_MEAN)), "std": list(pre.get("std", _OPENAI_STD)),
-           "interpolation": pre.get("interpolation", "bicubic"), "crop_pct": 1.0,
-           "crop_mode": _RESIZE_MODES.get(mode, mode)}
+    out = {
+        "input_size": [3, *[int(v) for v in side]] if len(side) == 2 else size,
+        "mean": list(pre.get("mean", _OPENAI_MEAN)),
+        "std": list(pre.get("std", _OPENAI_STD)),
+        "interpolation": pre.get("interpolation", "bicubic"),
+        "crop_pct": 1.0,
+        "crop_mode": _RESIZE_MODES.get(mode, mode),
+    }
     for key, value in out.items():
         problem = check_cfg_value(key, value)
         if problem:
-            raise ProviderUnavailable(f"source {entry.name!r}: preprocess_cfg of {where(entry)}: {key} {problem}, "
-                                      f"got {value!r}")
+            raise ProviderUnavailable(
+                f"source {entry.name!r}: preprocess_cfg of {where(entry)}: {key} {problem}, got {value!r}"
+            )
     return out
 
 
@@ -114,8 +136,15 @@ def load(entry: ZooEntry):
 
     identity = identify(entry)
     weights = _weights(entry)
-    return OpenClipTeacher.build(entry.name, weights.parent, weights, identity, class_prompts(entry),
-                                 list(entry.options.get("templates", TEMPLATES)), where(entry))
+    return OpenClipTeacher.build(
+        entry.name,
+        weights.parent,
+        weights,
+        identity,
+        class_prompts(entry),
+        list(entry.options.get("templates", TEMPLATES)),
+        where(entry),
+    )
 
 
 def files(entry: ZooEntry) -> HubFiles | LocalFile:

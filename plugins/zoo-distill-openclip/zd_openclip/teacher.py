@@ -22,8 +22,7 @@ class OpenClipTeacher:
     normalised and averaged (open_clip's ``build_zero_shot_classifier``); only the image tower runs per batch.
     """
 
-    def __init__(self, name: str, model: torch.nn.Module, identity: TeacherIdentity,
-                 head: torch.Tensor | None) -> None:
+    def __init__(self, name: str, model: torch.nn.Module, identity: TeacherIdentity, head: torch.Tensor | None) -> None:
         self.name, self.model = name, model.eval().requires_grad_(False)
         self.data_config = dict(identity.data_config)
         self._digest = identity.digest
@@ -33,8 +32,16 @@ class OpenClipTeacher:
             self.feature_dim = int(self.model.encode_image(torch.zeros(1, *self.data_config["input_size"])).shape[1])
 
     @classmethod
-    def build(cls, name: str, folder: Path, weights: Path, identity: TeacherIdentity, prompts: list[str] | None,
-              templates: list[str], where: str) -> Any:
+    def build(
+        cls,
+        name: str,
+        folder: Path,
+        weights: Path,
+        identity: TeacherIdentity,
+        prompts: list[str] | None,
+        templates: list[str],
+        where: str,
+    ) -> Any:
         import open_clip
         from open_clip.zero_shot_classifier import build_zero_shot_classifier
         from safetensors.torch import load_file
@@ -52,8 +59,9 @@ class OpenClipTeacher:
         head = None
         if prompts:
             with torch.inference_mode():
-                head = build_zero_shot_classifier(model.eval(), tokenizer, prompts, templates,
-                                                  num_classes_per_batch=32, device="cpu").float()
+                head = build_zero_shot_classifier(
+                    model.eval(), tokenizer, prompts, templates, num_classes_per_batch=32, device="cpu"
+                ).float()
         return cls(name, model, identity, head)
 
     @property

@@ -15,8 +15,17 @@ from .provider import files, identify, is_available, load, validate
 
 @hookimpl
 def register_sources(register) -> None:
-    register(SourceProvider(
-        name="transformers", load=load, required=(), optional=("repo", "revision", "path", "kind"),
-        is_available=is_available, validate=validate, identify=identify, files=files,
-        description="a transformers image classifier (AutoModelForImageClassification) or backbone (AutoModel) "
-                    "from a Hub repo at a pinned revision or a local folder; safetensors only"))
+    register(
+        SourceProvider(
+            name="transformers",
+            load=load,
+            required=(),
+            optional=("repo", "revision", "path", "kind"),
+            is_available=is_available,
+            validate=validate,
+            identify=identify,
+            files=files,
+            description="a transformers image classifier (AutoModelForImageClassification) or backbone (AutoModel) "
+            "from a Hub repo at a pinned revision or a local folder; safetensors only",
+        )
+    )

@@ -28,8 +28,18 @@ from zoo_distill.plugin.types import EntryFieldError, HubFiles, LocalFile, Teach
 from zoo_distill.zoo.repo_source import availability, fetch, fetch_json, validate_location, where
 from zoo_distill.zoo.repo_source import files as location_files
 
-__all__ = ["CONFIG", "KINDS", "PROCESSOR", "WEIGHTS", "data_config_of", "files", "identify", "is_available", "load",
-           "validate"]
+__all__ = [
+    "CONFIG",
+    "KINDS",
+    "PROCESSOR",
+    "WEIGHTS",
+    "data_config_of",
+    "files",
+    "identify",
+    "is_available",
+    "load",
+    "validate",
+]
 
 CONFIG, PROCESSOR, WEIGHTS = "config.json", "preprocessor_config.json", "model.safetensors"
 KINDS = ("auto", "classifier", "backbone")
@@ -62,16 +72,18 @@ def _weights(entry: ZooEntry) -> Path:
             raise
         raise UnsafeWeightsError(
             f"source {entry.name!r}: {where(entry)} has no {WEIGHTS}; pickle checkpoints (pytorch_model.bin) are "
-            f"refused. Convert it once where you trust the file: python -c \"from transformers import AutoModel; "
+            f'refused. Convert it once where you trust the file: python -c "from transformers import AutoModel; '
             f"AutoModel.from_pretrained('<repo or folder>').save_pretrained('converted')\" (writes safetensors), "
-            f"then point 'path' at the folder") from None
+            f"then point 'path' at the folder"
+        ) from None
 
 
 def _kind(entry: ZooEntry, config: Mapping[str, Any]) -> str:
     """classifier or backbone, from the entry's ``kind`` and the config's ``architectures``."""
     if config.get("auto_map"):
-        raise ProviderUnavailable(f"source {entry.name!r}: {where(entry)} needs custom model code (auto_map), "
-                                  "which zoo-distill never runs")
+        raise ProviderUnavailable(
+            f"source {entry.name!r}: {where(entry)} needs custom model code (auto_map), which zoo-distill never runs"
+        )
     archs = [a for a in config.get("architectures") or [] if isinstance(a, str)]
     if any(a.endswith("ForImageClassification") for a in archs):
         found = "classifier"
@@ -79,12 +91,16 @@ def _kind(entry: ZooEntry, config: Mapping[str, Any]) -> str:
         found = "backbone"
     else:
         what = archs[0] if archs else f"model_type {config.get('model_type')!r} with no architectures"
-        raise ProviderUnavailable(f"source {entry.name!r}: {where(entry)} is a {what}, not an image classifier "
-                                  "(...ForImageClassification) or an image backbone (...Model)")
+        raise ProviderUnavailable(
+            f"source {entry.name!r}: {where(entry)} is a {what}, not an image classifier "
+            "(...ForImageClassification) or an image backbone (...Model)"
+        )
     asked = entry.options.get("kind", "auto")
     if asked == "classifier" and found != "classifier":
-        raise ProviderUnavailable(f"source {entry.name!r}: kind classifier, but {where(entry)} is a {archs[0]} "
-                                  "with no classification head; use kind backbone")
+        raise ProviderUnavailable(
+            f"source {entry.name!r}: kind classifier, but {where(entry)} is a {archs[0]} "
+            "with no classification head; use kind backbone"
+        )
     return found if asked == "auto" else asked
 
 
@@ -96,10 +112,15 @@ def _pair(value: Any, field: str, entry: ZooEntry) -> tuple[int, int]:
         value = (value["shortest_edge"], value["shortest_edge"])
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         value = (value, value)
-    if not (isinstance(value, (list, tuple)) and len(value) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise ProviderUnavailable(f"source {entry.name!r}: {PROCESSOR} of {where(entry)}: {field} must be "
-                                  f"{{height, width}} or {{shortest_edge}} of positive numbers, got {value!r}")
+    if not (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise ProviderUnavailable(
+            f"source {entry.name!r}: {PROCESSOR} of {where(entry)}: {field} must be "
+            f"{{height, width}} or {{shortest_edge}} of positive numbers, got {value!r}"
+        )
     return int(value[0]), int(value[1])
 
 
@@ -124,11 +145,17 @@ def data_config_of(processor: Mapping[str, Any], entry: ZooEntry) -> dict[str, A
     size = processor.get("size", 224)
     shortest = isinstance(size, dict) and "shortest_edge" in size and "height" not in size
     side = _pair(size, "size", entry)
-    crop = _pair(processor["crop_size"], "crop_size", entry) if processor.get("do_center_crop") and \
-        processor.get("crop_size") is not None else None
+    crop = (
+        _pair(processor["crop_size"], "crop_size", entry)
+        if processor.get("do_center_crop") and processor.get("crop_size") is not None
+        else None
+    )
     if crop is not None:
-        config = {"input_size": [3, *crop], "crop_pct": min(1.0, crop[0] / side[0]),
-                  "crop_mode": "center" if shortest else "squash"}
+        config = {
+            "input_size": [3, *crop],
+            "crop_pct": min(1.0, crop[0] / side[0]),
+            "crop_mode": "center" if shortest else "squash",
+        }
     elif shortest and processor.get("crop_pct") and side[0] < 384:  # ConvNeXt's processor
         config = {"input_size": [3, *side], "crop_pct": float(processor["crop_pct"]), "crop_mode": "center"}
     else:
@@ -152,8 +179,12 @@ def identify(entry: ZooEntry) -> TeacherIdentity:
     """Digest and preprocessing from the three files, without building the model."""
     config = _json(entry, CONFIG, "not a transformers model folder")
     kind = _kind(entry, config)
-    processor = _json(entry, PROCESSOR, "the image-processor config says how to preprocess images; save it with "
-                                        "AutoImageProcessor.save_pretrained next to the model")
+    processor = _json(
+        entry,
+        PROCESSOR,
+        "the image-processor config says how to preprocess images; save it with "
+        "AutoImageProcessor.save_pretrained next to the model",
+    )
     return TeacherIdentity(_digest(_weights(entry), kind), data_config_of(processor, entry))
 
 

@@ -16,8 +16,9 @@ _HEADS = ("classifier", "head", "fc")  # where transformers' image classifiers k
 
 
 def _head(model: torch.nn.Module) -> torch.nn.Module | None:
-    return next((getattr(model, name) for name in _HEADS if isinstance(getattr(model, name, None), torch.nn.Module)),
-                None)
+    return next(
+        (getattr(model, name) for name in _HEADS if isinstance(getattr(model, name, None), torch.nn.Module)), None
+    )
 
 
 class TransformersTeacher:
@@ -28,8 +29,9 @@ class TransformersTeacher:
     (``pooler_output``, else the mean of ``last_hidden_state`` over tokens or positions).
     """
 
-    def __init__(self, name: str, model: torch.nn.Module, kind: str, identity: TeacherIdentity,
-                 num_classes: int) -> None:
+    def __init__(
+        self, name: str, model: torch.nn.Module, kind: str, identity: TeacherIdentity, num_classes: int
+    ) -> None:
         self.name, self.model, self.kind = name, model.eval().requires_grad_(False), kind
         self.data_config = dict(identity.data_config)
         self._digest = identity.digest
@@ -38,8 +40,10 @@ class TransformersTeacher:
         head = _head(model) if kind == "classifier" else None
         if kind == "classifier":
             if head is None:
-                raise ProviderUnavailable(f"source {name!r}: {type(model).__name__} has no classification head "
-                                          f"({', '.join(_HEADS)}); use kind backbone")
+                raise ProviderUnavailable(
+                    f"source {name!r}: {type(model).__name__} has no classification head "
+                    f"({', '.join(_HEADS)}); use kind backbone"
+                )
             head.register_forward_pre_hook(lambda _module, args: self._caught.append(args[0]))
         size = self.data_config["input_size"]
         with torch.inference_mode():
@@ -52,8 +56,9 @@ class TransformersTeacher:
 
         auto = transformers.AutoModelForImageClassification if kind == "classifier" else transformers.AutoModel
         try:
-            model = auto.from_pretrained(str(folder), local_files_only=True, use_safetensors=True,
-                                         trust_remote_code=False)
+            model = auto.from_pretrained(
+                str(folder), local_files_only=True, use_safetensors=True, trust_remote_code=False
+            )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ProviderUnavailable(f"source {name!r}: transformers cannot load {where}: {first}") from None

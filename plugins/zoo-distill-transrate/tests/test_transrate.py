@@ -87,9 +87,11 @@ def test_matches_the_definition(n, d, normalize):
     labels = np.arange(n) % 3
     eps_sq = 1e-4 * d
     assert transrate(features, labels, normalize=normalize) == pytest.approx(
-        _direct(features, labels, eps_sq, normalize), rel=1e-8)
+        _direct(features, labels, eps_sq, normalize), rel=1e-8
+    )
     assert transrate(features, labels, eps=0.5, normalize=normalize) == pytest.approx(
-        _direct(features, labels, 0.25, normalize), rel=1e-8)
+        _direct(features, labels, 0.25, normalize), rel=1e-8
+    )
 
 
 def test_matches_the_reference_listing_for_balanced_classes():
@@ -141,8 +143,7 @@ def test_separable_scores_above_shuffled_labels():
     separable = transrate(features, labels)
     shuffled = np.mean([transrate(features, rng.permutation(labels)) for _ in range(5)])
     assert separable > shuffled
-    assert transrate(features, labels, normalize=False) > transrate(features, rng.permutation(labels),
-                                                                    normalize=False)
+    assert transrate(features, labels, normalize=False) > transrate(features, rng.permutation(labels), normalize=False)
 
 
 @pytest.mark.parametrize("per_class,dim", [(2, 2048), (1, 512), (5, 2048)])

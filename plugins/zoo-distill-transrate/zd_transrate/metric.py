@@ -46,8 +46,9 @@ def logdet_identity_plus(z: np.ndarray, scale: float) -> float:
     matrix = scale * gram
     matrix[np.diag_indices_from(matrix)] += 1.0
     if not np.isfinite(matrix).all():
-        raise MetricError("TransRate: the features are too large in magnitude (their Gram matrix overflows); "
-                          "use normalize=True")
+        raise MetricError(
+            "TransRate: the features are too large in magnitude (their Gram matrix overflows); use normalize=True"
+        )
     try:
         chol = np.linalg.cholesky(matrix)
         return float(2.0 * np.sum(np.log(np.diagonal(chol))))
@@ -77,8 +78,14 @@ def _centered(features: np.ndarray, normalize: bool) -> np.ndarray:
     return z
 
 
-def transrate(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | None = None, *,
-              eps: float | None = None, normalize: bool = True) -> float:
+def transrate(
+    features: np.ndarray,
+    labels: np.ndarray,
+    source_logits: np.ndarray | None = None,
+    *,
+    eps: float | None = None,
+    normalize: bool = True,
+) -> float:
     """TransRate of ``features`` [N, D] for ``labels`` [N]: R(Z, eps) - sum_c (n_c/N) R(Z_c, eps); higher is better.
 
     ``source_logits`` is accepted (the zoo-distill metric signature) and ignored.

@@ -12,7 +12,7 @@ METRIC = Metric(
     needs=(FEATURES,),
     reference="Huang, Huang, Rong, Yang, Wei. Frustratingly Easy Transferability Estimation. ICML 2022",
     description="coding rate of the features minus their class-conditional coding rate "
-                "(mutual information estimate); zoo-distill-transrate plugin",
+    "(mutual information estimate); zoo-distill-transrate plugin",
 )
 
 

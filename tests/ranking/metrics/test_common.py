@@ -22,8 +22,9 @@ from zoo_distill.ranking.metrics._common import pca_project, top_eigenpairs
 NAMES = [m.name for m in BUILTIN_METRICS]
 
 
-def structured(rng: np.random.Generator, per_class: list[int], dim: int, k: int = 7,
-               spread: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def structured(
+    rng: np.random.Generator, per_class: list[int], dim: int, k: int = 7, spread: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features with class structure, labels, and logits that partly agree with the labels."""
     labels = np.repeat(np.arange(len(per_class)), per_class)
     centers = rng.normal(size=(len(per_class), dim)) * spread
@@ -41,8 +42,12 @@ def test_builtin_metrics_order_and_fields():
 
 
 @settings(max_examples=12, deadline=None, database=None)
-@given(seed=st.integers(0, 2**16), sizes=st.lists(st.integers(2, 6), min_size=2, max_size=4),
-       dim=st.integers(1, 9), data=st.data())
+@given(
+    seed=st.integers(0, 2**16),
+    sizes=st.lists(st.integers(2, 6), min_size=2, max_size=4),
+    dim=st.integers(1, 9),
+    data=st.data(),
+)
 def test_label_permutation_invariance(seed, sizes, dim, data):
     """Renaming the classes (any permutation, any integers) never changes any score."""
     rng = np.random.default_rng(seed)
@@ -228,11 +233,13 @@ HEAVY = ("sklearn", "scipy")
 def test_listing_the_metrics_loads_neither_scikit_learn_nor_scipy():
     """The CLI's `plugins` and `metrics` commands list every metric; they must stay fast. A metric's
     module (and what it imports) loads the first time the metric runs, and then only that one."""
-    code = ("import json, sys, numpy as np\nfrom zoo_distill.ranking.metrics import BUILTIN_METRICS\n"
-            "listed = [(m.name, m.reference) for m in BUILTIN_METRICS]\nbefore = sorted(sys.modules)\n"
-            "knn = next(m for m in BUILTIN_METRICS if m.name == 'knn')\n"
-            "score = knn.score(np.random.default_rng(0).normal(size=(12, 4)), np.arange(12) % 3)\n"
-            "print(json.dumps([len(listed), before, sorted(sys.modules), score]))")
+    code = (
+        "import json, sys, numpy as np\nfrom zoo_distill.ranking.metrics import BUILTIN_METRICS\n"
+        "listed = [(m.name, m.reference) for m in BUILTIN_METRICS]\nbefore = sorted(sys.modules)\n"
+        "knn = next(m for m in BUILTIN_METRICS if m.name == 'knn')\n"
+        "score = knn.score(np.random.default_rng(0).normal(size=(12, 4)), np.arange(12) % 3)\n"
+        "print(json.dumps([len(listed), before, sorted(sys.modules), score]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     listed, before, after, score = json.loads(out)
     assert listed == len(metrics_package.BUILTIN_METRICS) >= 11

@@ -52,21 +52,41 @@ CASES = {
     "one-class": (_features(20, 8), np.zeros(20, int), _logits(20), tuple(NAMES)),
     "duplicate-points": (np.repeat(_features(4, 6), 5, axis=0), _labels(20, 4), _logits(20), ()),
     "duplicates-across-classes": (np.repeat(_features(1, 6), 12, axis=0), _labels(12), _logits(12), ()),
-    "nan-in-features": (_nan_at(_features(20, 8), np.nan), _labels(20), _logits(20),
-                        tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs)),
-    "inf-in-features": (_nan_at(_features(20, 8), np.inf), _labels(20), _logits(20),
-                        tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs)),
-    "neg-inf-in-features": (_nan_at(_features(20, 8), -np.inf), _labels(20), _logits(20),
-                            tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs)),
+    "nan-in-features": (
+        _nan_at(_features(20, 8), np.nan),
+        _labels(20),
+        _logits(20),
+        tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs),
+    ),
+    "inf-in-features": (
+        _nan_at(_features(20, 8), np.inf),
+        _labels(20),
+        _logits(20),
+        tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs),
+    ),
+    "neg-inf-in-features": (
+        _nan_at(_features(20, 8), -np.inf),
+        _labels(20),
+        _logits(20),
+        tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs),
+    ),
     "huge-d-tiny-n": (_features(6, 4096), _labels(6, 2), _logits(6), ()),
     "huge-d-tiny-n-constant": (np.ones((6, 4096)), _labels(6, 2), _logits(6), ()),
     "two-samples": (_features(2, 5), np.array([0, 1]), _logits(2), ()),
     "singleton-classes": (_features(5, 3), np.arange(5), _logits(5), ()),
     "one-dim": (_features(15, 1), _labels(15), _logits(15), ()),
-    "nan-logits": (_features(20, 8), _labels(20), _nan_at(_logits(20), np.nan),
-                   tuple(m.name for m in BUILTIN_METRICS if LOGITS in m.needs)),
-    "inf-logits": (_features(20, 8), _labels(20), _nan_at(_logits(20), np.inf),
-                   tuple(m.name for m in BUILTIN_METRICS if LOGITS in m.needs)),
+    "nan-logits": (
+        _features(20, 8),
+        _labels(20),
+        _nan_at(_logits(20), np.nan),
+        tuple(m.name for m in BUILTIN_METRICS if LOGITS in m.needs),
+    ),
+    "inf-logits": (
+        _features(20, 8),
+        _labels(20),
+        _nan_at(_logits(20), np.inf),
+        tuple(m.name for m in BUILTIN_METRICS if LOGITS in m.needs),
+    ),
     "identical-logits": (_features(20, 8), _labels(20), np.full((20, 5), 0.7), ()),
     "one-source-class": (_features(20, 8), _labels(20), np.ones((20, 1)), ()),
     "huge-logits": (_features(20, 8), _labels(20), 1e300 * _logits(20), ()),
@@ -76,21 +96,40 @@ CASES = {
     "bool-features": (_features(20, 8) > 0, _labels(20), _logits(20), ()),
     "float32-features": (_features(20, 8).astype(np.float32), _labels(20), _logits(20), ()),
     "odd-label-values": (_features(20, 8), (_labels(20) * 1000) - 7, _logits(20), ()),
-    "no-logits": (_features(20, 8), _labels(20), None,
-                  tuple(m.name for m in BUILTIN_METRICS if LOGITS in m.needs)),
+    "no-logits": (_features(20, 8), _labels(20), None, tuple(m.name for m in BUILTIN_METRICS if LOGITS in m.needs)),
     "empty": (np.zeros((0, 8)), np.zeros(0, int), np.zeros((0, 5)), tuple(NAMES)),
-    "zero-dims": (np.zeros((20, 0)), _labels(20), _logits(20),
-                  tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs)),
+    "zero-dims": (
+        np.zeros((20, 0)),
+        _labels(20),
+        _logits(20),
+        tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs),
+    ),
     "label-count-mismatch": (_features(20, 8), _labels(19), _logits(20), tuple(NAMES)),
     "labels-2d": (_features(20, 8), _labels(20)[:, None], _logits(20), tuple(NAMES)),
-    "features-1d": (_features(20, 1)[:, 0], _labels(20), _logits(20),
-                    tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs)),
-    "logits-1d": (_features(20, 8), _labels(20), _logits(20)[:, 0],
-                  tuple(m.name for m in BUILTIN_METRICS if LOGITS in m.needs)),
-    "logit-row-mismatch": (_features(20, 8), _labels(20), _logits(19),
-                           tuple(m.name for m in BUILTIN_METRICS if LOGITS in m.needs)),
-    "string-features": (np.full((20, 2), "a"), _labels(20), _logits(20),
-                        tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs)),
+    "features-1d": (
+        _features(20, 1)[:, 0],
+        _labels(20),
+        _logits(20),
+        tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs),
+    ),
+    "logits-1d": (
+        _features(20, 8),
+        _labels(20),
+        _logits(20)[:, 0],
+        tuple(m.name for m in BUILTIN_METRICS if LOGITS in m.needs),
+    ),
+    "logit-row-mismatch": (
+        _features(20, 8),
+        _labels(20),
+        _logits(19),
+        tuple(m.name for m in BUILTIN_METRICS if LOGITS in m.needs),
+    ),
+    "string-features": (
+        np.full((20, 2), "a"),
+        _labels(20),
+        _logits(20),
+        tuple(m.name for m in BUILTIN_METRICS if FEATURES in m.needs),
+    ),
 }
 
 
@@ -190,8 +229,9 @@ def test_rank_reports_constant_features_as_errors_or_finite_scores(tmp_path, mon
     write_split(target / "train", 3, 5, seed=4)
     save_tiny_model(tmp_path / "w" / "flat.safetensors", num_classes=4, seed=0)
     save_tiny_model(tmp_path / "w" / "good.safetensors", num_classes=4, seed=1)
-    zoo = write_zoo(tmp_path / "zoo.yaml", [local_entry("flat", "w/flat.safetensors"),
-                                            local_entry("good", "w/good.safetensors")])
+    zoo = write_zoo(
+        tmp_path / "zoo.yaml", [local_entry("flat", "w/flat.safetensors"), local_entry("good", "w/good.safetensors")]
+    )
     real = features_module.iter_features
     flattened = []
 
@@ -204,8 +244,9 @@ def test_rank_reports_constant_features_as_errors_or_finite_scores(tmp_path, mon
             yield feats, logits
 
     monkeypatch.setattr(features_module, "iter_features", flatten)
-    res = CliRunner().invoke(app, ["rank", "-t", str(target), "--zoo", str(zoo), "--json",
-                                   "--cache-dir", str(tmp_path / "cache")])
+    res = CliRunner().invoke(
+        app, ["rank", "-t", str(target), "--zoo", str(zoo), "--json", "--cache-dir", str(tmp_path / "cache")]
+    )
     assert res.exit_code == 0, res.output
     assert "NaN" not in res.stdout and "Infinity" not in res.stdout
     result = json.loads(res.stdout)
@@ -218,7 +259,7 @@ def test_rank_reports_constant_features_as_errors_or_finite_scores(tmp_path, mon
     assert sum(flattened) == 15  # the collapsed teacher really produced every feature of the ranking
     primary = [s["scores"][result["primary_metric"]] for s in result["sources"]]
     known = [v for v in primary if v is not None]
-    assert known == sorted(known, reverse=True) and primary[:len(known)] == known  # None sorts last
+    assert known == sorted(known, reverse=True) and primary[: len(known)] == known  # None sorts last
     for weights in result["weights"].values():
         assert all(np.isfinite(w) for w in weights.values())
         assert sum(weights.values()) == pytest.approx(1.0)

@@ -10,8 +10,9 @@ from zoo_distill.ranking.metrics._lda import log_posteriors, pooled_shrinkage, s
 from zoo_distill.ranking.metrics.etran import ENERGY_WEIGHT, energy_score, etran, etran_terms
 
 
-def few_labels(seed: int, signal: float, n_classes: int = 10, per_class: int = 5,
-               dim: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def few_labels(
+    seed: int, signal: float, n_classes: int = 10, per_class: int = 5, dim: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     y = np.repeat(np.arange(n_classes), per_class)
     return rng.normal(size=(y.size, dim)) + signal * rng.normal(size=(n_classes, dim))[y], y
@@ -44,8 +45,9 @@ def test_combination_is_the_reference_weighting_of_two_unit_interval_terms():
     log_post = log_posteriors(z, y, pooled_shrinkage(z, y, dim), dim)
     assert terms.classification == pytest.approx(np.mean(np.exp(log_post[np.arange(32), y])), rel=1e-12)
     squashed = 1.0 / (1.0 + np.exp(-terms.energy))
-    assert etran(f, y) == pytest.approx((1 - ENERGY_WEIGHT) * terms.classification + ENERGY_WEIGHT * squashed,
-                                        rel=1e-12)
+    assert etran(f, y) == pytest.approx(
+        (1 - ENERGY_WEIGHT) * terms.classification + ENERGY_WEIGHT * squashed, rel=1e-12
+    )
     assert ENERGY_WEIGHT == 0.15 and 0.0 <= etran(f, y) <= 1.0
 
 

@@ -22,13 +22,16 @@ def sklearn_probe(f: np.ndarray, y: np.ndarray, n_splits: int) -> float:
     return float(cross_val_score(RidgeClassifier(alpha=1.0), probe_features(f), y, cv=cv).mean())
 
 
-@pytest.mark.parametrize("seed,per_class,d,signal,n_splits", [
-    (0, [20, 20, 20, 20], 20, 0.6, 5),
-    (1, [30, 25], 15, 0.6, 5),  # binary: scikit-learn's single-column decision
-    (2, [3, 10, 8], 12, 0.6, 3),  # smallest class sets the number of folds
-    (3, [12] * 6, 200, 0.25, 5),  # D > N: PCA capped at N - 1
-    (4, [80] * 4, 300, 0.2, 5),  # N - 1 and D > PCA_DIMS: truncated to 128 components
-])
+@pytest.mark.parametrize(
+    "seed,per_class,d,signal,n_splits",
+    [
+        (0, [20, 20, 20, 20], 20, 0.6, 5),
+        (1, [30, 25], 15, 0.6, 5),  # binary: scikit-learn's single-column decision
+        (2, [3, 10, 8], 12, 0.6, 3),  # smallest class sets the number of folds
+        (3, [12] * 6, 200, 0.25, 5),  # D > N: PCA capped at N - 1
+        (4, [80] * 4, 300, 0.2, 5),  # N - 1 and D > PCA_DIMS: truncated to 128 components
+    ],
+)
 def test_agrees_with_sklearn_cross_val_score(seed, per_class, d, signal, n_splits):
     f, y = data(seed, per_class, d, signal)
     assert len(folds(y)) == n_splits

@@ -28,8 +28,14 @@ def slow_logme(f: np.ndarray, y: np.ndarray) -> float:
             beta = (n - gamma) / (res2 + 1e-5)
             if abs(alpha / beta - t) / t <= 1e-3:
                 break
-        evidence = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - 0.5 * np.sum(np.log(alpha + beta * sigma))
-                    - beta / 2 * res2 - alpha / 2 * m2 - n / 2 * np.log(2 * np.pi))
+        evidence = (
+            d / 2 * np.log(alpha)
+            + n / 2 * np.log(beta)
+            - 0.5 * np.sum(np.log(alpha + beta * sigma))
+            - beta / 2 * res2
+            - alpha / 2 * m2
+            - n / 2 * np.log(2 * np.pi)
+        )
         evidences.append(evidence / n)
     return float(np.mean(evidences))
 

@@ -12,8 +12,9 @@ TRIANGLE = 3.0 * np.array([[1.0, 0.0], [-0.5, np.sqrt(3) / 2], [-0.5, -np.sqrt(3
 LINE = 3.0 * np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
 
 
-def few_labels(seed: int, signal: float, n_classes: int = 10, per_class: int = 5,
-               dim: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def few_labels(
+    seed: int, signal: float, n_classes: int = 10, per_class: int = 5, dim: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     y = np.repeat(np.arange(n_classes), per_class)
     return rng.normal(size=(y.size, dim)) + signal * rng.normal(size=(n_classes, dim))[y], y
@@ -30,12 +31,14 @@ def test_hand_worked_one_dimension():
     terms = ncti_terms(f, y)
     assert terms.collapse == pytest.approx(4.0 / 6.5, rel=1e-12)
     assert terms.etf == pytest.approx(1.0 - 1.0 / np.sqrt(1.0 + 4.0 / 2.5), rel=1e-7)  # no shrinkage in 1-D
-    ncc = np.mean([  # own vs other class: log prior - (x - mean)^2 / (2 S_w) with x held out
-        _sigmoid_gap(np.log(1 / 3) - 4 / (16 / 3), np.log(2 / 3) - 25 / (16 / 3)),
-        _sigmoid_gap(np.log(1 / 3) - 4 / (16 / 3), np.log(2 / 3) - 9 / (16 / 3)),
-        _sigmoid_gap(np.log(1 / 3) - 16 / (4 / 3), np.log(2 / 3) - 4 / (4 / 3)),
-        _sigmoid_gap(np.log(1 / 3) - 16 / (4 / 3), np.log(2 / 3) - 36 / (4 / 3)),
-    ])
+    ncc = np.mean(
+        [  # own vs other class: log prior - (x - mean)^2 / (2 S_w) with x held out
+            _sigmoid_gap(np.log(1 / 3) - 4 / (16 / 3), np.log(2 / 3) - 25 / (16 / 3)),
+            _sigmoid_gap(np.log(1 / 3) - 4 / (16 / 3), np.log(2 / 3) - 9 / (16 / 3)),
+            _sigmoid_gap(np.log(1 / 3) - 16 / (4 / 3), np.log(2 / 3) - 4 / (4 / 3)),
+            _sigmoid_gap(np.log(1 / 3) - 16 / (4 / 3), np.log(2 / 3) - 36 / (4 / 3)),
+        ]
+    )
     assert terms.ncc == pytest.approx(ncc, rel=1e-6)
     assert ncti(f, y) == pytest.approx(terms.collapse + terms.etf + terms.ncc, rel=1e-12)
 

@@ -45,8 +45,9 @@ def slow_sfda(f: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(second[scored, y[scored]]))
 
 
-def few_labels(seed: int, n_classes: int = 10, per_class: int = 5, dim: int = 2048,
-               signal: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def few_labels(
+    seed: int, n_classes: int = 10, per_class: int = 5, dim: int = 2048, signal: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     y = np.repeat(np.arange(n_classes), per_class)
     return rng.normal(size=(y.size, dim)) + signal * rng.normal(size=(n_classes, dim))[y], y

@@ -55,12 +55,20 @@ def test_consistency_loss_is_exactly_zero_without_confident_pseudo_labels():
 
 
 def test_a_prior_supplies_labels_the_student_is_unsure_of_and_vetoes_those_it_contradicts():
-    weak = torch.tensor([[0.0, 0.0, 0.0],    # unsure student
-                         [4.0, 0.0, 0.0],    # confident student (0.965)
-                         [4.0, 0.0, 0.0]])   # confident student
-    prior = torch.tensor([[0.01, 0.98, 0.01],   # a confident teacher: its label
-                          [0.02, 0.96, 0.02],   # a teacher that disagrees: no label
-                          [1 / 3, 1 / 3, 1 / 3]])  # an indifferent teacher: the student's label
+    weak = torch.tensor(
+        [
+            [0.0, 0.0, 0.0],  # unsure student
+            [4.0, 0.0, 0.0],  # confident student (0.965)
+            [4.0, 0.0, 0.0],
+        ]
+    )  # confident student
+    prior = torch.tensor(
+        [
+            [0.01, 0.98, 0.01],  # a confident teacher: its label
+            [0.02, 0.96, 0.02],  # a teacher that disagrees: no label
+            [1 / 3, 1 / 3, 1 / 3],
+        ]
+    )  # an indifferent teacher: the student's label
     strong = torch.zeros(3, 3, requires_grad=True)
     unsup, mask = consistency_loss(weak, strong, threshold=0.95, prior=prior)
     assert mask.tolist() == [1.0, 0.0, 1.0]

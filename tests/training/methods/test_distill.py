@@ -35,10 +35,23 @@ FAST = TrainConfig(epochs=10, batch_size=16, mu=2, seed=0)
 
 def train_on(task, tmp_path, method, aggregator="weighted", **options):
     registry = get_registry()
-    spec = RunSpec(method=method, aggregator=aggregator, student="resnet10t", student_init="scratch",
-                   input_size=32, train=FAST, method_options={"views": 4, **options} if method == "distill" else {})
-    return run(spec, load_target(task.target), load_zoo(task.zoo, registry), registry,
-               FeatureCache(tmp_path / "cache"), tmp_path / method)
+    spec = RunSpec(
+        method=method,
+        aggregator=aggregator,
+        student="resnet10t",
+        student_init="scratch",
+        input_size=32,
+        train=FAST,
+        method_options={"views": 4, **options} if method == "distill" else {},
+    )
+    return run(
+        spec,
+        load_target(task.target),
+        load_zoo(task.zoo, registry),
+        registry,
+        FeatureCache(tmp_path / "cache"),
+        tmp_path / method,
+    )
 
 
 def test_distilling_a_related_teacher_beats_finetuning(digits_task, tmp_path):
@@ -46,8 +59,10 @@ def test_distilling_a_related_teacher_beats_finetuning(digits_task, tmp_path):
     distilled = train_on(digits_task, tmp_path, "distill").metrics
     finetuned = train_on(digits_task, tmp_path, "finetune").metrics
     assert distilled["alpha"]["digits-net"] > 0.9  # the ranking found the related teacher
-    assert distilled["test_accuracy"] >= finetuned["test_accuracy"] + 0.2, (distilled["test_accuracy"],
-                                                                           finetuned["test_accuracy"])
+    assert distilled["test_accuracy"] >= finetuned["test_accuracy"] + 0.2, (
+        distilled["test_accuracy"],
+        finetuned["test_accuracy"],
+    )
     losses = [row["loss_feat"] for row in distilled["history"]]
     assert losses[-1] < 0.5 * losses[0]  # the student learned to predict the teacher's features
 
@@ -59,10 +74,18 @@ TINY = TrainConfig(epochs=4, batch_size=8, mu=2, seed=0)  # 18 labeled + 10 unla
 
 def distill_run(target_dir, zoo, out, aggregator="weighted", student="resnet10t", train=TINY, **options):
     registry = get_registry()
-    spec = RunSpec(method="distill", aggregator=aggregator, student=student, student_init="scratch", input_size=32,
-                   train=train, method_options={"views": 2, **options})
-    return run(spec, load_target(target_dir), load_zoo(zoo, registry), registry, FeatureCache(out.parent / "cache"),
-               out)
+    spec = RunSpec(
+        method="distill",
+        aggregator=aggregator,
+        student=student,
+        student_init="scratch",
+        input_size=32,
+        train=train,
+        method_options={"views": 2, **options},
+    )
+    return run(
+        spec, load_target(target_dir), load_zoo(zoo, registry), registry, FeatureCache(out.parent / "cache"), out
+    )
 
 
 def losses(outcome) -> list[dict[str, float]]:
@@ -103,8 +126,14 @@ def test_same_seed_gives_identical_losses_and_weights(target_dir, tiny_zoo, tmp_
 
 @pytest.mark.parametrize("aggregator", ["nearest", "weighted", "uniform"])
 def test_consistency_works_with_every_aggregator(aggregator, target_dir, tiny_zoo, tmp_path):
-    outcome = distill_run(target_dir, tiny_zoo, tmp_path / aggregator, aggregator=aggregator,
-                          train=replace(TINY, epochs=2), unlabeled_loss="fixmatch")
+    outcome = distill_run(
+        target_dir,
+        tiny_zoo,
+        tmp_path / aggregator,
+        aggregator=aggregator,
+        train=replace(TINY, epochs=2),
+        unlabeled_loss="fixmatch",
+    )
     alpha = outcome.metrics["alpha"]
     assert sum(alpha.values()) == pytest.approx(1.0)
     if aggregator == "nearest":
@@ -116,31 +145,46 @@ def test_consistency_works_with_every_aggregator(aggregator, target_dir, tiny_zo
 
 
 def test_options_are_validated_naming_the_method_opt():
-    for kwargs, option in (({"unlabeled_loss": "mixmatch"}, "--method-opt unlabeled_loss"),
-                           ({"teacher_probe": "joint-equal"}, "--method-opt teacher_probe"),  # retired
-                           ({"source_weights": "class-mean"}, "--method-opt source_weights"),  # retired
-                           ({"feature_space": "pca"}, "--method-opt feature_space"),
-                           ({"lam": -1}, "--method-opt lam"), ({"views": 0}, "--method-opt views"),
-                           ({"threshold": 1.5}, "--method-opt threshold")):
+    for kwargs, option in (
+        ({"unlabeled_loss": "mixmatch"}, "--method-opt unlabeled_loss"),
+        ({"teacher_probe": "joint-equal"}, "--method-opt teacher_probe"),  # retired
+        ({"source_weights": "class-mean"}, "--method-opt source_weights"),  # retired
+        ({"feature_space": "pca"}, "--method-opt feature_space"),
+        ({"lam": -1}, "--method-opt lam"),
+        ({"views": 0}, "--method-opt views"),
+        ({"threshold": 1.5}, "--method-opt threshold"),
+    ):
         with pytest.raises(ConfigError, match=option):
             DistillOptions(**kwargs)
     # the benchmark's choice (docs/results.md); the paper's pure distillation is unlabeled_loss=none, feature_space=full
     default = DistillOptions()
-    assert (default.unlabeled_loss, default.teacher_probe, default.feature_space) == ("fixmatch-teachers", "joint",
-                                                                                     "class")
+    assert (default.unlabeled_loss, default.teacher_probe, default.feature_space) == (
+        "fixmatch-teachers",
+        "joint",
+        "class",
+    )
     with pytest.raises(ConfigError, match="method 'distill' has no option --method-opt feature_gate"):
         get_registry().method("distill").make_options({"feature_gate": "agreement"})
 
 
 # --- the objective on one batch, with hand-made teacher banks ---
 
+
 def make_distill(target_dir, bank: dict[str, torch.Tensor], class_alpha=None, alpha=None, **options) -> Distill:
     data = load_target(target_dir)
     torch.manual_seed(0)
     student = create_student("resnet10t", len(data.class_names), "scratch", 32)
-    return distill_objective(student, ImagePool(data.train.paths), np.asarray(data.train.labels),
-                             ImagePool(data.unlabeled), alpha or {s: 1.0 / len(bank) for s in bank}, bank,
-                             torch.device("cpu"), DistillOptions(views=2, **options), class_alpha=class_alpha)
+    return distill_objective(
+        student,
+        ImagePool(data.train.paths),
+        np.asarray(data.train.labels),
+        ImagePool(data.unlabeled),
+        alpha or {s: 1.0 / len(bank) for s in bank},
+        bank,
+        torch.device("cpu"),
+        DistillOptions(views=2, **options),
+        class_alpha=class_alpha,
+    )
 
 
 def term(method: Distill, kind: type):
@@ -185,8 +229,9 @@ def test_the_objective_is_its_terms_in_order(target_dir):
     assert set(method.modules()) == {"student", "heads"}  # the heads are checkpointed with the student
 
 
-def reference_loss(method: Distill, inputs, subspace, alpha: float, lam: float, threshold: float, lambda_u: float,
-                   probe) -> torch.Tensor:
+def reference_loss(
+    method: Distill, inputs, subspace, alpha: float, lam: float, threshold: float, lambda_u: float, probe
+) -> torch.Tensor:
     """The default objective written out by hand, for one source:
     CE + lam * alpha * mean(1 - cos(h(g), P(phi))) + lambda_u * mean(mask * CE(strong, pseudo))."""
     model, n_b, n_u = method.student.model, len(inputs["y"]), inputs["n_unlabeled"]
@@ -195,10 +240,13 @@ def reference_loss(method: Distill, inputs, subspace, alpha: float, lam: float, 
     ce = F.cross_entropy(logits[:n_b], inputs["y"])
     target = subspace(inputs["target:teacher"])
     head = term(method, FeatureTerm).heads["teacher"]
-    feature = (1 - F.cosine_similarity(head(g[:n_b + n_u]), target, dim=1)).mean()
-    weak, strong = logits[n_b:n_b + n_u].detach(), logits[n_b + n_u:]
-    p = torch.softmax(torch.log_softmax(weak, dim=1) + probe.probabilities(
-        {"teacher": inputs["target:teacher"][n_b:n_b + n_u]}).clamp_min(1e-12).log(), dim=1)
+    feature = (1 - F.cosine_similarity(head(g[: n_b + n_u]), target, dim=1)).mean()
+    weak, strong = logits[n_b : n_b + n_u].detach(), logits[n_b + n_u :]
+    p = torch.softmax(
+        torch.log_softmax(weak, dim=1)
+        + probe.probabilities({"teacher": inputs["target:teacher"][n_b : n_b + n_u]}).clamp_min(1e-12).log(),
+        dim=1,
+    )
     confidence, pseudo = p.max(dim=1)
     mask = (confidence >= threshold).float()
     unsup = (F.cross_entropy(strong, pseudo, reduction="none") * mask).mean()
@@ -216,8 +264,9 @@ def test_the_default_objective_equals_the_hand_written_loss_on_one_batch(target_
     expected = reference_loss(method, inputs, feature.project["teacher"], 1.0, 3.0, 0.4, 0.7, consistency.probes)
     assert float(logs["mask"]) > 0  # the consistency part is not trivially zero
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
-    assert loss.item() == pytest.approx(float(logs["loss_ce"] + 3.0 * logs["loss_feat"] + 0.7 * logs["loss_unsup"]),
-                                        rel=1e-6)
+    assert loss.item() == pytest.approx(
+        float(logs["loss_ce"] + 3.0 * logs["loss_feat"] + 0.7 * logs["loss_unsup"]), rel=1e-6
+    )
 
 
 def test_without_confident_pseudo_labels_training_equals_pure_distillation(target_dir):
@@ -230,11 +279,19 @@ def test_without_confident_pseudo_labels_training_equals_pure_distillation(targe
     def history(**options):
         torch.manual_seed(0)
         student = create_student("test_vit", len(data.class_names), "scratch", 32)
-        method = distill_objective(student, ImagePool(data.train.paths), np.asarray(data.train.labels),
-                                   ImagePool(data.unlabeled), {"teacher": 1.0}, bank, torch.device("cpu"),
-                                   DistillOptions(views=2, **options))
-        return train(method, TrainConfig(epochs=3, batch_size=8, workers=0), len(data.train), len(data.unlabeled),
-                     None).history
+        method = distill_objective(
+            student,
+            ImagePool(data.train.paths),
+            np.asarray(data.train.labels),
+            ImagePool(data.unlabeled),
+            {"teacher": 1.0},
+            bank,
+            torch.device("cpu"),
+            DistillOptions(views=2, **options),
+        )
+        return train(
+            method, TrainConfig(epochs=3, batch_size=8, workers=0), len(data.train), len(data.unlabeled), None
+        ).history
 
     pure, mixed = history(unlabeled_loss="none"), history(unlabeled_loss="fixmatch", threshold=1.0)
     assert [row["mask"] for row in mixed] == [0.0] * 3 and [row["loss_unsup"] for row in mixed] == [0.0] * 3
@@ -243,6 +300,7 @@ def test_without_confident_pseudo_labels_training_equals_pure_distillation(targe
 
 
 # --- per-class source weights (source_weights=class) ---
+
 
 def expert_bank(labels: np.ndarray, n_unlabeled: int, known: set[int], seed: int) -> torch.Tensor:
     """[V=2, N, 4] features that gather the labeled images of the ``known`` classes and scatter the rest."""
@@ -258,11 +316,20 @@ def expert_bank(labels: np.ndarray, n_unlabeled: int, known: set[int], seed: int
 def test_per_class_weights_train_each_class_on_its_own_teacher(target_dir):
     data = load_target(target_dir)
     labels = np.asarray(data.train.labels)
-    bank = {"left": expert_bank(labels, len(data.unlabeled), {0}, seed=0),
-            "right": expert_bank(labels, len(data.unlabeled), {1, 2}, seed=1)}
+    bank = {
+        "left": expert_bank(labels, len(data.unlabeled), {0}, seed=0),
+        "right": expert_bank(labels, len(data.unlabeled), {1, 2}, seed=1),
+    }
     table = {"left": np.array([1.0, 0.0, 0.0]), "right": np.array([0.0, 1.0, 1.0])}
-    method = make_distill(target_dir, bank, class_alpha=table, alpha={"left": 1 / 3, "right": 2 / 3},
-                          source_weights="class", unlabeled_loss="none", feature_space="full")
+    method = make_distill(
+        target_dir,
+        bank,
+        class_alpha=table,
+        alpha={"left": 1 / 3, "right": 2 / 3},
+        source_weights="class",
+        unlabeled_loss="none",
+        feature_space="full",
+    )
     feature = term(method, FeatureTerm)
     assert feature.table.tolist() == [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]
     first = np.flatnonzero(labels == 0)[:4]  # labeled images of class 0 only: the right teacher weighs nothing
@@ -275,8 +342,14 @@ def test_per_class_weights_train_each_class_on_its_own_teacher(target_dir):
 
 
 def test_per_class_weights_through_run_with_consistency(target_dir, tiny_zoo, tmp_path):
-    outcome = distill_run(target_dir, tiny_zoo, tmp_path / "run", train=replace(TINY, epochs=2),
-                          unlabeled_loss="fixmatch", source_weights="class")
+    outcome = distill_run(
+        target_dir,
+        tiny_zoo,
+        tmp_path / "run",
+        train=replace(TINY, epochs=2),
+        unlabeled_loss="fixmatch",
+        source_weights="class",
+    )
     alpha, per_class = outcome.metrics["alpha"], outcome.metrics["class_alpha"]
     assert sum(alpha.values()) == pytest.approx(1.0) and set(per_class) == set(alpha)
     assert np.allclose(np.sum(list(per_class.values()), axis=0), 1.0)  # every class's weights sum to 1
@@ -288,6 +361,7 @@ def test_per_class_weights_through_run_with_consistency(target_dir, tiny_zoo, tm
 
 
 # --- pseudo-labels weighed by the teacher probes (unlabeled_loss=fixmatch-teachers) ---
+
 
 def record_priors(monkeypatch) -> list:
     """The ``prior`` of every consistency_loss call that distillation makes from now on."""
@@ -303,8 +377,14 @@ def record_priors(monkeypatch) -> list:
 
 def test_teacher_probes_give_pseudo_labels_the_untrained_student_cannot(target_dir, monkeypatch):
     bank = {"knows-the-classes": class_bank(target_dir)}
-    with_teachers = make_distill(target_dir, bank, threshold=0.6, unlabeled_loss="fixmatch-teachers",
-                                 teacher_probe="mixture", feature_space="full")
+    with_teachers = make_distill(
+        target_dir,
+        bank,
+        threshold=0.6,
+        unlabeled_loss="fixmatch-teachers",
+        teacher_probe="mixture",
+        feature_space="full",
+    )
     priors = record_priors(monkeypatch)
     inputs = with_teachers.make_inputs(batch())
     _, logs = with_teachers.loss(inputs)
@@ -314,8 +394,9 @@ def test_teacher_probes_give_pseudo_labels_the_untrained_student_cannot(target_d
     assert torch.equal(priors[0], probes.probabilities({"knows-the-classes": drawn}))
     assert priors[0].argmax(dim=1).tolist() == [0, 1, 2, 0]  # unlabeled images 0-3: classes i % 3
     monkeypatch.undo()
-    _, plain = step_loss(make_distill(target_dir, bank, threshold=0.6, unlabeled_loss="fixmatch",
-                                      feature_space="full"), batch())
+    _, plain = step_loss(
+        make_distill(target_dir, bank, threshold=0.6, unlabeled_loss="fixmatch", feature_space="full"), batch()
+    )
     assert logs["mask"].item() == 1.0 and plain["mask"].item() < 1.0
     joint = term(make_distill(target_dir, bank, feature_space="full"), ConsistencyTerm).probes
     assert joint.joint is not None and not joint.probes
@@ -331,6 +412,7 @@ def test_teacher_probes_through_run(target_dir, tiny_zoo, tmp_path, monkeypatch)
 
 
 # --- the teachers' discriminant subspace (feature_space=class) ---
+
 
 def test_class_subspace_distills_the_classes_coordinates_and_probes_the_full_features(target_dir):
     bank = {"teacher": nuisance_bank(target_dir)}
@@ -360,9 +442,18 @@ def test_two_labeled_classes_distill_the_full_features_and_say_so(target_dir):
     bank = {"teacher": nuisance_bank(target_dir)[:, np.concatenate([keep, np.arange(18, 28)])]}
     torch.manual_seed(0)
     student = create_student("resnet10t", 3, "scratch", 32)
-    setup = MethodSetup(student, ImagePool([data.train.paths[i] for i in keep]), labels[keep],
-                        ImagePool(data.unlabeled), torch.device("cpu"), TINY, ViewPolicy(), DistillOptions(views=2),
-                        alpha={"teacher": 1.0}, bank=bank)
+    setup = MethodSetup(
+        student,
+        ImagePool([data.train.paths[i] for i in keep]),
+        labels[keep],
+        ImagePool(data.unlabeled),
+        torch.device("cpu"),
+        TINY,
+        ViewPolicy(),
+        DistillOptions(views=2),
+        alpha={"teacher": 1.0},
+        bank=bank,
+    )
     method = build_distill(setup)
     assert method.options.feature_space == "full" and term(method, FeatureTerm).project == {}
     assert any("feature_space=class needs labeled images of at least 3 classes" in n for n in setup.notes)

@@ -56,16 +56,21 @@ def test_per_class_weights_follow_the_label_and_the_weak_prediction():
     soft = step.weak_logits.detach().softmax(dim=1) @ table
     assert torch.allclose(weights[:3], table[step.y]) and torch.allclose(weights[3:], soft)
     loss, logs = feature(step)
-    expected = sum((weights[:, k] * cosine_distance(feature.heads[s](step.g[:5]), step.targets[s])).mean()
-                   for k, s in enumerate(("a", "b")))
+    expected = sum(
+        (weights[:, k] * cosine_distance(feature.heads[s](step.g[:5]), step.targets[s])).mean()
+        for k, s in enumerate(("a", "b"))
+    )
     assert loss.item() == pytest.approx(2.0 * expected.item(), rel=1e-6)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"a": np.array([1.0, 0.0, 0.0])}, "no weights for b"),
-    ({"a": np.array([1.0, 0.5, 0.0]), "b": np.array([0.0, 1.0, 1.0])}, "sum to 1"),
-    ({"a": np.array([1.0, 0.0]), "b": np.array([0.0, 1.0])}, "3 classes"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"a": np.array([1.0, 0.0, 0.0])}, "no weights for b"),
+        ({"a": np.array([1.0, 0.5, 0.0]), "b": np.array([0.0, 1.0, 1.0])}, "sum to 1"),
+        ({"a": np.array([1.0, 0.0]), "b": np.array([0.0, 1.0])}, "3 classes"),
+    ],
+)
 def test_the_class_table_is_checked(bad, message):
     with pytest.raises(ValueError, match=message):
         class_table(bad, {"a": 0.5, "b": 0.5}, 3)

@@ -17,8 +17,9 @@ def test_the_thresholds_start_at_one_over_c_and_follow_the_ema():
     probs = torch.tensor([[0.7, 0.1, 0.1, 0.1], [0.1, 0.9, 0.0, 0.0]])
     fm.update(probs)
     assert float(fm.global_threshold) == pytest.approx(0.5 * 0.25 + 0.5 * 0.8)
-    assert fm.class_confidence.tolist() == pytest.approx([0.5 * 0.25 + 0.5 * 0.4, 0.5 * 0.25 + 0.5 * 0.5,
-                                                          0.5 * 0.25 + 0.5 * 0.05, 0.5 * 0.25 + 0.5 * 0.05])
+    assert fm.class_confidence.tolist() == pytest.approx(
+        [0.5 * 0.25 + 0.5 * 0.4, 0.5 * 0.25 + 0.5 * 0.5, 0.5 * 0.25 + 0.5 * 0.05, 0.5 * 0.25 + 0.5 * 0.05]
+    )
     assert fm.label_histogram.tolist() == pytest.approx([0.375, 0.375, 0.125, 0.125])
 
 

@@ -12,8 +12,16 @@ from zoo_distill import api
 from zoo_distill.cli.app import app
 from zoo_distill.errors import ConfigError
 
-BUDGET = dict(student="test_resnet", student_init="scratch", input_size=32, epochs=2, steps_per_epoch=2, batch_size=4,
-              mu=2, workers=0)
+BUDGET = dict(
+    student="test_resnet",
+    student_init="scratch",
+    input_size=32,
+    epochs=2,
+    steps_per_epoch=2,
+    batch_size=4,
+    mu=2,
+    workers=0,
+)
 
 
 @pytest.mark.parametrize("method", ["freematch", "softmatch"])
@@ -35,14 +43,50 @@ def test_baseline_trains_with_fixmatchs_budget_and_checkpoints_its_state(method,
 
 
 def test_cli_baselines_and_their_options(target_dir, tmp_path):
-    args = ["--student", "test_resnet", "--student-init", "scratch", "--input-size", "32", "--epochs", "1",
-            "--steps-per-epoch", "1", "--batch-size", "4"]
-    done = CliRunner().invoke(app, ["baseline", "freematch", "-t", str(target_dir), *args, "--method-opt",
-                                    "lambda_f=0.1", "--out", str(tmp_path / "fm")])
+    args = [
+        "--student",
+        "test_resnet",
+        "--student-init",
+        "scratch",
+        "--input-size",
+        "32",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "1",
+        "--batch-size",
+        "4",
+    ]
+    done = CliRunner().invoke(
+        app,
+        [
+            "baseline",
+            "freematch",
+            "-t",
+            str(target_dir),
+            *args,
+            "--method-opt",
+            "lambda_f=0.1",
+            "--out",
+            str(tmp_path / "fm"),
+        ],
+    )
     assert done.exit_code == 0, done.output
     assert json.loads((tmp_path / "fm" / "run.json").read_text())["spec"]["method_options"]["lambda_f"] == 0.1
-    bad = CliRunner().invoke(app, ["baseline", "softmatch", "-t", str(target_dir), *args, "--method-opt",
-                                   "n_sigma=0", "--out", str(tmp_path / "sm")])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "baseline",
+            "softmatch",
+            "-t",
+            str(target_dir),
+            *args,
+            "--method-opt",
+            "n_sigma=0",
+            "--out",
+            str(tmp_path / "sm"),
+        ],
+    )
     assert bad.exit_code == 2 and "--method-opt n_sigma" in bad.stderr and not (tmp_path / "sm").exists()
     with pytest.raises(ConfigError, match="--method-opt ema"):
         api.check_run_settings("freematch", ema=1.0)

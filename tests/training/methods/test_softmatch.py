@@ -25,8 +25,10 @@ def test_weights_are_one_above_the_mean_confidence_and_gaussian_below():
     weights, pseudo = sm.weights(probs)
     conf = torch.tensor([0.9, 0.5, 0.4])
     mu, var = conf.mean(), conf.var(unbiased=True)
-    assert float(sm.confidence_mean) == pytest.approx(float(mu)) and float(sm.confidence_var) == pytest.approx(float(var))
-    expected = torch.exp(-(conf - mu).clamp(max=0) ** 2 / (2 * var / 4))
+    assert float(sm.confidence_mean) == pytest.approx(float(mu)) and float(sm.confidence_var) == pytest.approx(
+        float(var)
+    )
+    expected = torch.exp(-((conf - mu).clamp(max=0) ** 2) / (2 * var / 4))
     assert weights.tolist() == pytest.approx(expected.tolist()) and weights[0] == 1.0 and weights[2] < weights[1] < 1
     assert pseudo.tolist() == [0, 0, 0]
 
@@ -43,7 +45,7 @@ def test_one_step_and_a_checkpoint():
     conf = aligned.max(1).values
     mu = 0.999 * 0.25 + 0.001 * conf.mean()
     var = 0.999 * 1.0 + 0.001 * conf.var(unbiased=True)
-    w = torch.exp(-(conf - mu).clamp(max=0) ** 2 / (2 * var / 4))
+    w = torch.exp(-((conf - mu).clamp(max=0) ** 2) / (2 * var / 4))
     expected = (F.cross_entropy(strong, aligned.argmax(1), reduction="none") * w).mean()
     assert float(out["loss_unsup"]) == pytest.approx(float(expected), rel=1e-6)
     resumed = SoftMatchWeights(4, ema=0.999)

@@ -52,8 +52,9 @@ def test_sources_are_mixed_with_their_weights():
     test_x, _ = blobs(3, 4, seed=2)
     features = {"good": torch.tensor(test_x, dtype=torch.float32), "noise": torch.zeros(12, 16)}
     mixed = probes.probabilities(features)
-    expected = 0.75 * probes.probes["good"].probabilities(features["good"]) \
-        + 0.25 * probes.probes["noise"].probabilities(features["noise"])
+    expected = 0.75 * probes.probes["good"].probabilities(features["good"]) + 0.25 * probes.probes[
+        "noise"
+    ].probabilities(features["noise"])
     assert torch.allclose(mixed, expected) and torch.allclose(mixed.sum(dim=1), torch.ones(12))
 
 
@@ -64,8 +65,13 @@ def complementary_views(per_class: int, seed: int) -> tuple[dict[str, torch.Tens
     labels = np.repeat(np.arange(4), per_class)
     code_a = np.array([[3.0, 0.0], [-3.0, 0.0], [0.0, 3.0], [0.0, 3.0]])[labels]
     code_b = np.array([[0.0, 3.0], [0.0, 3.0], [3.0, 0.0], [-3.0, 0.0]])[labels]
-    return ({"a": torch.tensor(code_a + rng.normal(size=code_a.shape), dtype=torch.float32)[None],
-             "b": torch.tensor(code_b + rng.normal(size=code_b.shape), dtype=torch.float32)[None]}, labels)
+    return (
+        {
+            "a": torch.tensor(code_a + rng.normal(size=code_a.shape), dtype=torch.float32)[None],
+            "b": torch.tensor(code_b + rng.normal(size=code_b.shape), dtype=torch.float32)[None],
+        },
+        labels,
+    )
 
 
 def test_a_joint_probe_uses_each_teacher_for_the_classes_it_knows():

@@ -15,9 +15,22 @@ from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["MetricError", "finite_score", "guarded", "leep_from_probabilities", "leep_per_sample", "one_hot",
-    "pca_project", "pca_scale_free", "power_of_two_scaled", "prepare_inputs", "prepare_logit_inputs", "require_logits",
-    "softmax", "top_eigenpairs"]
+__all__ = [
+    "MetricError",
+    "finite_score",
+    "guarded",
+    "leep_from_probabilities",
+    "leep_per_sample",
+    "one_hot",
+    "pca_project",
+    "pca_scale_free",
+    "power_of_two_scaled",
+    "prepare_inputs",
+    "prepare_logit_inputs",
+    "require_logits",
+    "softmax",
+    "top_eigenpairs",
+]
 
 
 class MetricError(ValueError):
@@ -44,8 +57,9 @@ def guarded(metric: str) -> Callable[[_F], _F]:
             except MetricError:
                 raise
             except (np.linalg.LinAlgError, ArithmeticError) as exc:
-                raise MetricError(f"{metric} could not score these inputs (degenerate or extreme values): "
-                                  f"{type(exc).__name__}: {exc}") from exc
+                raise MetricError(
+                    f"{metric} could not score these inputs (degenerate or extreme values): {type(exc).__name__}: {exc}"
+                ) from exc
 
         return wrapper  # type: ignore[return-value]
 
@@ -67,7 +81,7 @@ def power_of_two_scaled(x: np.ndarray, inplace: bool = False) -> tuple[np.ndarra
         return x, 0
     if abs(exponent) > 1000:  # 2.0 ** -exponent itself would not be a normal number
         return np.ldexp(x, -exponent), exponent
-    factor = 2.0 ** -exponent  # multiplying by a power of two is exact (and much faster than ldexp)
+    factor = 2.0**-exponent  # multiplying by a power of two is exact (and much faster than ldexp)
     if inplace:
         x *= factor
         return x, exponent
@@ -81,12 +95,14 @@ def _check_finite(array: np.ndarray, what: str) -> None:
     n_nan = int(np.isnan(array).sum())
     n_inf = int(np.isinf(array).sum())
     kinds = [f"{n_nan} NaN" if n_nan else "", f"{n_inf} inf" if n_inf else ""]
-    raise MetricError(f"{what} contain non-finite values ({', '.join(k for k in kinds if k)}); "
-                      f"every entry must be a finite number")
+    raise MetricError(
+        f"{what} contain non-finite values ({', '.join(k for k in kinds if k)}); every entry must be a finite number"
+    )
 
 
-def prepare_inputs(features: np.ndarray, labels: np.ndarray,
-                   source_logits: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def prepare_inputs(
+    features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Validate and normalise a metric's inputs.
 
     Returns ``(features float64 [N, D], labels int64 [N] in 0..C-1, logits float64 [N, K] or None)``.
@@ -140,8 +156,9 @@ def require_logits(logits: np.ndarray | None, metric: str) -> np.ndarray:
     return logits
 
 
-def prepare_logit_inputs(labels: np.ndarray, source_logits: np.ndarray | None,
-                         metric: str) -> tuple[np.ndarray, np.ndarray]:
+def prepare_logit_inputs(
+    labels: np.ndarray, source_logits: np.ndarray | None, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate ``(labels, logits)`` for a metric that ignores the features.
 
     The features are deliberately not checked: a metric that never reads them should not fail
@@ -216,8 +233,7 @@ def top_eigenpairs(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return vals[::-1], vecs[:, ::-1]
 
 
-def _pca(features: np.ndarray, n_components: float,
-         max_components: int | None) -> tuple[np.ndarray, int, float]:
+def _pca(features: np.ndarray, n_components: float, max_components: int | None) -> tuple[np.ndarray, int, float]:
     """Scores in units of 2**exponent (see :func:`pca_project`), the exponent, and the total variance in those units."""
     x, exponent = power_of_two_scaled(features - features.mean(axis=0), inplace=True)
     n, d = x.shape
@@ -255,8 +271,9 @@ def pca_project(features: np.ndarray, n_components: float, max_components: int |
     return np.ldexp(z, exponent)
 
 
-def pca_scale_free(features: np.ndarray, n_components: float,
-                   max_components: int | None = None) -> tuple[np.ndarray, float]:
+def pca_scale_free(
+    features: np.ndarray, n_components: float, max_components: int | None = None
+) -> tuple[np.ndarray, float]:
     """:func:`pca_project` scores divided by an exact power of two, and the total variance in the same units.
 
     For metrics that do not depend on the overall feature scale: the scores have magnitude ~1

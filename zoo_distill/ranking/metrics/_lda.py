@@ -32,8 +32,15 @@ import numpy as np
 
 from zoo_distill.ranking.metrics._common import one_hot, power_of_two_scaled
 
-__all__ = ["VARIANCE_FLOOR", "class_statistics", "held_out", "ledoit_wolf_shrinkage", "log_posteriors",
-    "pooled_shrinkage", "span_coordinates"]
+__all__ = [
+    "VARIANCE_FLOOR",
+    "class_statistics",
+    "held_out",
+    "ledoit_wolf_shrinkage",
+    "log_posteriors",
+    "pooled_shrinkage",
+    "span_coordinates",
+]
 
 #: Keeps Sigma invertible when a class has no spread (duplicated images): 1e-9 x the total
 #: variance per dimension is added to its diagonal. Far below any real within-class variance.
@@ -103,8 +110,9 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return logits - (peak + np.log(np.exp(logits - peak).sum(axis=1, keepdims=True)))
 
 
-def log_posteriors(z: np.ndarray, labels: np.ndarray, shrinkage: float, dim: int,
-                   leave_one_out: bool = True) -> np.ndarray:
+def log_posteriors(
+    z: np.ndarray, labels: np.ndarray, shrinkage: float, dim: int, leave_one_out: bool = True
+) -> np.ndarray:
     """Log posteriors [N, C] of the shrinkage LDA, each image scored by the fit without it.
 
     ``z`` are coordinates in which the Euclidean inner product is the features' one (e.g.

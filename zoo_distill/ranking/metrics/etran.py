@@ -76,8 +76,10 @@ def etran_terms(features: np.ndarray, labels: np.ndarray, source_logits: np.ndar
     f, y, _ = prepare_inputs(features, labels, source_logits)  # unused logits are still validated
     scored = held_out(y)
     if not scored.any():
-        raise MetricError("ETran needs a class with at least two images (one is held out to score the "
-                          "classification term); every class has a single image")
+        raise MetricError(
+            "ETran needs a class with at least two images (one is held out to score the "
+            "classification term); every class has a single image"
+        )
     z, dim = span_coordinates(f)
     log_post = log_posteriors(z, y, pooled_shrinkage(z, y, dim), dim)
     classification = float(np.mean(np.exp(log_post[scored, y[scored]])))

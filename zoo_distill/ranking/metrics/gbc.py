@@ -41,8 +41,9 @@ VARIANCE_FLOOR = 1e-4
 
 
 @guarded("GBC")
-def gbc(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | None = None,
-        gaussian_type: str = "diagonal") -> float:
+def gbc(
+    features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | None = None, gaussian_type: str = "diagonal"
+) -> float:
     """GBC score in [-C (C - 1), 0]; higher means better separated target classes."""
     if gaussian_type not in ("diagonal", "spherical"):
         raise MetricError(f"gaussian_type must be 'diagonal' or 'spherical'; got {gaussian_type!r}")

@@ -72,8 +72,13 @@ def logme(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | 
             beta = (n - gamma) / (res2 + _EPS)
             if abs(alpha / beta - t) / t <= _TOL:
                 break
-        evidence = (dim / 2.0 * np.log(alpha) + n / 2.0 * np.log(beta)
-                    - 0.5 * np.sum(np.log(alpha + beta * sigma))
-                    - beta / 2.0 * res2 - alpha / 2.0 * m2 - n / 2.0 * np.log(2 * np.pi))
+        evidence = (
+            dim / 2.0 * np.log(alpha)
+            + n / 2.0 * np.log(beta)
+            - 0.5 * np.sum(np.log(alpha + beta * sigma))
+            - beta / 2.0 * res2
+            - alpha / 2.0 * m2
+            - n / 2.0 * np.log(2 * np.pi)
+        )
         evidences.append(evidence / n)
     return finite_score(np.mean(evidences), "LogME")

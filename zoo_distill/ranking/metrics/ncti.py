@@ -84,8 +84,10 @@ def ncti_terms(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarr
     f, y, _ = prepare_inputs(features, labels, source_logits)  # unused logits are still validated
     scored = held_out(y)
     if not scored.any():
-        raise MetricError("NCTI needs a class with at least two images (one is held out to score the "
-                          "nearest-center term); every class has a single image")
+        raise MetricError(
+            "NCTI needs a class with at least two images (one is held out to score the "
+            "nearest-center term); every class has a single image"
+        )
     z, _ = pca_scale_free(f, PCA_DIMS)
     z = z - z.mean(axis=0)
     n, d = z.shape

@@ -65,8 +65,9 @@ def sfda(features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | N
     f, y, _ = prepare_inputs(features, labels, source_logits)
     scored = held_out(y)
     if not scored.any():
-        raise MetricError("SFDA needs a class with at least two images (one is held out to score it); "
-                          "every class has a single image")
+        raise MetricError(
+            "SFDA needs a class with at least two images (one is held out to score it); every class has a single image"
+        )
     z, dim = span_coordinates(f)
     shrinkage = pooled_shrinkage(z, y, dim)
     mixed = confmix(z, y, log_posteriors(z, y, shrinkage, dim))

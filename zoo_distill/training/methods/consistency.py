@@ -31,8 +31,9 @@ def cutout(image: Image.Image, rng: np.random.Generator, max_fraction: float) ->
         return image
     x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
     out = image.copy()
-    ImageDraw.Draw(out).rectangle([x0 - side // 2, y0 - side // 2, x0 + side // 2, y0 + side // 2],
-                                  fill=(127, 127, 127))
+    ImageDraw.Draw(out).rectangle(
+        [x0 - side // 2, y0 - side // 2, x0 + side // 2, y0 + side // 2], fill=(127, 127, 127)
+    )
     return out
 
 
@@ -60,8 +61,9 @@ class StrongViews:
             return [self.one(image, rng) for image in images]
 
 
-def consistency_loss(weak: torch.Tensor, strong: torch.Tensor, threshold: float,
-                     prior: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def consistency_loss(
+    weak: torch.Tensor, strong: torch.Tensor, threshold: float, prior: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """FixMatch's unlabeled term and its mask (1 where the weak view's pseudo-label is confident).
 
     Pseudo-labels come from the detached weak logits; the loss is averaged over all unlabeled
@@ -74,8 +76,9 @@ def consistency_loss(weak: torch.Tensor, strong: torch.Tensor, threshold: float,
         if prior is None:
             p = torch.softmax(weak.detach().float(), dim=1)
         else:
-            p = torch.softmax(torch.log_softmax(weak.detach().float(), dim=1)
-                              + prior.detach().float().clamp_min(1e-12).log(), dim=1)
+            p = torch.softmax(
+                torch.log_softmax(weak.detach().float(), dim=1) + prior.detach().float().clamp_min(1e-12).log(), dim=1
+            )
         confidence, pseudo = p.max(dim=1)
         mask = (confidence >= threshold).float()
     return (F.cross_entropy(strong, pseudo, reduction="none") * mask).mean(), mask

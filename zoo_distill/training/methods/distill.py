@@ -69,8 +69,11 @@ class DistillInputs:
         vt, it = torch.as_tensor(v), torch.as_tensor(index)
         inputs.update({f"target:{s}": bank[vt, it] for s, bank in self.targets.items()})
         # Drawn after the distillation views, so those are the same pixels as without consistency.
-        strong = self.strong.seeded([self.unlabeled.image(int(i)) for i in batch.unlabeled], batch.rng) \
-            if self.strong is not None and len(batch.unlabeled) else []
+        strong = (
+            self.strong.seeded([self.unlabeled.image(int(i)) for i in batch.unlabeled], batch.rng)
+            if self.strong is not None and len(batch.unlabeled)
+            else []
+        )
         inputs.update(x=stack(self.transform, views + strong), n_unlabeled=len(batch.unlabeled))
         return inputs
 
@@ -80,8 +83,14 @@ class Distill:
 
     uses_unlabeled = True
 
-    def __init__(self, student: Student, terms: Sequence[Term], make_inputs: DistillInputs,
-                 sources: Sequence[str], name: str = "distill") -> None:
+    def __init__(
+        self,
+        student: Student,
+        terms: Sequence[Term],
+        make_inputs: DistillInputs,
+        sources: Sequence[str],
+        name: str = "distill",
+    ) -> None:
         self.name, self.student, self.terms, self.make_inputs = name, student, list(terms), make_inputs
         self.sources = list(sources)
         self.options: DistillOptions | None = None
@@ -97,8 +106,9 @@ class Distill:
         return sum_terms(self.terms, step)
 
 
-def _subspaces(features: Mapping[str, torch.Tensor], labels: np.ndarray, alpha: Mapping[str, float]
-               ) -> dict[str, ClassSubspace]:
+def _subspaces(
+    features: Mapping[str, torch.Tensor], labels: np.ndarray, alpha: Mapping[str, float]
+) -> dict[str, ClassSubspace]:
     """Each source's discriminant subspace, from every banked view of the labeled images."""
     subspaces = {}
     for source in alpha:
@@ -115,12 +125,13 @@ def distill_terms(setup: MethodSetup, options: DistillOptions) -> list[Term]:
     subspaces = _subspaces(labeled_features, labels, alpha) if options.feature_space == "class" else {}
     dims = {s: subspaces[s].dim if s in subspaces else setup.bank[s].shape[-1] for s in alpha}
     table = class_table(setup.class_alpha, alpha, n_classes) if setup.class_alpha is not None else None
-    terms: list[Term] = [CrossEntropy(),
-                         FeatureTerm(alpha, student.feature_dim, dims, options.lam, subspaces, table)]
+    terms: list[Term] = [CrossEntropy(), FeatureTerm(alpha, student.feature_dim, dims, options.lam, subspaces, table)]
     if options.unlabeled_loss != "none":
-        probes = TeacherProbes.fit(labeled_features, labels, n_classes, alpha,
-                                   joint=options.teacher_probe == "joint") \
-            if options.unlabeled_loss == "fixmatch-teachers" else None
+        probes = (
+            TeacherProbes.fit(labeled_features, labels, n_classes, alpha, joint=options.teacher_probe == "joint")
+            if options.unlabeled_loss == "fixmatch-teachers"
+            else None
+        )
         terms.append(ConsistencyTerm(options.threshold, options.lambda_u, probes))
     return terms
 
@@ -131,8 +142,10 @@ def feature_space_for(options: DistillOptions, labels: np.ndarray) -> tuple[Dist
     present = len(np.unique(labels))
     if options.feature_space != "class" or present >= MIN_CLASSES:
         return options, None
-    note = (f"--method-opt feature_space=class needs labeled images of at least {MIN_CLASSES} classes and this "
-            f"target has {present}: distilling the teachers' full features (feature_space=full)")
+    note = (
+        f"--method-opt feature_space=class needs labeled images of at least {MIN_CLASSES} classes and this "
+        f"target has {present}: distilling the teachers' full features (feature_space=full)"
+    )
     return replace(options, feature_space="full"), note
 
 
@@ -143,21 +156,47 @@ def build_distill(setup: MethodSetup) -> Distill:
         setup.notes.append(note)
     terms = distill_terms(setup, options)
     consistency = options.unlabeled_loss != "none"
-    make_inputs = DistillInputs(setup.labeled, setup.unlabeled, torch.as_tensor(setup.labels, dtype=torch.long),
-                                options.views, options.view_seed, setup.policy, student_transform(setup.student),
-                                {s: setup.bank[s] for s in setup.alpha},
-                                StrongViews(setup.policy, options) if consistency else None)
+    make_inputs = DistillInputs(
+        setup.labeled,
+        setup.unlabeled,
+        torch.as_tensor(setup.labels, dtype=torch.long),
+        options.views,
+        options.view_seed,
+        setup.policy,
+        student_transform(setup.student),
+        {s: setup.bank[s] for s in setup.alpha},
+        StrongViews(setup.policy, options) if consistency else None,
+    )
     name = (setup.label or "distill") + ("" if options.unlabeled_loss == "none" else f"+{options.unlabeled_loss}")
     objective = Distill(setup.student, terms, make_inputs, list(setup.alpha), name=name)
     objective.options = options  # what it trains, recorded in the run's spec
     return objective
 
 
-def distill_objective(student: Student, labeled: ImagePool, labels: np.ndarray, unlabeled: ImagePool,
-                      alpha: dict[str, float], bank: Mapping[str, torch.Tensor], device: torch.device,
-                      options: DistillOptions | None = None, class_alpha: Mapping[str, np.ndarray] | None = None,
-                      policy: ViewPolicy | None = None) -> Distill:
+def distill_objective(
+    student: Student,
+    labeled: ImagePool,
+    labels: np.ndarray,
+    unlabeled: ImagePool,
+    alpha: dict[str, float],
+    bank: Mapping[str, torch.Tensor],
+    device: torch.device,
+    options: DistillOptions | None = None,
+    class_alpha: Mapping[str, np.ndarray] | None = None,
+    policy: ViewPolicy | None = None,
+) -> Distill:
     """The ``distill`` objective from its parts, for code that trains it outside a run (benchmarks, tests)."""
-    setup = MethodSetup(student, labeled, np.asarray(labels), unlabeled, device, None, policy or ViewPolicy(),
-                        options or DistillOptions(), alpha=dict(alpha), bank=bank, class_alpha=class_alpha)
+    setup = MethodSetup(
+        student,
+        labeled,
+        np.asarray(labels),
+        unlabeled,
+        device,
+        None,
+        policy or ViewPolicy(),
+        options or DistillOptions(),
+        alpha=dict(alpha),
+        bank=bank,
+        class_alpha=class_alpha,
+    )
     return build_distill(setup)

@@ -68,17 +68,21 @@ def fit_class_subspace(features: np.ndarray, labels: np.ndarray, source: str = "
     labels = np.asarray(labels)
     present = np.unique(labels)
     if len(present) < MIN_CLASSES:
-        raise DataError(f"--method-opt feature_space=class needs labeled images of at least {MIN_CLASSES} "
-                        f"classes (source {source!r} has {len(present)}): label more classes, or use --method-opt "
-                        "feature_space=full")
+        raise DataError(
+            f"--method-opt feature_space=class needs labeled images of at least {MIN_CLASSES} "
+            f"classes (source {source!r} has {len(present)}): label more classes, or use --method-opt "
+            "feature_space=full"
+        )
     k = min(len(present) - 1, features.shape[1])
     try:
         basis = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(features, labels).scalings_[:, :k]
     except np.linalg.LinAlgError:  # no spread within the classes: shrinkage cannot make the scatter invertible
         basis = ridged_basis(features, labels, k)
     if not np.all(np.isfinite(basis)):
-        raise DataError(f"--method-opt feature_space=class: the features of source {source!r} on the labeled images "
-                        "give no finite discriminant subspace (constant features?); use --method-opt "
-                        "feature_space=full")
+        raise DataError(
+            f"--method-opt feature_space=class: the features of source {source!r} on the labeled images "
+            "give no finite discriminant subspace (constant features?); use --method-opt "
+            "feature_space=full"
+        )
     mean = features.mean(axis=0)
     return ClassSubspace(torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(basis, dtype=torch.float32))

@@ -42,8 +42,15 @@ class FineTune:
 
     uses_unlabeled = False
 
-    def __init__(self, student: Student, labeled: ImagePool, labels: np.ndarray, device: torch.device,
-                 policy: ViewPolicy | None = None, name: str = "finetune") -> None:
+    def __init__(
+        self,
+        student: Student,
+        labeled: ImagePool,
+        labels: np.ndarray,
+        device: torch.device,
+        policy: ViewPolicy | None = None,
+        name: str = "finetune",
+    ) -> None:
         self.name, self.student, self.labeled = name, student, labeled
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.policy = policy or ViewPolicy()

@@ -50,8 +50,7 @@ class FixMatchInputs:
         raw_u = [self.unlabeled.image(int(i)) for i in batch.unlabeled]
         x_w = [augment(img, rng, self.policy) for img in raw_u]
         x_s = self.strong.seeded(raw_u, rng)
-        return {"x": stack(self.transform, x_l + x_w + x_s), "y": self.labels[batch.labeled],
-                "n_unlabeled": len(raw_u)}
+        return {"x": stack(self.transform, x_l + x_w + x_s), "y": self.labels[batch.labeled], "n_unlabeled": len(raw_u)}
 
     @property
     def pools(self) -> tuple[ImagePool, ...]:
@@ -61,16 +60,30 @@ class FixMatchInputs:
 class FixMatch:
     uses_unlabeled = True
 
-    def __init__(self, student: Student, labeled: ImagePool, labels: np.ndarray, unlabeled: ImagePool,
-                 device: torch.device, policy: ViewPolicy | None = None, config: FixMatchOptions | None = None,
-                 name: str = "fixmatch") -> None:
+    def __init__(
+        self,
+        student: Student,
+        labeled: ImagePool,
+        labels: np.ndarray,
+        unlabeled: ImagePool,
+        device: torch.device,
+        policy: ViewPolicy | None = None,
+        config: FixMatchOptions | None = None,
+        name: str = "fixmatch",
+    ) -> None:
         self.name, self.student = name, student
         self.labeled, self.unlabeled = labeled, unlabeled
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.policy = policy or ViewPolicy()
         self.config = config or FixMatchOptions()
-        self.make_inputs = FixMatchInputs(labeled, unlabeled, self.labels, self.policy,
-                                          StrongViews(self.policy, self.config), student_transform(student))
+        self.make_inputs = FixMatchInputs(
+            labeled,
+            unlabeled,
+            self.labels,
+            self.policy,
+            StrongViews(self.policy, self.config),
+            student_transform(student),
+        )
         self.device = device
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -82,13 +95,14 @@ class FixMatch:
         sup = F.cross_entropy(logits[:n_l], inputs["y"])
         if n_u == 0:
             return sup, {"loss_sup": sup.detach()}
-        weak, strong = logits[n_l:n_l + n_u], logits[n_l + n_u:]
+        weak, strong = logits[n_l : n_l + n_u], logits[n_l + n_u :]
         unsup, extra, logs = self.unlabeled_loss(weak, strong)
         logs = {"loss_sup": sup.detach(), "loss_unsup": unsup.detach(), **logs}
         return sup + self.config.lambda_u * unsup + extra, logs
 
-    def unlabeled_loss(self, weak: torch.Tensor, strong: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor | float, dict[str, torch.Tensor]]:
+    def unlabeled_loss(
+        self, weak: torch.Tensor, strong: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | float, dict[str, torch.Tensor]]:
         """(the consistency term, any further unlabeled term already weighted, logs): FixMatch's fixed
         threshold here; FreeMatch and SoftMatch (``pseudo_label_methods.py``) replace it."""
         unsup, mask = consistency_loss(weak, strong, self.config.threshold)
@@ -97,5 +111,6 @@ class FixMatch:
 
 def build_fixmatch(setup: MethodSetup) -> FixMatch:
     """The ``fixmatch`` baseline's objective from the run's inputs and its ``FixMatchOptions``."""
-    return FixMatch(setup.student, setup.labeled, setup.labels, setup.unlabeled, setup.device, setup.policy,
-                    setup.options)
+    return FixMatch(
+        setup.student, setup.labeled, setup.labels, setup.unlabeled, setup.device, setup.policy, setup.options
+    )

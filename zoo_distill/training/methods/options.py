@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from zoo_distill.plugin.types import TeacherOptions, method_option
 from zoo_distill.util.checks import check_choice, check_float, check_int
 
-__all__ = ["FEATURE_SPACES", "TEACHER_PROBES", "UNLABELED_LOSSES", "DistillOptions", "FineTuneOptions",
-           "FixMatchOptions", "FreeMatchOptions", "SoftMatchOptions"]
+__all__ = [
+    "FEATURE_SPACES",
+    "TEACHER_PROBES",
+    "UNLABELED_LOSSES",
+    "DistillOptions",
+    "FineTuneOptions",
+    "FixMatchOptions",
+    "FreeMatchOptions",
+    "SoftMatchOptions",
+]
 
 # What the unlabeled pool trains besides the feature term: nothing, FixMatch consistency, or FixMatch
 # whose pseudo-labels also weigh a linear probe on the teachers' banked features (teacher_probe.py).

@@ -30,9 +30,15 @@ class FreeMatch(FixMatch):
 
     def unlabeled_loss(self, weak, strong):
         out = self.state.losses(weak, strong)
-        return out["loss_unsup"], self.config.lambda_f * out["loss_fair"], {
-            "mask": out["mask"].mean(), "loss_fair": out["loss_fair"].detach(),
-            "threshold": self.state.global_threshold.detach().clone()}
+        return (
+            out["loss_unsup"],
+            self.config.lambda_f * out["loss_fair"],
+            {
+                "mask": out["mask"].mean(),
+                "loss_fair": out["loss_fair"].detach(),
+                "threshold": self.state.global_threshold.detach().clone(),
+            },
+        )
 
 
 class SoftMatch(FixMatch):
@@ -51,8 +57,16 @@ class SoftMatch(FixMatch):
 
 
 def _build(cls, setup: MethodSetup):
-    return cls(setup.student, setup.labeled, setup.labels, setup.unlabeled, setup.device, setup.policy,
-               setup.options, name=cls.__name__.lower())
+    return cls(
+        setup.student,
+        setup.labeled,
+        setup.labels,
+        setup.unlabeled,
+        setup.device,
+        setup.policy,
+        setup.options,
+        name=cls.__name__.lower(),
+    )
 
 
 def build_freematch(setup: MethodSetup) -> FreeMatch:

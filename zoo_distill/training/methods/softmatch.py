@@ -52,7 +52,7 @@ class SoftMatchWeights(torch.nn.Module):
         self.confidence_mean.mul_(m).add_((1 - m) * confidence.mean())
         self.confidence_var.mul_(m).add_((1 - m) * var)
         below = (confidence - self.confidence_mean).clamp(max=0.0)
-        return torch.exp(-below ** 2 / (2 * self.confidence_var / self.n_sigma ** 2)), pseudo
+        return torch.exp(-(below**2) / (2 * self.confidence_var / self.n_sigma**2)), pseudo
 
     def losses(self, weak_logits: torch.Tensor, strong_logits: torch.Tensor) -> dict[str, torch.Tensor]:
         """One step: align, weigh, and the weighted consistency term (``loss_unsup``, ``mask`` = the weights)."""

@@ -43,8 +43,9 @@ class LinearProbe:
             return (x @ self.weight.T + self.bias).softmax(dim=1)
 
 
-def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int,
-              feature_weights: np.ndarray | None = None) -> LinearProbe:
+def fit_probe(
+    features: np.ndarray, labels: np.ndarray, n_classes: int, feature_weights: np.ndarray | None = None
+) -> LinearProbe:
     """A probe on [N, D] features and their labels (at least two classes present). ``feature_weights``
     (> 0, one per feature) multiply the standardised features: under the L2 penalty, a feature weighed
     w costs 1 / w^2 as much to use."""
@@ -52,8 +53,10 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int,
     labels = np.asarray(labels)
     present = np.unique(labels)
     if len(present) < 2:
-        raise DataError(f"a teacher probe needs labeled images of at least two classes, got {len(present)}: "
-                        "label two classes or more, or train without the probes (--method-opt unlabeled_loss=fixmatch)")
+        raise DataError(
+            f"a teacher probe needs labeled images of at least two classes, got {len(present)}: "
+            "label two classes or more, or train without the probes (--method-opt unlabeled_loss=fixmatch)"
+        )
     mean = features.mean(axis=0)
     scale = features.std(axis=0)
     scale[scale < 1e-12] = 1.0
@@ -73,21 +76,27 @@ class TeacherProbes:
     """One probe per source, their predictions mixed with the aggregator's weights alpha; or one
     ``joint`` probe on every source's features side by side, each block weighed by sqrt(alpha_s)."""
 
-    def __init__(self, probes: Mapping[str, LinearProbe], alpha: Mapping[str, float],
-                 joint: LinearProbe | None = None) -> None:
+    def __init__(
+        self, probes: Mapping[str, LinearProbe], alpha: Mapping[str, float], joint: LinearProbe | None = None
+    ) -> None:
         self.probes, self.alpha, self.joint = dict(probes), dict(alpha), joint
 
     @classmethod
-    def fit(cls, features: Mapping[str, torch.Tensor], labels: np.ndarray, n_classes: int,
-            alpha: Mapping[str, float], joint: bool = False) -> TeacherProbes:
+    def fit(
+        cls,
+        features: Mapping[str, torch.Tensor],
+        labels: np.ndarray,
+        n_classes: int,
+        alpha: Mapping[str, float],
+        joint: bool = False,
+    ) -> TeacherProbes:
         """``features[source]``: [views, labeled, D] (every banked view of each labeled image)."""
         labels = np.asarray(labels)
         if joint:
             blocks = [features[s].float().cpu().numpy() for s in alpha]
             views = blocks[0].shape[0]
             x = np.concatenate([b.reshape(-1, b.shape[-1]) for b in blocks], axis=1)
-            weights = np.concatenate([np.full(b.shape[-1], np.sqrt(alpha[s]))
-                                      for s, b in zip(alpha, blocks)])
+            weights = np.concatenate([np.full(b.shape[-1], np.sqrt(alpha[s])) for s, b in zip(alpha, blocks)])
             return cls({}, alpha, fit_probe(x, np.tile(labels, views), n_classes, weights))
         probes = {}
         for source in alpha:

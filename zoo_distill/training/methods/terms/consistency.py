@@ -35,7 +35,7 @@ class ConsistencyTerm:
             return None
         prior = None
         if self.probes is not None:
-            prior = self.probes.probabilities({s: t[n_b:n_b + n_u] for s, t in step.targets.items()})
+            prior = self.probes.probabilities({s: t[n_b : n_b + n_u] for s, t in step.targets.items()})
         logits = step.unlabeled_logits
         unsup, mask = consistency_loss(logits[:n_u], logits[n_u:], self.threshold, prior)
         return self.lambda_u * unsup, {"loss_unsup": unsup.detach(), "mask": mask.mean()}

@@ -41,10 +41,16 @@ def class_table(class_alpha: Mapping[str, np.ndarray], alpha: Mapping[str, float
     if missing:
         raise ValueError(f"class_alpha has no weights for {', '.join(missing)}")
     table = np.stack([np.asarray(class_alpha[s], dtype=np.float64) for s in alpha], axis=1)
-    if table.shape != (n_classes, len(alpha)) or not np.all(np.isfinite(table)) or np.any(table < 0) \
-            or not np.allclose(table.sum(axis=1), 1.0, atol=1e-6):
-        raise ValueError(f"class_alpha must give each of the {n_classes} classes finite weights >= 0 over the "
-                         f"sources that sum to 1; got a {table.shape[0]} x {table.shape[1]} table")
+    if (
+        table.shape != (n_classes, len(alpha))
+        or not np.all(np.isfinite(table))
+        or np.any(table < 0)
+        or not np.allclose(table.sum(axis=1), 1.0, atol=1e-6)
+    ):
+        raise ValueError(
+            f"class_alpha must give each of the {n_classes} classes finite weights >= 0 over the "
+            f"sources that sum to 1; got a {table.shape[0]} x {table.shape[1]} table"
+        )
     return torch.as_tensor(table, dtype=torch.float32)
 
 
@@ -56,9 +62,15 @@ class FeatureTerm:
     Logs ``loss_feat_<source>`` (the plain mean distance) and ``loss_feat`` (the weighted sum).
     """
 
-    def __init__(self, alpha: Mapping[str, float], student_dim: int, dims: Mapping[str, int], lam: float,
-                 project: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
-                 table: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        alpha: Mapping[str, float],
+        student_dim: int,
+        dims: Mapping[str, int],
+        lam: float,
+        project: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        table: torch.Tensor | None = None,
+    ) -> None:
         self.alpha, self.lam, self.project, self.table = dict(alpha), lam, dict(project or {}), table
         self.heads = torch.nn.ModuleDict({head_key(s): torch.nn.Linear(student_dim, dims[s]) for s in alpha})
 

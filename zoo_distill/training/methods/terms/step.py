@@ -37,24 +37,24 @@ class StudentStep:
     @property
     def labeled_logits(self) -> torch.Tensor:
         if self._labeled is None:
-            self._labeled = classify(self.model, self.g[:self.n_labeled])
+            self._labeled = classify(self.model, self.g[: self.n_labeled])
         return self._labeled
 
     @property
     def unlabeled_logits(self) -> torch.Tensor:
         """[weak views; strong views] of the unlabeled images (empty when the step has none)."""
         if self._unlabeled is None:
-            self._unlabeled = classify(self.model, self.g[self.n_labeled:])
+            self._unlabeled = classify(self.model, self.g[self.n_labeled :])
         return self._unlabeled
 
     @property
     def weak_logits(self) -> torch.Tensor:
-        return self.unlabeled_logits[:self.n_unlabeled]
+        return self.unlabeled_logits[: self.n_unlabeled]
 
     @property
     def distilled(self) -> torch.Tensor:
         """The pooled features of the images the teachers saw (labeled + weak views)."""
-        return self.g[:self.n_labeled + self.n_unlabeled]
+        return self.g[: self.n_labeled + self.n_unlabeled]
 
 
 class Term(Protocol):
