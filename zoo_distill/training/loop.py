@@ -33,7 +33,6 @@ from zoo_distill.training.pipeline import (
     StepBatch,
     StepDataset,
     StepPlan,
-    preload,
     resolve_workers,
     sample,
     step_loader,
@@ -68,8 +67,8 @@ class Method(Protocol):
     """A training objective: what it trains, the CPU work of a step and its loss.
 
     ``make_inputs`` runs in DataLoader worker processes (``training/pipeline.py``): it must be
-    picklable, hold no model, and draw every random number from the step's generator. It may
-    expose ``pools`` (the ImagePools it reads), which are decoded before the workers start.
+    picklable, hold no model, and draw every random number from the step's generator. It reads
+    the step's images from the image store (``data/store.py``); ``loss`` makes their views on the device.
     """
 
     name: str
@@ -243,8 +242,6 @@ def train(
         config.seed, n_labeled, n_unlabeled, config.batch_size, unlabeled_per_step, distributed.rank(), world
     )
     workers = resolve_workers(config.workers)
-    if start_epoch < config.epochs:
-        preload(getattr(method.make_inputs, "pools", ()), workers)
     loader = step_loader(
         StepDataset(plan, method.make_inputs), start_epoch, config.epochs, steps, workers, pin_memory=cuda
     )
