@@ -264,7 +264,7 @@ def train(
                 module.train()
             logs = _EpochLogs()
             images, wait = 0, 0.0
-            if progress is not None:
+            if progress is not None and step_task is not None:
                 progress.reset(step_task, total=steps)
             for step in range(steps):
                 waited = time.perf_counter()
@@ -328,7 +328,7 @@ def train(
                     file=sys.stderr,
                     flush=True,
                 )
-            if progress is not None:
+            if progress is not None and epoch_task is not None:
                 acc = f", test acc {row['test_accuracy']:.3f}" if "test_accuracy" in row else ""
                 progress.update(epoch_task, advance=1, info=f"loss {row['loss']:.3f}{acc}")
             if on_epoch_end is not None:

@@ -195,7 +195,7 @@ def method_spec(method: str, build: ZoobenchBuild, student_arch: str, seed: int,
             aggregator_options=dict(options),
             metric=metric,
             method_options=_options(distill),
-            **({"sources": sources} if sources else {}),
+            sources=sources if sources else spec.sources,
         )
     raise ValueError(f"unknown method {name!r}")
 
