@@ -173,7 +173,7 @@ def oracle_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows = list(rows)
     out = []
     for (target, shot, seed), accs in single_source_accuracy(rows).items():
-        best = max(accs, key=accs.get)
+        best = max(accs, key=lambda name: accs[name])
         out.append(
             {
                 "target": target,

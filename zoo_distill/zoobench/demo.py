@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from zoo_distill import api
@@ -63,13 +63,14 @@ def comparison_table(
             else f"student {s['arch']}"
         )
     table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False)
-    for col, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("method", "left"),
         ("test acc.", "right"),
         ("params", "right"),
         ("train s", "right"),
         ("top sources (α)", "left"),
-    ):
+    )
+    for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=col not in ("method", "top sources (α)"))  # figures whole
     best = max((r["test_accuracy"] for r in results.values()), default=None)
     for method, r in results.items():
@@ -158,7 +159,7 @@ def run_demo(
         comparison_table(
             result.results,
             f"{target}: {settings.shots[0]} labels per class × {n} classes, "
-            f"{len(data.unlabeled)} unlabeled, {len(data.test)} test images",
+            f"{len(data.unlabeled)} unlabeled, {len(data.test or ())} test images",
             methods,
         )
     )
