@@ -1,6 +1,6 @@
 """Wall time of the CLI's light commands and of a cached `rank` on the demo zoo.
 
-    python benchmarks/bench_cli.py            # median of 5 runs per command; results in benchmarks/results/cli/
+    python -m benchmarks.bench_cli            # median of 5 runs per command; results in benchmarks/results/cli/
 
 Goals (issue: "a CLI that answers in half a second"): `zoo-distill --help`, `plugins` and `zoo ls` <= 0.5 s,
 a cached `rank` of the demo zoo <= 2 s, also with the source plugins installed (`--with-plugins` installs

@@ -1,7 +1,7 @@
 """ONNX export of the demo's student: parity with torch, and int8 against fp32 (accuracy, CPU latency).
 
     zoo-distill demo                           # trains the demo's runs (once)
-    python benchmarks/bench_export.py          # exports the default method's run; results in benchmarks/results/export/
+    python -m benchmarks.bench_export          # exports the default method's run; results in benchmarks/results/export/
 
 Goals (issue: "a student they can ship"): max |logit difference| <= 1e-4 and top-1 agreement >= 99.9%
 between the fp32 graph and torch on the demo's test split; the int8 copy within 1 point of fp32's
@@ -40,7 +40,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/export"))
     args = p.parse_args()
-    run_dir = args.run or default_root() / "runs" / DEMO_METHODS[0]
+    run_dir = args.run or default_root() / "runs" / next(iter(DEMO_METHODS))
     if not (run_dir / "metrics.json").is_file():
         raise SystemExit(f"{run_dir} holds no finished run: run `zoo-distill demo` first, or pass --run")
     report = api.export(

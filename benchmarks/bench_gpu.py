@@ -1,7 +1,7 @@
 """The default method on a GPU: the same zoobench split trained on the CPU, on CUDA in float32 and
 on CUDA with bf16 autocast, side by side.
 
-    python benchmarks/bench_gpu.py                      # the mini zoobench's demo split, 20 epochs
+    python -m benchmarks.bench_gpu                      # the mini zoobench's demo split, 20 epochs
 
 What it checks: ``run``'s default (DistillWeighted + FixMatch with the joint teacher probe) trains
 on ``--device cuda`` with and without ``--precision bf16`` (channels-last, pinned non-blocking
@@ -85,8 +85,8 @@ def main() -> None:
     if not torch.cuda.is_available():
         sys.exit("bench_gpu: no CUDA device is visible to torch; run it on a machine with a GPU")
     from zoo_distill.util.atomic import atomic_write_json
-    from zoo_distill.zoobench.experiment import default_root, load_split, open_workspace
     from zoo_distill.zoobench.spec import ZoobenchSettings
+    from zoo_distill.zoobench.workspace import default_root, load_split, open_workspace
 
     settings = ZoobenchSettings.mini() if args.preset == "mini" else ZoobenchSettings.full()
     root = args.root or default_root(args.preset)

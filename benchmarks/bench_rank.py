@@ -1,6 +1,6 @@
 """Benchmark of `rank`: each metric at paper scale, and where the time of a full `rank` goes.
 
-    python benchmarks/bench_rank.py                 # N=5000, D=2048, C=50; then a full rank twice
+    python -m benchmarks.bench_rank                 # N=5000, D=2048, C=50; then a full rank twice
 
 Part 1 times every installed metric on seeded class-structured features (N, D, C) and random
 source logits (K classes): median of --repeats runs. Targets: 1 s per metric, 15 s for N-LEEP.
@@ -25,10 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import handwritten  # benchmarks/handwritten.py: the hand-written numerics the metrics replaced
 import numpy as np
 import torch
 
+from benchmarks.harness import handwritten  # the hand-written numerics the metrics replaced
 from zoo_distill.data.target import load_target
 from zoo_distill.example import build_example
 from zoo_distill.features.cache import FeatureCache

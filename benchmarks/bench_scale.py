@@ -1,12 +1,12 @@
 """Extraction throughput and epoch time with 1 vs 2 processes (torchrun, gloo, CPU).
 
-    python benchmarks/bench_scale.py --example-dir ./zd-example
+    python -m benchmarks.bench_scale --example-dir ./zd-example
 
 The script relaunches itself under `torch.distributed.run` with 1 and 2 processes (each process
 gets `--threads` intra-op threads, default 1, so 2 processes use both cores of a 2-core machine
 exactly as 1 process with 2 threads would not). Each worker measures (a) feature extraction of
-all images by one teacher into an empty cache, (b) the median epoch time of cached distillation
-from that teacher. Rank 0 prints JSON; the parent prints the table and the ratios.
+all images by one teacher into an empty cache (the setup of one ``zoo_distill.run``: its bank
+dominates it), (b) the median epoch time of that run's cached distillation from that teacher. Rank 0 prints JSON; the parent prints the table and the ratios.
 """
 
 from __future__ import annotations
@@ -14,64 +14,48 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
 def worker(args: argparse.Namespace) -> None:
-    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
-    from zoo_distill.data.policy import ViewPolicy
-    from zoo_distill.data.pool import ImagePool
-    from zoo_distill.data.target import load_target
-    from zoo_distill.features.bank import build_bank
-    from zoo_distill.features.cache import FeatureCache
-    from zoo_distill.plugin.manager import get_registry
-    from zoo_distill.training.config import TrainConfig
-    from zoo_distill.training.loop import train
-    from zoo_distill.training.methods.distill import distill_objective
-    from zoo_distill.training.student import create_student
+    from benchmarks.harness.timing import epoch_seconds, setup_seconds, timed_run
+    from zoo_distill import api
     from zoo_distill.util import distributed
-    from zoo_distill.zoo.file import load_zoo
 
-    distributed.init_from_env("cpu")
-    registry = get_registry()
-    entry = next(iter(load_zoo(args.zoo, registry)))
-    provider = registry.provider(entry.provider)
-    data = load_target(args.target)
-    paths = list(data.train.paths) + list(data.unlabeled)
-    cache = FeatureCache(Path(args.cache) / f"ws{distributed.world_size()}")
-    distributed.barrier()
-    start = time.perf_counter()
-    bank = build_bank({entry.name: (entry, provider)}, paths, args.views, ViewPolicy(), 0, cache)
-    extract_s = time.perf_counter() - start
+    zoo = api.load_zoo(args.zoo)
+    source = next(iter(zoo.entries))
+    data = api.load_target(args.target)
     torch.manual_seed(0)
-    student = create_student("resnet10t", len(data.class_names), "scratch", 32)
-    method = distill_objective(
-        student,
-        ImagePool(data.train.paths),
-        np.asarray(data.train.labels),
-        ImagePool(data.unlabeled),
-        {entry.name: 1.0},
-        bank,
-        torch.device("cpu"),
+    result = timed_run(  # run initialises the process group from torchrun's environment
+        data,
+        zoo,
+        Path(args.cache) / "run",
+        Path(args.cache) / "cache",
+        aggregator="uniform",
+        sources=[source],
+        views=args.views,
+        student="resnet10t",
+        student_init="scratch",
+        input_size=32,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        mu=2,
     )
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, mu=2)
-    history = train(method, config, len(data.train), len(data.unlabeled), None).history
     if distributed.is_main():
+        images = (len(data.train) + len(data.unlabeled)) * args.views
         print(
             json.dumps(
                 {
                     "world": distributed.world_size(),
-                    "images": len(paths) * args.views,
-                    "extract_s": extract_s,
-                    "epoch_s": statistics.median(h["seconds"] for h in history[1:]),
+                    "images": images,
+                    "extract_s": setup_seconds(result),
+                    "epoch_s": epoch_seconds(result),
                 }
             )
         )
@@ -109,14 +93,15 @@ def main() -> None:
                 "torch.distributed.run",
                 "--standalone",
                 f"--nproc_per_node={world}",
-                __file__,
+                "--module",
+                "benchmarks.bench_scale",  # from the repository root, as this process runs
                 "--worker",
                 "--zoo",
                 str(build.zoo),
                 "--target",
                 str(target),
                 "--cache",
-                tmp,
+                str(Path(tmp) / f"ws{world}"),
                 "--views",
                 str(args.views),
                 "--epochs",

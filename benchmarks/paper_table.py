@@ -1,15 +1,16 @@
 """The paper's table on zoobench: every target, several seeds, every method at one student budget.
 
-    python benchmarks/paper_table.py                       # full zoo, 5 and 20 labels/class, 3 seeds
-    python benchmarks/paper_table.py --shots 5 --methods headline
+    python -m benchmarks.paper_table                       # full zoo, 5 and 20 labels/class, 3 seeds
+    python -m benchmarks.paper_table --shots 5 --methods headline
 
 For each target, shot and seed (the seed picks the labeled draw and the training seed) it trains
 fine-tune, FixMatch, DistillWeighted, uniform-weight distillation and single-source distillation
 from every source; DistillNearest is the single-source run of the default metric's top source
 (the same run, so it is not trained twice). Every source is also scored by every metric, for
 Kendall tau against the single-source accuracies. Finished runs are kept under ``--out`` with
-the settings they ran with, and reused on a rerun with the same settings only, so an interrupted
-benchmark resumes and a changed setting retrains. Writes ``summary.json``, ``table.md``
+the settings they ran with (``runs/<target>/<draw>/<run name>.json``, the name rendered from the
+run's override dict by ``harness.naming``), and reused on a rerun with the same settings only, so an
+interrupted benchmark resumes and a changed setting retrains. Writes ``summary.json``, ``table.md``
 and the plots into ``--out`` and prints the table. ``summary.json`` also names the library's
 defaults (``default_method``, ``default_metric``) and the ``complementary`` targets, whose
 average (and DistillWeighted − DistillNearest on them) is reported on its own.
@@ -30,24 +31,23 @@ from pathlib import Path
 
 import torch
 
-from zoo_distill.ranking.rank import rank_sources
-from zoo_distill.util.atomic import atomic_write_json
-from zoo_distill.util.progress import make_progress
-from zoo_distill.zoobench import ZoobenchSettings
-from zoo_distill.zoobench.build import weights_digest
-from zoo_distill.zoobench.experiment import (
-    LABELS,
-    Budget,
-    full_root,
-    kept_result,
-    load_split,
-    open_workspace,
-    run_or_reuse,
-    run_signature,
+from benchmarks.harness.kept import full_root, kept_result, run_or_reuse, run_signature
+from benchmarks.harness.naming import (
+    BEST_SINGLE,
+    FINETUNE,
+    FIXMATCH,
+    NEAREST,
+    WEIGHTED,
+    labels,
+    run_from_name,
+    run_name,
+    single,
+    single_source,
 )
-from zoo_distill.zoobench.plots import plot_metric_scatter, plot_target_bars
-from zoo_distill.zoobench.tables import (
+from benchmarks.harness.plots import plot_metric_scatter, plot_target_bars
+from benchmarks.harness.tables import (
     HEADLINE,
+    HEADLINE_RUNS,
     accuracy_table,
     group_summary,
     margins,
@@ -59,6 +59,13 @@ from zoo_distill.zoobench.tables import (
     source_choices,
     summary_keys,
 )
+from zoo_distill.ranking.rank import rank_sources
+from zoo_distill.util.atomic import atomic_write_json
+from zoo_distill.util.progress import make_progress
+from zoo_distill.zoobench import ZoobenchSettings
+from zoo_distill.zoobench.build import weights_digest
+from zoo_distill.zoobench.comparison import Budget
+from zoo_distill.zoobench.workspace import load_split, open_workspace
 
 ALL_METRICS = ("knn", "linear", "logme", "leep", "nce", "nleep", "hscore", "gbc", "sfda", "ncti", "etran")
 
@@ -92,8 +99,10 @@ def parse_args() -> argparse.Namespace:
         action="append",
         default=None,
         metavar="NAME",
-        help="train only these methods (repeatable; e.g. fixmatch, weighted+fixmatch, nearest, "
-        "single:digits-net, singles: every source's); the report still shows every kept run",
+        help="train only these runs, by name (repeatable; e.g. method=fixmatch, "
+        "aggregator=weighted,unlabeled_loss=fixmatch, aggregator=nearest, "
+        "aggregator=nearest,sources=digits-net, or singles: every source's); the report still shows "
+        "every kept run",
     )
     p.add_argument(
         "--kept-only",
@@ -116,26 +125,29 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+#: The paper's four and the two consistency columns (``--methods headline``), as override dicts.
+HEADLINE_ONLY = (
+    {"method": "finetune"},
+    {"method": "fixmatch"},
+    {"aggregator": "nearest"},
+    {"aggregator": "weighted"},
+    {"aggregator": "weighted", "unlabeled_loss": "fixmatch"},
+    {"aggregator": "weighted", "unlabeled_loss": "fixmatch-teachers"},
+)
+#: Every run of one split (``--methods all``) but the single-source ones: the table's columns, less
+#: DistillNearest (the top source's single-source run) and the oracle.
+ALL_RUNS = tuple(r for r in HEADLINE_RUNS if r != {"aggregator": "nearest"})
+
+
 def split_runs(sources: list[str], methods: str) -> list[str]:
-    """The runs of one split; ``nearest`` is the single-source run of the default metric's top source."""
+    """The run names of one split; ``NEAREST`` is the single-source run of the default metric's top source."""
     if methods == "headline":
-        return ["finetune", "fixmatch", "weighted", "nearest", "weighted+fixmatch", "weighted+fixmatch-teachers"]
-    return [
-        "finetune",
-        "fixmatch",
-        "weighted",
-        "weighted-class",
-        "uniform",
-        "weighted+fixmatch",
-        "weighted-class+fixmatch",
-        "nearest+fixmatch",
-        "weighted+fixmatch-teachers",
-        "weighted+fixmatch-teachers-joint",
-        "weighted+fixmatch-teachers-joint-subspace",
-    ] + [f"single:{s}" for s in sources]
+        return [run_name(r) for r in HEADLINE_ONLY]
+    return [run_name(r) for r in ALL_RUNS] + [run_name(single(s)) for s in sources]
 
 
-KEPT_ONLY = ["nearest-class"]  # not a column of the table: reported from kept runs, trained only when named
+# not a column of the table: reported from kept runs, trained only when named
+KEPT_ONLY = [run_name({"aggregator": "nearest", "source_weights": "class"})]
 
 
 def split(row: dict) -> tuple:
@@ -145,7 +157,7 @@ def split(row: dict) -> tuple:
 def complete_singles(rows: list[dict], sources: int) -> list[dict]:
     """The single-source rows of the splits that have one for every source (a split with only
     DistillNearest's run cannot score a ranking or name the best source)."""
-    singles = [r for r in rows if r["method"].startswith("single:")]
+    singles = [r for r in rows if single_source(r["method"]) is not None]
     count = Counter((r["target"], r["shot"], r["seed"]) for r in singles)
     return [r for r in singles if count[(r["target"], r["shot"], r["seed"])] == sources]
 
@@ -167,9 +179,13 @@ def main() -> int:
         budget = replace(budget, distill={**budget.distill, "lam": args.lam})
     if args.zoo_weights and not args.kept_only:
         raise SystemExit("--zoo-weights reports kept runs only: add --kept-only")
+    unknown = [m for m in args.method or [] if m != "singles" and run_from_name(m) is None]
+    if unknown:
+        raise SystemExit(f"--method takes run names (key=value,...) or singles, not {', '.join(unknown)}")
     kept_build = kept_build_facts(out / "summary.json", args.zoo_weights) if args.zoo_weights else None
     with make_progress() as progress:
-        build, zoo, registry, cache = open_workspace(root, settings, progress)
+        workspace = open_workspace(root, settings, progress)
+    build, zoo, registry, cache = workspace
     zoo_weights = args.zoo_weights or weights_digest(build)
     sources = list(zoo.entries)
     targets = args.targets or list(settings.targets)
@@ -188,11 +204,12 @@ def main() -> int:
                 top = max(sources, key=lambda s: split_scores[budget.ranking_metric][s])
                 train = set(args.method or split_runs(sources, args.methods))
                 if "singles" in train:  # every source's single-source run: what tau is scored against
-                    train = (train - {"singles"}) | {f"single:{s}" for s in sources}
+                    train = (train - {"singles"}) | {run_name(single(s)) for s in sources}
+                nearest_run = run_name(single(top))  # DistillNearest's run: the top source's single run
                 for actual in dict.fromkeys(split_runs(sources, "all") + KEPT_ONLY + sorted(train)):
-                    actual = f"single:{top}" if actual == "nearest" else actual
-                    trains = actual in train or (actual == f"single:{top}" and "nearest" in train)
-                    result_file = out / "runs" / target / key / f"{actual.replace(':', '_')}.json"
+                    actual = nearest_run if actual == NEAREST else actual
+                    trains = actual in train or (actual == nearest_run and NEAREST in train)
+                    result_file = out / "runs" / target / key / f"{actual}.json"
                     if any(
                         r["method"] == actual
                         for r in rows
@@ -202,18 +219,17 @@ def main() -> int:
                     if args.kept_only or not trains:
                         result = kept_result(
                             result_file,
-                            run_signature(actual, build, settings.student_arch, seed, budget, registry, zoo_weights),
+                            run_signature(
+                                run_from_name(actual), build, settings.student_arch, seed, budget, registry, zoo_weights
+                            ),
                         )
                         if result is None:
                             continue
                     else:
                         result = run_or_reuse(
-                            actual,
+                            run_from_name(actual),
                             data,
-                            build,
-                            zoo,
-                            registry,
-                            cache,
+                            workspace,
                             result_file,
                             out / "last-run",
                             settings.student_arch,
@@ -222,17 +238,17 @@ def main() -> int:
                         )
                     rows.append({"target": target, "shot": shot, "seed": seed, "method": actual, **result})
                     print(
-                        f"{target:20s} {key:10s} {actual:22s} {100 * result['accuracy']:5.1f}  "
+                        f"{target:20s} {key:10s} {actual:40s} {100 * result['accuracy']:5.1f}  "
                         f"({result['seconds']:.0f}s)",
                         flush=True,
                     )
                 nearest = [
                     r
                     for r in rows
-                    if (r["target"], r["shot"], r["seed"], r["method"]) == (target, shot, seed, f"single:{top}")
+                    if (r["target"], r["shot"], r["seed"], r["method"]) == (target, shot, seed, nearest_run)
                 ]
                 if nearest:
-                    rows.append({**nearest[0], "method": "nearest", "source": top})
+                    rows.append({**nearest[0], "method": NEAREST, "source": top})
     facts = kept_build or {"teacher_accuracy": build.teacher_accuracy, "generic_accuracy": build.generic_accuracy}
     return report(args, settings, facts, rows, scores, sources, time.perf_counter() - started, zoo_weights=zoo_weights)
 
@@ -257,11 +273,7 @@ def kept_build_facts(summary_file: Path, digest: str) -> dict:
 
 def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: str | None = None) -> int:
     out = args.out
-    methods = (
-        list(HEADLINE)
-        if args.methods == "all"
-        else ["finetune", "fixmatch", "nearest", "weighted", "weighted+fixmatch", "weighted+fixmatch-teachers"]
-    )
+    methods = list(HEADLINE) if args.methods == "all" else [run_name(r) for r in HEADLINE_ONLY]
     sections, summary = (
         [],
         {
@@ -287,7 +299,7 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
         and any(r["method"] == counterpart for r in rows)
     ):
         methods.insert(methods.index(summary["default_method"]) + 1, counterpart)
-    named = [m for m in getattr(args, "method", None) or [] if m != "singles" and not m.startswith("single:")]
+    named = [m for m in getattr(args, "method", None) or [] if m != "singles" and single_source(m) is None]
     methods += [m for m in named if m not in methods]  # a method asked for by name has its column
     ranked = complete_singles(rows, len(sources))  # the oracle and tau need every source's run of a split
     rows = rows + oracle_rows(ranked)
@@ -305,12 +317,12 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
         )
         group = group_summary(table, complementary, methods, summary["default_method"])
         original = {t: by for t, by in table.items() if t not in complementary}  # the 0.1 table's six
-        over_ft = margins(original, "weighted", "finetune")
-        over_fm = margins(original, "weighted", "fixmatch")
+        over_ft = margins(original, WEIGHTED, FINETUNE)
+        over_fm = margins(original, WEIGHTED, FIXMATCH)
         default = summary["default_method"]
         default_over = {
-            "fixmatch": margins(original, default, "fixmatch"),
-            "finetune": margins(original, default, "finetune"),
+            "fixmatch": margins(original, default, FIXMATCH),
+            "finetune": margins(original, default, FINETUNE),
         }
         wins = sum(v >= 0 for t, v in default_over["fixmatch"].items() if t != "average")
         summary["shots"][shot] |= {
@@ -324,7 +336,7 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
         }
         text = (
             f"## {shot} labels per class, seeds {', '.join(map(str, seeds))}\n\n"
-            + markdown_table(table, methods, LABELS, {"complementary": complementary})
+            + markdown_table(table, methods, labels(methods), {"complementary": complementary})
             + "\n\n"
         )
         # a sentence only where its figure exists (a table of some targets or methods has NaN for the rest)
@@ -335,7 +347,7 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
             )
         if default in methods and math.isfinite(default_over["fixmatch"]["average"]):
             text += (
-                f"The default method ({LABELS.get(default, default)}), on the {len(original)} original targets: "
+                f"The default method ({labels([default])[default]}), on the {len(original)} original targets: "
                 f"− FixMatch {default_over['fixmatch']['average']:+.1f} points (ahead or level on {wins} of "
                 f"{len(default_over['fixmatch']) - 1}), − fine-tune {default_over['finetune']['average']:+.1f}.\n"
             )
@@ -351,7 +363,7 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
             own = group["default_over_nearest"]["average"]
             if math.isfinite(own):
                 text += (
-                    f"The default method − the same with DistillNearest's one source ({counterpart}), on "
+                    f"The default method − the same with DistillNearest's one source ({labels([counterpart])[counterpart]}), on "
                     f"the complementary targets: {own:+.1f} points.\n"
                 )
         sections.append(text)
@@ -383,11 +395,11 @@ def report(args, settings, facts, rows, scores, sources, seconds, zoo_weights: s
         plot_target_bars(
             table,
             methods,
-            LABELS,
+            labels(methods),
             out / f"accuracy_{shot}shot.png",
             f"Test accuracy, {shot} labels per class (seeds {', '.join(map(str, seeds))})",
         )
-    trained_rows = [r for r in rows if "seconds" in r and r["method"] not in ("nearest", "best-single")]
+    trained_rows = [r for r in rows if "seconds" in r and r["method"] not in (NEAREST, BEST_SINGLE)]
     trained = sum(r["seconds"] for r in trained_rows)
     summary["run_seconds"] = trained
     summary["rows"] = rows

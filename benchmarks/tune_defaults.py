@@ -1,8 +1,8 @@
 """Tune DistillWeighted's defaults on zoobench (and only there): one setting changed at a time.
 
-    python benchmarks/tune_defaults.py                   # zoo seed 1, 5 labels/class, split seeds 0 and 1
-    python benchmarks/tune_defaults.py --only base "views 4" --seeds 2
-    python benchmarks/tune_defaults.py --grid method --shot 5 20 --seeds 0   # which method becomes the default
+    python -m benchmarks.tune_defaults                   # zoo seed 1, 5 labels/class, split seeds 0 and 1
+    python -m benchmarks.tune_defaults --only base "views 4" --seeds 2
+    python -m benchmarks.tune_defaults --grid method --shot 5 20 --seeds 0   # which method becomes the default
 
 Each row changes one setting of ``BASE`` (aggregator temperature or top-k, the feature-loss weight
 lambda, the number of teacher views, the similarity metric), trains DistillWeighted on every target
@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.harness.kept import full_root, run_or_reuse
 from zoo_distill.util.atomic import atomic_write_json
 from zoo_distill.util.progress import make_progress
 from zoo_distill.zoobench import ZoobenchSettings
-from zoo_distill.zoobench.experiment import Budget, full_root, load_split, open_workspace, run_or_reuse
-from zoo_distill.zoobench.tables import table_method
+from zoo_distill.zoobench.comparison import Budget
+from zoo_distill.zoobench.workspace import load_split, open_workspace
 
 # The point the grid moves from: the defaults of zoo-distill 0.1.0, set on small synthetic targets.
 BASE: dict[str, Any] = {
@@ -109,6 +110,16 @@ def budget_for(change: dict[str, Any], epochs: int) -> Budget:
     )
 
 
+def grid_method(change: dict[str, Any]) -> dict[str, Any]:
+    """The run of one grid row: a baseline it names, else DistillWeighted with the row's recipe
+    (a comparison pins what its dict leaves out: ``zoo_distill.zoobench.comparison``)."""
+    if "method" in change:
+        return {"method": change["method"]}
+    setting = {**BASE, **change}
+    recipe = ("unlabeled_loss", "source_weights", "teacher_probe", "feature_space")
+    return {"aggregator": "weighted", **{key: setting[key] for key in recipe}}
+
+
 def markdown(results: dict[str, dict[str, list[float]]], targets: list[str]) -> str:
     """Rows: grid settings; columns: targets (mean over the split seeds run) and their mean."""
     lines = ["| setting | " + " | ".join(targets) + " | mean | vs base |", "|---|" + "---:|" * (len(targets) + 2)]
@@ -157,7 +168,7 @@ def main() -> int:
     settings = ZoobenchSettings.full(seed=args.zoo_seed)
     root = args.root or full_root(args.zoo_seed)
     with make_progress() as progress:
-        build, zoo, registry, cache = open_workspace(root, settings, progress)
+        workspace = open_workspace(root, settings, progress)
     targets = list(settings.targets)
     if args.targets:
         unknown_targets = set(args.targets) - set(targets)
@@ -180,26 +191,14 @@ def main() -> int:
         results: dict[str, dict[str, list[float]]] = {}
         for row in args.only or list(grid):
             results[row] = {t: [] for t in targets}
-            setting = {**BASE, **grid[row]}
-            # zoobench pins what a method's name does not say (experiment.method_spec): name it as the tables do
-            method = grid[row].get("method") or table_method(
-                "distill",
-                "weighted",
-                setting["unlabeled_loss"],
-                setting["source_weights"],
-                setting["teacher_probe"],
-                setting["feature_space"],
-            )
+            method = grid_method(grid[row])
             for target in targets:
                 for seed in args.seeds:
                     key = f"{shot}shot-s{seed}"
                     result = run_or_reuse(
                         method,
-                        load_split(build, target, key),
-                        build,
-                        zoo,
-                        registry,
-                        cache,
+                        load_split(workspace.build, target, key),
+                        workspace,
                         out / "runs" / row.replace(" ", "_").replace(",", "") / target / f"{key}.json",
                         out / "last-run",
                         settings.student_arch,

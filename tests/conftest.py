@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import tempfile
@@ -157,3 +158,13 @@ def digits_task(tmp_path_factory):
         test_per_class=15,
     )
     return build_example(tmp_path_factory.mktemp("digits-task"), settings)
+
+
+@pytest.fixture
+def restored_logging():
+    """The root and package loggers as they were, after a test that configures logging as the CLI does."""
+    root, package = logging.getLogger(), logging.getLogger("zoo_distill")
+    saved = root.handlers[:], root.level, package.level
+    yield
+    root.handlers[:], root.level = saved[0], saved[1]
+    package.setLevel(saved[2])

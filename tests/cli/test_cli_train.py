@@ -1,13 +1,18 @@
 """The training commands through typer's runner: run, baseline, eval, predict, and their errors."""
 
+import contextlib
 import json
+from dataclasses import asdict
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
+import zoo_distill.training.loop as trainer_module
 from zoo_distill.cli.app import app
 from zoo_distill.plugin.manager import get_registry
 from zoo_distill.plugin.types import Aggregator
+from zoo_distill.training.methods.options import FixMatchOptions
 
 pytestmark = pytest.mark.slow  # end to end: trains students / builds zoos / runs processes
 
@@ -66,10 +71,22 @@ def test_run_summary_and_baselines(digits_task, tmp_path):
     res = invoke("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST, "--out", tmp_path / "w")
     assert res.exit_code == 0, res.output
     assert "source weights α (weighted, from knn)" in res.stdout and "test accuracy" in res.stdout
+    recorded = {}
     for method in ("finetune", "fixmatch"):
         res = invoke("baseline", method, "-t", digits_task.target, *BUDGET, "--out", tmp_path / method, "--json")
         assert res.exit_code == 0, res.output
-        assert json.loads(res.stdout)["method"] == method
+        metrics = json.loads(res.stdout)
+        assert metrics["method"] == method and metrics["alpha"] == {}  # no teachers
+        assert [row["epoch"] for row in metrics["history"]] == [1]  # --epochs 1
+        assert (
+            0 <= metrics["test_accuracy"] <= 1 and metrics["history"][-1]["test_accuracy"] == metrics["test_accuracy"]
+        )
+        assert all(0 <= v <= 1 for v in metrics["per_class_accuracy"].values())
+        recorded[method] = json.loads((tmp_path / method / "run.json").read_text())["spec"]
+    assert recorded["finetune"]["method_options"] == {}
+    assert recorded["fixmatch"]["method_options"] == asdict(FixMatchOptions())  # its own options, at their defaults
+    assert recorded["finetune"]["train"] == recorded["fixmatch"]["train"]  # the same budget
+    assert recorded["fixmatch"]["train"]["steps_per_epoch"] == 2 and recorded["fixmatch"]["train"]["batch_size"] == 8
 
 
 @pytest.mark.parametrize(
@@ -190,7 +207,16 @@ def test_missing_run_dir_is_a_clear_error(tmp_path):
     assert res.exit_code == 2 and "absent" in res.output and "Traceback" not in res.output
 
 
-def test_bf16_autocast_runs_on_cpu_and_bad_precision_is_refused(digits_task, tmp_path):
+def test_bf16_autocast_runs_on_cpu_and_bad_precision_is_refused(digits_task, tmp_path, monkeypatch):
+    real_autocast, steps = trainer_module.autocast, []
+
+    @contextlib.contextmanager
+    def autocast(device, precision):
+        with real_autocast(device, precision):  # what the step's loss is computed under
+            steps.append((precision, torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+            yield
+
+    monkeypatch.setattr(trainer_module, "autocast", autocast)
     res = invoke(
         "run",
         "-t",
@@ -205,7 +231,10 @@ def test_bf16_autocast_runs_on_cpu_and_bad_precision_is_refused(digits_task, tmp
         "--json",
     )
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["history"][0]["loss"] > 0
+    assert steps == [("bf16", True, torch.bfloat16)] * 2  # every step (--steps-per-epoch 2) under bf16 autocast
+    assert json.loads((tmp_path / "bf16" / "run.json").read_text())["spec"]["train"]["precision"] == "bf16"
+    loss = json.loads(res.stdout)["history"][0]["loss"]
+    assert 0 < loss < 20  # finite and sane: the losses are reduced in float32
     res = invoke(
         "run",
         "-t",

@@ -187,13 +187,42 @@ def test_a_timm_that_cannot_export_is_refused_before_training(digits_task, tmp_p
     assert not (tmp_path / "old-timm").exists()
 
 
-def test_baselines_run_with_the_same_budget(digits_task, tmp_path):
-    steps = {}
-    for method in ("finetune", "fixmatch"):
-        m = go(digits_task, tmp_path / method, s=spec(method)).metrics
-        assert m["method"] == method and m["alpha"] == {} and len(m["history"]) == 3
-        steps[method] = m
-    assert "mask" in steps["fixmatch"]["history"][0] and "loss_unsup" in steps["fixmatch"]["history"][0]
+def test_baselines_run_with_the_same_budget(digits_task, tmp_path, monkeypatch):
+    """Every method takes the same optimizer steps, on as many labeled images each, under the same
+    learning rate at every step: what the loop hands the optimizer, recorded per method."""
+    real_lr, real_to_device = trainer_module.cosine_lr, trainer_module.to_device
+    budget: dict[str, dict[str, list]] = {}
+
+    def cosine_lr(base, step, total):
+        lr = real_lr(base, step, total)
+        current["lr"].append((step, total, lr))
+        return lr
+
+    def to_device(batch, *args, **kwargs):
+        if isinstance(batch, dict) and "y" in batch:  # a training step's inputs
+            current["labeled"].append(len(batch["y"]))
+        return real_to_device(batch, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "cosine_lr", cosine_lr)
+    monkeypatch.setattr(trainer_module, "to_device", to_device)
+    metrics = {}
+    for method in ("finetune", "fixmatch", "distill"):
+        current = budget[method] = {"lr": [], "labeled": []}
+        m = metrics[method] = go(digits_task, tmp_path / method, s=spec(method)).metrics
+        assert m["method"] == method and len(m["history"]) == SHORT.epochs
+    steps = SHORT.epochs * SHORT.steps_per_epoch
+    for method, seen in budget.items():
+        assert seen["labeled"] == [SHORT.batch_size] * steps, method
+        per_step = sorted(set(seen["lr"]))  # one call per parameter group, the same value for each
+        assert [(s, total) for s, total, _ in per_step] == [(s, steps) for s in range(steps)], method
+    assert budget["fixmatch"]["lr"][0][2] > budget["fixmatch"]["lr"][-1][2]  # a schedule, not a constant
+    assert (
+        sorted(set(budget["finetune"]["lr"]))
+        == sorted(set(budget["fixmatch"]["lr"]))
+        == sorted(set(budget["distill"]["lr"]))
+    )
+    assert metrics["finetune"]["alpha"] == metrics["fixmatch"]["alpha"] == {} and metrics["distill"]["alpha"]
+    assert "mask" in metrics["fixmatch"]["history"][0] and "loss_unsup" in metrics["fixmatch"]["history"][0]
 
 
 def test_resume_with_another_worker_count_is_bit_identical(finished, digits_task, tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """The training loop: when it evaluates, and the plain per-epoch lines it prints without a live display."""
 
 import io
+import logging
 import re
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 
+from zoo_distill.cli.logs import configure_logging
 from zoo_distill.data.pool import ImagePool
 from zoo_distill.data.target import load_target
 from zoo_distill.errors import ConfigError
@@ -73,7 +75,13 @@ def test_the_loop_evaluates_on_the_scheduled_epochs_only(target_dir):
 LINE = re.compile(r"epoch (\d+)/3  loss \d[\d.e+-]*  (test_acc 0\.5000  )?\d+ img/s  data wait \d+%  \d+\.\d s")
 
 
-def test_plain_lines_per_epoch_when_progress_bars_are_off(target_dir, capsys):
+@pytest.fixture
+def cli_logging(restored_logging):
+    """Logging as the CLI configures it (stderr is captured: plain lines)."""
+    configure_logging(Console(stderr=True))
+
+
+def test_plain_lines_per_epoch_when_progress_bars_are_off(target_dir, capsys, cli_logging):
     method, n = finetune(target_dir)
     with make_progress() as progress:  # off: the test environment sets ZOO_DISTILL_NO_PROGRESS
         train(
@@ -90,7 +98,15 @@ def test_plain_lines_per_epoch_when_progress_bars_are_off(target_dir, capsys):
     assert ["test_acc" in line for line in lines] == [False, True, True]
 
 
-def test_no_plain_lines_under_a_live_progress_display(target_dir, capsys):
+def test_epoch_lines_are_log_records_that_only_a_configured_caller_sees(target_dir, capsys, caplog):
+    method, n = finetune(target_dir)
+    with caplog.at_level(logging.INFO, logger="zoo_distill.training.loop"):
+        train(method, TrainConfig(epochs=2, batch_size=8, workers=0), n, 0, None, progress=None)
+    assert [r.getMessage()[:10] for r in caplog.records] == ["epoch 1/2 ", "epoch 2/2 "]
+    assert capsys.readouterr().err == ""  # the library configures no handler of its own
+
+
+def test_no_plain_lines_under_a_live_progress_display(target_dir, capsys, cli_logging):
     method, n = finetune(target_dir)
     screen = io.StringIO()
     with Progress(console=Console(file=screen, force_terminal=True)) as progress:

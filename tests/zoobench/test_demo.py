@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from zoo_distill.cli.app import app
 from zoo_distill.ranking.defaults import DEFAULT_PRIMARY_METRIC
-from zoo_distill.zoobench.demo import run_demo
-from zoo_distill.zoobench.experiment import Budget
+from zoo_distill.zoobench.comparison import Budget
+from zoo_distill.zoobench.demo import DEMO_METHODS, run_demo
 
 from .conftest import tiny_settings
 
@@ -30,7 +30,7 @@ def test_demo_builds_ranks_distills_and_compares(tmp_path):
         on_result=lambda method, _: seen.append(method),
     )
     text = console.export_text()
-    assert seen == ["weighted+fixmatch-teachers-joint-subspace", "weighted", "finetune", "fixmatch", "nearest"]
+    assert seen == ["default", "weighted", "finetune", "fixmatch", "nearest"] == list(DEMO_METHODS)
     assert f"Sources ranked by {DEFAULT_PRIMARY_METRIC}" in text and "zoo-distill run --aggregator weighted" in text
     for label in (
         "DistillWeighted \\+ FixMatch, joint probe, class subspace",
@@ -53,7 +53,7 @@ def test_demo_builds_ranks_distills_and_compares(tmp_path):
         "shapes-on-textures",
         Budget(epochs=1),
         Console(record=True),
-        methods=("finetune",),
+        methods={"finetune": DEMO_METHODS["finetune"]},
     )
     assert again.build.built == []  # the zoo is reused
     assert again.results["finetune"]["test_accuracy"] == result.results["finetune"]["test_accuracy"]

@@ -96,7 +96,7 @@ def with_options(*groups: list[inspect.Parameter]) -> Callable[[Callable], Calla
             settings = {name: kwargs.pop(name) for name in list(kwargs) if name in names}
             return fn(settings=settings, **kwargs)
 
-        wrapper.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
+        wrapper.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]  # typer reads it; functions do not declare it
         del wrapper.__wrapped__  # typer must read the combined signature, not the function's own
         return wrapper
 

@@ -4,13 +4,12 @@ Each command parses its options, calls the Python API (``zoo_distill.api``) and 
 modules import the heavy stack (torch, timm, scikit-learn) only inside the command that runs.
 """
 
-import logging
-
 import typer
 
 from zoo_distill._version import __version__
 from zoo_distill.cli import cache, demo, export, plugins, rank, runs, train, zoo
 from zoo_distill.cli._common import stderr, stdout
+from zoo_distill.cli.logs import configure_logging
 
 __all__ = ["main", "run"]
 
@@ -35,14 +34,7 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logging."),
 ) -> None:
-    from rich.logging import RichHandler
-
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=stderr, show_time=False, show_path=False)],
-        force=True,
-    )
+    configure_logging(stderr, verbose)  # the one place logging is configured; the library only logs
 
 
 app.command("rank")(rank.rank)

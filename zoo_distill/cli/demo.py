@@ -41,8 +41,8 @@ def demo(
     """Build or reuse the mini zoo, rank it, distill, and print the comparison with the baselines."""
     if ctx.invoked_subcommand is not None:
         return
+    from zoo_distill.zoobench.comparison import Budget
     from zoo_distill.zoobench.demo import default_root, run_demo
-    from zoo_distill.zoobench.experiment import Budget
 
     settings = _settings(preset, seed)
     try:

@@ -49,7 +49,8 @@ def rank(
     cache_dir: Optional[Path] = CacheDir,
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write cached features."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable result instead of the table."),
-    settings: dict = None,
+    *,
+    settings: dict,  # with_options passes the shared options
 ) -> None:
     """Rank the zoo's sources for a target task by task similarity on its labeled images."""
     import zoo_distill.api as api

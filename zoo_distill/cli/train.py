@@ -341,7 +341,7 @@ CACHE_OPTIONS = in_panel(
 
 @cli_errors
 @with_options(DATA_OPTIONS, RUN_METHOD_OPTIONS, STUDENT_OPTIONS, DEVICE_OPTIONS, OUTPUT_OPTIONS, CACHE_OPTIONS)
-def run(settings: dict = None) -> None:
+def run(*, settings: dict) -> None:  # settings: with_options passes them
     """Distill the ranked zoo into a small student (DistillWeighted; --aggregator nearest: DistillNearest).
 
     The distillation's own settings (lambda, views, the unlabeled loss, per-class source weights, the
@@ -357,7 +357,7 @@ def run(settings: dict = None) -> None:
 @baseline_app.command("finetune")
 @cli_errors
 @with_options(DATA_OPTIONS, in_panel([METHOD_OPT], "Method"), STUDENT_OPTIONS, DEVICE_OPTIONS, OUTPUT_OPTIONS)
-def finetune(settings: dict = None) -> None:
+def finetune(*, settings: dict) -> None:  # settings: with_options passes them
     """Fine-tune the student initialisation on the labeled images only (the paper's transfer baseline).
 
     Unlabeled images are not trained on, but they count towards the steps per epoch exactly as
@@ -369,7 +369,7 @@ def finetune(settings: dict = None) -> None:
 @baseline_app.command("fixmatch")
 @cli_errors
 @with_options(DATA_OPTIONS, in_panel([METHOD_OPT], "Method"), STUDENT_OPTIONS, DEVICE_OPTIONS, OUTPUT_OPTIONS)
-def fixmatch(settings: dict = None) -> None:
+def fixmatch(*, settings: dict) -> None:  # settings: with_options passes them
     """FixMatch (Sohn et al. 2020) on labeled + unlabeled images, same student and budget.
 
     Its settings are --method-opt KEY=VALUE: threshold (0.95), lambda_u (1.0), randaugment_ops,
@@ -381,7 +381,7 @@ def fixmatch(settings: dict = None) -> None:
 @baseline_app.command("freematch")
 @cli_errors
 @with_options(DATA_OPTIONS, in_panel([METHOD_OPT], "Method"), STUDENT_OPTIONS, DEVICE_OPTIONS, OUTPUT_OPTIONS)
-def freematch(settings: dict = None) -> None:
+def freematch(*, settings: dict) -> None:  # settings: with_options passes them
     """FreeMatch (Wang et al. 2023): FixMatch with self-adaptive thresholds and class fairness, same student,
     views and budget.
 
@@ -394,7 +394,7 @@ def freematch(settings: dict = None) -> None:
 @baseline_app.command("softmatch")
 @cli_errors
 @with_options(DATA_OPTIONS, in_panel([METHOD_OPT], "Method"), STUDENT_OPTIONS, DEVICE_OPTIONS, OUTPUT_OPTIONS)
-def softmatch(settings: dict = None) -> None:
+def softmatch(*, settings: dict) -> None:  # settings: with_options passes them
     """SoftMatch (Chen et al. 2023): FixMatch with truncated-Gaussian pseudo-label weights and distribution
     alignment, same student, views and budget.
 

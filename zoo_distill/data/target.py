@@ -238,7 +238,11 @@ def load_target(
     if target is not None and not Path(target).is_dir():
         raise DataError(f"target folder {target} does not exist or is not a directory")
     left_out = LeftOut()
-    labeled = Path(labeled) if labeled else Path(target) / "train"
+    if labeled:
+        labeled = Path(labeled)
+    else:
+        assert target is not None  # checked above
+        labeled = Path(target) / "train"
     train = scan_labeled(labeled, "train", left_out=left_out)
     if unlabeled is None and target is not None and os.path.lexists(Path(target) / "unlabeled"):
         unlabeled = Path(target) / "unlabeled"

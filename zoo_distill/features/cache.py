@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -317,9 +318,9 @@ class _CacheWriter(RowWriter):
         with _write_errors(self.path):
             super().write(name, start, rows)
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         with _write_errors(self.path):
-            super().__exit__(*exc_info)
+            super().__exit__(kind, exc, tb)
 
 
 @contextlib.contextmanager

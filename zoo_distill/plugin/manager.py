@@ -85,7 +85,7 @@ class Hook:
 
     name: str
     kind: str
-    type: type
+    type: type[Any]  # Any: an item that passed isinstance keeps its attributes (name) for the checker
 
 
 #: Every registration hook, in the order they are called. The one place to add a hook.
@@ -349,7 +349,7 @@ def _selected_entry_points(registry: PluginRegistry) -> list[importlib.metadata.
     selected = []
     for ep in every:
         dist = ep.dist.name if ep.dist else None
-        names = {ep.name, dist} - {None}
+        names = {name for name in (ep.name, dist) if name is not None}
         installed |= names
         if allow is not None and not names & allow:
             continue

@@ -134,8 +134,9 @@ def score_source(
 def _sort_key(primary: str):
     def key(s: SourceScore) -> tuple:
         value = s.scores.get(primary)
-        ok = s.status == "ok" and value is not None
-        return (0 if ok else 1, -(value if ok else 0.0))
+        if s.status == "ok" and value is not None:
+            return (0, -value)
+        return (1, -0.0)
 
     return key
 

@@ -161,7 +161,7 @@ def save_student(
     who = f"export to {run_dir}"
     if not hasattr(model, "pretrained_cfg"):
         raise ZooDistillError(f"{who}: {type(model).__name__} is not a timm model (no pretrained_cfg)")
-    architecture = model.pretrained_cfg.get("architecture")
+    architecture = getattr(model, "pretrained_cfg").get("architecture")  # checked above: a timm model
     if architecture != arch.split(".")[0]:
         raise ZooDistillError(f"{who}: arch {arch!r} does not match the model's architecture {architecture!r}")
     if int(getattr(model, "num_classes", -1)) != num_classes:

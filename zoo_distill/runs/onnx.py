@@ -163,6 +163,7 @@ def _export_graph(model: torch.nn.Module, input_size: Sequence[int], path: Path,
                 external_data=False,
                 verbose=False,
             )
+            assert program is not None  # dynamo=True with no file returns the program
             program.save(tmp)
 
     try:

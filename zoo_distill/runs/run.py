@@ -169,12 +169,12 @@ def _weights(
     """Similarity scores on the labeled set, then the aggregator's alpha (thresholded), and with
     ``source_weights="class"`` its weights per class (``ranking.per_class``; else None)."""
     aggregator = registry.aggregator(spec.aggregator)
-    registry.metric(spec.metric)
+    registry.metric(spec.resolved_metric)
     per_class = options.source_weights == "class"
     ranking = rank_sources(
         data,
         zoo.select(spec.sources),
-        [spec.metric],
+        [spec.resolved_metric],
         registry,
         cache,
         spec.train.batch_size,
@@ -187,7 +187,7 @@ def _weights(
             notes.append(f"source {s.name} skipped: {s.error}")
     scores = ranking.primary_scores()
     if not scores:
-        reasons = sorted({s.metric_errors.get(spec.metric) or s.error or "" for s in ranking.sources} - {""})
+        reasons = sorted({s.metric_errors.get(spec.resolved_metric) or s.error or "" for s in ranking.sources} - {""})
         why = f" ({'; '.join(reasons)})" if reasons else ""
         hint = (
             f", e.g. -m {DEFAULT_WEIGHTING_METRIC} (it needs features only)"
@@ -225,7 +225,7 @@ def teacher_digest(entry, provider) -> str:
 def check_aggregator(spec: RunSpec, registry: PluginRegistry) -> None:
     """The aggregator, its options and the metric exist and are valid: before ranking or any folder."""
     aggregator = registry.aggregator(spec.aggregator)
-    registry.metric(spec.metric)
+    registry.metric(spec.resolved_metric)
     try:
         aggregator.validate_options(spec.aggregator_options)
     except ValueError as exc:
@@ -270,8 +270,9 @@ def run(
     with lock, signals_as_interrupts():
         notes = [check_out_dir(out, resume, overwrite)]  # under the lock: nobody changes the folder meanwhile
         check_out_outside_target(out, data)
-        if getattr(lock, "stale", None) is not None:
-            notes.append(f"{out}: took over the lock file of process {lock.stale}, which is no longer running")
+        stale = getattr(lock, "stale", None)  # a FolderLock's; the nullcontext of other ranks has none
+        if stale is not None:
+            notes.append(f"{out}: took over the lock file of process {stale}, which is no longer running")
         try:
             return _run(
                 spec,
@@ -415,6 +416,7 @@ def _run(
     if evaluate is not None:
         if evaluate.last is None:  # resumed after the last epoch: nothing was evaluated in this call
             evaluate()
+        assert evaluate.last is not None  # evaluate() keeps its full report
         final = dict(evaluate.last)  # the last epoch is always evaluated: its report is the final one
     if not distributed.is_main():  # every process trained the same model; rank 0 writes it
         return RunResult(out, {**final, "alpha": alpha, "history": result.history}, notes)

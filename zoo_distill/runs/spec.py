@@ -58,6 +58,12 @@ class RunSpec:
         if not all(isinstance(s, str) and s for s in self.sources):
             raise ConfigError(f"--source must name zoo entries, got {self.sources!r}")
 
+    @property
+    def resolved_metric(self) -> str:
+        """``metric`` once ``__post_init__`` has filled in the aggregator's default (``None`` only before)."""
+        assert self.metric is not None
+        return self.metric
+
 
 def resolve_method(spec: RunSpec, registry: PluginRegistry | None = None) -> tuple[Method, Any]:
     """The registered method of ``spec`` and its options dataclass, made (and so validated) from

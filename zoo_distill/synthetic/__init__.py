@@ -112,7 +112,7 @@ def generate(
     images: list[np.ndarray] = []
     labels: list[int] = []
     for label, k in enumerate(chosen):
-        if domain.finite:
+        if domain.pool is not None:  # domain.finite
             pool = domain.pool(k)
             if allowed is not None:
                 pool = pool[np.isin(pool, allowed)]
@@ -121,7 +121,11 @@ def generate(
             items = [None] * n_per_class
         for j, item in enumerate(items):
             rng = _rng(seed, key, 0, k, j)
-            img = domain.render(rng, k) if item is None else domain.render_item(rng, item)
+            if item is None:
+                img = domain.render(rng, k)
+            else:
+                assert domain.render_item is not None  # a finite domain renders its items
+                img = domain.render_item(rng, item)
             if img.shape != (SIZE, SIZE, 3) or img.dtype != np.uint8:  # pragma: no cover - renderer bug
                 raise RuntimeError(f"{domain.name} renderer returned {img.dtype} {img.shape}")
             images.append(img)
@@ -138,7 +142,7 @@ def pool_indices(domain_name: str, seed: int, sizes: Mapping[str, int | None]) -
     a class has too few items. Returns sorted dataset ids per pool, for ``generate(subset=...)``.
     """
     domain = get_domain(domain_name)
-    if not domain.finite:
+    if domain.pool is None:  # not domain.finite
         raise ValueError(f"{domain.name!r} is procedural (unbounded); it has no item pool to split")
     seed = _check_seed(seed)
     if sum(v is None for v in sizes.values()) > 1:

@@ -75,7 +75,7 @@ def train_classifier(
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
-            if progress is not None:
+            if progress is not None and task is not None:
                 progress.update(task, advance=1, info=f"loss {loss.item():.3f}")
         history.append(float(np.mean(losses)))
     model.eval()

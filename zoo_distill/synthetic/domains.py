@@ -368,7 +368,7 @@ def texture_field(rng: np.random.Generator, kind: str) -> np.ndarray:
     elif kind == "clouds":  # smooth low-frequency blobs
         cells = int(rng.integers(3, 6))
         low = Image.fromarray((rng.random((cells, cells)) * 255).astype(np.uint8))
-        f = np.asarray(low.resize((SIZE, SIZE), Image.BICUBIC), np.float32) / 255.0
+        f = np.asarray(low.resize((SIZE, SIZE), Image.Resampling.BICUBIC), np.float32) / 255.0
         f = (f - f.min()) / max(1e-6, float(f.max() - f.min()))
         return f.astype(np.float32)
     else:
@@ -387,7 +387,7 @@ def _render_shape_on_texture(rng: np.random.Generator, k: int) -> np.ndarray:
     other = np.clip(base + rng.normal(0, 45, size=3), 0, 255).astype(np.float32)
     kind = TEXTURES[int(rng.integers(len(TEXTURES)))]
     background = F.composite(texture_field(rng, kind), other, base)
-    ref = (F.luminance(base) + F.luminance(other)) / 2
+    ref = (float(F.luminance(base)) + float(F.luminance(other))) / 2
     fg = F.colour_contrasting_with(rng, ref, 0.4)
     return F.composite(shape_alpha(rng, k), fg, background)
 
@@ -399,7 +399,7 @@ def _digit_on_texture(fonts: tuple):
         other = np.clip(base + rng.normal(0, 45, size=3), 0, 255).astype(np.float32)
         kind = TEXTURES[int(rng.integers(len(TEXTURES)))]
         background = F.composite(texture_field(rng, kind), other, base)
-        fg = F.colour_contrasting_with(rng, (F.luminance(base) + F.luminance(other)) / 2, 0.45)
+        fg = F.colour_contrasting_with(rng, (float(F.luminance(base)) + float(F.luminance(other))) / 2, 0.45)
         return F.composite(F.glyph_alpha(rng, str(k), fonts, max_stroke=3), fg, background)
 
     return render
@@ -426,7 +426,7 @@ def _sk_pool(k: int) -> np.ndarray:
 def _render_sk_item(rng: np.random.Generator, item: int) -> np.ndarray:
     """Scan ``item`` upscaled to ~20-28 px (longer side), slightly rotated, colourised, randomly placed."""
     scan = _sk_digits()[0][item] / 16.0
-    mask = Image.fromarray(np.rint(scan * 255).astype(np.uint8)).resize((64, 64), Image.BICUBIC)
+    mask = Image.fromarray(np.rint(scan * 255).astype(np.uint8)).resize((64, 64), Image.Resampling.BICUBIC)
     alpha = F.fit_mask(rng, mask, rotation=8.0, scale=(20 / SIZE, 28 / SIZE), aspect_jitter=0.08)
     fg, bg = F.contrasting_colours(rng, 0.4)
     return F.composite(alpha, fg, bg)

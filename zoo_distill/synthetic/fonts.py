@@ -90,7 +90,7 @@ def load_font(path: Path, size: int = _GLYPH_PT) -> ImageFont.FreeTypeFont:
 def _glyph_mask(path: Path, text: str, stroke: int) -> Image.Image:
     """Tight high-resolution coverage mask ('L') of ``text`` in one font; cached, never mutated."""
     font = load_font(path)
-    left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
+    left, top, right, bottom = (int(v) for v in font.getbbox(text, stroke_width=stroke))  # whole pixels
     pad = 4
     canvas = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
     ImageDraw.Draw(canvas).text(
@@ -125,17 +125,16 @@ def fit_mask(
     ax, ay = 1.0 + rng.uniform(-aspect_jitter, aspect_jitter, size=2)
     w, h = mask.size[0] * ax, mask.size[1] * ay
     k = target / max(w, h)
-    mask = mask.resize((max(1, round(w * k)), max(1, round(h * k))), Image.LANCZOS)
+    mask = mask.resize((max(1, round(w * k)), max(1, round(h * k))), Image.Resampling.LANCZOS)
     if angle:
-        mask = mask.rotate(angle, resample=Image.BICUBIC, expand=True)
+        mask = mask.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
         box = mask.getbbox()
         if box is not None:
             mask = mask.crop(box)
     if max(mask.size) > hi:
         k = hi / max(mask.size)
-        mask = mask.resize(
-            (min(hi, max(1, round(mask.size[0] * k))), min(hi, max(1, round(mask.size[1] * k)))), Image.LANCZOS
-        )
+        side = (min(hi, max(1, round(mask.size[0] * k))), min(hi, max(1, round(mask.size[1] * k))))
+        mask = mask.resize(side, Image.Resampling.LANCZOS)
     w, h = mask.size
     fx, fy = rng.uniform(-shift, shift, size=2) * 0.5 + 0.5
     x, y = round(fx * (hi - w)), round(fy * (hi - h))
@@ -150,7 +149,7 @@ def downsample_alpha(mask: Image.Image, size: int = SIZE) -> np.ndarray:
     small = (
         mask.reduce(factor)
         if factor > 1 and mask.size == (size * factor,) * 2
-        else mask.resize((size, size), Image.BOX)
+        else mask.resize((size, size), Image.Resampling.BOX)
     )
     return np.asarray(small, dtype=np.float32) / 255.0
 
@@ -188,7 +187,7 @@ def luminance(rgb: np.ndarray) -> np.ndarray | float:
 def contrasting_colours(rng: np.random.Generator, min_contrast: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
     """Random (foreground, background) RGB colours whose luminances differ by >= ``min_contrast``."""
     pairs = rng.integers(0, 256, size=(32, 2, 3))
-    lum = luminance(pairs)
+    lum = np.asarray(luminance(pairs))  # [32, 2]: an array for arrays of colours
     ok = np.flatnonzero(np.abs(lum[:, 0] - lum[:, 1]) >= min_contrast)
     if len(ok):
         fg, bg = pairs[ok[0]]

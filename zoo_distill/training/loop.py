@@ -13,8 +13,8 @@ The step's logs stay on the device until the end of the epoch (no host sync per 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +59,8 @@ __all__ = [
     "step_rng",
     "train",
 ]
+
+logger = logging.getLogger(__name__)  # epoch lines at INFO; the CLI sends them to stderr (cli/logs.py)
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -168,7 +170,7 @@ def epoch_line(row: Mapping[str, Any], epochs: int, images_per_second: float, wa
 
 
 def _plain_lines(progress: Progress | None) -> bool:
-    """One line per epoch on stderr where no live progress bar is shown (off, or not a terminal)."""
+    """One epoch line (logged at INFO) where no live progress bar is shown (off, or not a terminal)."""
     shown = progress is not None and not progress.disable and progress.console.is_terminal
     return distributed.is_main() and not shown
 
@@ -261,7 +263,7 @@ def train(
                 module.train()
             logs = _EpochLogs()
             images, wait = 0, 0.0
-            if progress is not None:
+            if progress is not None and step_task is not None:
                 progress.reset(step_task, total=steps)
             for step in range(steps):
                 waited = time.perf_counter()
@@ -320,12 +322,8 @@ def train(
             for key, value in (("images", images), ("seconds", train_seconds), ("wait", wait)):
                 trained[key] += value
             if plain:
-                print(
-                    epoch_line(row, config.epochs, images / train_seconds, wait / train_seconds),
-                    file=sys.stderr,
-                    flush=True,
-                )
-            if progress is not None:
+                logger.info(epoch_line(row, config.epochs, images / train_seconds, wait / train_seconds))
+            if progress is not None and epoch_task is not None:
                 acc = f", test acc {row['test_accuracy']:.3f}" if "test_accuracy" in row else ""
                 progress.update(epoch_task, advance=1, info=f"loss {row['loss']:.3f}{acc}")
             if on_epoch_end is not None:

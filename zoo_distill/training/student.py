@@ -29,11 +29,16 @@ class Student:
 
     @property
     def feature_dim(self) -> int:
-        return int(getattr(self.model, "head_hidden_size", None) or self.model.num_features)
+        return int(getattr(self.model, "head_hidden_size", None) or getattr(self.model, "num_features"))
+
+    @property
+    def num_classes(self) -> int:
+        """The classifier's outputs (timm's attribute, which ``nn.Module`` does not declare)."""
+        return int(getattr(self.model, "num_classes"))
 
 
 def _classifier_prefixes(model: torch.nn.Module) -> tuple[str, ...]:
-    names = model.pretrained_cfg.get("classifier") or ()
+    names = getattr(model, "pretrained_cfg").get("classifier") or ()  # timm's, not nn.Module's
     return tuple(names) if isinstance(names, (list, tuple)) else (names,)
 
 

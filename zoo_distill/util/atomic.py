@@ -13,7 +13,7 @@ from zoo_distill.util.strict_json import json_text
 __all__ = ["atomic_write", "atomic_write_json", "atomic_write_text"]
 
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
+def atomic_write(path: Path, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)``, fsync the result, then rename it to ``path``."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from types import TracebackType
 
 __all__ = ["Interrupted", "Terminated", "ignore_in_worker", "interrupted", "signals_as_interrupts"]
 
@@ -79,7 +80,7 @@ def _quiet_when_parent_left(args: threading.ExceptHookArgs) -> None:
     threading.__excepthook__(args)
 
 
-def _quiet_sys_hook(kind: type, value: BaseException, trace: object) -> None:
+def _quiet_sys_hook(kind: type[BaseException], value: BaseException, trace: TracebackType | None) -> None:
     """A worker's ``sys.excepthook``: multiprocessing's resource-sharer thread reports through it (not through
     ``threading.excepthook``) when the parent that was reading the shared tensors has gone, as after Ctrl-C
     or SIGTERM; that connection error ends silently, anything else is printed as usual."""

@@ -29,7 +29,7 @@ from zoo_distill.errors import ZooDistillError
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # no fcntl module on Windows; the lock falls back
 
 __all__ = ["FolderLock", "LOCK_NAME", "LockedError", "SharedLock", "exclusive_now", "held_elsewhere"]
 

@@ -65,7 +65,7 @@ def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
     for name in sorted(arrays):
         a = np.asarray(arrays[name])
         digest.update(_array_tag(name, a.shape, a.dtype))
-        digest.update(memoryview(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).reshape(-1).view(np.uint8)))
+        digest.update(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).reshape(-1).view(np.uint8).data)
     return digest.hexdigest()
 
 
@@ -76,17 +76,17 @@ def rows_digest(arrays: Mapping[str, Rows], fd: int | None = None) -> str:
     for name in sorted(arrays):
         rows = arrays[name]
         digest.update(_array_tag(name, rows.shape, rows.dtype))
-        own = os.open(rows.path, os.O_RDONLY | getattr(os, "O_BINARY", 0)) if fd is None else None
+        source = os.open(rows.path, os.O_RDONLY | getattr(os, "O_BINARY", 0)) if fd is None else fd
         try:
             done = 0
             while done < rows.nbytes:
                 view = memoryview(buffer)[: min(_CHUNK, rows.nbytes - done)]
-                read_into(fd if own is None else own, view, rows.offset + done)
+                read_into(source, view, rows.offset + done)
                 digest.update(view)
                 done += len(view)
         finally:
-            if own is not None:
-                os.close(own)
+            if fd is None:
+                os.close(source)
     return digest.hexdigest()
 
 
@@ -227,7 +227,8 @@ class RowWriter:
         if rows.shape[1:] != shape[1:] or start < 0 or start + len(rows) > shape[0]:
             raise ValueError(f"{name}: rows {start}..{start + len(rows)} of shape {rows.shape[1:]} do not fit {shape}")
         row_bytes = math.prod(shape[1:]) * dtype.itemsize
-        _write_at(self._fd, memoryview(rows.reshape(-1).view(np.uint8)), len(self._head) + begin + start * row_bytes)
+        fd, _ = self._open()
+        _write_at(fd, rows.reshape(-1).view(np.uint8).data, len(self._head) + begin + start * row_bytes)
         self._written[name] += len(rows)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -238,19 +239,26 @@ class RowWriter:
             missing = {n: self._rows[n][1][0] - k for n, k in self._written.items() if k != self._rows[n][1][0]}
             if missing:
                 raise ValueError(f"{self.path.name}: rows never written: {missing}; the file is not published")
+            fd, tmp = self._open()
             if self._checksum_at is not None:
                 layout = {
-                    n: Rows(Path(self._tmp), len(self._head) + begin, shape, dtype)
+                    n: Rows(Path(tmp), len(self._head) + begin, shape, dtype)
                     for n, (begin, shape, dtype) in self._rows.items()
                 }
-                _write_at(self._fd, memoryview(rows_digest(layout, self._fd).encode()), self._checksum_at)
-            os.fsync(self._fd)
-            os.close(self._fd)
+                _write_at(fd, memoryview(rows_digest(layout, fd).encode()), self._checksum_at)
+            os.fsync(fd)
+            os.close(fd)
             self._fd = None
-            os.replace(self._tmp, self.path)
+            os.replace(tmp, self.path)
             self._tmp = None
         finally:
             self._discard()
+
+    def _open(self) -> tuple[int, str]:
+        """The temporary file's descriptor and path, which exist only inside the ``with`` block."""
+        if self._fd is None or self._tmp is None:
+            raise RuntimeError(f"{self.path.name}: a RowWriter is written inside its with block only")
+        return self._fd, self._tmp
 
     def _discard(self) -> None:
         if self._fd is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from zoo_distill.errors import ProviderUnavailable, ZooDistillError
 from zoo_distill.plugin.types import EntryFieldError, HubFiles, LocalFile, SourceProvider, TeacherIdentity, ZooEntry
@@ -42,7 +42,8 @@ PRETRAINED_CFG_KEYS = {"input_size", "mean", "std", "interpolation", "crop_pct",
 MAX_INPUT_SIDE = 4096  # pixels; larger inputs are a typo, and would fail later for lack of memory
 
 
-def _numbers(value: object, n: int) -> bool:
+def _numbers(value: object, n: int) -> TypeGuard[list[float] | tuple[float, ...]]:
+    """Whether ``value`` is a list or tuple of ``n`` finite numbers (and, for the checker, one of numbers)."""
     return (
         isinstance(value, (list, tuple))
         and len(value) == n
@@ -304,6 +305,7 @@ def load_timm(entry: ZooEntry) -> TimmTeacher:
     revision = entry.options.get("revision")
     weights = download(entry.name, repo, WEIGHTS_FILE, revision)
     cfg = get_pretrained_cfg(name)
+    assert cfg is not None  # _timm_hub_id above refused a name timm has no pretrained config for
     arch = cfg.architecture or name.split(".")[0]
     base_cfg = {k: getattr(cfg, k) for k in PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
     model = _build(entry, arch, int(cfg.num_classes or 0), base_cfg)
@@ -321,6 +323,7 @@ def identify_timm(entry: ZooEntry) -> TeacherIdentity:
     name = entry.options["model"]
     weights = download(entry.name, _timm_hub_id(entry), WEIGHTS_FILE, entry.options.get("revision"))
     cfg = get_pretrained_cfg(name)
+    assert cfg is not None  # _timm_hub_id above refused a name timm has no pretrained config for
     base = {k: getattr(cfg, k) for k in PRETRAINED_CFG_KEYS if getattr(cfg, k, None) is not None}
     overlay = {**base, **(entry.options.get("pretrained_cfg") or {})}
     return TeacherIdentity(file_digest(weights), expected_data_config(cfg.architecture or name.split(".")[0], overlay))

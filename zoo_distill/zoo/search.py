@@ -14,10 +14,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from zoo_distill.errors import ConfigError, ProviderUnavailable, ZooDistillError
 from zoo_distill.util.checks import check_choice, check_int
+
+if TYPE_CHECKING:
+    from huggingface_hub.hf_api import ExpandModelProperty_T, ModelSort_T
 
 __all__ = ["LIBRARIES", "PROVIDER_OF", "SORTS", "HubModel", "search_hub", "zoo_document"]
 
@@ -94,11 +97,16 @@ def search_hub(
             "machine with internet access and copy the zoo file over"
         )
     api, found = HfApi(), []
-    expand = ["sha", "downloads", "likes", "library_name", "pipeline_tag", "tags"]
+    expand: list[ExpandModelProperty_T] = ["sha", "downloads", "likes", "library_name", "pipeline_tag", "tags"]
     for library in libraries:
         try:
             for info in api.list_models(
-                search=query or None, filter=library, pipeline_tag=task, sort=sort, limit=limit, expand=expand
+                search=query or None,
+                filter=library,
+                pipeline_tag=task,
+                sort=cast("ModelSort_T", sort),  # one of SORTS: check_search above
+                limit=limit,
+                expand=expand,
             ):
                 if not isinstance(info.sha, str) or not _COMMIT.fullmatch(info.sha):
                     continue  # nothing to pin to: never write an entry that would follow a moving branch

@@ -39,11 +39,12 @@ class TimmTeacher:
 
     def __init__(self, name: str, model: torch.nn.Module, digest: str, has_head: bool) -> None:
         self.name = name
-        self.model = model.eval().requires_grad_(False)
+        # a timm model: num_classes, forward_head and get_classifier are timm's, which nn.Module does not declare
+        self.model: Any = model.eval().requires_grad_(False)
         self._digest = digest
         self.has_head = has_head
-        self.data_config = preprocessing(resolve_data_config(model=model))
-        self.num_source_classes = int(model.num_classes) if has_head else 0
+        self.data_config: Mapping[str, Any] = preprocessing(resolve_data_config(model=model))  # as Teacher reads it
+        self.num_source_classes = int(getattr(model, "num_classes")) if has_head else 0
         with torch.inference_mode():
             probe = torch.zeros(1, *self.data_config["input_size"])
             self.feature_dim = int(self._pooled(probe).shape[-1])

@@ -248,7 +248,9 @@ def _write_target(folder: Path, name: str, s: ZoobenchSettings, index: int) -> N
         """Each part's classes as its own domain renders them, from the target's stream, labels in
         part order (a single-part target is one ``generate`` call, as before parts existed)."""
         seed = _stream(s, purpose, index, *extra)
-        xs, ys, names = [], [], []
+        xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
+        names: list[str] = []
         for domain, classes in parts:
             subset = pools[domain][pool] if domain in pools else None
             x, y, part_names = generate(domain, n, seed, classes=list(classes), subset=subset)

@@ -4,12 +4,13 @@ the same student budget."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from zoo_distill import api
@@ -18,18 +19,25 @@ from zoo_distill.ranking.report import rank_table
 from zoo_distill.util.progress import make_progress
 from zoo_distill.util.text import line
 from zoo_distill.zoobench import ZoobenchBuild, ZoobenchSettings
-from zoo_distill.zoobench.experiment import LABELS, Budget, default_root, load_split, open_workspace, run_method
+from zoo_distill.zoobench.comparison import Budget, method_label, run_comparison
+from zoo_distill.zoobench.workspace import default_root, load_split, open_workspace
 
 __all__ = ["DEMO_METHODS", "DEMO_TARGET", "DemoResult", "comparison_table", "default_root", "run_demo"]
 
 DEMO_TARGET = "shapes-on-textures"
-DEMO_METHODS = (
-    "weighted+fixmatch-teachers-joint-subspace",
-    "weighted",
-    "finetune",
-    "fixmatch",
-    "nearest",
-)  # run's default first
+#: The demo's runs by the folder each is written to, run's default first (``comparison`` dicts).
+DEMO_METHODS: dict[str, dict[str, Any]] = {
+    "default": {
+        "aggregator": "weighted",
+        "unlabeled_loss": "fixmatch-teachers",
+        "teacher_probe": "joint",
+        "feature_space": "class",
+    },
+    "weighted": {"aggregator": "weighted"},
+    "finetune": {"method": "finetune"},
+    "fixmatch": {"method": "fixmatch"},
+    "nearest": {"aggregator": "nearest"},
+}
 
 
 @dataclass
@@ -39,8 +47,11 @@ class DemoResult:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def comparison_table(results: dict[str, dict[str, Any]], title: str) -> Table:
-    """Test accuracy per method with the student's cost (equal by construction: one student, one budget)."""
+def comparison_table(
+    results: dict[str, dict[str, Any]], title: str, methods: Mapping[str, Mapping[str, Any]] = DEMO_METHODS
+) -> Table:
+    """Test accuracy per method (``results`` by the names of ``methods``) with the student's cost
+    (equal by construction: one student, one budget)."""
     first = next(iter(results.values()), None)
     caption = None
     if first:
@@ -52,13 +63,14 @@ def comparison_table(results: dict[str, dict[str, Any]], title: str) -> Table:
             else f"student {s['arch']}"
         )
     table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False)
-    for col, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("method", "left"),
         ("test acc.", "right"),
         ("params", "right"),
         ("train s", "right"),
         ("top sources (α)", "left"),
-    ):
+    )
+    for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=col not in ("method", "top sources (α)"))  # figures whole
     best = max((r["test_accuracy"] for r in results.values()), default=None)
     for method, r in results.items():
@@ -66,7 +78,7 @@ def comparison_table(results: dict[str, dict[str, Any]], title: str) -> Table:
         top = sorted(r["alpha"].items(), key=lambda kv: -kv[1])[:3]
         alpha = ", ".join(f"{k.removesuffix('-net')} {v:.2f}" for k, v in top)
         table.add_row(
-            LABELS.get(method, method),
+            method_label(methods[method]) if method in methods else method,
             f"[bold green]{acc}[/]" if r["test_accuracy"] == best else acc,
             f"{r['student']['params'] / 1e6:.2f}M",
             f"{r['train_seconds']:.0f}",
@@ -82,10 +94,11 @@ def run_demo(
     target: str = DEMO_TARGET,
     budget: Budget | None = None,
     console: Console | None = None,
-    methods: tuple[str, ...] = DEMO_METHODS,
+    methods: Mapping[str, Mapping[str, Any]] = DEMO_METHODS,
     on_result: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> DemoResult:
-    """Build/reuse the zoo, print the ranking, train each method, print the comparison."""
+    """Build/reuse the zoo, print the ranking, train each of ``methods`` (into ``out``/<its name>),
+    print the comparison."""
     console = console or Console()
     settings = settings or ZoobenchSettings.mini()
     if target not in settings.targets:
@@ -94,7 +107,8 @@ def run_demo(
     out = Path(out) if out is not None else root / "runs"
     budget = budget or Budget()
     with make_progress() as progress:
-        build, zoo, registry, cache = open_workspace(root, settings, progress)
+        workspace = open_workspace(root, settings, progress)
+    build, zoo, _, cache = workspace
     console.print(
         line(
             f"zoo in {root}: built {len(build.built)}, reused {len(build.reused)} artefacts "
@@ -133,21 +147,20 @@ def run_demo(
         soft_wrap=True,
     )
     result = DemoResult(build, ranking)
-    for method in methods:
-        console.print(f"training {LABELS.get(method, method)} ({budget.epochs} epochs) …")
+    for name, method in methods.items():
+        console.print(f"training {method_label(method)} ({budget.epochs} epochs) …")
         with make_progress() as progress:
-            metrics = run_method(
-                method, data, build, zoo, registry, cache, out / method, settings.student_arch, 0, budget, progress
-            )
-        result.results[method] = metrics
+            metrics = run_comparison(method, data, workspace, out / name, settings.student_arch, 0, budget, progress)
+        result.results[name] = metrics
         if on_result:
-            on_result(method, metrics)
+            on_result(name, metrics)
     n = len(data.class_names)
     console.print(
         comparison_table(
             result.results,
             f"{target}: {settings.shots[0]} labels per class × {n} classes, "
-            f"{len(data.unlabeled)} unlabeled, {len(data.test)} test images",
+            f"{len(data.unlabeled)} unlabeled, {len(data.test or ())} test images",
+            methods,
         )
     )
     console.print(

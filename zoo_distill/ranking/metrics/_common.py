@@ -61,7 +61,7 @@ def guarded(metric: str) -> Callable[[_F], _F]:
                     f"{metric} could not score these inputs (degenerate or extreme values): {type(exc).__name__}: {exc}"
                 ) from exc
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]  # takes and returns what fn does: callers keep fn's type
 
     return decorate
 
@@ -168,12 +168,12 @@ def prepare_logit_inputs(
     n = logits.shape[0] if logits.ndim >= 1 else 0
     if logits.ndim != 2:
         raise MetricError(f"source logits must be a 2-D array [N, K]; got shape {logits.shape}")
-    _, y, logits = prepare_inputs(np.zeros((n, 1)), labels, logits)
-    assert logits is not None
-    return y, logits
+    _, y, checked = prepare_inputs(np.zeros((n, 1)), labels, logits)
+    assert checked is not None
+    return y, checked
 
 
-def finite_score(value: float, metric: str) -> float:
+def finite_score(value: float | np.floating, metric: str) -> float:
     """Return ``value`` as a float, or raise MetricError: a NaN score would silently poison a ranking."""
     value = float(value)
     if not np.isfinite(value):

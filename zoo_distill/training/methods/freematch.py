@@ -36,6 +36,11 @@ def _inverse(values: torch.Tensor) -> torch.Tensor:
 class FreeMatchThresholds(torch.nn.Module):
     """The self-adaptive threshold state and FreeMatch's unlabeled terms for ``num_classes`` classes."""
 
+    # buffers (register_buffer), declared so that they read as tensors rather than nn.Module attributes
+    global_threshold: torch.Tensor
+    class_confidence: torch.Tensor
+    label_histogram: torch.Tensor
+
     def __init__(self, num_classes: int, ema: float = 0.999) -> None:
         super().__init__()
         if num_classes < 2:

@@ -13,6 +13,7 @@ import torch
 from zoo_distill.plugin.types import MethodSetup
 from zoo_distill.training.methods.fixmatch import FixMatch
 from zoo_distill.training.methods.freematch import FreeMatchThresholds
+from zoo_distill.training.methods.options import FreeMatchOptions, SoftMatchOptions
 from zoo_distill.training.methods.softmatch import SoftMatchWeights
 
 __all__ = ["FreeMatch", "SoftMatch", "build_freematch", "build_softmatch"]
@@ -21,9 +22,11 @@ __all__ = ["FreeMatch", "SoftMatch", "build_freematch", "build_softmatch"]
 class FreeMatch(FixMatch):
     """FixMatch with FreeMatch's self-adaptive thresholds and fairness term."""
 
+    config: FreeMatchOptions  # the registry builds it with its own options (``setup.options``)
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.state = FreeMatchThresholds(int(self.student.model.num_classes), self.config.ema)
+        self.state = FreeMatchThresholds(self.student.num_classes, self.config.ema)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {**super().modules(), "freematch": self.state}
@@ -44,9 +47,11 @@ class FreeMatch(FixMatch):
 class SoftMatch(FixMatch):
     """FixMatch with SoftMatch's truncated-Gaussian weights and distribution alignment."""
 
+    config: SoftMatchOptions  # the registry builds it with its own options (``setup.options``)
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.state = SoftMatchWeights(int(self.student.model.num_classes), self.config.ema, self.config.n_sigma)
+        self.state = SoftMatchWeights(self.student.num_classes, self.config.ema, self.config.n_sigma)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {**super().modules(), "softmatch": self.state}

@@ -24,6 +24,11 @@ __all__ = ["SoftMatchWeights"]
 class SoftMatchWeights(torch.nn.Module):
     """The confidence statistics and distribution-alignment state for ``num_classes`` classes."""
 
+    # buffers (register_buffer), declared so that they read as tensors rather than nn.Module attributes
+    mean_prediction: torch.Tensor
+    confidence_mean: torch.Tensor
+    confidence_var: torch.Tensor
+
     def __init__(self, num_classes: int, ema: float = 0.999, n_sigma: float = 2.0) -> None:
         super().__init__()
         if num_classes < 2:

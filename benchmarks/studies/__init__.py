@@ -1,0 +1,1 @@
+"""One-off studies: each answers one question about a kept table (docs/results.md cites them)."""
