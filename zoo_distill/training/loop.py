@@ -39,6 +39,7 @@ from zoo_distill.training.pipeline import (
     step_rng,
     to_device,
     unwrap,
+    view_count,
 )
 from zoo_distill.util import distributed
 from zoo_distill.util.digest import json_digest
@@ -269,7 +270,7 @@ def train(
                 waited = time.perf_counter()
                 inputs = to_device(unwrap(next(batches)), device, channels_last=cuda)
                 wait += time.perf_counter() - waited
-                images += int(inputs["x"].shape[0]) * world
+                images += view_count(inputs) * world
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(config.lr, epoch * steps + step, total)
                 with autocast(device, config.precision):

@@ -44,6 +44,7 @@ __all__ = [
     "step_rng",
     "to_device",
     "unwrap",
+    "view_count",
 ]
 
 #: A step's (or an evaluation batch's) inputs: tensors, moved to the device by the loop, and plain ints.
@@ -143,3 +144,12 @@ def to_device(inputs: Mapping[str, Any], device: torch.device, channels_last: bo
             value = value.to(device, non_blocking=True, memory_format=layout)
         out[key] = value
     return out
+
+
+def view_count(inputs: Mapping[str, Any]) -> int:
+    """How many images a step's inputs make for the model: its views (every ``<group>:image`` array),
+    or the rows of a ready ``x`` batch."""
+    views = [len(value) for key, value in inputs.items() if key.endswith(":image")]
+    if views:
+        return int(sum(views))
+    return int(inputs["x"].shape[0]) if "x" in inputs else 0

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from zoo_distill.data.policy import ViewPolicy
-from zoo_distill.data.pool import ImagePool
+from zoo_distill.data.store import open_store
 from zoo_distill.data.target import load_target
 from zoo_distill.errors import ConfigError
 from zoo_distill.features.cache import FeatureCache
@@ -19,7 +19,7 @@ from zoo_distill.plugin.types import MethodSetup
 from zoo_distill.runs.run import run
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import TrainConfig
-from zoo_distill.training.inputs import classify, pooled_features
+from zoo_distill.training.inputs import classify, pooled_features, student_consumer, student_views
 from zoo_distill.training.loop import StepBatch, train
 from zoo_distill.training.methods.distill import Distill, build_distill, distill_objective
 from zoo_distill.training.methods.options import DistillOptions
@@ -176,9 +176,9 @@ def make_distill(target_dir, bank: dict[str, torch.Tensor], class_alpha=None, al
     student = create_student("resnet10t", len(data.class_names), "scratch", 32)
     return distill_objective(
         student,
-        ImagePool(data.train.paths),
+        open_store(data.train.paths, 32, None),
         np.asarray(data.train.labels),
-        ImagePool(data.unlabeled),
+        open_store(data.unlabeled, 32, None),
         alpha or {s: 1.0 / len(bank) for s in bank},
         bank,
         torch.device("cpu"),
@@ -235,7 +235,8 @@ def reference_loss(
     """The default objective written out by hand, for one source:
     CE + lam * alpha * mean(1 - cos(h(g), P(phi))) + lambda_u * mean(mask * CE(strong, pseudo))."""
     model, n_b, n_u = method.student.model, len(inputs["y"]), inputs["n_unlabeled"]
-    g = pooled_features(model, inputs["x"])
+    x = student_views(inputs, student_consumer(method.student), ("w", "s"), 10)  # as the loss makes them
+    g = pooled_features(model, x)
     logits = classify(model, g)
     ce = F.cross_entropy(logits[:n_b], inputs["y"])
     target = subspace(inputs["target:teacher"])
@@ -281,9 +282,9 @@ def test_without_confident_pseudo_labels_training_equals_pure_distillation(targe
         student = create_student("test_vit", len(data.class_names), "scratch", 32)
         method = distill_objective(
             student,
-            ImagePool(data.train.paths),
+            open_store(data.train.paths, 32, None),
             np.asarray(data.train.labels),
-            ImagePool(data.unlabeled),
+            open_store(data.unlabeled, 32, None),
             {"teacher": 1.0},
             bank,
             torch.device("cpu"),
@@ -444,9 +445,9 @@ def test_two_labeled_classes_distill_the_full_features_and_say_so(target_dir):
     student = create_student("resnet10t", 3, "scratch", 32)
     setup = MethodSetup(
         student,
-        ImagePool([data.train.paths[i] for i in keep]),
+        open_store([data.train.paths[i] for i in keep], 32, None),
         labels[keep],
-        ImagePool(data.unlabeled),
+        open_store(data.unlabeled, 32, None),
         torch.device("cpu"),
         TINY,
         ViewPolicy(),
