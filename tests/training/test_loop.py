@@ -98,9 +98,7 @@ def test_plain_lines_per_epoch_when_progress_bars_are_off(target_dir, capsys, cl
     assert ["test_acc" in line for line in lines] == [False, True, True]
 
 
-def test_epoch_lines_are_log_records_that_only_a_configured_caller_sees(target_dir, capsys, caplog, restored_logging):
-    logging.getLogger().handlers[:] = [h for h in logging.getLogger().handlers if h is caplog.handler]
-    # an earlier test may have run the CLI in this process, which configures logging: start unconfigured
+def test_epoch_lines_are_log_records_that_only_a_configured_caller_sees(target_dir, capsys, caplog):
     method, n = finetune(target_dir)
     with caplog.at_level(logging.INFO, logger="zoo_distill.training.loop"):
         train(method, TrainConfig(epochs=2, batch_size=8, workers=0), n, 0, None, progress=None)
