@@ -160,9 +160,10 @@ def digits_task(tmp_path_factory):
     return build_example(tmp_path_factory.mktemp("digits-task"), settings)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def restored_logging():
-    """The root and package loggers as they were, after a test that configures logging as the CLI does."""
+    """The root and package loggers as they were, after every test: a test that runs the CLI in this
+    process configures logging as the CLI does, and the next test must not inherit its handler."""
     root, package = logging.getLogger(), logging.getLogger("zoo_distill")
     saved = root.handlers[:], root.level, package.level
     yield

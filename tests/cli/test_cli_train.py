@@ -217,34 +217,12 @@ def test_bf16_autocast_runs_on_cpu_and_bad_precision_is_refused(digits_task, tmp
             yield
 
     monkeypatch.setattr(trainer_module, "autocast", autocast)
-    res = invoke(
-        "run",
-        "-t",
-        digits_task.target,
-        "--zoo",
-        digits_task.zoo,
-        *FAST,
-        "--precision",
-        "bf16",
-        "--out",
-        tmp_path / "bf16",
-        "--json",
-    )
+    run = ("run", "-t", digits_task.target, "--zoo", digits_task.zoo, *FAST)
+    res = invoke(*run, "--precision", "bf16", "--out", tmp_path / "bf16", "--json")
     assert res.exit_code == 0, res.output
     assert steps == [("bf16", True, torch.bfloat16)] * 2  # every step (--steps-per-epoch 2) under bf16 autocast
     assert json.loads((tmp_path / "bf16" / "run.json").read_text())["spec"]["train"]["precision"] == "bf16"
     loss = json.loads(res.stdout)["history"][0]["loss"]
     assert 0 < loss < 20  # finite and sane: the losses are reduced in float32
-    res = invoke(
-        "run",
-        "-t",
-        digits_task.target,
-        "--zoo",
-        digits_task.zoo,
-        *FAST,
-        "--precision",
-        "fp8",
-        "--out",
-        tmp_path / "fp8",
-    )
+    res = invoke(*run, "--precision", "fp8", "--out", tmp_path / "fp8")
     assert res.exit_code == 2 and "--precision must be fp32 or bf16" in res.output

@@ -56,52 +56,12 @@ def test_run_and_rank_default_to_auto_and_say_so_first(target_dir, tmp_path, mon
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without CUDA
     assert api.check_run_settings("finetune").train.device == "cpu"
-    result = CliRunner().invoke(
-        app,
-        [
-            "baseline",
-            "finetune",
-            "-t",
-            str(target_dir),
-            "--student",
-            "test_resnet",
-            "--student-init",
-            "scratch",
-            "--input-size",
-            "32",
-            "--epochs",
-            "1",
-            "--steps-per-epoch",
-            "1",
-            "--out",
-            str(tmp_path / "ft"),
-        ],
-    )
+    base = ["baseline", "finetune", "-t", str(target_dir), "--student", "test_resnet", "--student-init", "scratch"]
+    base += ["--input-size", "32", "--epochs", "1", "--steps-per-epoch", "1"]
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "ft")])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0] == "device: cpu (auto: no CUDA device)"
-    explicit = CliRunner().invoke(
-        app,
-        [
-            "baseline",
-            "finetune",
-            "-t",
-            str(target_dir),
-            "--student",
-            "test_resnet",
-            "--student-init",
-            "scratch",
-            "--input-size",
-            "32",
-            "--epochs",
-            "1",
-            "--steps-per-epoch",
-            "1",
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp_path / "x"),
-        ],
-    )
+    explicit = CliRunner().invoke(app, [*base, "--device", "cpu", "--out", str(tmp_path / "x")])
     assert explicit.exit_code == 0 and "device:" not in explicit.stderr
 
 
