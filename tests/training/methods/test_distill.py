@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from zoo_distill.data.policy import ViewPolicy
+from zoo_distill.data.render import Consumer
 from zoo_distill.data.store import open_store
 from zoo_distill.data.target import load_target
 from zoo_distill.errors import ConfigError
@@ -101,7 +102,10 @@ def recorded_options(run_dir) -> dict:
 
 
 def test_distillation_plus_consistency_trains_and_records_its_settings(target_dir, tiny_zoo, tmp_path):
-    outcome = distill_run(target_dir, tiny_zoo, tmp_path / "run", unlabeled_loss="fixmatch")
+    # 6 epochs: in the teachers' class subspace the random teachers' targets are a 3-class problem to learn
+    outcome = distill_run(
+        target_dir, tiny_zoo, tmp_path / "run", train=replace(TINY, epochs=6), unlabeled_loss="fixmatch"
+    )
     history = outcome.metrics["history"]
     assert {"loss_ce", "loss_feat", "loss_unsup", "mask"} <= set(history[0])
     assert column(outcome, "loss")[-1] < column(outcome, "loss")[0]
@@ -112,6 +116,28 @@ def test_distillation_plus_consistency_trains_and_records_its_settings(target_di
     assert options["unlabeled_loss"] == "fixmatch" and options["views"] == 2
     assert options["threshold"] == 0.95 and options["lambda_u"] == 1.0  # every option, defaults included
     assert set(options) == set(DistillOptions.__dataclass_fields__)
+
+
+def test_the_bank_holds_each_teachers_features_on_the_very_views_the_student_trains_on(
+    target_dir, tiny_zoo, tmp_path, monkeypatch
+):
+    """The student's distillation view of a step, made for each teacher's consumer and fed to the teacher,
+    gives that step's bank rows: the bank and the step draw one set of view parameters."""
+    steps: list[dict] = []
+    loss = Distill.loss
+    monkeypatch.setattr(Distill, "loss", lambda self, inputs: (steps.append(dict(inputs)), loss(self, inputs))[1])
+    distill_run(target_dir, tiny_zoo, tmp_path / "run", train=replace(TINY, epochs=1), views=3)
+    registry = get_registry()
+    zoo = load_zoo(tiny_zoo, registry)
+    teachers = {name: registry.provider(entry.provider).load(entry) for name, entry in zoo.entries.items()}
+    assert len(steps) == 4
+    for inputs in steps:
+        for name, teacher in teachers.items():
+            x = student_views(inputs, Consumer.of(teacher.data_config), ("w",))
+            with torch.inference_mode():
+                features, _ = teacher.forward(x)
+            bank_rows = inputs[f"target:{name}"].float()
+            assert F.cosine_similarity(features.float(), bank_rows, dim=1).min() > 0.9999
 
 
 def test_same_seed_gives_identical_losses_and_weights(target_dir, tiny_zoo, tmp_path):
