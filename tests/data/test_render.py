@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from zoo_distill.data.policy import ViewPolicy
-from zoo_distill.data.render import Consumer, render, to_float
+from zoo_distill.data.render import Consumer, render
 from zoo_distill.data.view_params import ViewParams, eval_views, strong_views, weak_views
 
 CONFIG = {"input_size": (3, 32, 32), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "crop_pct": 1.0}
@@ -23,7 +23,7 @@ def batch(images):
         out[k, img.shape[0], : img.shape[1]] = img[-1]
         out[k, : img.shape[0] + 1, img.shape[1]] = out[k, : img.shape[0] + 1, img.shape[1] - 1]
     sizes = torch.tensor([i.shape[:2] for i in images])
-    return to_float(torch.from_numpy(out)), sizes
+    return torch.from_numpy(out), sizes
 
 
 def ramp(h, w, seed=0):
@@ -71,7 +71,7 @@ def test_flips_mirror_and_jitter_scales_only_the_views_that_drew_them():
     assert torch.allclose(out[0], ref[0].flip(-1)) and torch.equal(out[1], ref[1])
     dark = ViewParams(**{**plain.__dict__, "jitter": np.array([[0.5, 1, 1], [1, 1, 1]], np.float32)})
     out = render(x, sizes, dark, Consumer.of(CONFIG))
-    raw = (out * 0.25 + 0.5)
+    raw = out * 0.25 + 0.5
     assert torch.allclose(raw[0], ((ref[0] * 0.25 + 0.5) * 0.5), atol=1e-5) and torch.allclose(out[1], ref[1])
 
 
@@ -90,6 +90,18 @@ def test_strong_views_change_pixels_deterministically_and_keep_them_in_range():
 @pytest.mark.parametrize("op", range(14))
 def test_each_randaugment_op_runs_on_a_batch(op):
     x, sizes = batch([ramp(32, 32, k) for k in range(3)])
-    params = ViewParams(**{**eval_views(3).__dict__, "ops": np.full((3, 1), op), "signs": np.array([[1.0], [-1.0], [1.0]], np.float32)})
+    params = ViewParams(
+        **{**eval_views(3).__dict__, "ops": np.full((3, 1), op), "signs": np.array([[1.0], [-1.0], [1.0]], np.float32)}
+    )
     out = render(x, sizes, params, Consumer.of({**CONFIG, "mean": (0, 0, 0), "std": (1, 1, 1)}))
     assert out.shape == (3, 3, 32, 32) and torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_sharpness_is_torchvisions_on_the_views_that_drew_it():
+    import torchvision.transforms.v2.functional as TF
+
+    from zoo_distill.data.render import _sharpness
+
+    x = torch.rand(3, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    for factor in (0.1, 1.0, 1.9):
+        assert torch.allclose(_sharpness(x, factor), TF.adjust_sharpness(x, factor), atol=1e-6)

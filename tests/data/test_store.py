@@ -103,3 +103,37 @@ def test_without_a_cache_the_store_lives_in_a_scratch_folder(images):
     assert folder.is_dir() and len(store) == 5
     del store
     assert not folder.exists()
+
+
+def test_a_process_that_missed_the_file_reads_the_one_another_built_and_pins(images, tmp_path):
+    """The builder pins its file (a shared lock on the lock file) for as long as it uses it: a process
+    that missed the file and waits to build it must read the finished file, not wait for that pin."""
+    import threading
+
+    built = open_store(images, 32, tmp_path / "cache")  # built and pinned, as a DDP rank 0 or another run holds it
+    (path,) = (tmp_path / "cache" / "images").glob("*.safetensors")
+    found: list = []
+    waiter = threading.Thread(target=lambda: found.append(store_module._build(path, images, 32, 0, None, "x")))
+    waiter.daemon = True
+    waiter.start()
+    waiter.join(30)
+    assert not waiter.is_alive(), "waited for the other process's pin"
+    assert found[0].offsets.tolist() == built.parts[0].offsets.tolist()
+
+
+def test_rows_made_elsewhere_go_through_the_same_writer_and_checksum(tmp_path):
+    from zoo_distill.data.store import load_store_file, write_store_file
+    from zoo_distill.errors import CacheError
+
+    rng = np.random.default_rng(1)
+    rows = [(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (2 * h, 2 * w)) for h, w in [(4, 6), (5, 3)]]
+    path = tmp_path / "s.safetensors"
+    write_store_file(path, iter(rows), 2, 8)
+    store = load_store_file(path)
+    assert store.shapes.tolist() == [[4, 6, 8, 12], [5, 3, 10, 6]]
+    assert np.array_equal(store.read([1])[0, :5, :3], rows[1][0])
+    with pytest.raises(ValueError, match="1 images where 2 were announced"):
+        write_store_file(tmp_path / "short.safetensors", iter(rows[:1]), 2, 8)
+    assert not (tmp_path / "short.safetensors").exists() and not list(tmp_path.glob(".*.tmp"))
+    with pytest.raises(CacheError, match="not a whole image store"):
+        load_store_file(tmp_path / "short.safetensors")

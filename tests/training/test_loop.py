@@ -25,9 +25,9 @@ def finetune(target_dir) -> tuple[FineTune, int]:
     data = load_target(target_dir)
     torch.manual_seed(0)
     student = create_student("resnet10t", len(data.class_names), "scratch", 32)
-    return FineTune(student, open_store(data.train.paths, 32, None), np.asarray(data.train.labels), torch.device("cpu")), len(
-        data.train
-    )
+    return FineTune(
+        student, open_store(data.train.paths, 32, None), np.asarray(data.train.labels), torch.device("cpu")
+    ), len(data.train)
 
 
 @pytest.mark.parametrize(

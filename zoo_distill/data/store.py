@@ -31,13 +31,13 @@ import math
 import os
 import struct
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from PIL import Image
 from torch.utils.data import Dataset
 
@@ -49,7 +49,16 @@ from zoo_distill.util.digest import json_digest
 from zoo_distill.util.lock import SharedLock
 from zoo_distill.util.rowfile import Rows, locate, read_into, rows_digest
 
-__all__ = ["RUNGS", "STORE_FORMAT", "ImageStore", "open_store", "store_side", "stored_size"]
+__all__ = [
+    "RUNGS",
+    "STORE_FORMAT",
+    "ImageStore",
+    "load_store_file",
+    "open_store",
+    "store_side",
+    "stored_size",
+    "write_store_file",
+]
 
 STORE_FORMAT = 1
 #: The sides a store keeps (shorter side, in pixels): a consumer reads the first rung at or above its need.
@@ -57,6 +66,7 @@ RUNGS = (32, 48, 64, 96, 128, 160, 192, 224, 256, 288, 320, 384, 448, 512, 640, 
 _HEADER_BYTES = 4096  # the JSON header is written last, into room reserved before the rows
 _SUM_KEY = "zoo_distill_sha256"
 _LOCK_SUFFIX = ".lock"
+_LOCK_POLL_S = 0.25  # how often a process waiting for another's build looks for the finished file
 
 
 def store_side(data_config: Mapping[str, Any]) -> int:
@@ -158,7 +168,7 @@ class ImageStore:
             local = int(index - self._starts[part])
             h, w = int(p.shapes[local, 0]), int(p.shapes[local, 1])
             row = np.empty(h * w * 3, np.uint8)
-            read_into(self._fd(int(part)), memoryview(row), p.pixels_at + int(p.offsets[local]))
+            read_into(self._fd(int(part)), row.data, p.pixels_at + int(p.offsets[local]))
             image = row.reshape(h, w, 3)
             out[k, :h, :w] = image
             out[k, h, :w] = image[h - 1]
@@ -231,7 +241,7 @@ def _load(rows: Rows) -> np.ndarray:
     if out.nbytes:
         fd = os.open(rows.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-            read_into(fd, memoryview(out.reshape(-1).view(np.uint8)), rows.offset)
+            read_into(fd, out.reshape(-1).view(np.uint8).data, rows.offset)
         finally:
             os.close(fd)
     return out
@@ -239,24 +249,38 @@ def _load(rows: Rows) -> np.ndarray:
 
 def _write(path: Path, paths: Sequence[Path], side: int, workers: int, progress: Any, label: str) -> None:
     """Decode ``paths`` in ``workers`` processes and write the store file, published by one rename."""
-    n = len(paths)
+    task = progress.add_task(f"decoding {label}", total=len(paths), info="") if progress is not None else None
+
+    def decoded() -> Iterator[tuple[np.ndarray, tuple[int, int]]]:
+        for item in item_loader(_Decoded(paths, side), workers):
+            yield unwrap(item)
+            if task is not None:
+                progress.advance(task)
+
+    write_store_file(path, decoded(), len(paths), side)
+
+
+def write_store_file(path: Path, images: Iterable[tuple[np.ndarray, tuple[int, int]]], n: int, side: int) -> None:
+    """Write ``n`` images (each uint8 ``[h, w, 3]`` with its decoded image's own height and width) as a
+    store file at ``path``, published by one rename. ``open_store`` calls it with the decoded images; code
+    that makes its own pixel rows (benchmarks) calls it directly and reads the file with ``load_store_file``."""
     offsets, shapes = np.zeros(n, np.int64), np.zeros((n, 4), np.int32)
     pixels_at = 8 + _HEADER_BYTES + offsets.nbytes + shapes.nbytes
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    task = progress.add_task(f"decoding {label}", total=n, info="") if progress is not None else None
     try:
-        cursor = 0
-        for k, item in enumerate(item_loader(_Decoded(paths, side), workers)):
-            pixels, (own_h, own_w) = unwrap(item)
+        cursor, k = 0, -1
+        for k, (pixels, (own_h, own_w)) in enumerate(images):
+            if k >= n:
+                raise ValueError(f"more than the {n} images announced for the store {path}")
             h, w = pixels.shape[:2]
-            _write_at(fd, memoryview(np.ascontiguousarray(pixels).reshape(-1)), pixels_at + cursor)
+            _write_at(fd, np.ascontiguousarray(pixels, np.uint8).reshape(-1).data, pixels_at + cursor)
             offsets[k], shapes[k] = cursor, (h, w, own_h, own_w)
             cursor += pixels.nbytes
-            if task is not None:
-                progress.advance(task)
-        _write_at(fd, memoryview(offsets.astype("<i8").view(np.uint8)), 8 + _HEADER_BYTES)
-        _write_at(fd, memoryview(shapes.astype("<i4").reshape(-1).view(np.uint8)), 8 + _HEADER_BYTES + offsets.nbytes)
+        if k + 1 != n:
+            raise ValueError(f"{k + 1} images where {n} were announced for the store {path}")
+        _write_at(fd, offsets.astype("<i8").view(np.uint8).data, 8 + _HEADER_BYTES)
+        _write_at(fd, shapes.astype("<i4").reshape(-1).view(np.uint8).data, 8 + _HEADER_BYTES + offsets.nbytes)
         table = {
             "offsets": ("I64", [n], 0, offsets.nbytes),
             "shapes": ("I32", [n, 4], offsets.nbytes, offsets.nbytes + shapes.nbytes),
@@ -282,7 +306,9 @@ def _write(path: Path, paths: Sequence[Path], side: int, workers: int, progress:
         fd = -1
         os.replace(tmp, path)
     except OSError as exc:
-        raise CacheError(f"cannot write the image store {path}: {exc}; free space or choose another --cache-dir")
+        raise CacheError(
+            f"cannot write the image store {path}: {exc}; free space, choose another --cache-dir, or pass --no-cache"
+        )
     finally:
         if fd >= 0:
             os.close(fd)
@@ -293,6 +319,35 @@ def _write_at(fd: int, data: memoryview, where: int) -> None:
     done = 0
     while done < len(data):
         done += os.pwrite(fd, data[done:], where + done)
+
+
+def _build(path: Path, paths: Sequence[Path], side: int, workers: int, progress: Any, label: str) -> _Part:
+    """Build the store file under its exclusive lock (one builder), or read the file another process built.
+
+    The builder of a file pins it (a shared lock on the same lock file) for as long as it uses it, so a
+    process that missed the file and then waits for the exclusive lock would wait for the whole of the
+    other's run (two ranks of one DDP job, two runs on one cache): a waiter looks for the finished
+    file between tries instead, and reads it as soon as it is whole."""
+    lock = FileLock(str(path) + _LOCK_SUFFIX)
+    while True:
+        try:
+            lock.acquire(timeout=_LOCK_POLL_S)
+        except Timeout:
+            part = _read_part(path)
+            if part is not None:
+                return part
+            continue
+        try:
+            part = _read_part(path)
+            if part is None:
+                path.unlink(missing_ok=True)  # damaged or half-written by an older build: rebuilt, never read
+                _write(path, paths, side, workers, progress, label)
+                part = _read_part(path)
+        finally:
+            lock.release()
+        if part is None:
+            raise CacheError(f"the image store {path} just written cannot be read back")
+        return part
 
 
 def open_store(
@@ -318,17 +373,18 @@ def open_store(
     except OSError as exc:
         raise CacheError(f"cannot create the image store folder {path.parent}: {exc}") from None
     pin = SharedLock(str(path) + _LOCK_SUFFIX)
-    part = _read_part(path)
-    if part is None:
-        with FileLock(str(path) + _LOCK_SUFFIX):  # one builder; the others wait and read its file
-            part = _read_part(path)
-            if part is None:
-                path.unlink(missing_ok=True)  # damaged or half-written by an older build: rebuilt, never read
-                _write(path, paths, side, workers, progress, label)
-                part = _read_part(path)
-        if part is None:
-            raise CacheError(f"the image store {path} just written cannot be read back")
+    part = _read_part(path) or _build(path, paths, side, workers, progress, label)
     pin.acquire()
     if len(part.offsets) != len(paths):
         raise CacheError(f"the image store {path} holds {len(part.offsets)} images where {len(paths)} were expected")
     return ImageStore([part], owner=owner, pins=[pin])
+
+
+def load_store_file(path: Path) -> ImageStore:
+    """The store file at ``path`` (written by ``write_store_file``), its checksum verified and pinned."""
+    part = _read_part(Path(path))
+    if part is None:
+        raise CacheError(f"{path} is not a whole image store (missing, damaged or half-written)")
+    pin = SharedLock(str(path) + _LOCK_SUFFIX)
+    pin.acquire()
+    return ImageStore([part], pins=[pin])

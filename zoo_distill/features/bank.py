@@ -92,7 +92,7 @@ class TeacherBank:
             return
         row_bytes = self.views[0].row_bytes
         cut = np.flatnonzero((np.diff(v) != 0) | (np.diff(i) != 1)) + 1
-        raw = memoryview(out.reshape(-1).view(np.uint8))
+        raw = out.reshape(-1).view(np.uint8).data
         for begin, end in zip(np.concatenate([[0], cut]), np.concatenate([cut, [len(v)]])):
             rows = self.views[v[begin]]
             read_into(
@@ -239,7 +239,7 @@ def teacher_views(
                     keep=False,
                     store=store,
                 )
-                rows = _pinned_rows(cache, teacher.name, fs.key, len(paths), pins)
+                rows = _pinned_rows(cache, teacher.name, fs.key, len(paths), pins) if fs.key else None
                 if rows is None:
                     raise CacheError(f"the features of {teacher.name} just written to {fs.path} cannot be read back")
                 found[v] = rows

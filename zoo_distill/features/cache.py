@@ -37,11 +37,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from zoo_distill.errors import CacheError
-from zoo_distill.util.rowfile import Rows, RowWriter, arrays_digest, locate, rows_digest
 from zoo_distill.util.atomic import atomic_write, atomic_write_text
 from zoo_distill.util.digest import json_digest
 from zoo_distill.util.lock import SharedLock, exclusive_now
 from zoo_distill.util.paths import default_cache_dir
+from zoo_distill.util.rowfile import Rows, RowWriter, arrays_digest, locate, rows_digest
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,7 +62,9 @@ class FeatureSet:
 
 
 ViewsFn = Callable[[np.ndarray], ViewParams]  # image indices -> their views (made from batch rows 0..B-1)
-Batches = Iterator[tuple[np.ndarray, "np.ndarray | None"]]  # (features [B, D], logits [B, C] or None) per batch
+Batches = Generator[
+    tuple[np.ndarray, "np.ndarray | None"], None, None
+]  # (features [B, D], logits [B, C] or None) per batch
 
 
 def teacher_store(
@@ -102,7 +104,7 @@ def iter_features(
     import torch
 
     from zoo_distill.data.batches import item_loader, unwrap
-    from zoo_distill.data.render import Consumer, render, to_float, view_tensors
+    from zoo_distill.data.render import Consumer, render, view_tensors
     from zoo_distill.data.store_batches import StoreBatches
 
     dev = resolve_device(device)
@@ -121,9 +123,9 @@ def iter_features(
         for item in loader:
             batch = unwrap(item)
             pixels = batch["pixels"].to(dev, non_blocking=True)
-            x = render(to_float(pixels), batch["sizes"].to(dev), view_tensors(batch, "e"), consumer)
+            x = render(pixels, batch["sizes"].to(dev), view_tensors(batch, "e"), consumer)
             f, z = teacher.forward(x)
-            if progress is not None:
+            if progress is not None and task is not None:
                 progress.advance(task, len(x))
             yield f.float().cpu().numpy(), (None if z is None else z.float().cpu().numpy())
 
@@ -281,7 +283,7 @@ def _compute(
         description,
         np.asarray(mine, np.int64),
     )
-    write = cache is not None and distributed.is_main()
+    writes_to = cache if distributed.is_main() else None  # rank 0 writes the file
     meta = {
         "teacher": teacher.name,
         "digest": teacher.digest,
@@ -294,19 +296,19 @@ def _compute(
         writer = None
         for row, features, logits in _whole_blocks(batches, n, batch_size, teacher):
             arrays = {"features": features} | ({"logits": logits} if logits is not None else {})
-            if write and writer is None:  # shapes known from the first block: header first, rows in place
+            if writes_to is not None and writer is None:  # shapes known from the first block: header first
                 shapes = {name: ((n, *a.shape[1:]), np.float32) for name, a in arrays.items()}
-                writer = stack.enter_context(cache.writer(teacher.name, key, shapes, meta))
+                writer = stack.enter_context(writes_to.writer(teacher.name, key, shapes, meta))
             for name, a in arrays.items():
                 if writer is not None:
                     writer.write(name, row, a)
                 if keep:
                     kept[name].append(a)
-        if write and writer is None:  # no image at all: an empty file, as before
+        if writes_to is not None and writer is None:  # no image at all: an empty file, as before
             shapes = {"features": ((0, teacher.feature_dim), np.float32)}
             if teacher.num_source_classes:
                 shapes["logits"] = ((0, teacher.num_source_classes), np.float32)
-            stack.enter_context(cache.writer(teacher.name, key, shapes, meta))
+            stack.enter_context(writes_to.writer(teacher.name, key, shapes, meta))
     distributed.barrier()  # no rank moves on (and looks the file up) before it exists
     saved = cache.path_for(teacher.name, key) if cache is not None else None
     if keep or cache is None:
@@ -359,4 +361,6 @@ def _whole_blocks(
     for k in range(math.ceil(n / block)):
         features, logits = next(batches, none)
         size = min(n, (k + 1) * block) - k * block
-        yield k * block, distributed.gather_rows(features, size), distributed.gather_rows(logits, size)
+        gathered = distributed.gather_rows(features, size)
+        assert gathered is not None  # features are never None, so neither are their gathered rows
+        yield k * block, gathered, distributed.gather_rows(logits, size)

@@ -69,7 +69,7 @@ def torch_logits(model: torch.nn.Module, inputs: torch.Tensor, batch: int = 64) 
 def preprocess_images(config: dict[str, Any], paths: Iterable[Path]) -> torch.Tensor:
     """The student's eval inputs of image files (``config``: its timm data config), on the CPU: decoded into
     a scratch image store and their eval views made as in training and evaluation (``data/render.py``)."""
-    from zoo_distill.data.render import Consumer, render, to_float
+    from zoo_distill.data.render import Consumer, render
     from zoo_distill.data.store import open_store, store_side
     from zoo_distill.data.view_params import eval_views
 
@@ -78,7 +78,7 @@ def preprocess_images(config: dict[str, Any], paths: Iterable[Path]) -> torch.Te
     for start in range(0, len(store), 64):
         index = np.arange(start, min(start + 64, len(store)))
         sizes = torch.from_numpy(store.sizes[index].copy())
-        parts.append(render(to_float(torch.from_numpy(store.read(index))), sizes, eval_views(len(index)), consumer))
+        parts.append(render(torch.from_numpy(store.read(index)), sizes, eval_views(len(index)), consumer))
     _, height, width = (int(s) for s in config["input_size"])
     return torch.cat(parts) if parts else torch.zeros((0, 3, height, width))
 

@@ -41,12 +41,13 @@ def student_views(
     return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
 
 
-def pooled_features(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+def pooled_features(model: Any, x: torch.Tensor) -> torch.Tensor:
     """The representation the classifier sees (timm ``pre_logits``), used for distillation."""
     return model.forward_head(model.forward_features(x), pre_logits=True)
 
 
-def classify(model: torch.nn.Module, features: torch.Tensor) -> torch.Tensor:
+def classify(model: Any, features: torch.Tensor) -> torch.Tensor:
+    """The timm ``model``'s classifier on its pooled ``features``."""
     return model.get_classifier()(features)
 
 
