@@ -31,7 +31,7 @@ import torchvision.transforms.v2.functional as TF
 
 from zoo_distill.data.view_params import RANDAUGMENT_OPS, ViewParams
 
-__all__ = ["Consumer", "render", "render_all", "to_float", "view_tensors"]
+__all__ = ["Consumer", "render", "render_all", "view_tensors"]
 
 _BINS = 31
 _GREY = (0.299, 0.587, 0.114)  # Pillow's L conversion
@@ -54,11 +54,6 @@ class Consumer:
         mean = tuple(float(v) for v in data_config.get("mean", (0.5, 0.5, 0.5)))
         std = tuple(float(v) for v in data_config.get("std", (0.5, 0.5, 0.5)))
         return cls(height, width, float(data_config.get("crop_pct") or 1.0), mean, std)  # type: ignore[arg-type]
-
-
-def to_float(pixels: torch.Tensor) -> torch.Tensor:
-    """A padded uint8 ``[B, H, W, 3]`` batch as float ``[B, 3, H, W]`` in [0, 1]."""
-    return pixels.permute(0, 3, 1, 2).float().div_(255)
 
 
 def view_tensors(inputs: Mapping[str, Any], prefix: str) -> dict[str, torch.Tensor]:
