@@ -49,11 +49,13 @@ def signal(workspace: Any, student_arch: str, target: str, key: str, draw: int) 
     """The teachers' joint probe and the start's probe on one labeled split, with the default's alpha."""
     import torch
 
-    from zoo_distill.data.pool import ImagePool
+    from zoo_distill.data.store import open_store, store_side
+    from zoo_distill.data.store_batches import StoreBatches
+    from zoo_distill.data.view_params import eval_views
     from zoo_distill.features.bank import build_bank
     from zoo_distill.runs.run import _weights
     from zoo_distill.runs.spec import resolve_method
-    from zoo_distill.training.inputs import StudentInputs, pooled_features
+    from zoo_distill.training.inputs import pooled_features, student_consumer, student_views
     from zoo_distill.training.student import create_student
     from zoo_distill.zoobench.comparison import Budget, comparison_spec
     from zoo_distill.zoobench.workspace import load_split
@@ -83,10 +85,11 @@ def signal(workspace: Any, student_arch: str, target: str, key: str, draw: int) 
     torch.manual_seed(spec.train.seed)
     student = create_student(spec.student, classes, spec.student_init, spec.input_size)
     student.model.eval()
-    pool = ImagePool(data.train.paths)
+    store = open_store(list(data.train.paths), store_side(student.data_config), cache.root)
+    consumer, batches = student_consumer(student), StoreBatches(store, 64, lambda index: eval_views(len(index)))
     with torch.inference_mode():
-        start_features = pooled_features(
-            student.model, StudentInputs(student, torch.device("cpu"))([pool.image(i) for i in range(n)])
+        start_features = torch.cat(
+            [pooled_features(student.model, student_views(batches[k], consumer, ("e",))) for k in range(len(batches))]
         ).numpy()
     start = cross_validated(start_features, labels, classes)
     top = max(alpha, key=alpha.get)

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from zoo_distill.data.policy import ViewPolicy
+from zoo_distill.data.store import open_store, store_side
 from zoo_distill.data.target import load_target
-from zoo_distill.data.views import ViewPolicy, make_view
+from zoo_distill.data.view_params import view_table
 from zoo_distill.errors import DataError
 from zoo_distill.features.bank import TeacherBank, build_bank
 from zoo_distill.features.cache import FeatureCache
@@ -33,11 +35,13 @@ def all_paths(target_dir) -> list[Path]:
 def in_ram_bank(entry, provider, paths, policy) -> torch.Tensor:
     """What the bank was before it moved to disk: V float32 arrays stacked in RAM, as float16."""
     teacher = provider.load(entry)
+    sizes = open_store(paths, store_side(teacher.data_config), None).shapes[:, 2:]
+    tables = [view_table(policy, SEED, v, sizes) for v in range(VIEWS)]
     views = [
         compute_features(
-            teacher, paths, BATCH, workers=0, image_fn=lambda i, image, v=v: make_view(image, policy, SEED, i, v)
+            teacher, paths, BATCH, workers=0, views=lambda i, t=t: t.take(np.asarray(i)).on_images(np.arange(len(i)))
         )[0]
-        for v in range(VIEWS)
+        for t in tables
     ]
     return torch.from_numpy(np.stack(views)).to(torch.float16)
 

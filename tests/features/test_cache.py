@@ -110,7 +110,7 @@ def test_clearing_one_teacher_removes_its_free_lock_only(tmp_path):
 
 def test_a_flipped_byte_is_a_miss_for_both_writers(tmp_path):
     """save() and the row writer stamp the same checksum; a byte flipped on disk makes either file a miss."""
-    from zoo_distill.features.rowfile import locate
+    from zoo_distill.util.rowfile import locate
 
     cache = FeatureCache(tmp_path)
     a = np.arange(48, dtype=np.float32).reshape(12, 4)

@@ -136,7 +136,7 @@ def _flip(path: Path, offset: int, count: int = 8, stride: int = 4) -> None:
 
 
 def _damaged_checkpoint(world: World, d: Path) -> Prepared:
-    from zoo_distill.features.rowfile import locate
+    from zoo_distill.util.rowfile import locate
 
     out = _unfinished(world, d)
     ckpt = out / "checkpoint.safetensors"
@@ -165,7 +165,7 @@ def _flipped_cache(what: str):
         expected = _scores(first)
         cache = d / "cache"
         if what == "features":
-            from zoo_distill.features.rowfile import locate
+            from zoo_distill.util.rowfile import locate
 
             shutil.rmtree(cache / "scores")  # else the scores kept from the first rank answer without the features
             for path in sorted((cache / "features").glob("*.safetensors")):

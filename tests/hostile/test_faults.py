@@ -95,14 +95,15 @@ def full_disk_under(monkeypatch, folder: Path) -> None:
     S_LOST,
     "A full cache disk during `rank` (every write under the cache fails with ENOSPC; "
     "safetensors reports it as a SafetensorError)",
-    'Exit 2: "cannot write the feature cache at ...: '
-    'No space left on device; free space, choose another --cache-dir, or pass --no-cache"; nothing is '
-    "printed as a ranking (it used to rank without that source, exit 0).",
+    'Exit 2: "cannot write the image store ...: '
+    'No space left on device; free space, choose another --cache-dir, or pass --no-cache" (the decoded '
+    "images are the first thing written to the cache); nothing is printed as a ranking (it used to rank "
+    "without that source, exit 0).",
 )
 def test_full_cache_disk_stops_rank(world: World, tmp_path, monkeypatch):
     full_disk_under(monkeypatch, tmp_path / "c")
     outcome = cli(tmp_path, "rank", "-t", world.target, "--zoo", world.zoo, "--cache-dir", tmp_path / "c", "--json")
-    one_error(outcome, "cannot write the feature cache", FULL, "--no-cache")
+    one_error(outcome, "cannot write the image store", FULL, "--no-cache")
     assert not outcome.stdout.strip() and leftovers(tmp_path / "c") == []
 
 
@@ -115,7 +116,7 @@ def test_full_cache_disk_stops_run(world: World, tmp_path, monkeypatch):
     full_disk_under(monkeypatch, tmp_path / "c")
     out = tmp_path / "out"
     outcome = cli(tmp_path, *run_args(world, out, "--cache-dir", tmp_path / "c"))
-    one_error(outcome, "cannot write the feature cache", FULL)
+    one_error(outcome, "cannot write the image store", FULL, "--no-cache")
     assert not (out / "student.safetensors").exists() and leftovers(tmp_path) == []
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from zoo_distill.errors import ZooDistillError
-from zoo_distill.features.rowfile import locate
 from zoo_distill.training.checkpoint import load_checkpoint, save_checkpoint
+from zoo_distill.util.rowfile import locate
 
 
 def _parts():

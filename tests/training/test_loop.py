@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from zoo_distill.cli.logs import configure_logging
-from zoo_distill.data.pool import ImagePool
+from zoo_distill.data.store import open_store
 from zoo_distill.data.target import load_target
 from zoo_distill.errors import ConfigError
 from zoo_distill.training.config import TrainConfig
@@ -25,9 +25,9 @@ def finetune(target_dir) -> tuple[FineTune, int]:
     data = load_target(target_dir)
     torch.manual_seed(0)
     student = create_student("resnet10t", len(data.class_names), "scratch", 32)
-    return FineTune(student, ImagePool(data.train.paths), np.asarray(data.train.labels), torch.device("cpu")), len(
-        data.train
-    )
+    return FineTune(
+        student, open_store(data.train.paths, 32, None), np.asarray(data.train.labels), torch.device("cpu")
+    ), len(data.train)
 
 
 @pytest.mark.parametrize(

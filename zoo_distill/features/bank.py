@@ -20,18 +20,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from rich.progress import Progress
 
+from zoo_distill.data.policy import ViewPolicy
 from zoo_distill.data.target import fingerprint
-from zoo_distill.data.views import ViewPolicy, make_view, view_name
+from zoo_distill.data.view_params import ViewParams, view_name, view_table
 from zoo_distill.errors import CacheError
 from zoo_distill.features.cache import FeatureCache, cache_key
-from zoo_distill.features.extract import extract
-from zoo_distill.features.rowfile import Rows, read_into
+from zoo_distill.features.extract import extract, teacher_store
 from zoo_distill.plugin.types import SourceProvider, Teacher, ZooEntry
 from zoo_distill.util import distributed
 from zoo_distill.util.lock import SharedLock
+from zoo_distill.util.rowfile import Rows, read_into
+from zoo_distill.util.workers import resolve_workers
 
 __all__ = ["TeacherBank", "build_bank", "teacher_views"]
 
@@ -91,7 +92,7 @@ class TeacherBank:
             return
         row_bytes = self.views[0].row_bytes
         cut = np.flatnonzero((np.diff(v) != 0) | (np.diff(i) != 1)) + 1
-        raw = memoryview(out.reshape(-1).view(np.uint8))
+        raw = out.reshape(-1).view(np.uint8).data
         for begin, end in zip(np.concatenate([[0], cut]), np.concatenate([cut, [len(v)]])):
             rows = self.views[v[begin]]
             read_into(
@@ -144,14 +145,12 @@ def _axis(index: Any, size: int) -> tuple[np.ndarray, bool]:
 
 @dataclass(frozen=True)
 class _View:
-    """The image function of view ``view`` (a picklable callable, for DataLoader workers of any start method)."""
+    """The parameters of view ``view`` of every image, as ``extract`` asks for them (picklable, for workers)."""
 
-    policy: ViewPolicy
-    seed: int
-    view: int
+    table: ViewParams
 
-    def __call__(self, index: int, image: Image.Image) -> Image.Image:
-        return make_view(image, self.policy, self.seed, index, self.view)
+    def __call__(self, index: np.ndarray) -> ViewParams:
+        return self.table.take(np.asarray(index, np.int64)).on_images(np.arange(len(index)))
 
 
 def _rows(cache: FeatureCache, name: str, key: str, images: int) -> Rows | None:
@@ -221,6 +220,9 @@ def teacher_views(
                 found[v] = rows
     if len(found) < views:
         teacher: Teacher = provider.load(entry)
+        decoders = resolve_workers(workers, len(paths), batch_size)
+        store = teacher_store(teacher, paths, cache, decoders, progress, data_fingerprint)
+        own_sizes = store.shapes[:, 2:]  # each decoded image's own size: the same in a store of any rung
         for v in range(views):
             if v not in found:
                 fs = extract(
@@ -231,12 +233,13 @@ def teacher_views(
                     device,
                     progress,
                     view=names[v],
-                    image_fn=_View(policy, view_seed, v),
+                    views=_View(view_table(policy, view_seed, v, own_sizes)),
                     data_fingerprint=data_fingerprint,
                     workers=workers,
                     keep=False,
+                    store=store,
                 )
-                rows = _pinned_rows(cache, teacher.name, fs.key, len(paths), pins)
+                rows = _pinned_rows(cache, teacher.name, fs.key, len(paths), pins) if fs.key else None
                 if rows is None:
                     raise CacheError(f"the features of {teacher.name} just written to {fs.path} cannot be read back")
                 found[v] = rows

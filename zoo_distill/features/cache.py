@@ -37,18 +37,18 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from zoo_distill.errors import CacheError
-from zoo_distill.features.rowfile import Rows, RowWriter, arrays_digest, locate, rows_digest
 from zoo_distill.util.atomic import atomic_write, atomic_write_text
 from zoo_distill.util.digest import json_digest
 from zoo_distill.util.lock import SharedLock, exclusive_now
 from zoo_distill.util.paths import default_cache_dir
+from zoo_distill.util.rowfile import Rows, RowWriter, arrays_digest, locate, rows_digest
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = ["CacheEntry", "ClearResult", "FORMAT_VERSION", "FeatureCache", "LOCK_SUFFIX", "cache_key"]
 
-FORMAT_VERSION = 2  # 2: every file carries a checksum (files of format 1 are misses: their keys differ)
+FORMAT_VERSION = 3  # 2: every file carries a checksum; 3: views made from the image store (older keys: misses)
 _META_KEY = "zoo_distill"
 _SUM_KEY = "zoo_distill_sha256"
 LOCK_SUFFIX = ".lock"

@@ -1,7 +1,9 @@
 """Teacher feature extraction, batched under inference mode, read through the feature cache.
 
-Images are decoded by DataLoader workers while the teacher runs, and the features are written to
-the cache file batch by batch: memory holds a few batches, whatever the number of images.
+Images are decoded once into the image store (``data/store.py``); DataLoader workers read a batch's
+rows while the teacher runs, its views are made on the teacher's device (``data/render.py``), and the
+features are written to the cache file batch by batch: memory holds a few batches, whatever the
+number of images.
 """
 
 from __future__ import annotations
@@ -9,27 +11,25 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 from rich.progress import Progress
 
-from zoo_distill.data.target import fingerprint, load_rgb
-from zoo_distill.data.views import EVAL_VIEW
-from zoo_distill.errors import CacheError, ZooDistillError
+from zoo_distill.data.target import fingerprint
+from zoo_distill.data.view_params import EVAL_VIEW, ViewParams, eval_views
+from zoo_distill.errors import CacheError
 from zoo_distill.features.cache import FeatureCache, cache_key
 from zoo_distill.plugin.types import Teacher
 from zoo_distill.util import distributed
 from zoo_distill.util.device import check_device, resolve_device
-from zoo_distill.util.interrupts import ignore_in_worker
 from zoo_distill.util.workers import MAX_DEFAULT_WORKERS, default_workers, resolve_workers
 
-if TYPE_CHECKING:  # torch and timm load when features are computed, not when they are found in the cache
-    import torch
+if TYPE_CHECKING:  # torch and the image store load when features are computed, not when they are cached
+    from zoo_distill.data.store import ImageStore
 
 __all__ = [
     "FeatureSet",
@@ -37,7 +37,7 @@ __all__ = [
     "check_device",
     "compute_features",
     "default_workers",
-    "eval_transform",
+    "teacher_store",
     "extract",
     "iter_features",
     "lookup",
@@ -61,102 +61,72 @@ class FeatureSet:
     key: str | None = None  # the cache key (what the features depend on)
 
 
-ImageFn = Callable[[int, Image.Image], Image.Image]  # (index, decoded image) -> the view to encode
-Batches = Iterator[tuple[np.ndarray, "np.ndarray | None"]]  # (features [B, D], logits [B, C] or None) per batch
+ViewsFn = Callable[[np.ndarray], ViewParams]  # image indices -> their views (made from batch rows 0..B-1)
+Batches = Generator[
+    tuple[np.ndarray, "np.ndarray | None"], None, None
+]  # (features [B, D], logits [B, C] or None) per batch
 
 
-@dataclass(frozen=True)
-class _Failure:
-    """A user-facing error raised while decoding in a worker, carried to the main process as a value
-    (re-raised there as itself, not as a worker traceback)."""
+def teacher_store(
+    teacher: Teacher,
+    paths: Sequence[Path],
+    cache: FeatureCache | None,
+    workers: int = 0,
+    progress: Progress | None = None,
+    data_fingerprint: str | None = None,
+) -> ImageStore:
+    """The image store a teacher's views are made from (its rung), in the cache's folder (or a scratch one)."""
+    from zoo_distill.data.store import open_store, store_side
 
-    error: ZooDistillError
-
-
-class _ImageList:
-    """A map-style dataset of decoded (and viewed) images, preprocessed for the teacher."""
-
-    def __init__(self, paths: Sequence[Path], transform, image_fn: ImageFn | None = None) -> None:
-        self.paths, self.transform, self.image_fn = list(paths), transform, image_fn
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> torch.Tensor | _Failure:
-        try:
-            image = load_rgb(self.paths[index])
-        except ZooDistillError as exc:
-            return _Failure(exc)
-        if self.image_fn is not None:
-            image = self.image_fn(index, image)
-        return self.transform(image)
-
-
-def _collate(items: list[torch.Tensor | _Failure]) -> torch.Tensor | _Failure:
-    """A batch, or the first decoding failure in it."""
-    from torch.utils.data import default_collate
-
-    failed = [item for item in items if isinstance(item, _Failure)]
-    return failed[0] if failed else default_collate(items)
-
-
-@dataclass(frozen=True)
-class _OnShard:
-    """``image_fn`` called with an image's index in the whole list, for a rank that sees a shard of it."""
-
-    image_fn: ImageFn
-    indices: np.ndarray
-
-    def __call__(self, index: int, image: Image.Image) -> Image.Image:
-        return self.image_fn(int(self.indices[index]), image)
-
-
-def eval_transform(teacher: Teacher):
-    """The teacher's own deterministic preprocessing (timm data config, no augmentation)."""
-    from timm.data import create_transform
-
-    return create_transform(**teacher.data_config, is_training=False)
+    root = cache.root if cache is not None else None
+    return open_store(
+        paths, store_side(teacher.data_config), root, workers, progress, data_fingerprint=data_fingerprint
+    )
 
 
 def iter_features(
     teacher: Teacher,
-    paths: Sequence[Path],
+    store: ImageStore,
     batch_size: int = 64,
     device: str = "cpu",
     progress: Progress | None = None,
     workers: int | None = None,
-    image_fn: ImageFn | None = None,
+    views: ViewsFn | None = None,
     description: str | None = None,
+    indices: np.ndarray | None = None,
 ) -> Batches:
-    """The frozen teacher's outputs on images (or views of them), one batch at a time, in order.
+    """The frozen teacher's outputs on the store's images (or views of them), one batch at a time, in order.
 
-    ``workers`` DataLoader processes decode and preprocess while the teacher runs; memory holds a
-    few batches of images (``2 * workers`` prefetched), never all of them. The batches, and so the
-    features, are the same for any worker count (``shuffle=False``, seeded views).
+    ``workers`` DataLoader processes read the rows while the teacher runs; the views are made on the
+    teacher's device; memory holds a few batches (``2 * workers`` prefetched), never all of them. The
+    batches, and so the features, are the same for any worker count. ``indices``: a subset, in order.
     """
     import torch
 
+    from zoo_distill.data.batches import item_loader, unwrap
+    from zoo_distill.data.render import Consumer, render, view_tensors
+    from zoo_distill.data.store_batches import StoreBatches
+
     dev = resolve_device(device)
     teacher.to(dev)
-    workers = resolve_workers(workers, len(paths), batch_size)
-    loader = torch.utils.data.DataLoader(
-        _ImageList(paths, eval_transform(teacher), image_fn),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=_collate,
+    chosen = np.arange(len(store), dtype=np.int64) if indices is None else np.asarray(indices, np.int64)
+    workers = resolve_workers(workers, len(chosen), batch_size)
+    loader = item_loader(
+        StoreBatches(store, batch_size, views or (lambda index: eval_views(len(index))), chosen),
+        workers,
         pin_memory=dev.type == "cuda",
-        worker_init_fn=ignore_in_worker if workers else None,
     )
+    consumer = Consumer.of(teacher.data_config)
     label = description or f"features {teacher.name}"
-    task = progress.add_task(label, total=len(paths), info="") if progress else None
+    task = progress.add_task(label, total=len(chosen), info="") if progress else None
     with torch.inference_mode():
-        for batch in loader:
-            if isinstance(batch, _Failure):
-                raise batch.error
-            f, z = teacher.forward(batch.to(dev, non_blocking=True))
-            if progress is not None:
-                progress.advance(task, len(batch))
+        for item in loader:
+            batch = unwrap(item)
+            pixels = batch["pixels"].to(dev, non_blocking=True)
+            x = render(pixels, batch["sizes"].to(dev), view_tensors(batch, "e"), consumer)
+            f, z = teacher.forward(x)
+            if progress is not None and task is not None:
+                progress.advance(task, len(x))
             yield f.float().cpu().numpy(), (None if z is None else z.float().cpu().numpy())
 
 
@@ -167,12 +137,15 @@ def compute_features(
     device: str = "cpu",
     progress: Progress | None = None,
     workers: int | None = None,
-    image_fn: ImageFn | None = None,
+    views: ViewsFn | None = None,
     description: str | None = None,
+    cache: FeatureCache | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Run the frozen teacher over images (or views of them) in batches, all in memory; no cache involved."""
+    """Run the frozen teacher over images (or views of them) in batches, all in memory; no feature cache
+    involved (``cache``: where the image store lives, else a scratch folder)."""
+    store = teacher_store(teacher, paths, cache, resolve_workers(workers, len(paths), batch_size), progress)
     feats, logits = [], []
-    for f, z in iter_features(teacher, paths, batch_size, device, progress, workers, image_fn, description):
+    for f, z in iter_features(teacher, store, batch_size, device, progress, workers, views, description):
         feats.append(f)
         if z is not None:
             logits.append(z)
@@ -241,14 +214,16 @@ def extract(
     device: str = "cpu",
     progress: Progress | None = None,
     view: str = EVAL_VIEW,
-    image_fn: ImageFn | None = None,
+    views: ViewsFn | None = None,
     data_fingerprint: str | None = None,
     workers: int | None = None,
     keep: bool = True,
+    store: ImageStore | None = None,
 ) -> FeatureSet:
-    """Teacher outputs on ``paths`` (under ``view``, made by ``image_fn``): cached, else computed and stored.
+    """Teacher outputs on ``paths`` (under ``view``, made by ``views``): cached, else computed and stored.
 
-    ``view`` must name ``image_fn`` uniquely: it is part of the cache key. A process that finds
+    ``store``: the images of ``paths`` at the teacher's rung (opened from the cache's folder if not given).
+    ``view`` must name ``views`` uniquely: it is part of the cache key. A process that finds
     another one extracting the same features (the cache key's lock is held) waits for it and
     then reads its file instead of extracting again. The rows are written to the cache file batch by
     batch as they are computed; with ``keep=False`` (a cache is needed) they are not also gathered in
@@ -258,7 +233,7 @@ def extract(
     data_fingerprint = data_fingerprint or fingerprint(paths)
     if cache is None:
         return _compute(
-            teacher, paths, None, batch_size, device, progress, view, image_fn, data_fingerprint, workers, True
+            teacher, paths, None, batch_size, device, progress, view, views, data_fingerprint, workers, True, store
         )
     hit = _shared_lookup(teacher, paths, cache, view, data_fingerprint, keep)  # no lock for a plain hit
     if hit is not None:
@@ -270,7 +245,7 @@ def extract(
         if hit is not None:
             return hit
         return _compute(
-            teacher, paths, cache, batch_size, device, progress, view, image_fn, data_fingerprint, workers, keep
+            teacher, paths, cache, batch_size, device, progress, view, views, data_fingerprint, workers, keep, store
         )
 
 
@@ -282,10 +257,11 @@ def _compute(
     device: str,
     progress: Progress | None,
     view: str,
-    image_fn: ImageFn | None,
+    views: ViewsFn | None,
     data_fingerprint: str,
     workers: int | None,
     keep: bool,
+    store: ImageStore | None = None,
 ) -> FeatureSet:
     """Encode ``paths`` (sharded over ranks under torchrun), streaming the rows into ``cache``."""
     start = time.perf_counter()
@@ -293,17 +269,21 @@ def _compute(
     key = cache_key(teacher.digest, data_fingerprint, dict(teacher.data_config), view)
     description = f"features {teacher.name}" + ("" if view == EVAL_VIEW else f" [{view.rsplit(':', 1)[-1]}]")
     mine = distributed.shard(n)  # under torchrun each process encodes every world_size-th image
+    if store is None:
+        decoders = resolve_workers(workers, n, batch_size)
+        store = teacher_store(teacher, paths, cache, decoders, progress, data_fingerprint)
     batches = iter_features(
         teacher,
-        [paths[i] for i in mine],
+        store,
         batch_size,
         distributed.local_device(device),
         progress,
         workers,
-        None if image_fn is None else _OnShard(image_fn, mine),
+        views,
         description,
+        np.asarray(mine, np.int64),
     )
-    write = cache is not None and distributed.is_main()
+    writes_to = cache if distributed.is_main() else None  # rank 0 writes the file
     meta = {
         "teacher": teacher.name,
         "digest": teacher.digest,
@@ -316,19 +296,19 @@ def _compute(
         writer = None
         for row, features, logits in _whole_blocks(batches, n, batch_size, teacher):
             arrays = {"features": features} | ({"logits": logits} if logits is not None else {})
-            if write and writer is None:  # shapes known from the first block: header first, rows in place
+            if writes_to is not None and writer is None:  # shapes known from the first block: header first
                 shapes = {name: ((n, *a.shape[1:]), np.float32) for name, a in arrays.items()}
-                writer = stack.enter_context(cache.writer(teacher.name, key, shapes, meta))
+                writer = stack.enter_context(writes_to.writer(teacher.name, key, shapes, meta))
             for name, a in arrays.items():
                 if writer is not None:
                     writer.write(name, row, a)
                 if keep:
                     kept[name].append(a)
-        if write and writer is None:  # no image at all: an empty file, as before
+        if writes_to is not None and writer is None:  # no image at all: an empty file, as before
             shapes = {"features": ((0, teacher.feature_dim), np.float32)}
             if teacher.num_source_classes:
                 shapes["logits"] = ((0, teacher.num_source_classes), np.float32)
-            stack.enter_context(cache.writer(teacher.name, key, shapes, meta))
+            stack.enter_context(writes_to.writer(teacher.name, key, shapes, meta))
     distributed.barrier()  # no rank moves on (and looks the file up) before it exists
     saved = cache.path_for(teacher.name, key) if cache is not None else None
     if keep or cache is None:
@@ -381,4 +361,6 @@ def _whole_blocks(
     for k in range(math.ceil(n / block)):
         features, logits = next(batches, none)
         size = min(n, (k + 1) * block) - k * block
-        yield k * block, distributed.gather_rows(features, size), distributed.gather_rows(logits, size)
+        gathered = distributed.gather_rows(features, size)
+        assert gathered is not None  # features are never None, so neither are their gathered rows
+        yield k * block, gathered, distributed.gather_rows(logits, size)

@@ -240,7 +240,7 @@ class MethodSetup:
     """The run's plain inputs a method's factory builds its training objective from.
 
     Built by ``runs/run.py``: the student (``training.student.Student``), the labeled and unlabeled
-    ``ImagePool``s with the labels, the device, the shared ``TrainConfig``, the view policy (the
+    ``ImageStore``s (``data/store.py``) with the labels, the device, the shared ``TrainConfig``, the view policy (the
     augmentation every method draws its views from) and the method's validated ``options``. For a
     method with ``uses_teachers``: the aggregator's weights ``alpha``, the teacher bank ``bank``
     (``{source: [views, labeled + unlabeled, D]}``) and, with ``source_weights="class"``, ``class_alpha``

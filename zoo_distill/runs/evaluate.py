@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo_distill.data.target import load_rgb, scan_labeled
+from zoo_distill.data.target import scan_labeled
 from zoo_distill.errors import DataError, ZooDistillError
 from zoo_distill.runs.run import accuracy_of
-from zoo_distill.training.inputs import StudentInputs
 from zoo_distill.training.student import Student
 from zoo_distill.util.checks import check_int
 
@@ -68,9 +67,20 @@ def torch_logits(model: torch.nn.Module, inputs: torch.Tensor, batch: int = 64) 
 
 
 def preprocess_images(config: dict[str, Any], paths: Iterable[Path]) -> torch.Tensor:
-    """The student's eval preprocessing of image files (``config``: its timm data config), on the CPU."""
-    holder = Student(torch.nn.Identity(), "", "", config)
-    return StudentInputs(holder, torch.device("cpu"))(load_rgb(Path(p)) for p in paths)
+    """The student's eval inputs of image files (``config``: its timm data config), on the CPU: decoded into
+    a scratch image store and their eval views made as in training and evaluation (``data/render.py``)."""
+    from zoo_distill.data.render import Consumer, render
+    from zoo_distill.data.store import open_store, store_side
+    from zoo_distill.data.view_params import eval_views
+
+    store = open_store([Path(p) for p in paths], store_side(config), None)
+    consumer, parts = Consumer.of(config), []
+    for start in range(0, len(store), 64):
+        index = np.arange(start, min(start + 64, len(store)))
+        sizes = torch.from_numpy(store.sizes[index].copy())
+        parts.append(render(torch.from_numpy(store.read(index)), sizes, eval_views(len(index)), consumer))
+    _, height, width = (int(s) for s in config["input_size"])
+    return torch.cat(parts) if parts else torch.zeros((0, 3, height, width))
 
 
 def evaluate_run(run_dir: Path, data: Path) -> dict[str, Any]:

@@ -19,9 +19,12 @@ import torch
 from rich.progress import Progress
 
 from zoo_distill._version import __version__
+from zoo_distill.data.batches import item_loader, unwrap
 from zoo_distill.data.decode import image_size
-from zoo_distill.data.pool import ImagePool
+from zoo_distill.data.store import ImageStore, open_store, store_side
+from zoo_distill.data.store_batches import StoreBatches
 from zoo_distill.data.target import TargetData, check_out_outside_target, fingerprint
+from zoo_distill.data.view_params import eval_views
 from zoo_distill.errors import ConfigError, ZooDistillError
 from zoo_distill.features.bank import build_bank
 from zoo_distill.features.cache import FeatureCache
@@ -33,9 +36,9 @@ from zoo_distill.ranking.per_class import per_class_alpha
 from zoo_distill.ranking.rank import plugin_failure, rank_sources
 from zoo_distill.runs.outdir import check_out_dir, clear_run_files, lock_out_dir
 from zoo_distill.runs.spec import RunSpec, resolve_method
-from zoo_distill.training.inputs import predict_batches, student_transform
+from zoo_distill.training.inputs import predict_batches, student_consumer
 from zoo_distill.training.loop import predict_logits, train
-from zoo_distill.training.pipeline import image_loader, resolve_workers, to_device, unwrap
+from zoo_distill.training.pipeline import resolve_workers, to_device
 from zoo_distill.training.student import create_student
 from zoo_distill.util import distributed
 from zoo_distill.util.atomic import atomic_write_json
@@ -101,26 +104,30 @@ def accuracy_of(pred: np.ndarray, labels: np.ndarray, class_names) -> dict[str, 
 
 
 class Evaluator:
-    """The student's accuracy on the test split, its inputs made by DataLoader workers at the
-    training batch size (never all of them at once); ``last`` keeps the latest full report."""
+    """The student's accuracy on the test split: store rows read by DataLoader workers at the training
+    batch size (never all of them at once), the eval views made on the device; ``last`` keeps the
+    latest full report."""
 
-    def __init__(self, student, data: TargetData, spec: RunSpec, device: torch.device) -> None:
-        self.student, self.device = student, device
+    def __init__(self, student, data: TargetData, store: ImageStore, spec: RunSpec, device: torch.device) -> None:
         if data.test is None:
-            raise ValueError("an Evaluator needs a target with a test split")
-        self.paths, self.labels = list(data.test.paths), np.asarray(data.test.labels)
+            raise ValueError("an Evaluator needs a test split")
+        self.student, self.device, self.store = student, device, store
+        self.labels = np.asarray(data.test.labels)
         self.class_names, self.batch_size = data.class_names, spec.train.batch_size
-        batches = math.ceil(len(self.paths) / self.batch_size)
+        batches = math.ceil(len(store) / self.batch_size)
         self.workers = min(resolve_workers(spec.train.workers), batches) if batches > 1 else 0  # else no overlap
         self.last: dict[str, Any] | None = None
 
     def __call__(self) -> dict[str, float]:
-        channels_last = self.device.type == "cuda"
-        batches = image_loader(
-            self.paths, student_transform(self.student), self.batch_size, self.workers, pin_memory=channels_last
+        cuda = self.device.type == "cuda"
+        batches = item_loader(
+            StoreBatches(self.store, self.batch_size, lambda index: eval_views(len(index))), self.workers, cuda
         )
         logits = predict_batches(
-            self.student.model, (unwrap(b) for b in batches), lambda b: to_device(b, self.device, channels_last)
+            self.student.model,
+            (unwrap(b) for b in batches),
+            lambda b: to_device(b, self.device),
+            student_consumer(self.student),
         )
         self.last = accuracy_of(logits.argmax(1).numpy(), self.labels, self.class_names)
         return {"test_accuracy": self.last["test_accuracy"]}
@@ -291,6 +298,21 @@ def run(
             ) from None
 
 
+def _student_stores(
+    student, data: TargetData, cache: FeatureCache | None, spec: RunSpec, progress: Progress | None
+) -> tuple[ImageStore, ImageStore, ImageStore | None]:
+    """The labeled, unlabeled and test images decoded once at the student's rung (``data/store.py``),
+    in the cache's folder (a scratch one without a cache)."""
+    side, root = store_side(student.data_config), cache.root if cache is not None else None
+    workers = resolve_workers(spec.train.workers)
+
+    def store(paths, label: str) -> ImageStore:
+        return open_store(list(paths), side, root, workers, progress, label)
+
+    test = store(data.test.paths, "test images") if data.test is not None else None
+    return store(data.train.paths, "labeled images"), store(data.unlabeled, "unlabeled images"), test
+
+
 def _run(
     spec: RunSpec,
     method: Method,
@@ -322,7 +344,6 @@ def _run(
     if data.test is None:
         notes.append("the target has no test split: no accuracy is reported")
     labels = np.asarray(data.train.labels)
-    labeled, unlabeled = ImagePool(data.train.paths), ImagePool(data.unlabeled)
 
     scores: dict[str, float] = {}
     alpha: dict[str, float] = {}
@@ -335,6 +356,7 @@ def _run(
         if distributed.is_main():
             logger.warning(size_note)
         notes.append(size_note)
+    labeled, unlabeled, test = _student_stores(student, data, cache, spec, progress)
     setup = MethodSetup(
         student, labeled, labels, unlabeled, device, spec.train, spec.policy, options, label=spec.method, notes=notes
     )
@@ -368,7 +390,7 @@ def _run(
     if trained_options is not None:  # what the objective trains, when it adapted an option to the data
         spec = replace(spec, method_options=asdict(trained_options))
 
-    evaluate = Evaluator(student, data, spec, device) if data.test is not None else None
+    evaluate = Evaluator(student, data, test, spec, device) if test is not None else None
     # What the run's weights and history depend on, by the names a refused --resume gives them. How many
     # workers made the inputs, or when the test split was evaluated, does not change them, so a run may
     # be resumed with other values of those; another test split would mix two in one history.

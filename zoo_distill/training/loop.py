@@ -33,13 +33,13 @@ from zoo_distill.training.pipeline import (
     StepBatch,
     StepDataset,
     StepPlan,
-    preload,
     resolve_workers,
     sample,
     step_loader,
     step_rng,
     to_device,
     unwrap,
+    view_count,
 )
 from zoo_distill.util import distributed
 from zoo_distill.util.digest import json_digest
@@ -70,8 +70,8 @@ class Method(Protocol):
     """A training objective: what it trains, the CPU work of a step and its loss.
 
     ``make_inputs`` runs in DataLoader worker processes (``training/pipeline.py``): it must be
-    picklable, hold no model, and draw every random number from the step's generator. It may
-    expose ``pools`` (the ImagePools it reads), which are decoded before the workers start.
+    picklable, hold no model, and draw every random number from the step's generator. It reads
+    the step's images from the image store (``data/store.py``); ``loss`` makes their views on the device.
     """
 
     name: str
@@ -245,8 +245,6 @@ def train(
         config.seed, n_labeled, n_unlabeled, config.batch_size, unlabeled_per_step, distributed.rank(), world
     )
     workers = resolve_workers(config.workers)
-    if start_epoch < config.epochs:
-        preload(getattr(method.make_inputs, "pools", ()), workers)
     loader = step_loader(
         StepDataset(plan, method.make_inputs), start_epoch, config.epochs, steps, workers, pin_memory=cuda
     )
@@ -272,7 +270,7 @@ def train(
                 waited = time.perf_counter()
                 inputs = to_device(unwrap(next(batches)), device, channels_last=cuda)
                 wait += time.perf_counter() - waited
-                images += int(inputs["x"].shape[0]) * world
+                images += view_count(inputs) * world
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(config.lr, epoch * steps + step, total)
                 with autocast(device, config.precision):

@@ -3,35 +3,27 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from zoo_distill.data.views import ViewPolicy
+from zoo_distill.data.policy import ViewPolicy
 from zoo_distill.training.methods.consistency import StrongViews, consistency_loss
 from zoo_distill.training.methods.options import FixMatchOptions
 
-
-@pytest.fixture
-def images():
-    rng = np.random.default_rng(0)
-    return [Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)) for _ in range(6)]
+SIZES = np.array([[32, 32]] * 6)
 
 
-def pixels(views):
-    return np.stack([np.asarray(v) for v in views])
-
-
-def test_seeded_strong_views_depend_on_the_step_generator_only(images):
+def test_strong_views_depend_on_the_step_generator_only():
     strong = StrongViews(ViewPolicy(), FixMatchOptions())
     torch.manual_seed(1)
-    first = pixels(strong.seeded(images, np.random.default_rng(7)))
-    torch.manual_seed(2)  # another global torch state: RandAugment must not read it
+    first = strong.draw(np.random.default_rng(7), SIZES)
+    torch.manual_seed(2)  # another global torch state: the draw must not read it
     state = torch.get_rng_state()
-    second = pixels(strong.seeded(images, np.random.default_rng(7)))
-    assert np.array_equal(first, second)
+    second = strong.draw(np.random.default_rng(7), SIZES)
+    assert np.array_equal(first.ops, second.ops) and np.array_equal(first.box, second.box)
+    assert np.array_equal(first.cutout, second.cutout) and np.array_equal(first.signs, second.signs)
     assert torch.equal(torch.get_rng_state(), state)  # and must not advance it
-    other = pixels(strong.seeded(images, np.random.default_rng(8)))
-    assert not np.array_equal(first, other)
-    assert not np.array_equal(first, pixels(images))  # they are augmented
+    other = strong.draw(np.random.default_rng(8), SIZES)
+    assert not np.array_equal(first.ops, other.ops)
+    assert first.ops.shape == (6, FixMatchOptions().randaugment_ops) and (first.cutout[:, 2] > 0).any()
 
 
 def test_consistency_loss_is_masked_cross_entropy_on_confident_weak_predictions():

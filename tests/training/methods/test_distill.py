@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from zoo_distill.data.policy import ViewPolicy
-from zoo_distill.data.pool import ImagePool
+from zoo_distill.data.render import Consumer
+from zoo_distill.data.store import open_store
 from zoo_distill.data.target import load_target
 from zoo_distill.errors import ConfigError
 from zoo_distill.features.cache import FeatureCache
@@ -19,7 +20,7 @@ from zoo_distill.plugin.types import MethodSetup
 from zoo_distill.runs.run import run
 from zoo_distill.runs.spec import RunSpec
 from zoo_distill.training.config import TrainConfig
-from zoo_distill.training.inputs import classify, pooled_features
+from zoo_distill.training.inputs import classify, pooled_features, student_consumer, student_views
 from zoo_distill.training.loop import StepBatch, train
 from zoo_distill.training.methods.distill import Distill, build_distill, distill_objective
 from zoo_distill.training.methods.options import DistillOptions
@@ -101,7 +102,10 @@ def recorded_options(run_dir) -> dict:
 
 
 def test_distillation_plus_consistency_trains_and_records_its_settings(target_dir, tiny_zoo, tmp_path):
-    outcome = distill_run(target_dir, tiny_zoo, tmp_path / "run", unlabeled_loss="fixmatch")
+    # 6 epochs: in the teachers' class subspace the random teachers' targets are a 3-class problem to learn
+    outcome = distill_run(
+        target_dir, tiny_zoo, tmp_path / "run", train=replace(TINY, epochs=6), unlabeled_loss="fixmatch"
+    )
     history = outcome.metrics["history"]
     assert {"loss_ce", "loss_feat", "loss_unsup", "mask"} <= set(history[0])
     assert column(outcome, "loss")[-1] < column(outcome, "loss")[0]
@@ -112,6 +116,28 @@ def test_distillation_plus_consistency_trains_and_records_its_settings(target_di
     assert options["unlabeled_loss"] == "fixmatch" and options["views"] == 2
     assert options["threshold"] == 0.95 and options["lambda_u"] == 1.0  # every option, defaults included
     assert set(options) == set(DistillOptions.__dataclass_fields__)
+
+
+def test_the_bank_holds_each_teachers_features_on_the_very_views_the_student_trains_on(
+    target_dir, tiny_zoo, tmp_path, monkeypatch
+):
+    """The student's distillation view of a step, made for each teacher's consumer and fed to the teacher,
+    gives that step's bank rows: the bank and the step draw one set of view parameters."""
+    steps: list[dict] = []
+    loss = Distill.loss
+    monkeypatch.setattr(Distill, "loss", lambda self, inputs: (steps.append(dict(inputs)), loss(self, inputs))[1])
+    distill_run(target_dir, tiny_zoo, tmp_path / "run", train=replace(TINY, epochs=1), views=3)
+    registry = get_registry()
+    zoo = load_zoo(tiny_zoo, registry)
+    teachers = {name: registry.provider(entry.provider).load(entry) for name, entry in zoo.entries.items()}
+    assert len(steps) == 4
+    for inputs in steps:
+        for name, teacher in teachers.items():
+            x = student_views(inputs, Consumer.of(teacher.data_config), ("w",))
+            with torch.inference_mode():
+                features, _ = teacher.forward(x)
+            bank_rows = inputs[f"target:{name}"].float()
+            assert F.cosine_similarity(features.float(), bank_rows, dim=1).min() > 0.9999
 
 
 def test_same_seed_gives_identical_losses_and_weights(target_dir, tiny_zoo, tmp_path):
@@ -176,9 +202,9 @@ def make_distill(target_dir, bank: dict[str, torch.Tensor], class_alpha=None, al
     student = create_student("resnet10t", len(data.class_names), "scratch", 32)
     return distill_objective(
         student,
-        ImagePool(data.train.paths),
+        open_store(data.train.paths, 32, None),
         np.asarray(data.train.labels),
-        ImagePool(data.unlabeled),
+        open_store(data.unlabeled, 32, None),
         alpha or {s: 1.0 / len(bank) for s in bank},
         bank,
         torch.device("cpu"),
@@ -235,7 +261,8 @@ def reference_loss(
     """The default objective written out by hand, for one source:
     CE + lam * alpha * mean(1 - cos(h(g), P(phi))) + lambda_u * mean(mask * CE(strong, pseudo))."""
     model, n_b, n_u = method.student.model, len(inputs["y"]), inputs["n_unlabeled"]
-    g = pooled_features(model, inputs["x"])
+    x = student_views(inputs, student_consumer(method.student), ("w", "s"), 10)  # as the loss makes them
+    g = pooled_features(model, x)
     logits = classify(model, g)
     ce = F.cross_entropy(logits[:n_b], inputs["y"])
     target = subspace(inputs["target:teacher"])
@@ -281,9 +308,9 @@ def test_without_confident_pseudo_labels_training_equals_pure_distillation(targe
         student = create_student("test_vit", len(data.class_names), "scratch", 32)
         method = distill_objective(
             student,
-            ImagePool(data.train.paths),
+            open_store(data.train.paths, 32, None),
             np.asarray(data.train.labels),
-            ImagePool(data.unlabeled),
+            open_store(data.unlabeled, 32, None),
             {"teacher": 1.0},
             bank,
             torch.device("cpu"),
@@ -444,9 +471,9 @@ def test_two_labeled_classes_distill_the_full_features_and_say_so(target_dir):
     student = create_student("resnet10t", 3, "scratch", 32)
     setup = MethodSetup(
         student,
-        ImagePool([data.train.paths[i] for i in keep]),
+        open_store([data.train.paths[i] for i in keep], 32, None),
         labels[keep],
-        ImagePool(data.unlabeled),
+        open_store(data.unlabeled, 32, None),
         torch.device("cpu"),
         TINY,
         ViewPolicy(),

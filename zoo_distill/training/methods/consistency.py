@@ -2,63 +2,39 @@
 
 A weak view's confident prediction (softmax maximum >= threshold) becomes a hard pseudo-label
 that the model must predict on a strong view of the same image (weak augmentation + RandAugment
-+ Cutout), as in Sohn et al. (NeurIPS 2020) and microsoft USB's ``semilearn/algorithms/fixmatch``.
++ Cutout; drawn by ``data/view_params.strong_views``, made on the device by ``data/render.py``), as
+in Sohn et al. (NeurIPS 2020) and microsoft USB's ``semilearn/algorithms/fixmatch``.
 One implementation, so that ``baseline fixmatch`` and ``run --method-opt unlabeled_loss=fixmatch`` train the
 very same term and their comparison measures the teachers, not two versions of FixMatch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw
-from torchvision.transforms import RandAugment
 
-from zoo_distill.data.views import ViewPolicy, augment
+from zoo_distill.data.policy import ViewPolicy
+from zoo_distill.data.view_params import ViewParams, strong_views
 from zoo_distill.training.methods.options import FixMatchOptions
 
-__all__ = ["StrongViews", "consistency_loss", "cutout"]
-
-
-def cutout(image: Image.Image, rng: np.random.Generator, max_fraction: float) -> Image.Image:
-    """Grey out a random square (side up to ``max_fraction`` of the image)."""
-    w, h = image.size
-    side = int(rng.uniform(0, max_fraction) * min(w, h))
-    if side < 1:
-        return image
-    x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
-    out = image.copy()
-    ImageDraw.Draw(out).rectangle(
-        [x0 - side // 2, y0 - side // 2, x0 + side // 2, y0 + side // 2], fill=(127, 127, 127)
-    )
-    return out
+__all__ = ["StrongViews", "consistency_loss"]
 
 
 class StrongViews:
-    """Strong views: a fresh weak view (the view policy), then RandAugment, then Cutout.
-
-    Crop, colour and Cutout draw from the step's numpy generator. torchvision's RandAugment draws
-    from torch's global generator; ``seeded`` calls first fork it and seed it from the step's
-    generator, so the pixels depend on (seed, epoch, step) only and leave the global stream alone.
-    """
+    """The strong views' parameters of a step's unlabeled images: a fresh weak view (the view policy),
+    then RandAugment's ops, then Cutout, every draw from the step's generator."""
 
     def __init__(self, policy: ViewPolicy, config: FixMatchOptions) -> None:
         self.policy, self.config = policy, config
-        self.randaugment = RandAugment(config.randaugment_ops, config.randaugment_magnitude)
 
-    def one(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
-        """One strong view; RandAugment's choices come from torch's global generator."""
-        return cutout(self.randaugment(augment(image, rng, self.policy)), rng, self.config.cutout)
+    @property
+    def magnitude(self) -> int:
+        return self.config.randaugment_magnitude
 
-    def seeded(self, images: Sequence[Image.Image], rng: np.random.Generator) -> list[Image.Image]:
-        """Strong views of ``images`` whose every random draw comes from ``rng``."""
-        torch_seed = int(rng.integers(0, 2**63 - 1))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(torch_seed)
-            return [self.one(image, rng) for image in images]
+    def draw(self, rng: np.random.Generator, sizes: np.ndarray) -> ViewParams:
+        """Strong views of images with own ``sizes`` (``[n, 2]``), made from batch rows ``0 .. n-1``."""
+        return strong_views(rng, sizes, self.policy, self.config.randaugment_ops, self.config.cutout)
 
 
 def consistency_loss(

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 
 from zoo_distill.data.policy import ViewPolicy
-from zoo_distill.data.pool import ImagePool
-from zoo_distill.data.views import make_view
+from zoo_distill.data.store import ImageStore
+from zoo_distill.data.store_batches import store_inputs, views_inputs
+from zoo_distill.data.view_params import SeededViews
 from zoo_distill.plugin.types import MethodSetup
-from zoo_distill.training.inputs import Transform, stack, student_transform
+from zoo_distill.training.inputs import student_consumer, student_views
 from zoo_distill.training.methods.consistency import StrongViews
 from zoo_distill.training.methods.feature_space import MIN_CLASSES, ClassSubspace, fit_class_subspace
 from zoo_distill.training.methods.options import DistillOptions
@@ -39,42 +40,31 @@ __all__ = ["Distill", "DistillInputs", "build_distill", "distill_objective", "di
 
 @dataclass(frozen=True, eq=False)
 class DistillInputs:
-    """A step's CPU work (in a DataLoader worker): the distillation views of the labeled and unlabeled
-    images as student inputs, the teachers' features on them read from the bank, and the strong views
-    when consistency is on. Every view comes from the step's generator: the same pixels in any process."""
+    """A step's CPU work (in a DataLoader worker): the store rows of the labeled and unlabeled images, their
+    distillation views (group ``w``: the bank's view parameters, so the student sees exactly the views the
+    teachers' features were computed on), the teachers' features on them read from the bank, and the
+    strong views (group ``s``) when consistency is on. Every draw comes from the step's generator."""
 
-    labeled: ImagePool
-    unlabeled: ImagePool
+    store: ImageStore  # the labeled images, then the unlabeled ones
+    n_labeled: int
     labels: torch.Tensor
     views: int
-    view_seed: int
-    policy: ViewPolicy
-    transform: Transform
+    seeded: SeededViews
     targets: Mapping[str, torch.Tensor]  # source -> bank, read as bank[view, index]
     strong: StrongViews | None = None
 
-    @property
-    def pools(self) -> tuple[ImagePool, ...]:
-        return self.labeled, self.unlabeled
-
-    def image(self, pooled_index: int):
-        n_l = len(self.labeled)
-        return self.labeled.image(pooled_index) if pooled_index < n_l else self.unlabeled.image(pooled_index - n_l)
-
     def __call__(self, batch: StepBatch) -> Inputs:
-        index = np.concatenate([batch.labeled, len(self.labeled) + batch.unlabeled])
+        index = np.concatenate([batch.labeled, self.n_labeled + batch.unlabeled])
         inputs: Inputs = {"y": self.labels[batch.labeled], "epoch": batch.epoch, "step": batch.step}
         v = batch.rng.integers(0, self.views, len(index))
-        views = [make_view(self.image(int(i)), self.policy, self.view_seed, int(i), int(k)) for i, k in zip(index, v)]
         vt, it = torch.as_tensor(v), torch.as_tensor(index)
         inputs.update({f"target:{s}": bank[vt, it] for s, bank in self.targets.items()})
-        # Drawn after the distillation views, so those are the same pixels as without consistency.
-        strong = (
-            self.strong.seeded([self.unlabeled.image(int(i)) for i in batch.unlabeled], batch.rng)
-            if self.strong is not None and len(batch.unlabeled)
-            else []
-        )
-        inputs.update(x=stack(self.transform, views + strong), n_unlabeled=len(batch.unlabeled))
+        inputs.update(store_inputs(self.store, index), **views_inputs("w", self.seeded.of(index, v)))
+        n_l, n_u = len(batch.labeled), len(batch.unlabeled)
+        if self.strong is not None and n_u:  # drawn after the distillation views: those do not depend on it
+            strong = self.strong.draw(batch.rng, self.store.shapes[index[n_l:], 2:])
+            inputs.update(views_inputs("s", strong.on_images(n_l + np.arange(n_u))))
+        inputs["n_unlabeled"] = n_u
         return inputs
 
 
@@ -94,6 +84,8 @@ class Distill:
         self.name, self.student, self.terms, self.make_inputs = name, student, list(terms), make_inputs
         self.sources = list(sources)
         self.options: DistillOptions | None = None
+        self.consumer = student_consumer(student)
+        self.magnitude = make_inputs.strong.magnitude if make_inputs.strong is not None else 9
 
     def modules(self) -> dict[str, torch.nn.Module]:
         parts: dict[str, torch.nn.Module] = {"student": self.student.model}
@@ -102,7 +94,9 @@ class Distill:
         return parts
 
     def loss(self, inputs: Inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
-        step = StudentStep(self.student.model, inputs, {s: inputs[f"target:{s}"] for s in self.sources})
+        x = student_views(inputs, self.consumer, ("w", "s"), self.magnitude)
+        targets = {s: inputs[f"target:{s}"] for s in self.sources}
+        step = StudentStep(self.student.model, {**inputs, "x": x}, targets)
         return sum_terms(self.terms, step)
 
 
@@ -156,14 +150,13 @@ def build_distill(setup: MethodSetup) -> Distill:
         setup.notes.append(note)
     terms = distill_terms(setup, options)
     consistency = options.unlabeled_loss != "none"
+    store = setup.labeled + setup.unlabeled
     make_inputs = DistillInputs(
-        setup.labeled,
-        setup.unlabeled,
+        store,
+        len(setup.labeled),
         torch.as_tensor(setup.labels, dtype=torch.long),
         options.views,
-        options.view_seed,
-        setup.policy,
-        student_transform(setup.student),
+        SeededViews(setup.policy, options.view_seed, options.views, store.shapes[:, 2:]),
         {s: setup.bank[s] for s in setup.alpha},
         StrongViews(setup.policy, options) if consistency else None,
     )
@@ -175,9 +168,9 @@ def build_distill(setup: MethodSetup) -> Distill:
 
 def distill_objective(
     student: Student,
-    labeled: ImagePool,
+    labeled: ImageStore,
     labels: np.ndarray,
-    unlabeled: ImagePool,
+    unlabeled: ImageStore,
     alpha: dict[str, float],
     bank: Mapping[str, torch.Tensor],
     device: torch.device,

@@ -9,10 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo_distill.data.pool import ImagePool
-from zoo_distill.data.views import ViewPolicy, augment
+from zoo_distill.data.policy import ViewPolicy
+from zoo_distill.data.store import ImageStore
+from zoo_distill.data.store_batches import store_inputs, views_inputs
+from zoo_distill.data.view_params import weak_views
 from zoo_distill.plugin.types import MethodSetup
-from zoo_distill.training.inputs import Transform, stack, student_transform
+from zoo_distill.training.inputs import student_consumer, student_views
 from zoo_distill.training.pipeline import Inputs, StepBatch
 from zoo_distill.training.student import Student
 
@@ -21,20 +23,16 @@ __all__ = ["FineTune", "FineTuneInputs", "build_finetune"]
 
 @dataclass(frozen=True, eq=False)
 class FineTuneInputs:
-    """A step's CPU work (in a DataLoader worker): augmented labeled images as student inputs."""
+    """A step's CPU work (in a DataLoader worker): the labeled images' store rows and weak views (group ``w``)."""
 
-    labeled: ImagePool
+    labeled: ImageStore
     labels: torch.Tensor
     policy: ViewPolicy
-    transform: Transform
 
     def __call__(self, batch: StepBatch) -> Inputs:
-        views = [augment(self.labeled.image(int(i)), batch.rng, self.policy) for i in batch.labeled]
-        return {"x": stack(self.transform, views), "y": self.labels[batch.labeled]}
-
-    @property
-    def pools(self) -> tuple[ImagePool, ...]:
-        return (self.labeled,)
+        views = weak_views(batch.rng, self.labeled.shapes[batch.labeled, 2:], self.policy)
+        rows = store_inputs(self.labeled, batch.labeled)
+        return {**rows, **views_inputs("w", views), "y": self.labels[batch.labeled]}
 
 
 class FineTune:
@@ -45,7 +43,7 @@ class FineTune:
     def __init__(
         self,
         student: Student,
-        labeled: ImagePool,
+        labeled: ImageStore,
         labels: np.ndarray,
         device: torch.device,
         policy: ViewPolicy | None = None,
@@ -54,14 +52,16 @@ class FineTune:
         self.name, self.student, self.labeled = name, student, labeled
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.policy = policy or ViewPolicy()
-        self.make_inputs = FineTuneInputs(labeled, self.labels, self.policy, student_transform(student))
+        self.make_inputs = FineTuneInputs(labeled, self.labels, self.policy)
+        self.consumer = student_consumer(student)
         self.device = device
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"student": self.student.model}
 
     def loss(self, inputs: Inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return F.cross_entropy(self.student.model(inputs["x"]), inputs["y"]), {}
+        x = student_views(inputs, self.consumer)
+        return F.cross_entropy(self.student.model(x), inputs["y"]), {}
 
 
 def build_finetune(setup: MethodSetup) -> FineTune:

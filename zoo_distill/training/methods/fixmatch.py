@@ -9,7 +9,8 @@ one batch, so batch-norm statistics see all three. The unlabeled ratio mu is the
 ``TrainConfig.mu``, so FixMatch and distillation see the same images per step. The strong
 views and the consistency loss live in ``consistency.py``, shared with distillation's consistency
 term; every random draw of a step, RandAugment's included, comes from the step's
-generator, so the views are the same in any DataLoader worker.
+generator, so the views are the same in any DataLoader worker; the pixels of all three are made on
+the device from one read of each image (``data/render.py``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo_distill.data.pool import ImagePool
-from zoo_distill.data.views import ViewPolicy, augment
+from zoo_distill.data.policy import ViewPolicy
+from zoo_distill.data.store import ImageStore
+from zoo_distill.data.store_batches import store_inputs, views_inputs
+from zoo_distill.data.view_params import weak_views
 from zoo_distill.plugin.types import MethodSetup
-from zoo_distill.training.inputs import Transform, stack, student_transform
+from zoo_distill.training.inputs import student_consumer, student_views
 from zoo_distill.training.methods.consistency import StrongViews, consistency_loss
 from zoo_distill.training.methods.options import FixMatchOptions
 from zoo_distill.training.pipeline import Inputs, StepBatch
@@ -34,27 +37,25 @@ __all__ = ["FixMatch", "FixMatchInputs", "build_fixmatch"]
 
 @dataclass(frozen=True, eq=False)
 class FixMatchInputs:
-    """A step's CPU work (in a DataLoader worker): labeled weak views, then weak and strong views
-    of the unlabeled images, as one batch of student inputs."""
+    """A step's CPU work (in a DataLoader worker): the store rows of the labeled and unlabeled images,
+    the weak views of both (group ``w``) and the strong views of the unlabeled ones (group ``s``)."""
 
-    labeled: ImagePool
-    unlabeled: ImagePool
+    labeled: ImageStore
+    unlabeled: ImageStore
     labels: torch.Tensor
     policy: ViewPolicy
     strong: StrongViews
-    transform: Transform
 
     def __call__(self, batch: StepBatch) -> Inputs:
-        rng = batch.rng
-        x_l = [augment(self.labeled.image(int(i)), rng, self.policy) for i in batch.labeled]
-        raw_u = [self.unlabeled.image(int(i)) for i in batch.unlabeled]
-        x_w = [augment(img, rng, self.policy) for img in raw_u]
-        x_s = self.strong.seeded(raw_u, rng)
-        return {"x": stack(self.transform, x_l + x_w + x_s), "y": self.labels[batch.labeled], "n_unlabeled": len(raw_u)}
-
-    @property
-    def pools(self) -> tuple[ImagePool, ...]:
-        return self.labeled, self.unlabeled
+        rng, n_l, n_u = batch.rng, len(batch.labeled), len(batch.unlabeled)
+        pooled = self.labeled + self.unlabeled
+        index = np.concatenate([batch.labeled, len(self.labeled) + batch.unlabeled])
+        sizes = pooled.shapes[index, 2:]
+        weak = weak_views(rng, sizes, self.policy)
+        strong = self.strong.draw(rng, sizes[n_l:]).on_images(n_l + np.arange(n_u))
+        rows = store_inputs(pooled, index)
+        return {**rows, **views_inputs("w", weak), **views_inputs("s", strong), "y": self.labels[batch.labeled],
+                "n_unlabeled": n_u}  # fmt: skip
 
 
 class FixMatch:
@@ -63,9 +64,9 @@ class FixMatch:
     def __init__(
         self,
         student: Student,
-        labeled: ImagePool,
+        labeled: ImageStore,
         labels: np.ndarray,
-        unlabeled: ImagePool,
+        unlabeled: ImageStore,
         device: torch.device,
         policy: ViewPolicy | None = None,
         config: FixMatchOptions | None = None,
@@ -76,21 +77,17 @@ class FixMatch:
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.policy = policy or ViewPolicy()
         self.config = config or FixMatchOptions()
-        self.make_inputs = FixMatchInputs(
-            labeled,
-            unlabeled,
-            self.labels,
-            self.policy,
-            StrongViews(self.policy, self.config),
-            student_transform(student),
-        )
+        strong = StrongViews(self.policy, self.config)
+        self.make_inputs = FixMatchInputs(labeled, unlabeled, self.labels, self.policy, strong)
+        self.consumer = student_consumer(student)
         self.device = device
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"student": self.student.model}
 
     def loss(self, inputs: Inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits = self.student.model(inputs["x"])
+        x = student_views(inputs, self.consumer, ("w", "s"), self.config.randaugment_magnitude)
+        logits = self.student.model(x)
         n_l, n_u = len(inputs["y"]), inputs["n_unlabeled"]
         sup = F.cross_entropy(logits[:n_l], inputs["y"])
         if n_u == 0:

@@ -1,9 +1,9 @@
 """What every term of an objective shares in one step: the student's outputs, computed once.
 
-The batch ``x`` holds the labeled views, then the unlabeled (weak) views, then their strong views
-when consistency is on (``DistillInputs``). The pooled features go through the student once; the
-classifier's logits of each part are computed when a term first asks for them, so a term that does
-not need them costs nothing.
+The batch ``x`` (made on the device from the step's store rows) holds the labeled views, then the
+unlabeled (weak) views, then their strong views when consistency is on (``DistillInputs``). The
+pooled features go through the student once; the classifier's logits of each part are computed when
+a term first asks for them, so a term that does not need them costs nothing.
 """
 
 from __future__ import annotations

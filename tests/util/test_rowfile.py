@@ -8,7 +8,7 @@ from safetensors.numpy import load_file, save_file
 
 from zoo_distill.errors import CacheError
 from zoo_distill.features.cache import FeatureCache
-from zoo_distill.features.rowfile import RowWriter, locate
+from zoo_distill.util.rowfile import RowWriter, locate
 
 
 def arrays(n: int = 37, seed: int = 0) -> dict[str, np.ndarray]:
