@@ -8,6 +8,9 @@ itself by ``unwrap``, not wrapped in a worker traceback.
 
 from __future__ import annotations
 
+import atexit
+import multiprocessing
+import multiprocessing.util  # noqa: F401  (registers its exit handler first, so ours runs before it)
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,19 @@ def unwrap(item: Any) -> Any:
     if isinstance(item, Failed):
         raise item.error
     return item
+
+
+def _kill_leftover_workers() -> None:
+    """At exit, kill the DataLoader workers still alive. They ignore SIGTERM (their parent handles it,
+    ``util/interrupts.py``), so multiprocessing's own exit handler, which terminates daemonic children
+    with SIGTERM and then joins them, would wait forever for a worker whose iterator was never shut
+    down (one left referenced by an exception's traceback until exit)."""
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.kill()
+
+
+atexit.register(_kill_leftover_workers)  # after multiprocessing's handler is registered: runs before it
 
 
 def _context() -> str | None:
