@@ -186,6 +186,7 @@ def teacher_views(
     progress: Progress | None = None,
     data_fingerprint: str | None = None,
     workers: int | None = None,
+    splits: Sequence[int] = (),
 ) -> TeacherBank:
     """Features ``[V, N, D]`` (float16) of one teacher on every view; builds the teacher only on a miss.
 
@@ -221,7 +222,7 @@ def teacher_views(
     if len(found) < views:
         teacher: Teacher = provider.load(entry)
         decoders = resolve_workers(workers, len(paths), batch_size)
-        store = teacher_store(teacher, paths, cache, decoders, progress, data_fingerprint)
+        store = teacher_store(teacher, paths, cache, decoders, progress, data_fingerprint, splits)
         own_sizes = store.shapes[:, 2:]  # each decoded image's own size: the same in a store of any rung
         for v in range(views):
             if v not in found:
@@ -264,8 +265,10 @@ def build_bank(
     device: str = "cpu",
     progress: Progress | None = None,
     workers: int | None = None,
+    splits: Sequence[int] = (),
 ) -> dict[str, TeacherBank]:
-    """The bank for every source with a non-zero weight (``workers``: DataLoader processes on a miss).
+    """The bank for every source with a non-zero weight (``workers``: DataLoader processes on a miss;
+    ``splits``: the sizes of the splits ``paths`` is made of, each read from its own image store).
 
     Without a ``cache`` all sources share one scratch folder, removed once the banks are gone.
     """
@@ -287,6 +290,7 @@ def build_bank(
             progress,
             data_fingerprint,
             workers,
+            splits,
         )
         for name, (entry, provider) in entries.items()
     }

@@ -74,14 +74,21 @@ def teacher_store(
     workers: int = 0,
     progress: Progress | None = None,
     data_fingerprint: str | None = None,
+    splits: Sequence[int] = (),
 ) -> ImageStore:
-    """The image store a teacher's views are made from (its rung), in the cache's folder (or a scratch one)."""
+    """The image store a teacher's views are made from (its rung), in the cache's folder (or a scratch one).
+
+    ``splits``: the sizes of the consecutive splits ``paths`` is made of (the bank's labeled, then
+    unlabeled images): each split is its own store, joined, so the labeled images ``rank`` decoded are
+    read from its store rather than decoded again into one of the whole list."""
     from zoo_distill.data.store import open_store, store_side
 
-    root = cache.root if cache is not None else None
-    return open_store(
-        paths, store_side(teacher.data_config), root, workers, progress, data_fingerprint=data_fingerprint
-    )
+    root, side = (cache.root if cache is not None else None), store_side(teacher.data_config)
+    if len(splits) > 1 and sum(splits) == len(paths):
+        ends = [int(e) for e in np.cumsum(splits)]
+        parts = [open_store(list(paths[e - n : e]), side, root, workers, progress) for n, e in zip(splits, ends)]
+        return sum(parts[1:], parts[0])
+    return open_store(paths, side, root, workers, progress, data_fingerprint=data_fingerprint)
 
 
 def iter_features(

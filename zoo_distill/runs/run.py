@@ -376,6 +376,7 @@ def _run(
             spec.train.device,
             progress,
             workers=spec.train.workers,
+            splits=(len(data.train.paths), len(data.unlabeled)),  # rank's store of the labeled images is reused
         )
         setup.alpha, setup.class_alpha = alpha, class_alpha
         setup.label = f"{spec.method}[{spec.aggregator}]"

@@ -484,3 +484,18 @@ def test_two_labeled_classes_distill_the_full_features_and_say_so(target_dir):
     method = build_distill(setup)
     assert method.options.feature_space == "full" and term(method, FeatureTerm).project == {}
     assert any("feature_space=class needs labeled images of at least 3 classes" in n for n in setup.notes)
+
+
+def test_every_split_is_decoded_once_per_size(target_dir, tiny_zoo, tmp_path):
+    """Ranking, the bank, training and evaluation read one image store per split and size: the bank
+    joins the labeled and unlabeled splits' stores, it does not decode them again into one of its own."""
+    from safetensors import safe_open
+
+    distill_run(target_dir, tiny_zoo, tmp_path / "run", train=replace(TINY, epochs=1))
+    files = sorted((tmp_path / "cache" / "images").glob("*.safetensors"))
+    stores = []  # (side, images) of every store file
+    for path in files:
+        with safe_open(str(path), "np") as f:
+            stores.append((path.stem.rsplit("-", 1)[1], f.get_slice("offsets").get_shape()[0]))
+    assert {images for _, images in stores} <= {18, 10, 12}, stores  # labeled, unlabeled, test: no 28 of both
+    assert len(stores) == len(set(stores)), stores
